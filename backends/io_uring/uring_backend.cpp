@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+// The io_uring backend's request path: attach, start, reap, wake.
+//
+// Invariant: start() only prepares SQEs (no syscall); reap() submits everything prepared,
+// then waits. Every request start() accepted comes back from reap() exactly once; -EAGAIN and
+// -EINTR results are re-armed here and never reported, except after cancel() (then aborted).
+
+#include "backends/io_uring/uring_backend.hpp"
+#include "backends/io_uring/uring_tags.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <new>
+#include <unistd.h>
+
+namespace sanport::detail {
+
+namespace {
+
+// From 6.13 a DEFER_TASKRUN ring runs at most this many task-work items per pass
+// (IO_LOCAL_TW_DEFAULT_MAX), or min_complete if larger; the rest wait for the next enter.
+constexpr std::size_t uring_local_work_batch = 20;
+
+}  // namespace
+
+int uring_backend::attach(SOCKET s, void*& backend_socket) noexcept {
+    auto* socket = new (std::nothrow) uring_socket;
+    if (socket == nullptr) return WSAENOBUFS;
+    socket->fd = static_cast<int>(s);
+    backend_socket = socket;
+    return 0;
+}
+
+void uring_backend::detach(SOCKET, void* backend_socket) noexcept {
+    delete static_cast<uring_socket*>(backend_socket);
+}
+
+io_uring_sqe* uring_backend::next_sqe() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe != nullptr) return sqe;
+    io_uring_submit(&ring_);  // the SQ is full: hand it to the kernel to make room
+    return io_uring_get_sqe(&ring_);
+}
+
+bool uring_backend::start(io_request& request, io_completion& done) noexcept {
+    auto* socket = static_cast<uring_socket*>(request.backend_socket);
+    uring_scratch& scratch = request.kind == io_kind::send ? socket->send : socket->recv;
+    int wsa = 0;
+    io_uring_sqe* sqe = nullptr;
+    if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers)
+        wsa = WSAEINVAL;  // the core never does this; refuse rather than hand it to the kernel
+    else if (!load_iovecs(request, scratch) || (sqe = next_sqe()) == nullptr)
+        wsa = WSAENOBUFS;
+    if (wsa != 0) {
+        done = io_completion{&request, wsa, 0, false};
+        return true;
+    }
+    scratch.active = &request;
+    scratch.abort_on_retry = false;
+    scratch.poll_first = false;
+    prep_request(sqe, request, scratch, socket->fd);
+    return false;
+}
+
+void uring_backend::arm_wake() noexcept {
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) return;  // tried again by the next reap()
+    io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+    sqe->user_data = uring_tag_wake;
+    wake_armed_ = true;
+}
+
+void uring_backend::wake() noexcept {
+    const std::uint64_t one = 1;
+    // Adds to the eventfd counter; the armed READ completes and ends a waiting reap().
+    while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+// One request CQE. false: it was re-armed (nothing to report yet).
+bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept {
+    auto* request = reinterpret_cast<io_request*>(static_cast<std::uintptr_t>(cqe.user_data));
+    auto* socket = static_cast<uring_socket*>(request->backend_socket);
+    uring_scratch& scratch = request->kind == io_kind::send ? socket->send : socket->recv;
+    const int res = cqe.res;
+    const bool retry = res == -EAGAIN || res == -EINTR;
+
+    if (retry && !scratch.abort_on_retry) {
+        if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr) {
+            if (res == -EAGAIN) scratch.poll_first = true;
+            prep_request(sqe, *request, scratch, socket->fd);
+            return false;
+        }
+    }
+    out.request = request;
+    out.bytes = 0;
+    out.more_data = false;
+    if (res >= 0) {
+        out.wsa = 0;
+        out.bytes = static_cast<std::uint32_t>(res);
+        out.more_data =
+            request->kind == io_kind::recv && (cqe.flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
+    } else if (res == -ECANCELED || (retry && scratch.abort_on_retry)) {
+        out.wsa = WSA_OPERATION_ABORTED;
+    } else if (retry) {
+        out.wsa = WSAENOBUFS;  // could not re-arm: no SQE even after a submit
+    } else {
+        out.wsa = wsa_from_transfer_errno(-res);
+    }
+    scratch.active = nullptr;
+    scratch.abort_on_retry = false;
+    scratch.poll_first = false;
+    return true;
+}
+
+std::size_t uring_backend::harvest(io_completion* out, std::size_t max, bool& woke) noexcept {
+    std::size_t produced = 0;
+    unsigned seen = 0;
+    unsigned head = 0;
+    io_uring_cqe* cqe = nullptr;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+        if (produced == max) break;
+        ++seen;
+        const std::uint64_t data = cqe->user_data;
+        if ((data & uring_tag_mask) != 0) {
+            // Internal: a cancel's verdict, the wake READ, liburing's own timeout. Consumed.
+            if (data == uring_tag_wake) {
+                woke = true;
+                wake_armed_ = false;
+            }
+            continue;
+        }
+        if (finish(*cqe, out[produced])) ++produced;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    if (!wake_armed_) arm_wake();  // submitted by the next reap(), before it waits
+    return produced;
+}
+
+// Runs up to `max` more deferred completions without waiting: min_complete raises the
+// kernel's per-pass limit, and a zero timeout turns the wait into -ETIME at once.
+void uring_backend::drain_local_work(std::size_t max) noexcept {
+    for (int pass = 0; pass < 4; ++pass) {
+        const unsigned ready = io_uring_cq_ready(&ring_);
+        if (ready < uring_local_work_batch || ready >= max) return;
+        __kernel_timespec zero{};
+        io_uring_getevents_arg arg{};
+        arg.sigmask_sz = _NSIG / 8;
+        arg.ts = reinterpret_cast<std::uint64_t>(&zero);
+        // With IORING_ENTER_EXT_ARG the "sigset" argument is the getevents_arg (liburing
+        // passes it the same way; its prototype predates EXT_ARG).
+        io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), 0,
+                        static_cast<unsigned>(max - ready),
+                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                        reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+        if (io_uring_cq_ready(&ring_) == ready) return;  // nothing was left
+    }
+}
+
+std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout_ms) noexcept {
+    using clock = std::chrono::steady_clock;
+    if (!wake_armed_) arm_wake();
+    const clock::time_point deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        // Without DEFER_TASKRUN completions are posted for us; with it (or with work pending,
+        // or something to submit) only entering the kernel runs the task work.
+        const bool must_enter = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0 ||
+                                io_uring_sq_ready(&ring_) > 0 ||
+                                (IO_URING_READ_ONCE(*ring_.sq.kflags) &
+                                 (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+        int result = 0;
+        io_uring_cqe* first = nullptr;
+        if (timeout_ms == 0 || io_uring_cq_ready(&ring_) > 0) {
+            if (must_enter) result = io_uring_submit_and_get_events(&ring_);
+        } else if (timeout_ms < 0) {
+            result = io_uring_submit_and_wait_timeout(&ring_, &first, 1, nullptr, nullptr);
+        } else {
+            const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                deadline - clock::now());
+            if (left.count() <= 0) {
+                bool woke = false;
+                return harvest(out, max, woke);
+            }
+            __kernel_timespec ts{};
+            ts.tv_sec = left.count() / 1000000000;
+            ts.tv_nsec = left.count() % 1000000000;
+            result = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+        }
+        if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) drain_local_work(max);
+        bool woke = false;
+        const std::size_t produced = harvest(out, max, woke);
+        // -ETIME, -EINTR (and any other refusal): zero completions is the answer. Only
+        // internal CQEs (a cancel's verdict, a re-armed retry) are no answer for a waiting
+        // caller: wait on.
+        if (produced > 0 || woke || timeout_ms == 0 || result < 0) return produced;
+        if (timeout_ms > 0 && clock::now() >= deadline) return 0;
+    }
+}
+
+}  // namespace sanport::detail

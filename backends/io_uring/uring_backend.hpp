@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// The io_uring backend: one ring per engine, driven from the engine thread only.
+//
+// Invariants: user_data of a request SQE is its io_request pointer (8-aligned, low bits 0);
+// internal SQEs (cancel, wake) carry a low-bit tag and are never reported. Per-socket scratch
+// lives in uring_socket, one part per direction, so nothing is allocated per request.
+#pragma once
+
+#include "core/backend.hpp"
+
+#include <liburing.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sanport::detail {
+
+// IORING_OP_READV_FIXED (kernel 6.15) is newer than liburing 2.3's headers; value checked
+// against include/uapi/linux/io_uring.h, where it follows IORING_OP_EPOLL_WAIT (59).
+inline constexpr std::uint8_t uring_op_readv_fixed = 60;
+
+// Covers the 1-4 WSABUFs real callers post; a larger array grows the socket's scratch once.
+inline constexpr std::uint32_t uring_inline_iovecs = 8;
+
+// What the kernel reads from user memory for one direction's request (iovecs, msghdr), plus
+// that request's bookkeeping. Stable from start() until the request is reported.
+struct uring_scratch {
+    io_request* active = nullptr;   // started, not yet reported
+    iovec* iov = inline_iov;        // inline_iov or a grown array
+    std::uint32_t capacity = uring_inline_iovecs;
+    bool abort_on_retry = false;    // cancel() came: a -EAGAIN/-EINTR result is final
+    bool poll_first = false;        // -EAGAIN came: the retry waits for readiness first
+    msghdr msg{};
+    iovec inline_iov[uring_inline_iovecs]{};
+
+    uring_scratch() = default;
+    uring_scratch(const uring_scratch&) = delete;
+    uring_scratch& operator=(const uring_scratch&) = delete;
+    ~uring_scratch();
+};
+
+// What attach() makes; handed back as io_request::backend_socket.
+struct uring_socket {
+    int fd = -1;
+    uring_scratch recv;
+    uring_scratch send;
+};
+
+class uring_backend final : public backend {
+public:
+    // Creates the ring (disabled until bind_thread when the kernel allows it). On failure
+    // setup_error() is non-zero and the object must not be used as a backend.
+    explicit uring_backend(unsigned queue_depth) noexcept;
+    ~uring_backend() override;
+    uring_backend(const uring_backend&) = delete;
+    uring_backend& operator=(const uring_backend&) = delete;
+
+    // 0, or the errno of the step that failed (ENOSYS also for a missing required opcode).
+    int setup_error() const noexcept { return setup_error_; }
+    const char* setup_step() const noexcept { return setup_step_; }
+    unsigned setup_flags() const noexcept { return setup_flags_; }  // IORING_SETUP_* obtained
+    bool readv_fixed_supported() const noexcept { return has_readv_fixed_; }
+    bool cancel_fd_supported() const noexcept { return has_cancel_fd_; }  // after bind_thread
+    // "SINGLE_ISSUER|DEFER_TASKRUN|R_DISABLED; READ_FIXED; READV_FIXED; cancel by fd", for logs.
+    std::string describe() const;
+
+    const char* name() const noexcept override { return "io_uring"; }
+    int bind_thread() noexcept override;
+    int attach(SOCKET s, void*& backend_socket) noexcept override;
+    void detach(SOCKET s, void* backend_socket) noexcept override;
+    bool start(io_request& request, io_completion& done) noexcept override;
+    void cancel(SOCKET s, void* backend_socket) noexcept override;
+    std::size_t max_regions() const noexcept override;
+    bool add_region(std::int32_t slot, void* base, std::size_t length) noexcept override;
+    void remove_region(std::int32_t slot) noexcept override;
+    std::size_t reap(io_completion* out, std::size_t max, int timeout_ms) noexcept override;
+    void wake() noexcept override;
+
+private:
+    // uring_setup.cpp
+    int create_ring(unsigned entries) noexcept;
+    void probe_opcodes() noexcept;
+    int probe_cancel_fd() noexcept;
+
+    // uring_recv.cpp: the SQE decision table.
+    static bool load_iovecs(const io_request& request, uring_scratch& scratch) noexcept;
+    void prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
+                      int fd) noexcept;
+
+    // uring_backend.cpp
+    io_uring_sqe* next_sqe() noexcept;  // submits to make room when the SQ is full
+    void arm_wake() noexcept;
+    void drain_local_work(std::size_t max) noexcept;
+    std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
+    bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;
+
+    io_uring ring_{};
+    bool ring_live_ = false;        // io_uring_queue_init_params succeeded
+    unsigned setup_flags_ = 0;
+    int setup_error_ = 0;
+    const char* setup_step_ = "";
+    bool has_read_fixed_ = false;
+    bool has_readv_fixed_ = false;
+    bool has_cancel_fd_ = false;
+    bool table_registered_ = false; // the sparse buffer table exists
+    bool table_refused_ = false;    // the kernel refused it: no fixed buffers at all
+    int wake_fd_ = -1;              // eventfd; blocking, so io_uring polls it
+    bool wake_armed_ = false;
+    std::uint64_t wake_value_ = 0;  // the armed READ's destination
+};
+
+}  // namespace sanport::detail

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// Ring creation, opcode probing and binding the ring to the engine thread.
+//
+// Invariant: a ring created with IORING_SETUP_R_DISABLED accepts no submission until
+// bind_thread() enables it on the engine thread, so SINGLE_ISSUER/DEFER_TASKRUN bind to the
+// thread that will reap, whichever thread built the engine.
+
+#include "backends/io_uring/uring_backend.hpp"
+#include "backends/io_uring/uring_tags.hpp"
+
+#include <cerrno>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace sanport::detail {
+
+namespace {
+
+// Most capable first. Each rung drops what an older kernel rejects with -EINVAL:
+// SINGLE_ISSUER/DEFER_TASKRUN are 6.1, COOP_TASKRUN/TASKRUN_FLAG 5.19, R_DISABLED 5.10.
+constexpr unsigned setup_ladder[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED,
+    IORING_SETUP_R_DISABLED,
+    0,
+};
+
+// The kernel rejects more than IORING_MAX_ENTRIES with -EINVAL, which the ladder would
+// misread as "flags not supported"; clamp here instead of relying on IORING_SETUP_CLAMP.
+constexpr unsigned max_entries = 32768;
+constexpr unsigned min_entries = 8;
+
+}  // namespace
+
+uring_scratch::~uring_scratch() {
+    if (iov != inline_iov) delete[] iov;
+}
+
+uring_backend::uring_backend(unsigned queue_depth) noexcept {
+    unsigned entries = queue_depth < min_entries ? min_entries : queue_depth;
+    if (entries > max_entries) entries = max_entries;
+    setup_error_ = create_ring(entries);
+    if (setup_error_ != 0) return;
+    probe_opcodes();
+    if (setup_error_ != 0) return;
+    // Blocking on purpose: io_uring surfaces -EAGAIN for a READ on an O_NONBLOCK file
+    // instead of polling it.
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
+    if (wake_fd_ < 0) {
+        setup_error_ = errno;
+        setup_step_ = "eventfd";
+    }
+}
+
+uring_backend::~uring_backend() {
+    if (ring_live_) io_uring_queue_exit(&ring_);  // also drops the registered buffers
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+int uring_backend::create_ring(unsigned entries) noexcept {
+    int result = -EINVAL;
+    for (unsigned flags : setup_ladder) {
+        io_uring_params params{};
+        params.flags = flags;
+        result = io_uring_queue_init_params(entries, &ring_, &params);
+        if (result == 0) {
+            ring_live_ = true;
+            setup_flags_ = flags;
+            return 0;
+        }
+        if (result != -EINVAL) break;  // EPERM, ENOSYS, ENOMEM...: no flag set will help
+    }
+    setup_step_ = "io_uring_queue_init_params";
+    return -result;
+}
+
+void uring_backend::probe_opcodes() noexcept {
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (probe == nullptr) {  // kernel older than 5.6: no IORING_REGISTER_PROBE
+        setup_error_ = ENOSYS;
+        setup_step_ = "io_uring_get_probe_ring";
+        return;
+    }
+    struct required_op {
+        int op;
+        const char* step;
+    };
+    // READ arms the wake eventfd; the rest are the decision table's fallbacks and cancel.
+    const required_op required[] = {
+        {IORING_OP_RECV, "probe: IORING_OP_RECV"},
+        {IORING_OP_RECVMSG, "probe: IORING_OP_RECVMSG"},
+        {IORING_OP_SEND, "probe: IORING_OP_SEND"},
+        {IORING_OP_SENDMSG, "probe: IORING_OP_SENDMSG"},
+        {IORING_OP_READ, "probe: IORING_OP_READ"},
+        {IORING_OP_ASYNC_CANCEL, "probe: IORING_OP_ASYNC_CANCEL"},
+    };
+    for (const required_op& r : required) {
+        if (!io_uring_opcode_supported(probe, r.op)) {
+            setup_error_ = ENOSYS;
+            setup_step_ = r.step;
+            break;
+        }
+    }
+    has_read_fixed_ = io_uring_opcode_supported(probe, IORING_OP_READ_FIXED) != 0;
+    has_readv_fixed_ = io_uring_opcode_supported(probe, uring_op_readv_fixed) != 0;
+    io_uring_free_probe(probe);
+}
+
+int uring_backend::bind_thread() noexcept {
+    if (setup_error_ != 0) return WSAENETDOWN;
+    if ((setup_flags_ & IORING_SETUP_R_DISABLED) != 0) {
+        // io_uring_enable_rings() is missing from liburing 2.3's shared-library symbol map
+        // (fixed in 2.4), so issue the same register call directly.
+        int result = io_uring_register(static_cast<unsigned>(ring_.ring_fd),
+                                       IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+        if (result < 0) return wsa_from_errno(-result);
+    }
+    int result = probe_cancel_fd();
+    if (result != 0) return result;
+    arm_wake();
+    return 0;
+}
+
+// IORING_ASYNC_CANCEL_FD (5.19) has no probe bit: cancel by the idle eventfd and read the
+// verdict. -ENOENT (nothing matched) means the flags were understood, -EINVAL that they were not.
+int uring_backend::probe_cancel_fd() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) return WSAENETDOWN;  // a fresh ring has an empty SQ
+    io_uring_prep_cancel_fd(sqe, wake_fd_, IORING_ASYNC_CANCEL_ALL);
+    sqe->user_data = uring_tag_probe;
+    int result = io_uring_submit_and_wait(&ring_, 1);
+    if (result < 0) return wsa_from_errno(-result);
+    io_uring_cqe* cqe = nullptr;
+    result = io_uring_peek_cqe(&ring_, &cqe);
+    if (result < 0 || cqe == nullptr) return WSAENETDOWN;
+    has_cancel_fd_ = cqe->user_data == uring_tag_probe && cqe->res != -EINVAL;
+    io_uring_cqe_seen(&ring_, cqe);
+    return 0;
+}
+
+std::string uring_backend::describe() const {
+    struct flag_name {
+        unsigned flag;
+        const char* name;
+    };
+    static constexpr flag_name names[] = {
+        {IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"},
+        {IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN"},
+        {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
+        {IORING_SETUP_TASKRUN_FLAG, "TASKRUN_FLAG"},
+        {IORING_SETUP_R_DISABLED, "R_DISABLED"},
+    };
+    std::string text;
+    for (const flag_name& n : names) {
+        if ((setup_flags_ & n.flag) == 0) continue;
+        if (!text.empty()) text += '|';
+        text += n.name;
+    }
+    if (text.empty()) text = "no setup flags";
+    text += has_read_fixed_ ? "; READ_FIXED" : "; no READ_FIXED";
+    text += has_readv_fixed_ ? "; READV_FIXED" : "; no READV_FIXED";
+    text += has_cancel_fd_ ? "; cancel by fd" : "; cancel by user_data";
+    return text;
+}
+
+}  // namespace sanport::detail

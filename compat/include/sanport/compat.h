@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// The Winsock vocabulary (CONTRACT section 2). On Windows: the SDK's winsock2/ws2spi/mswsock
+// headers plus the SAN names of ws2san.h the SDK lacks. On Linux: the same names, values and
+// x64 layout from posix_*.h. Both: the error-code helpers and wsa_event_is_set in sanport::.
+#pragma once
+
+#ifdef _WIN32
+
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <ws2spi.h>
+#include <mswsock.h>
+
+#if __has_include(<ddk/ws2san.h>)
+#include <ddk/ws2san.h>
+#else
+// What ws2san.h would give: only the DDK ships it, and mingw-w64 without the DDK lacks it.
+#ifndef MEM_READ
+#define MEM_READ 1
+#define MEM_WRITE 2
+#define MEM_READWRITE 3
+#endif
+#ifndef WSS_OPERATION_IN_PROGRESS
+#define WSS_OPERATION_IN_PROGRESS 0x00000103L
+#endif
+
+typedef struct WSABUFEX {
+    ULONG len;
+    CHAR* buf;
+    HANDLE handle;
+} WSABUFEX, *LPWSABUFEX;
+
+// Repeats mingw's ws2spi.h typedef where it exists (an identical typedef is legal in C++).
+typedef int(WSPAPI* LPWPUCOMPLETEOVERLAPPEDREQUEST)(SOCKET s, LPWSAOVERLAPPED lpOverlapped,
+                                                    DWORD dwError, DWORD cbTransferred,
+                                                    LPINT lpErrno);
+
+typedef struct WSPUPCALLTABLEEX {
+    LPWPUCLOSEEVENT lpWPUCloseEvent;
+    LPWPUCLOSESOCKETHANDLE lpWPUCloseSocketHandle;
+    LPWPUCREATEEVENT lpWPUCreateEvent;
+    LPWPUCREATESOCKETHANDLE lpWPUCreateSocketHandle;
+    LPWPUFDISSET lpWPUFDIsSet;
+    LPWPUGETPROVIDERPATH lpWPUGetProviderPath;
+    LPWPUMODIFYIFSHANDLE lpWPUModifyIFSHandle;
+    LPWPUPOSTMESSAGE lpWPUPostMessage;
+    LPWPUQUERYBLOCKINGCALLBACK lpWPUQueryBlockingCallback;
+    LPWPUQUERYSOCKETHANDLECONTEXT lpWPUQuerySocketHandleContext;
+    LPWPUQUEUEAPC lpWPUQueueApc;
+    LPWPURESETEVENT lpWPUResetEvent;
+    LPWPUSETEVENT lpWPUSetEvent;
+    LPWPUOPENCURRENTTHREAD lpWPUOpenCurrentThread;
+    LPWPUCLOSETHREAD lpWPUCloseThread;
+    LPWPUCOMPLETEOVERLAPPEDREQUEST lpWPUCompleteOverlappedRequest;
+} WSPUPCALLTABLEEX, *LPWSPUPCALLTABLEEX;
+#endif  // ws2san.h
+
+#else  // Linux
+
+#include <sanport/compat/posix_types.h>
+#include <sanport/compat/posix_spi.h>
+#include <sanport/compat/posix_events.h>
+
+#endif
+
+#include <sanport/compat/error_map.h>
+
+namespace sanport {
+
+// Whether the event is signalled right now, without waiting or changing it; false for an
+// invalid handle. For tests and diagnostics.
+bool wsa_event_is_set(WSAEVENT event) noexcept;
+
+}  // namespace sanport

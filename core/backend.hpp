@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// THE SEAM between the core (the seed's semantics, once) and a backend (the OS).
+//
+// What every backend signs:
+//  - threads: start, cancel, reap, add_region, remove_region and bind_thread are called on the
+//    engine thread only; attach/detach on any thread, never concurrently for one socket;
+//    wake() from any thread.
+//  - at most one request per socket per direction is started at a time (the core's FIFO sees
+//    to it), so the backend never orders anything itself.
+//  - memory: an io_request and every buffer it names stay valid until its completion is reaped.
+//  - exactly once: every request start() accepted is reported once, either inline (start
+//    returns true) or by reap(), also after cancel(). Nothing else is ever reported.
+//  - errors: only WSA codes (compat's wsa_from_transfer_errno); never errno or Win32 codes.
+//    EAGAIN and EINTR are retried inside the backend and never reported.
+//  - no semantics: a receive that returns 0 bytes is reported as {wsa 0, bytes 0}; the core
+//    decides whether that is the end of the stream. A short send is reported as is.
+#pragma once
+
+#include <sanport/compat.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace sanport::detail {
+
+enum class io_kind : std::uint8_t {
+    recv,        // receive into buffers; flags may hold MSG_PEEK
+    send,        // send buffers in order; a short send is reported as is
+    recv_probe,  // wait until readable: 1-byte MSG_PEEK into buffers[0];
+                 // reports 1 = data is there, 0 = end of stream
+};
+
+// The most buffers one request names (the kernel's IOV_MAX), and the most bytes (2^31 - 1).
+inline constexpr std::uint32_t max_request_buffers = 1024;
+inline constexpr std::uint32_t max_request_bytes = 0x7fffffffu;
+
+// One kernel operation. The core keeps one per socket per direction (never allocated per call).
+struct io_request {
+    SOCKET socket = INVALID_SOCKET;
+    void* backend_socket = nullptr;  // what attach() produced for this socket
+    io_kind kind = io_kind::recv;
+    const WSABUF* buffers = nullptr;  // no zero-length entries, 1..max_request_buffers of them
+    std::uint32_t count = 0;
+    std::uint32_t flags = 0;          // MSG_PEEK for recv, else 0
+    std::int32_t fixed_slot = -1;     // registered region holding every buffer, or -1
+    void* owner = nullptr;            // the core's; handed back untouched
+};
+
+// What happened to one io_request; produced exactly once per accepted request.
+struct io_completion {
+    io_request* request = nullptr;
+    int wsa = 0;                  // 0, or a WSA code; WSA_OPERATION_ABORTED after cancel()
+    std::uint32_t bytes = 0;      // bytes moved (may be > 0 even after cancel(): keep them)
+    bool more_data = false;       // recv: the kernel said more data is queued (a hint)
+};
+
+class backend {
+public:
+    virtual ~backend() = default;
+
+    // "io_uring", "asio", "iocp", "fake".
+    virtual const char* name() const noexcept = 0;
+
+    // First call on the engine thread, before any other engine-thread call. 0 or a WSA code.
+    virtual int bind_thread() noexcept = 0;
+
+    // Prepare per-socket state (never per request). 0 or a WSA code.
+    virtual int attach(SOCKET s, void*& backend_socket) noexcept = 0;
+    // Only when nothing of this socket is started; frees what attach() made.
+    virtual void detach(SOCKET s, void* backend_socket) noexcept = 0;
+
+    // Start one request. true: it finished inline and `done` holds the result (never reaped
+    // later); false: it will come back from reap().
+    virtual bool start(io_request& request, io_completion& done) noexcept = 0;
+
+    // Ask the OS to stop every started request of this socket. Each still comes back once
+    // from reap(), with WSA_OPERATION_ABORTED or with the bytes it had already moved.
+    virtual void cancel(SOCKET s, void* backend_socket) noexcept = 0;
+
+    // Registered memory (WSPRegisterMemory). slot < max_regions(). add_region returns false
+    // when the OS refused (the region then simply takes the ordinary path).
+    virtual std::size_t max_regions() const noexcept = 0;  // 0: no fixed-buffer support
+    virtual bool add_region(std::int32_t slot, void* base, std::size_t length) noexcept = 0;
+    virtual void remove_region(std::int32_t slot) noexcept = 0;
+
+    // Submit what start()/cancel() prepared, then wait up to timeout_ms (0 = poll, -1 = no
+    // limit) for at least one completion or a wake(); return up to max of them.
+    virtual std::size_t reap(io_completion* out, std::size_t max, int timeout_ms) noexcept = 0;
+
+    // Make a waiting reap() return soon. Any thread. May cost a syscall: the core calls it
+    // only when the engine thread is asleep.
+    virtual void wake() noexcept = 0;
+};
+
+std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,
+                                      std::string& why_not);
+
+}  // namespace sanport::detail

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// Completing an operation: the one place the notification rules live.
+//
+// CONTRACT 4: on completion InternalHigh = bytes, Offset = flags, OffsetHigh = WSA error, and
+// Internal is written last with release order. seed: "If the low order bit of the hEvent
+// member ... is set, the switch specifically requests to not be notified" -- Win32 reads that
+// as "no completion-port packet"; the event (bit cleared) is still signalled.
+#include "core/completion_queue_impl.hpp"
+#include "core/engine_impl.hpp"
+#include "core/sys.hpp"
+#include "core/transfer.hpp"
+
+#include <atomic>
+#include <new>
+
+namespace sanport::detail {
+
+std::atomic<std::uint32_t>& completion_generation() noexcept {
+    static std::atomic<std::uint32_t> generation{0};
+    return generation;
+}
+
+op* op_alloc(socket_state& s) noexcept {
+    if (op* o = s.free_ops) {
+        s.free_ops = o->next;
+        o->next = nullptr;
+        return o;
+    }
+    return new (std::nothrow) op;  // grows to the socket's peak of posted operations, once
+}
+
+void op_free(socket_state& s, op& o) noexcept {
+    o.overlapped = nullptr;
+    o.flags = 0;
+    o.fixed_slot = -1;
+    o.no_packet = false;
+    o.next = s.free_ops;
+    s.free_ops = &o;
+}
+
+namespace {
+
+void publish(WSAOVERLAPPED* ov, int wsa, DWORD bytes, DWORD flags) noexcept {
+    ov->InternalHigh = bytes;
+    ov->Offset = flags;
+    ov->OffsetHigh = static_cast<DWORD>(wsa);
+    // Internal last: a poller that sees it != WSS_OPERATION_IN_PROGRESS sees the rest too.
+    // The WSA code itself is never 0x103, so any failure value is distinct from "pending".
+    std::atomic_ref<ULONG_PTR>(ov->Internal).store(static_cast<ULONG_PTR>(wsa),
+                                                   std::memory_order_release);
+}
+
+void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, int wsa, DWORD bytes,
+            bool no_packet) noexcept {
+    const auto raw = reinterpret_cast<std::uintptr_t>(event);
+    const bool low_bit = (raw & 1u) != 0;
+    if (HANDLE e = reinterpret_cast<HANDLE>(raw & ~std::uintptr_t{1})) WSASetEvent(e);
+    if (s && s->queue && !low_bit && !no_packet) s->queue->push({ov, bytes, s->key, wsa});
+    auto& generation = completion_generation();
+    generation.fetch_add(1, std::memory_order_acq_rel);
+    generation.notify_all();  // no syscall unless a waiter is registered
+}
+
+}  // namespace
+
+void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
+    WSAOVERLAPPED* ov = o.overlapped;
+    // Read hEvent before Internal is published: the caller may reuse the structure after that.
+    HANDLE event = ov->hEvent;
+    const bool no_packet = o.no_packet || (immediate && s.skip_on_success);
+    const DWORD bytes = o.bytes;
+    op_free(s, o);
+    publish(ov, wsa, bytes, 0);
+    notify(&s, ov, event, wsa, bytes, no_packet);
+}
+
+void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept {
+    HANDLE event = ov->hEvent;
+    publish(ov, wsa, bytes, 0);
+    notify(s, ov, event, wsa, bytes, false);
+}
+
+int connection_error(socket_state& s, int wsa) noexcept {
+    // WSAETIMEDOUT is not a WSPRecv code: keep-alive is what detected it when SO_KEEPALIVE is
+    // on (WSAENETRESET, seed: "keep-alive activity detecting a failure"), else WSAECONNABORTED.
+    if (wsa == WSAETIMEDOUT) return sys::keepalive_enabled(s.handle) ? WSAENETRESET : WSAECONNABORTED;
+    return wsa;
+}
+
+}  // namespace sanport::detail

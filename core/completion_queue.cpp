@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// The completion queue (see completion_queue_impl.hpp and sanport/completion_queue.h).
+#include "core/completion_queue_impl.hpp"
+
+#include "core/engine_impl.hpp"
+#include "core/socket_table.hpp"
+
+#include <sanport/engine.h>
+
+#include <chrono>
+
+namespace sanport {
+
+using namespace detail;
+
+namespace detail {
+
+bool completion_queue_impl::grow() noexcept {
+    try {
+        std::vector<completion_entry> bigger(ring_.size() * 2);
+        for (std::size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+        ring_.swap(bigger);
+        head_ = 0;
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+void completion_queue_impl::push(const completion_entry& entry) noexcept {
+    std::lock_guard lock(mutex_);
+    if (shut_) return;
+    // Grows by doubling to the deepest backlog seen, then never allocates again.
+    if (size_ == ring_.size() && !grow()) return;
+    ring_[(head_ + size_) % ring_.size()] = entry;
+    ++size_;
+    if (waiters_ != 0) cv_.notify_one();
+}
+
+std::size_t completion_queue_impl::take(completion_entry* out, std::size_t max) noexcept {
+    std::size_t n = 0;
+    while (n < max && size_ != 0) {
+        out[n++] = ring_[head_];
+        head_ = (head_ + 1) % ring_.size();
+        --size_;
+    }
+    return n;
+}
+
+std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t max,
+                                           DWORD timeout_ms) {
+    if (!out || max == 0) return 0;
+    using clock = std::chrono::steady_clock;
+    const bool forever = timeout_ms == WSA_INFINITE;
+    const auto deadline = clock::now() + std::chrono::milliseconds(forever ? 0 : timeout_ms);
+    const auto remaining_ms = [&]() -> int {
+        if (forever) return -1;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+    };
+    // A driven engine makes progress only while its thread runs it: do that while waiting.
+    if (engine_.can_drive()) {
+        for (;;) {
+            {
+                std::lock_guard lock(mutex_);
+                if (std::size_t n = take(out, max)) return n;
+                if (shut_) return 0;
+            }
+            const int left = remaining_ms();
+            engine_.run_once(left);
+            if (left == 0) {
+                std::lock_guard lock(mutex_);
+                return take(out, max);
+            }
+        }
+    }
+    std::unique_lock lock(mutex_);
+    ++waiters_;
+    const auto ready = [&] { return size_ != 0 || shut_; };
+    if (forever) cv_.wait(lock, ready);
+    else cv_.wait_until(lock, deadline, ready);
+    --waiters_;
+    return take(out, max);
+}
+
+int completion_queue_impl::post(const completion_entry& entry) noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        if (shut_) return WSAESHUTDOWN;
+        if (size_ == ring_.size() && !grow()) return WSAENOBUFS;
+        ring_[(head_ + size_) % ring_.size()] = entry;
+        ++size_;
+        if (waiters_ != 0) cv_.notify_one();
+    }
+    engine_.wake_if_sleeping();  // a driven engine's owner may be waiting inside run_once
+    return 0;
+}
+
+void completion_queue_impl::shutdown() noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        shut_ = true;
+        size_ = 0;
+        cv_.notify_all();
+    }
+    engine_.wake_if_sleeping();
+}
+
+bool completion_queue_impl::is_shut_down() const noexcept {
+    std::lock_guard lock(mutex_);
+    return shut_;
+}
+
+}  // namespace detail
+
+completion_queue::completion_queue(engine& e)
+    : impl_(std::make_shared<completion_queue_impl>(e.impl())) {}
+completion_queue::completion_queue() : completion_queue(default_engine()) {}
+completion_queue::~completion_queue() { impl_->shutdown(); }
+
+int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
+    socket_ref sock = socket_table::instance().find(s);
+    if (!sock) return WSAENOTSOCK;
+    std::lock_guard lock(sock->mutex);
+    if (sock->closing) return WSAENOTSOCK;
+    if (sock->engine != &impl_->engine() || sock->queue) return WSAEINVAL;
+    sock->queue = impl_;
+    sock->key = key;
+    sock->skip_on_success = skip_on_success;
+    return 0;
+}
+
+std::size_t completion_queue::dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms) {
+    return impl_->dequeue(out, max, timeout_ms);
+}
+
+int completion_queue::post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped) {
+    return impl_->post({overlapped, bytes, key, 0});
+}
+
+void completion_queue::shutdown() { impl_->shutdown(); }
+bool completion_queue::is_shut_down() const noexcept { return impl_->is_shut_down(); }
+
+}  // namespace sanport

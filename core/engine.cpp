@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// The public engine (sanport/engine.h): backend choice, the default engine, socket creation.
+#include "core/engine_impl.hpp"
+#include "core/entry.hpp"
+#include "core/sys.hpp"
+
+#include <sanport/engine.h>
+#include <sanport/wsp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+namespace sanport {
+
+using namespace detail;
+
+namespace {
+
+std::string forced_backend(const engine_options& options) {
+    if (!options.backend.empty()) return options.backend;
+    const char* env = std::getenv("SANPORT_BACKEND");
+    return env ? std::string(env) : std::string();
+}
+
+constexpr int sock_stream = 1;  // SOCK_STREAM on Linux and Windows alike
+
+}  // namespace
+
+engine::engine(const engine_options& options) {
+    std::string why;
+    auto b = make_backend(forced_backend(options), options.queue_depth, why);
+    impl_ = std::make_unique<engine_impl>(std::move(b), std::move(why), options.own_thread);
+}
+
+engine::engine(std::unique_ptr<backend> b)
+    : impl_(std::make_unique<engine_impl>(std::move(b), std::string(), false)) {}
+
+engine::~engine() {
+    // Close what the owner left open, so every operation still completes exactly once.
+    if (impl_->status() == 0) {
+        for (SOCKET s : impl_->sockets()) {
+            int err = 0;
+            WSPCloseSocket(s, &err);
+        }
+    }
+    impl_->stop();
+}
+
+int engine::status() const noexcept { return impl_->status(); }
+const std::string& engine::why() const noexcept { return impl_->why(); }
+const char* engine::backend_name() const noexcept { return impl_->backend_name(); }
+
+int engine::run_once(DWORD timeout_ms) {
+    return impl_->run_once(timeout_ms == WSA_INFINITE ? -1 : static_cast<int>(timeout_ms));
+}
+
+void engine::wake() noexcept {
+    if (impl_->status() == 0) impl_->wake_if_sleeping();
+}
+
+SOCKET engine::socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno) {
+    if (!lpErrno) return INVALID_SOCKET;
+    if (impl_->status() != 0) return fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
+    // seed: Windows Sockets Direct does not handle datagram sockets.
+    if (type != sock_stream) return fail(lpErrno, WSAESOCKTNOSUPPORT), INVALID_SOCKET;
+    SOCKET os = INVALID_SOCKET;
+    if (const int wsa = sys::open_socket(af, type, protocol, os)) return fail(lpErrno, wsa), INVALID_SOCKET;
+    int wsa = 0;
+    const SOCKET s = register_socket(*impl_, os, (flags & WSA_FLAG_OVERLAPPED) != 0,
+                                     conn_state::fresh, af, wsa);
+    if (s == INVALID_SOCKET) {
+        sys::close(os);
+        return fail(lpErrno, wsa), INVALID_SOCKET;
+    }
+    return s;
+}
+
+SOCKET engine::adopt(SOCKET os_socket, DWORD flags, LPINT lpErrno) {
+    if (!lpErrno) return INVALID_SOCKET;
+    if (impl_->status() != 0) return fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
+    sys::socket_facts facts;
+    if (const int wsa = sys::inspect(os_socket, facts)) return fail(lpErrno, wsa), INVALID_SOCKET;
+    if (!facts.is_stream) return fail(lpErrno, WSAESOCKTNOSUPPORT), INVALID_SOCKET;
+    const conn_state state = facts.listening   ? conn_state::listening
+                             : facts.connected ? conn_state::connected
+                             : facts.bound     ? conn_state::bound
+                                               : conn_state::fresh;
+    if (state == conn_state::connected) sys::prepare(os_socket);
+    int wsa = 0;
+    const SOCKET s = register_socket(*impl_, os_socket, (flags & WSA_FLAG_OVERLAPPED) != 0, state,
+                                     facts.family, wsa);
+    if (s == INVALID_SOCKET) return fail(lpErrno, wsa), INVALID_SOCKET;
+    return s;
+}
+
+namespace {
+
+struct default_state {
+    engine* e = nullptr;
+    std::string fallback;
+};
+
+default_state& the_default() {
+    static default_state* state = [] {
+        auto* d = new default_state;
+        // Never destroyed: sockets may still be used while static objects are torn down.
+        d->e = new engine(engine_options{});
+        if (d->e->status() != 0) {
+            std::fprintf(stderr, "sanport: no backend could start: %s\n", d->e->why().c_str());
+        } else if (!d->e->why().empty()) {
+            d->fallback = d->e->why();  // reported once: the preferred backend was refused
+            std::fprintf(stderr, "sanport: using the %s backend: %s\n", d->e->backend_name(),
+                         d->fallback.c_str());
+        }
+        return d;
+    }();
+    return *state;
+}
+
+}  // namespace
+
+engine& default_engine() { return *the_default().e; }
+const char* running_backend() { return default_engine().backend_name(); }
+const std::string& backend_fallback_reason() { return the_default().fallback; }
+
+}  // namespace sanport

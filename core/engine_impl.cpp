@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// The engine loop and the hand-off from other threads (see engine_impl.hpp).
+#include "core/engine_impl.hpp"
+
+#include "core/socket_table.hpp"
+#include "core/transfer.hpp"
+
+#include <chrono>
+
+namespace sanport::detail {
+
+engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread)
+    : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread) {
+    if (backend_) slots_.assign(backend_->max_regions(), 0);
+    if (backend_ && own_thread) thread_ = std::thread([this] { thread_main(); });
+}
+
+engine_impl::~engine_impl() { stop(); }
+
+void engine_impl::stop() {
+    if (stopping_.exchange(true)) return;
+    if (thread_.joinable()) {
+        backend_->wake();
+        thread_.join();
+    }
+}
+
+void engine_impl::thread_main() {
+    driver_.store(std::this_thread::get_id(), std::memory_order_release);
+    while (!stopping_.load(std::memory_order_acquire)) run_once(-1);
+}
+
+bool engine_impl::can_drive() noexcept {
+    if (!backend_) return false;
+    if (own_thread_) return on_engine_thread();
+    std::thread::id none{};
+    const std::thread::id me = std::this_thread::get_id();
+    return driver_.compare_exchange_strong(none, me) || none == me;
+}
+
+void engine_impl::bind_thread_once() {
+    if (bound_.load(std::memory_order_acquire)) return;
+    backend_->bind_thread();
+    bound_.store(true, std::memory_order_release);
+}
+
+int engine_impl::run_once(int timeout_ms) {
+    if (!can_drive()) return -1;
+    bind_thread_once();
+    drain_commands();
+    drain_kicks();
+    if (timeout_ms != 0) {
+        // Dekker pair with kick()/post_command(): either they see us asleep and wake us, or we
+        // see their work here and do not sleep.
+        sleeping_.store(true, std::memory_order_seq_cst);
+        if (kicks_.load(std::memory_order_seq_cst) ||
+            commands_pending_.load(std::memory_order_seq_cst) ||
+            stopping_.load(std::memory_order_seq_cst))
+            timeout_ms = 0;
+    }
+    io_completion batch[128];
+    const std::size_t n = backend_->reap(batch, std::size(batch), timeout_ms);
+    sleeping_.store(false, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) dispatch(batch[i]);
+    drain_kicks();
+    progress_.fetch_add(1, std::memory_order_release);
+    return static_cast<int>(n);
+}
+
+void engine_impl::dispatch(const io_completion& c) {
+    auto* s = static_cast<socket_state*>(c.request->owner);
+    std::lock_guard lock(s->mutex);
+    if (c.request == &s->recv.request) recv_done(*s, c);
+    else send_done(*s, c);
+    // Last touch of s: a closer waiting for busy == 0 then takes the mutex before moving on.
+    s->busy.fetch_sub(1, std::memory_order_acq_rel);
+    s->busy.notify_all();
+    auto& generation = completion_generation();  // wait_until() waiters re-check busy
+    generation.fetch_add(1, std::memory_order_acq_rel);
+    generation.notify_all();
+}
+
+void engine_impl::wake_if_sleeping() noexcept {
+    if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
+}
+
+void engine_impl::kick(socket_state& s) {
+    if (!s.kick_queued) {
+        s.kick_queued = true;
+        s.refs.fetch_add(1, std::memory_order_acq_rel);  // the kick list holds a reference
+        socket_state* head = kicks_.load(std::memory_order_relaxed);
+        do {
+            s.next_kick = head;
+        } while (!kicks_.compare_exchange_weak(head, &s, std::memory_order_seq_cst,
+                                               std::memory_order_relaxed));
+    }
+    wake_if_sleeping();
+}
+
+void engine_impl::drain_kicks() {
+    socket_state* list = kicks_.exchange(nullptr, std::memory_order_acquire);
+    // The list is LIFO; order between sockets does not matter, within a socket the FIFO does.
+    while (list) {
+        socket_state* s = list;
+        list = s->next_kick;
+        {
+            std::lock_guard lock(s->mutex);
+            s->kick_queued = false;
+            s->next_kick = nullptr;
+            if (s->cancel_wanted) {
+                s->cancel_wanted = false;
+                if (s->recv.in_flight || s->send.in_flight) backend_->cancel(s->handle, s->backend_socket);
+            }
+            if (s->recv.start_wanted) recv_start(*s);
+            if (s->send.start_wanted) send_start(*s);
+        }
+        socket_ref release(s);  // drops the kick list's reference
+    }
+}
+
+void engine_impl::want_recv_start(socket_state& s) {
+    if (on_engine_thread()) return recv_start(s);
+    s.recv.start_wanted = true;
+    kick(s);
+}
+
+void engine_impl::want_send_start(socket_state& s) {
+    if (on_engine_thread()) return send_start(s);
+    s.send.start_wanted = true;
+    kick(s);
+}
+
+void engine_impl::want_cancel(socket_state& s) {
+    if (on_engine_thread()) {
+        if (s.recv.in_flight || s.send.in_flight) backend_->cancel(s.handle, s.backend_socket);
+        return;
+    }
+    s.cancel_wanted = true;
+    kick(s);
+}
+
+void engine_impl::post_command(std::function<void()> fn) {
+    if (on_engine_thread()) return fn();
+    {
+        std::lock_guard lock(mutex_);
+        commands_.push_back(std::move(fn));
+    }
+    commands_pending_.store(true, std::memory_order_seq_cst);
+    wake_if_sleeping();
+}
+
+void engine_impl::drain_commands() {
+    if (!commands_pending_.exchange(false, std::memory_order_acq_rel)) return;
+    std::vector<std::function<void()>> todo;
+    {
+        std::lock_guard lock(mutex_);
+        todo.swap(commands_);
+    }
+    for (auto& fn : todo) fn();
+}
+
+std::int32_t engine_impl::reserve_slot() noexcept {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i]) {
+            slots_[i] = 1;
+            return static_cast<std::int32_t>(i);
+        }
+    }
+    return -1;
+}
+
+void engine_impl::release_slot(std::int32_t slot) noexcept {
+    std::lock_guard lock(mutex_);
+    if (slot >= 0 && static_cast<std::size_t>(slot) < slots_.size()) slots_[slot] = 0;
+}
+
+void engine_impl::link(socket_state& s) {
+    std::lock_guard lock(mutex_);
+    s.engine_prev = nullptr;
+    s.engine_next = sockets_;
+    if (sockets_) sockets_->engine_prev = &s;
+    sockets_ = &s;
+}
+
+void engine_impl::unlink(socket_state& s) {
+    std::lock_guard lock(mutex_);
+    if (s.engine_prev) s.engine_prev->engine_next = s.engine_next;
+    else if (sockets_ == &s) sockets_ = s.engine_next;
+    if (s.engine_next) s.engine_next->engine_prev = s.engine_prev;
+    s.engine_prev = s.engine_next = nullptr;
+}
+
+std::vector<SOCKET> engine_impl::sockets() {
+    std::lock_guard lock(mutex_);
+    std::vector<SOCKET> all;
+    for (socket_state* s = sockets_; s; s = s->engine_next) all.push_back(s->handle);
+    return all;
+}
+
+void engine_impl::wait_until(const std::function<bool()>& pred) {
+    if (can_drive()) {
+        while (!pred()) run_once(10);
+        return;
+    }
+    // Another thread drives: completions bump the generation counter, so wait on it.
+    auto& generation = completion_generation();
+    while (!pred()) {
+        const std::uint32_t seen = generation.load(std::memory_order_acquire);
+        if (pred()) return;
+        generation.wait(seen, std::memory_order_acquire);
+    }
+}
+
+}  // namespace sanport::detail

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// The engine: one backend, the thread that drives it, and the hand-off from other threads.
+//
+// Only the engine thread calls the backend's start/cancel/reap. Another thread that needs a
+// kernel request started (or cancelled) marks the socket and pushes it on a lock-free kick
+// list; it wakes the engine only if the engine sleeps (a seq_cst flag pair, so no wake-up is
+// lost and none is paid for while the engine is busy).
+#pragma once
+
+#include "core/backend.hpp"
+#include "core/socket_state.hpp"
+
+#include <sanport/compat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sanport::detail {
+
+class engine_impl {
+public:
+    // Backend already made (or nullptr with why_not). own_thread starts the completion thread.
+    engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread);
+    ~engine_impl();
+    engine_impl(const engine_impl&) = delete;
+    engine_impl& operator=(const engine_impl&) = delete;
+
+    int status() const noexcept { return backend_ ? 0 : WSAENETDOWN; }
+    const std::string& why() const noexcept { return why_; }
+    const char* backend_name() const noexcept { return backend_ ? backend_->name() : ""; }
+    backend& io() noexcept { return *backend_; }
+
+    bool on_engine_thread() const noexcept {
+        return driver_.load(std::memory_order_acquire) == std::this_thread::get_id();
+    }
+    // A thread may drive when it already does, or when nobody has yet (driven engines).
+    bool can_drive() noexcept;
+
+    int run_once(int timeout_ms);
+    void wake_if_sleeping() noexcept;
+
+    // Caller holds s.mutex. Engine thread: act now; other threads: hand over to the engine.
+    void want_recv_start(socket_state& s);
+    void want_send_start(socket_state& s);
+    void want_cancel(socket_state& s);
+
+    // Runs fn on the engine thread (now if this is it). Used by rare control paths.
+    void post_command(std::function<void()> fn);
+
+    // Registered-memory kernel slots (engine-wide table of the backend).
+    std::int32_t reserve_slot() noexcept;
+    void release_slot(std::int32_t slot) noexcept;
+
+    // Sockets of this engine, for shutdown.
+    void link(socket_state& s);
+    void unlink(socket_state& s);
+    std::vector<SOCKET> sockets();
+
+    // Wait (or drive, on the engine thread) until pred() holds. Never holds a socket lock.
+    void wait_until(const std::function<bool()>& pred);
+
+    void stop();
+
+private:
+    void thread_main();
+    void bind_thread_once();
+    void drain_commands();
+    void drain_kicks();
+    void kick(socket_state& s);
+    void dispatch(const io_completion& c);
+
+    std::unique_ptr<backend> backend_;
+    std::string why_;
+    bool own_thread_ = false;
+    std::thread thread_;
+    std::atomic<std::thread::id> driver_{};
+    std::atomic<bool> bound_{false};
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> sleeping_{false};
+    std::atomic<socket_state*> kicks_{nullptr};
+    std::atomic<bool> commands_pending_{false};
+    std::atomic<std::uint32_t> progress_{0};  // bumped after each dispatch round
+
+    std::mutex mutex_;  // commands, slots, socket list
+    std::vector<std::function<void()>> commands_;
+    std::vector<std::uint8_t> slots_;
+    socket_state* sockets_ = nullptr;
+};
+
+}  // namespace sanport::detail

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// Helpers shared by the WSP entry points: argument and state checks that the seed and
+// CONTRACT section 4 define, each returning 0 or the WSA code to report.
+#pragma once
+
+#include "core/socket_state.hpp"
+
+#include <sanport/compat.h>
+
+#include <cstdint>
+
+namespace sanport::detail {
+
+// Linux never maps the first 64 KiB (vm.mmap_min_addr), Windows the first 64 KiB either: a
+// buffer there is "not totally contained in a valid part of the user address space".
+inline constexpr std::uintptr_t lowest_valid_address = 0x10000;
+
+enum class transfer_dir { recv, send };
+
+// dwBufferCount and the WSABUF array: WSAEINVAL for a count of 0 or above max_buffer_count,
+// WSAEFAULT for a NULL array or an entry whose buf is NULL (or in the first 64 KiB, or wraps)
+// while its len is not 0.
+int check_buffers(const WSABUF* buffers, DWORD count) noexcept;
+
+// The socket's state for a transfer; s.mutex held.
+int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_dir dir) noexcept;
+
+// Stores code in *lpErrno (if any) and returns the failure value.
+inline int fail(LPINT lpErrno, int code) noexcept {
+    if (lpErrno) *lpErrno = code;
+    return SOCKET_ERROR;
+}
+
+}  // namespace sanport::detail
+
+namespace sanport::detail {
+
+class engine_impl;
+class registry;
+
+// wsp_memory.cpp: a closing socket's registrations go back to the engine.
+void retire_regions(engine_impl& e, registry& regions);
+
+// wsp_lifecycle.cpp: puts an OS socket under sanport on engine e. On failure returns
+// INVALID_SOCKET with *wsa set and leaves the OS socket open (the caller decides).
+SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state state, int family,
+                       int& wsa);
+
+}  // namespace sanport::detail

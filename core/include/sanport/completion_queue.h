@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// sanport/completion_queue.h: an I/O completion port for servers, the same on every backend.
+//
+// Associate sockets with a key; each completed overlapped operation of those sockets queues
+// one packet (overlapped, bytes, key, status), except when the low bit of the operation's
+// hEvent is set, or the socket skips packets for immediate successes. Dequeue in batches.
+// On a driven engine (own_thread = false) dequeue runs the engine itself while it waits.
+#pragma once
+
+#include <sanport/compat.h>
+
+#include <cstddef>
+#include <memory>
+
+namespace sanport {
+
+class engine;
+namespace detail {
+class completion_queue_impl;
+}
+
+// One completed operation, as GetQueuedCompletionStatusEx's OVERLAPPED_ENTRY carries it.
+struct completion_entry {
+    WSAOVERLAPPED* overlapped = nullptr;  // the caller's structure, or the one given to post()
+    DWORD bytes = 0;                      // bytes transferred
+    ULONG_PTR key = 0;                    // the socket's completion key, or post()'s key
+    int status = 0;                       // 0 or the WSA error of the operation
+};
+
+class completion_queue {
+public:
+    explicit completion_queue(engine& e);
+    completion_queue();  // on the default engine
+    ~completion_queue();
+    completion_queue(const completion_queue&) = delete;
+    completion_queue& operator=(const completion_queue&) = delete;
+
+    // Sends the completions of s here with `key`. skip_on_success: an operation that completes
+    // at once (WSPRecv returned 0) queues no packet, like FILE_SKIP_COMPLETION_PORT_ON_SUCCESS.
+    // Returns 0, or WSAENOTSOCK / WSAEINVAL (another engine, or already associated).
+    int associate(SOCKET s, ULONG_PTR key, bool skip_on_success = false);
+
+    // Waits up to timeout_ms (0 = poll, WSA_INFINITE = forever) for at least one packet and
+    // returns up to `max` of them, oldest first. 0 means the time ran out or shutdown() was
+    // called (then is_shut_down() is true and every later call returns 0 at once).
+    std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
+
+    // Queues a user packet (PostQueuedCompletionStatus). Returns 0 or WSAESHUTDOWN.
+    int post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped);
+
+    // Wakes every waiter; later dequeues return 0 at once and posts fail. Packets of sockets
+    // still associated are dropped from then on.
+    void shutdown();
+    bool is_shut_down() const noexcept;
+
+    detail::completion_queue_impl& impl() noexcept { return *impl_; }
+
+private:
+    std::shared_ptr<detail::completion_queue_impl> impl_;
+};
+
+}  // namespace sanport

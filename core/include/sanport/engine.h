@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// sanport/engine.h: who runs the OS side of overlapped operations.
+//
+// An engine owns one backend (io_uring, Boost.Asio or IOCP), the sockets made on it and the
+// thread that reaps the kernel's completions. Two ways to run one:
+//  - the default engine: started by the first WSP call, with its own completion thread;
+//  - an engine a server owns with `own_thread = false`, driven from the server's one thread
+//    (completion_queue::dequeue or engine::run_once). Everything then happens on that thread:
+//    no hand-off, no wake-up syscall, no lock contention.
+// Calls from other threads are always allowed; they are handed to the engine's thread.
+#pragma once
+
+#include <sanport/compat.h>
+
+#include <memory>
+#include <string>
+
+namespace sanport {
+
+namespace detail {
+class engine_impl;
+class backend;
+}  // namespace detail
+
+struct engine_options {
+    bool own_thread = true;          // false: the owner drives it with run_once/dequeue
+    unsigned queue_depth = 4096;     // kernel submission queue entries (io_uring)
+    std::string backend;             // "", "io_uring", "asio", "iocp"; "" reads SANPORT_BACKEND
+};
+
+class engine {
+public:
+    explicit engine(const engine_options& options = {});
+    ~engine();
+    engine(const engine&) = delete;
+    engine& operator=(const engine&) = delete;
+
+    // 0 when the backend started, else WSAENETDOWN; why() says what the OS refused.
+    int status() const noexcept;
+    const std::string& why() const noexcept;
+    // "io_uring", "asio", "iocp" (or "fake" in sanport's unit tests); "" if none started.
+    const char* backend_name() const noexcept;
+
+    // Driven engines only, from the one driving thread: reap and dispatch completions, waiting
+    // up to timeout_ms (0 = poll, WSA_INFINITE) for at least one. Returns how many kernel
+    // completions were handled, or -1 if called on the wrong thread or after stop().
+    int run_once(DWORD timeout_ms);
+    // Wakes a waiting run_once/dequeue from any thread.
+    void wake() noexcept;
+
+    // Sockets on this engine (WSPSocket and WSPAdoptSocket use the default engine).
+    SOCKET socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno);
+    SOCKET adopt(SOCKET os_socket, DWORD flags, LPINT lpErrno);
+
+    detail::engine_impl& impl() noexcept { return *impl_; }
+    // For sanport's own tests: an engine on a backend built by the caller (driven mode).
+    explicit engine(std::unique_ptr<detail::backend> backend);
+
+private:
+    std::unique_ptr<detail::engine_impl> impl_;
+};
+
+// The embedded default engine, started on first use (own completion thread).
+engine& default_engine();
+
+// Name of the backend the default engine runs, and, once, why it is not the preferred one
+// ("" when io_uring started). Starting the default engine prints that reason to stderr once.
+const char* running_backend();
+const std::string& backend_fallback_reason();
+
+}  // namespace sanport

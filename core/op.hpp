@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// One posted WSPRecv or WSPSend, with its captured WSABUF array and fill cursor.
+//
+// seed: "if the WSPRecv call returns without completing the data reception operation, the SAN
+// service provider must capture the pointer to the array of WSABUF structures before returning"
+// -- we copy the array itself (zero-length entries dropped), so the caller may reuse it at once.
+// The copy is consumed in place: the cursor moves `buf`/`len` of the entry being filled, which
+// keeps "each full before the next gets a byte" a property of the data, not of bookkeeping.
+#pragma once
+
+#include "core/backend.hpp"
+
+#include <sanport/compat.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace sanport::detail {
+
+// Four inline entries cover what SAN switches and servers post (1-2 WSABUFs, libuv picks 4);
+// larger arrays spill to a per-op array that is kept when the op is recycled.
+inline constexpr std::uint32_t op_inline_buffers = 4;
+
+struct op {
+    op* next = nullptr;
+    WSAOVERLAPPED* overlapped = nullptr;
+    WSABUF* buffers = inline_buffers;  // remaining entries start at `index`
+    std::uint32_t count = 0;           // captured entries (zero-length ones dropped)
+    std::uint32_t index = 0;           // first entry with room left
+    std::uint32_t capacity = 0;        // min(sum of lengths, 2^31 - 1)
+    std::uint32_t bytes = 0;           // bytes transferred so far
+    std::uint32_t flags = 0;           // MSG_PEEK / MSG_WAITALL (receive)
+    std::int32_t fixed_slot = -1;      // registered region with a kernel slot, or -1
+    std::uint32_t held_back = 0;       // length cut off buffers[trimmed] for one request
+    std::uint32_t trimmed = 0;
+    bool no_packet = false;            // blocking call: never a completion-queue packet
+
+    WSABUF inline_buffers[op_inline_buffers] = {};
+    std::unique_ptr<WSABUF[]> spill;
+    std::uint32_t spill_capacity = 0;
+
+    bool wants_all() const noexcept { return (flags & MSG_WAITALL) != 0; }
+    bool full() const noexcept { return bytes >= capacity; }
+};
+
+// Copies `in` into o (dropping zero-length entries). false: out of memory for a large array.
+bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept;
+
+// Points `request` at the unfilled part of o: at most max_request_buffers entries and
+// max_request_bytes bytes (an entry may be cut short for one request; op_advance restores it).
+void op_fill_request(op& o, io_request& request) noexcept;
+
+// n more bytes landed in the request made by op_fill_request.
+void op_advance(op& o, std::uint32_t n) noexcept;
+
+// Copies up to `size` bytes from `data` into o's unfilled part without moving the cursor when
+// peek is true. Returns bytes copied.
+std::uint32_t op_copy_in(op& o, const char* data, std::uint32_t size, bool peek) noexcept;
+
+// Singly linked FIFO of ops; the head is the only op the kernel ever fills.
+class op_fifo {
+public:
+    bool empty() const noexcept { return head_ == nullptr; }
+    op& front() noexcept { return *head_; }
+    void push_back(op& o) noexcept {
+        o.next = nullptr;
+        if (tail_) tail_->next = &o; else head_ = &o;
+        tail_ = &o;
+    }
+    op& pop_front() noexcept {
+        op& o = *head_;
+        head_ = o.next;
+        if (!head_) tail_ = nullptr;
+        o.next = nullptr;
+        return o;
+    }
+    op* begin() noexcept { return head_; }
+
+private:
+    op* head_ = nullptr;
+    op* tail_ = nullptr;
+};
+
+}  // namespace sanport::detail

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+// The per-socket FIFO of posted receives.
+//
+// Invariants: bytes enter ops strictly in posting order; at most one kernel receive per socket
+// is in flight, always into the head op (or a 1-byte probe for a zero-byte head, or the
+// read-ahead buffer when nothing is posted). io_uring does not order several receives on one
+// stream socket, and links do not fix it (research/performance.md 4.1-4.2): this file does.
+// Locking: every function runs with s.mutex held; start/done run on the engine thread.
+#include "core/engine_impl.hpp"
+#include "core/transfer.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sanport::detail {
+
+namespace {
+
+// seed: "The SAN service provider places incoming data into buffers until ... the SAN
+// service provider exhausts internally buffered data."
+void serve_from_read_ahead(socket_state& s, op& o) noexcept {
+    const bool peek = (o.flags & MSG_PEEK) != 0;
+    const std::uint32_t n = op_copy_in(o, s.ra_data.get() + s.ra_begin, s.ra_available(), peek);
+    if (!peek) {
+        s.ra_begin += n;
+        if (s.ra_begin == s.ra_end) s.ra_begin = s.ra_end = 0;
+    }
+}
+
+// A receive that completes without the kernel: read-ahead data, or it is already known that the
+// stream ended. True when o is finished (completed and recycled).
+bool finish_early(socket_state& s, op& o) noexcept {
+    if (s.ra_available() != 0) {
+        serve_from_read_ahead(s, o);
+        if (o.wants_all() && !o.full()) return false;
+        complete_op(s, o, 0, true);
+        return true;
+    }
+    return false;
+}
+
+// The stream ended or failed: a partly filled op keeps what it got (MSG_WAITALL), and the end
+// or the error goes to the next receive; every queued receive completes once.
+void finish_all_at_end(socket_state& s) noexcept {
+    while (!s.recv.ops.empty()) {
+        op& o = s.recv.ops.pop_front();
+        if (o.bytes != 0) complete_op(s, o, 0, false);
+        else if (s.recv_error != 0) complete_op(s, o, s.recv_error, false);
+        else complete_op(s, o, s.report_disconnect ? WSAEDISCON : 0, false);
+    }
+}
+
+void fail_connection(socket_state& s, int wsa) noexcept {
+    s.recv_error = connection_error(s, wsa);
+    // After a reset the send direction fails too, as on Windows.
+    if (s.send_error == 0) s.send_error = s.recv_error;
+    finish_all_at_end(s);
+}
+
+bool is_request_local(int wsa) noexcept {
+    // Faults of this request's buffers; the connection lives on.
+    return wsa == WSAEFAULT || wsa == WSAEINVAL || wsa == WSAENOBUFS;
+}
+
+// Hand queued ops the read-ahead bytes, in posting order.
+void drain_read_ahead(socket_state& s) noexcept {
+    while (!s.recv.ops.empty() && s.ra_available() != 0) {
+        op& o = s.recv.ops.front();
+        serve_from_read_ahead(s, o);
+        if (o.wants_all() && !o.full()) return;
+        s.recv.ops.pop_front();
+        complete_op(s, o, 0, false);
+    }
+}
+
+}  // namespace
+
+int recv_post(socket_state& s, op& o) noexcept {
+    if (s.recv.ops.empty()) {
+        if (finish_early(s, o)) return 0;
+        if (o.bytes == 0) {
+            // Windows: after a reset every later receive fails at once and queues no packet.
+            if (s.recv_error != 0) {
+                op_free(s, o);
+                return s.recv_error;
+            }
+            if (s.eof) {
+                if (s.report_disconnect) {
+                    op_free(s, o);
+                    return WSAEDISCON;
+                }
+                complete_op(s, o, 0, true);  // stream end: 0 bytes, every time
+                return 0;
+            }
+        } else if (s.eof || s.recv_error != 0) {
+            complete_op(s, o, 0, true);  // MSG_WAITALL got what read-ahead held, then the end
+            return 0;
+        }
+    }
+    s.recv.ops.push_back(o);
+    if (!s.recv.in_flight) s.engine->want_recv_start(s);
+    return WSA_IO_PENDING;
+}
+
+void recv_start(socket_state& s) noexcept {
+    s.recv.start_wanted = false;
+    if (s.recv.in_flight || s.closing) return;
+    io_request& r = s.recv.request;
+    r.socket = s.handle;
+    r.backend_socket = s.backend_socket;
+    r.owner = &s;
+    if (!s.recv.ops.empty()) {
+        op& head = s.recv.ops.front();
+        if (s.ra_available() != 0) {  // read-ahead landed after this op was queued
+            drain_read_ahead(s);
+            if (s.recv.ops.empty()) return recv_start(s);
+        }
+        if (head.capacity == 0) {
+            // Zero-byte receive: the kernel answers a zero-length read with 0 both on data and
+            // at EOF, so wait with a 1-byte peek instead (1 = readable, 0 = end of stream).
+            s.probe_buffer = WSABUF{1, &s.probe_byte};
+            r.kind = io_kind::recv_probe;
+            r.buffers = &s.probe_buffer;
+            r.count = 1;
+            r.flags = MSG_PEEK;
+            r.fixed_slot = -1;
+            s.recv_target_kind = recv_target::probe;
+        } else {
+            op_fill_request(head, r);
+            r.kind = io_kind::recv;
+            r.flags = head.flags & MSG_PEEK;
+            s.recv_target_kind = recv_target::head;
+        }
+    } else if (s.read_ahead_capacity != 0 && !s.eof && s.recv_error == 0 && !s.rd_shutdown &&
+               s.ra_available() < s.read_ahead_capacity) {
+        if (!s.ra_data) {
+            s.ra_data.reset(new (std::nothrow) char[s.read_ahead_capacity]);
+            if (!s.ra_data) return;
+            s.ra_size = s.read_ahead_capacity;
+        }
+        if (s.ra_begin != 0) {
+            std::memmove(s.ra_data.get(), s.ra_data.get() + s.ra_begin, s.ra_available());
+            s.ra_end -= s.ra_begin;
+            s.ra_begin = 0;
+        }
+        s.ra_buffer = WSABUF{s.ra_size - s.ra_end, s.ra_data.get() + s.ra_end};
+        r.kind = io_kind::recv;
+        r.buffers = &s.ra_buffer;
+        r.count = 1;
+        r.flags = 0;
+        r.fixed_slot = -1;
+        s.recv_target_kind = recv_target::read_ahead;
+    } else {
+        return;
+    }
+    s.recv.in_flight = true;
+    s.busy.fetch_add(1, std::memory_order_relaxed);
+    io_completion done;
+    if (s.engine->io().start(r, done)) recv_done(s, done);
+}
+
+void recv_done(socket_state& s, const io_completion& c) noexcept {
+    s.recv.in_flight = false;
+    const recv_target target = s.recv_target_kind;
+    if (s.closing) {
+        // A completion after the close began (ECANCELED, 0 bytes from a shutdown) is never read
+        // as end of stream or reset; bytes the kernel already placed are never dropped.
+        if (target == recv_target::head && !s.recv.ops.empty()) {
+            op& head = s.recv.ops.front();
+            if (head.flags & MSG_PEEK) {
+                op_advance(head, 0);
+                head.bytes = c.bytes;
+            } else {
+                op_advance(head, c.bytes);
+            }
+            s.recv.ops.pop_front();
+            complete_op(s, head, head.bytes != 0 ? 0 : WSA_OPERATION_ABORTED, false);
+        }
+        recv_abort_queued(s);
+        return;
+    }
+    if (target == recv_target::read_ahead) {
+        if (c.wsa == 0 && c.bytes != 0) {
+            s.ra_end += c.bytes;
+            drain_read_ahead(s);
+        } else if (c.wsa == 0) {
+            s.eof = true;
+            if (s.ra_available() == 0) finish_all_at_end(s);
+        } else if (c.wsa != WSA_OPERATION_ABORTED && !is_request_local(c.wsa)) {
+            if (s.ra_available() == 0) fail_connection(s, c.wsa);
+            else s.recv_error = connection_error(s, c.wsa);
+        }
+        return recv_start(s);
+    }
+    if (s.recv.ops.empty()) return;  // cannot happen: the head is only popped here or at close
+    op& head = s.recv.ops.front();
+    if (target == recv_target::probe) {
+        if (c.wsa == 0 && c.bytes != 0) {
+            s.recv.ops.pop_front();
+            complete_op(s, head, 0, false);  // data is there; none of it consumed
+        } else if (c.wsa == 0) {
+            s.eof = true;
+            finish_all_at_end(s);
+        } else if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
+            s.recv.ops.pop_front();
+            complete_op(s, head, c.wsa, false);
+        } else {
+            fail_connection(s, c.wsa);
+        }
+        return recv_start(s);
+    }
+    if (c.wsa == 0 && c.bytes != 0) {
+        if (head.flags & MSG_PEEK) {
+            op_advance(head, 0);
+            head.bytes = c.bytes;
+        } else {
+            op_advance(head, c.bytes);
+        }
+        // seed: "Regardless of whether the incoming data fills all the buffers, the SAN service
+        // provider signals a completion event" -- MSG_WAITALL is the one exception.
+        if (head.wants_all() && !head.full()) return recv_start(s);
+        s.recv.ops.pop_front();
+        complete_op(s, head, 0, false);
+        return recv_start(s);
+    }
+    if (c.wsa == 0) {
+        s.eof = true;
+        finish_all_at_end(s);
+        return;
+    }
+    if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
+        op_advance(head, 0);
+        s.recv.ops.pop_front();
+        complete_op(s, head, head.bytes != 0 ? 0 : c.wsa, false);
+        return recv_start(s);
+    }
+    op_advance(head, 0);  // restore a trimmed entry; the bytes so far stay reported
+    fail_connection(s, c.wsa);
+}
+
+void recv_abort_queued(socket_state& s) noexcept {
+    // seed: "WSA_OPERATION_ABORTED: The overlapped operation was canceled because the socket
+    // was closed." The head stays while the kernel still holds it.
+    op_fifo keep;
+    if (s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead &&
+        !s.recv.ops.empty())
+        keep.push_back(s.recv.ops.pop_front());
+    while (!s.recv.ops.empty()) {
+        op& o = s.recv.ops.pop_front();
+        complete_op(s, o, o.bytes != 0 ? 0 : WSA_OPERATION_ABORTED, false);
+    }
+    s.recv.ops = keep;
+}
+
+}  // namespace sanport::detail

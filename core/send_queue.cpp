@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// The per-socket FIFO of posted sends: WSPSend's mirror of recv_queue.cpp.
+//
+// Invariants: one kernel send in flight per socket, for the head op, so gathered bytes leave in
+// posting order; an op completes only when every byte is in the kernel (a short send re-arms
+// the rest); SHUT_WR reaches the kernel only after the last queued send (SD_SEND).
+#include "core/engine_impl.hpp"
+#include "core/sys.hpp"
+#include "core/transfer.hpp"
+
+namespace sanport::detail {
+
+namespace {
+
+void fail_all(socket_state& s, int wsa) noexcept {
+    while (!s.send.ops.empty()) complete_op(s, s.send.ops.pop_front(), wsa, false);
+}
+
+void shutdown_if_drained(socket_state& s) noexcept {
+    if (s.wr_shutdown && !s.wr_shutdown_done && s.send.ops.empty() && !s.send.in_flight) {
+        s.wr_shutdown_done = true;
+        sys::shutdown_send(s.handle);
+    }
+}
+
+}  // namespace
+
+int send_post(socket_state& s, op& o) noexcept {
+    if (s.send_error != 0) {
+        const int wsa = s.send_error;
+        op_free(s, o);
+        return wsa;
+    }
+    if (o.capacity == 0) {  // nothing to send: done at once, with the usual notifications
+        complete_op(s, o, 0, true);
+        return 0;
+    }
+    s.send.ops.push_back(o);
+    if (!s.send.in_flight) s.engine->want_send_start(s);
+    return WSA_IO_PENDING;
+}
+
+void send_start(socket_state& s) noexcept {
+    s.send.start_wanted = false;
+    if (s.send.in_flight || s.closing) return;
+    if (s.send.ops.empty()) return shutdown_if_drained(s);
+    io_request& r = s.send.request;
+    r.socket = s.handle;
+    r.backend_socket = s.backend_socket;
+    r.owner = &s;
+    r.kind = io_kind::send;
+    r.flags = 0;
+    op_fill_request(s.send.ops.front(), r);
+    s.send.in_flight = true;
+    s.busy.fetch_add(1, std::memory_order_relaxed);
+    io_completion done;
+    if (s.engine->io().start(r, done)) send_done(s, done);
+}
+
+void send_done(socket_state& s, const io_completion& c) noexcept {
+    s.send.in_flight = false;
+    if (s.send.ops.empty()) return;
+    op& head = s.send.ops.front();
+    op_advance(head, c.bytes);
+    if (s.closing) {
+        s.send.ops.pop_front();
+        complete_op(s, head, head.full() ? 0 : WSA_OPERATION_ABORTED, false);
+        send_abort_queued(s);
+        return;
+    }
+    if (c.wsa == 0 && !head.full()) {
+        if (c.bytes == 0) {  // the kernel took nothing and said nothing: treat as a reset peer
+            s.send_error = WSAECONNRESET;
+            fail_all(s, s.send_error);
+            return;
+        }
+        return send_start(s);
+    }
+    if (c.wsa == 0) {
+        s.send.ops.pop_front();
+        complete_op(s, head, 0, false);
+        return send_start(s);
+    }
+    if (c.wsa == WSAEFAULT || c.wsa == WSAEINVAL || c.wsa == WSAENOBUFS) {
+        s.send.ops.pop_front();
+        complete_op(s, head, c.wsa, false);
+        return send_start(s);
+    }
+    // After SD_SEND the kernel says EPIPE: that is our own shutdown, not a broken connection.
+    s.send_error = s.wr_shutdown_done ? WSAESHUTDOWN : connection_error(s, c.wsa);
+    fail_all(s, s.send_error);
+}
+
+void send_abort_queued(socket_state& s) noexcept {
+    op_fifo keep;
+    if (s.send.in_flight && !s.send.ops.empty()) keep.push_back(s.send.ops.pop_front());
+    while (!s.send.ops.empty()) complete_op(s, s.send.ops.pop_front(), WSA_OPERATION_ABORTED, false);
+    s.send.ops = keep;
+}
+
+}  // namespace sanport::detail

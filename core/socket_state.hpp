@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// Everything sanport knows about one socket. Guarded by `mutex`, which the calling thread and
+// the engine thread take in turn (never held across a wait or a blocking syscall).
+//
+// Invariants: at most one kernel request per direction is in flight, always for the head op
+// of that direction's FIFO (or, for receives with no op posted, the read-ahead buffer); the
+// connection state is sticky once the stream ended or failed.
+#pragma once
+
+#include "core/backend.hpp"
+#include "core/op.hpp"
+#include "core/registry.hpp"
+
+#include <sanport/compat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace sanport::detail {
+
+class engine_impl;
+class completion_queue_impl;
+
+enum class conn_state : std::uint8_t { fresh, bound, listening, connected };
+
+// What the receive direction's one kernel request is filling.
+enum class recv_target : std::uint8_t { head, probe, read_ahead };
+
+struct direction {
+    op_fifo ops;
+    io_request request;
+    bool in_flight = false;
+    bool start_wanted = false;  // a non-engine thread asked the engine to start the head
+};
+
+struct socket_state {
+    std::mutex mutex;
+    SOCKET handle = INVALID_SOCKET;
+    engine_impl* engine = nullptr;
+    void* backend_socket = nullptr;
+
+    // Lookup references (socket_table); never reset, only counted, because the object is
+    // recycled rather than freed (a stale reader may still count on it briefly).
+    std::atomic<std::uint32_t> refs{0};
+    // Kernel requests in flight; WSPCloseSocket waits for zero.
+    std::atomic<std::uint32_t> busy{0};
+    // Set while WSPCloseSocket waits for lookups to end (they then bump the wait generation).
+    std::atomic<bool> close_waiting{false};
+
+    // Creation facts and modes.
+    bool overlapped = false;
+    bool strict_registration = false;
+    bool report_disconnect = false;
+    std::uint32_t read_ahead_capacity = 0;
+    int family = 0;
+
+    // Connection state (sticky).
+    conn_state state = conn_state::fresh;
+    bool rd_shutdown = false;      // SD_RECEIVE: kept here, never passed to the kernel
+    bool wr_shutdown = false;      // SD_SEND asked; new sends fail
+    bool wr_shutdown_done = false; // SHUT_WR reached the kernel (after the last queued send)
+    bool eof = false;              // the peer ended the stream
+    int recv_error = 0;            // sticky receive failure (WSAECONNRESET, ...)
+    int send_error = 0;            // sticky send failure
+    bool closing = false;
+
+    // Completion queue association.
+    std::shared_ptr<completion_queue_impl> queue;
+    ULONG_PTR key = 0;
+    bool skip_on_success = false;
+
+    direction recv;
+    direction send;
+    recv_target recv_target_kind = recv_target::head;
+    char probe_byte = 0;
+    WSABUF probe_buffer{};
+
+    // Bounded read-ahead ("internally buffered data"): [ra_begin, ra_end) of ra_data.
+    std::unique_ptr<char[]> ra_data;
+    std::uint32_t ra_size = 0;
+    std::uint32_t ra_begin = 0;
+    std::uint32_t ra_end = 0;
+    WSABUF ra_buffer{};
+
+    registry regions;
+
+    // Engine hand-off: queued on the engine's kick list at most once.
+    socket_state* next_kick = nullptr;
+    bool kick_queued = false;
+    bool cancel_wanted = false;
+
+    // Engine's list of its sockets.
+    socket_state* engine_prev = nullptr;
+    socket_state* engine_next = nullptr;
+
+    // Recycled ops of this socket; steady state allocates nothing.
+    op* free_ops = nullptr;
+
+    std::uint32_t ra_available() const noexcept { return ra_end - ra_begin; }
+};
+
+}  // namespace sanport::detail

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+// The process-wide socket table (see socket_table.hpp).
+#include "core/socket_table.hpp"
+
+#include "core/transfer.hpp"
+
+#include <new>
+
+namespace sanport::detail {
+
+socket_ref& socket_ref::operator=(socket_ref&& o) noexcept {
+    if (this != &o) {
+        reset();
+        s_ = o.s_;
+        o.s_ = nullptr;
+    }
+    return *this;
+}
+
+void socket_ref::reset() noexcept {
+    if (!s_) return;
+    // A closer waits (in engine_impl::wait_until) for the count to drop to its own reference.
+    const std::uint32_t before = s_->refs.fetch_sub(1, std::memory_order_acq_rel);
+    if (before <= 2 && s_->close_waiting.load(std::memory_order_acquire)) {
+        auto& generation = completion_generation();
+        generation.fetch_add(1, std::memory_order_acq_rel);
+        generation.notify_all();
+    }
+    s_ = nullptr;
+}
+
+socket_table& socket_table::instance() {
+    // Never destroyed: sockets may be used from threads that outlive static destruction.
+    static socket_table* table = new socket_table;
+    return *table;
+}
+
+socket_table::slot* socket_table::chunk_for(SOCKET s, bool create) {
+    const std::size_t index = static_cast<std::size_t>(s) >> chunk_bits;
+    if (index >= max_chunks) return nullptr;
+    slot* chunk = chunks_[index].load(std::memory_order_acquire);
+    if (chunk || !create) return chunk;
+    std::lock_guard lock(mutex_);
+    chunk = chunks_[index].load(std::memory_order_acquire);
+    if (!chunk) {
+        chunk = new (std::nothrow) slot[chunk_size];
+        if (!chunk) return nullptr;
+        for (std::size_t i = 0; i < chunk_size; ++i) chunk[i].store(nullptr);
+        chunks_[index].store(chunk, std::memory_order_release);
+    }
+    return chunk;
+}
+
+int socket_table::insert(SOCKET s, socket_state* state) {
+    slot* chunk = chunk_for(s, true);
+    if (!chunk) return WSAENOBUFS;
+    socket_state* expected = nullptr;
+    if (!chunk[s & (chunk_size - 1)].compare_exchange_strong(expected, state)) return WSAEINVAL;
+    return 0;
+}
+
+socket_ref socket_table::find(SOCKET s) noexcept {
+    if (s == INVALID_SOCKET) return {};
+    slot* chunk = chunk_for(s, false);
+    if (!chunk) return {};
+    slot& where = chunk[s & (chunk_size - 1)];
+    socket_state* state = where.load(std::memory_order_acquire);
+    if (!state) return {};
+    state->refs.fetch_add(1, std::memory_order_acq_rel);
+    socket_ref ref(state);
+    // Closed (and maybe recycled) between the load and the count: not ours any more.
+    if (where.load(std::memory_order_acquire) != state) return {};
+    return ref;
+}
+
+void socket_table::remove(SOCKET s, socket_state* state) noexcept {
+    slot* chunk = chunk_for(s, false);
+    if (!chunk) return;
+    socket_state* expected = state;
+    chunk[s & (chunk_size - 1)].compare_exchange_strong(expected, nullptr);
+}
+
+socket_state* socket_table::make_state() {
+    {
+        std::lock_guard lock(mutex_);
+        if (free_) {
+            socket_state* s = free_;
+            free_ = s->engine_next;
+            s->engine_next = nullptr;
+            return s;
+        }
+    }
+    return new socket_state;
+}
+
+void socket_table::recycle(socket_state* s) noexcept {
+    // Reset everything but the reference count (see the header comment).
+    while (op* o = s->free_ops) {
+        s->free_ops = o->next;
+        delete o;
+    }
+    s->handle = INVALID_SOCKET;
+    s->engine = nullptr;
+    s->backend_socket = nullptr;
+    s->overlapped = s->strict_registration = s->report_disconnect = false;
+    s->read_ahead_capacity = 0;
+    s->family = 0;
+    s->state = conn_state::fresh;
+    s->rd_shutdown = s->wr_shutdown = s->wr_shutdown_done = s->eof = s->closing = false;
+    s->recv_error = s->send_error = 0;
+    s->queue.reset();
+    s->key = 0;
+    s->skip_on_success = false;
+    s->recv = direction{};
+    s->send = direction{};
+    s->recv_target_kind = recv_target::head;
+    s->ra_data.reset();
+    s->ra_size = s->ra_begin = s->ra_end = 0;
+    s->next_kick = nullptr;
+    s->kick_queued = s->cancel_wanted = false;
+    s->close_waiting.store(false, std::memory_order_relaxed);
+    s->engine_prev = nullptr;
+    std::lock_guard lock(mutex_);
+    s->engine_next = free_;
+    free_ = s;
+}
+
+}  // namespace sanport::detail

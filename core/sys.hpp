@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// The second, non-virtual seam: the synchronous socket calls the core needs. Each returns 0 or
+// a WSA code (through compat's one errno table); none touches errno for the caller. Defined per
+// platform by the file list: backends/posix/posix_sys.cpp (both Linux backends) and, later,
+// backends/iocp/iocp_sys.cpp.
+#pragma once
+
+#include <sanport/compat.h>
+
+struct sockaddr;
+
+namespace sanport::detail::sys {
+
+// What adoption needs to know about an OS socket.
+struct socket_facts {
+    bool is_stream = false;   // SOCK_STREAM
+    bool listening = false;   // SO_ACCEPTCONN
+    bool bound = false;       // has a local address with a non-zero port
+    bool connected = false;   // has a peer
+    int family = 0;
+};
+
+int open_socket(int af, int type, int protocol, SOCKET& out) noexcept;
+int bind(SOCKET s, const sockaddr* name, int namelen) noexcept;
+int listen(SOCKET s, int backlog) noexcept;
+// Blocking accept (retries EINTR; waits for readiness if the socket is non-blocking).
+int accept(SOCKET s, sockaddr* addr, int* addrlen, SOCKET& out) noexcept;
+// Blocking connect (waits for completion if the socket is non-blocking).
+int connect(SOCKET s, const sockaddr* name, int namelen) noexcept;
+int getsockname(SOCKET s, sockaddr* name, int* namelen) noexcept;
+int getpeername(SOCKET s, sockaddr* name, int* namelen) noexcept;
+int shutdown_send(SOCKET s) noexcept;  // SHUT_WR; sanport never passes SHUT_RD to the kernel
+// Wakes a thread blocked in accept() on a listening socket that is being closed.
+int wake_accept(SOCKET s) noexcept;
+int close(SOCKET s) noexcept;
+int inspect(SOCKET s, socket_facts& facts) noexcept;  // WSAENOTSOCK if s is no socket
+bool keepalive_enabled(SOCKET s) noexcept;            // SO_KEEPALIVE is on
+// Make accepted/connected sockets suitable for the backends (e.g. TCP_NODELAY off, nothing).
+int prepare(SOCKET s) noexcept;
+// Receive or send on the calling thread without blocking: bytes moved, or a WSA code with
+// WSAEWOULDBLOCK meaning "nothing now". Used for the inline paths of reactor backends.
+int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept;
+int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept;
+
+}  // namespace sanport::detail::sys

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// The per-socket transfer state machines (recv_queue.cpp, send_queue.cpp) and the one place
+// that completes an operation (completion.cpp). Every function here is called with s.mutex
+// held; the *_start and *_done functions run on the engine thread only.
+#pragma once
+
+#include "core/backend.hpp"
+#include "core/op.hpp"
+#include "core/socket_state.hpp"
+
+#include <sanport/compat.h>
+
+#include <cstdint>
+
+namespace sanport::detail {
+
+inline constexpr ULONG_PTR overlapped_in_progress = WSS_OPERATION_IN_PROGRESS;
+
+// ---- completion.cpp ----
+op* op_alloc(socket_state& s) noexcept;
+void op_free(socket_state& s, op& o) noexcept;
+// Writes the result into o's WSAOVERLAPPED (Internal last, release order), signals the event,
+// queues a completion-queue packet unless the low bit of hEvent is set (or the socket skips
+// packets for immediate successes), wakes WSPGetOverlappedResult waiters, recycles o.
+void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept;
+// The same bookkeeping for an overlapped that is not one of our ops (WPUCompleteOverlappedRequest).
+void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept;
+// Bumped after every completion; waiters without an event wait on it.
+std::atomic<std::uint32_t>& completion_generation() noexcept;
+// A connection-level failure code as CONTRACT section 4 wants it (keep-alive time-outs).
+int connection_error(socket_state& s, int wsa) noexcept;
+
+// ---- recv_queue.cpp ----
+// 0: completed at once (o recycled; the result is in its WSAOVERLAPPED); WSA_IO_PENDING:
+// queued; else the error (o recycled, nothing queued, no notification).
+int recv_post(socket_state& s, op& o) noexcept;
+void recv_start(socket_state& s) noexcept;
+void recv_done(socket_state& s, const io_completion& c) noexcept;
+void recv_abort_queued(socket_state& s) noexcept;
+
+// ---- send_queue.cpp ----
+int send_post(socket_state& s, op& o) noexcept;
+void send_start(socket_state& s) noexcept;
+void send_done(socket_state& s, const io_completion& c) noexcept;
+void send_abort_queued(socket_state& s) noexcept;
+
+}  // namespace sanport::detail

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+// Covers CONTRACT §4 rows: "data available ... on an overlapped call" (immediate completion:
+// count, flags, overlapped result, event, completion-queue packet, skip-on-success; must be
+// immediate when sanport buffered the data, read_ahead_bytes; MSG_WAITALL asking for more).
+
+#include "../support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace sanport;
+using namespace sanport::test;
+
+namespace {
+
+void enable_read_ahead(SOCKET s, DWORD bytes) {
+    int err = 0;
+    REQUIRE_MESSAGE(set_socket_mode(s, socket_mode::read_ahead_bytes, bytes, &err) == 0,
+                    "set_socket_mode(read_ahead_bytes): " << wsa_name(err));
+}
+
+}  // namespace
+
+TEST_CASE("recv: data buffered inside sanport - returns 0 at once with count and flags, result "
+          "set, event signalled and a queue packet") {
+    for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
+        INFO("pair made by " << to_string(kind));
+        loopback_pair p = make_pair(kind);
+        completion_queue cq;
+        REQUIRE(cq.associate(p.s, 0x5A) == 0);
+        enable_read_ahead(p.s, 4096);
+        send_all(p.peer, "hello");
+        REQUIRE(wait_read_ahead_filled(p.s));
+
+        overlapped_op op({16});
+        CHECK(op.recv(p.s) == 0);
+        CHECK(op.bytes == 5u);
+        CHECK(op.flags == 0u);
+        CHECK(op.data(5) == "hello");
+        CHECK_FALSE(op.pending());
+        CHECK(op.ov().InternalHigh == 5u);
+        CHECK(op.ov().Offset == 0u);
+        CHECK(op.ov().OffsetHigh == 0u);
+        CHECK(op.event_signalled());
+        op_result r = op.result(p.s);
+        CHECK(r.ok == TRUE);
+        CHECK(r.bytes == 5u);
+
+        auto packets = dequeue_n(cq, 1, 1000);
+        REQUIRE(packets.size() == 1);
+        CHECK(packets[0].overlapped == &op.ov());
+        CHECK(packets[0].key == 0x5Au);
+        CHECK(packets[0].bytes == 5u);
+        CHECK(packets[0].status == 0);
+        CHECK(count_more(cq) == 0u);
+    }
+}
+
+TEST_CASE("recv: data buffered inside sanport - skip-on-success socket completes at once with "
+          "no queue packet, event still signalled") {
+    loopback_pair p = make_pair();
+    completion_queue cq;
+    REQUIRE(cq.associate(p.s, 7, true) == 0);
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "skip");
+    REQUIRE(wait_read_ahead_filled(p.s));
+
+    overlapped_op op({16});
+    CHECK(op.recv(p.s) == 0);
+    CHECK(op.bytes == 4u);
+    CHECK(op.data(4) == "skip");
+    CHECK(op.event_signalled());
+    CHECK(count_more(cq, 200) == 0u);
+
+    // A receive that pends still queues its packet on such a socket.
+    overlapped_op later({16});
+    REQUIRE(later.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(later.err) == "WSA_IO_PENDING");
+    send_all(p.peer, "later");
+    auto packets = dequeue_n(cq, 1);
+    REQUIRE(packets.size() == 1);
+    CHECK(packets[0].overlapped == &later.ov());
+    CHECK(packets[0].key == 7u);
+    CHECK(packets[0].bytes == 5u);
+    CHECK(later.data(5) == "later");
+}
+
+TEST_CASE("recv: data buffered inside sanport - low bit of hEvent completes at once with no "
+          "queue packet, event signalled") {
+    loopback_pair p = make_pair();
+    completion_queue cq;
+    REQUIRE(cq.associate(p.s, 9) == 0);
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "lowbit");
+    REQUIRE(wait_read_ahead_filled(p.s));
+
+    overlapped_op op({16});
+    op.set_low_bit();
+    CHECK(op.recv(p.s) == 0);
+    CHECK(op.bytes == 6u);
+    CHECK(op.data(6) == "lowbit");
+    CHECK(op.event_signalled());
+    CHECK(count_more(cq, 200) == 0u);
+}
+
+TEST_CASE("recv: data buffered inside sanport - read-ahead is bounded and the stream stays "
+          "whole") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    const std::string sent = pattern(20000);
+    send_all(p.peer, sent);
+    sleep_ms(300);
+
+    overlapped_op first({65536});
+    CHECK(first.recv(p.s) == 0);  // some of it is buffered inside sanport by now
+    REQUIRE(first.bytes >= 1u);
+    REQUIRE(first.bytes <= 20000u);
+    std::string got = first.data(first.bytes);
+    got += recv_stream(p.s, sent.size() - got.size());
+    CHECK(got.size() == sent.size());
+    CHECK(got == sent);
+}
+
+TEST_CASE("recv: data buffered inside sanport - MSG_WAITALL asking for more than is buffered "
+          "pends until every buffer is full") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "12345");
+    REQUIRE(wait_read_ahead_filled(p.s));
+
+    overlapped_op op({4, 6});
+    CHECK(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    CHECK(wsa_name(op.err) == "WSA_IO_PENDING");
+    sleep_ms(settle_ms);
+    CHECK(op.pending());
+    send_all(p.peer, "67890");
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 10u);
+    CHECK(op.buffer(0) == "1234");
+    CHECK(op.buffer(1) == "567890");
+}
+
+TEST_CASE("recv: data buffered inside sanport - data then FIN: the data at once, then stream "
+          "end") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "bye");
+    p.close_peer();
+    REQUIRE(wait_read_ahead_filled(p.s));
+
+    overlapped_op op({16});
+    CHECK(op.recv(p.s) == 0);
+    CHECK(op.bytes == 3u);
+    CHECK(op.data(3) == "bye");
+    for (int i = 0; i < 2; ++i) {
+        recv_outcome end = recv_once(p.s, 16);
+        CHECK(end.r.ok == TRUE);
+        CHECK(end.r.bytes == 0u);
+    }
+}
+
+TEST_CASE("recv: data available in the kernel - completes at once or pends, and either way the "
+          "result, event and one queue packet agree") {
+    loopback_pair p = make_pair();
+    completion_queue cq;
+    REQUIRE(cq.associate(p.s, 0x33) == 0);
+    send_all(p.peer, "abc");
+    REQUIRE(wait_kernel_unread(p.s, 3));
+
+    overlapped_op op({16});
+    op.recv(p.s);
+    INFO("WSPRecv returned " << op.rc << " / " << wsa_name(op.err));
+    REQUIRE((op.rc == 0 || op.call_pending()));
+    if (op.rc == 0) {
+        CHECK(op.bytes == 3u);
+        CHECK(op.flags == 0u);
+    } else {
+        CHECK(op.bytes == bytes_sentinel);
+    }
+    REQUIRE(op.wait());
+    CHECK(op.event_signalled());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 3u);
+    CHECK(op.data(3) == "abc");
+    auto packets = dequeue_n(cq, 1, 1000);
+    REQUIRE(packets.size() == 1);
+    CHECK(packets[0].overlapped == &op.ov());
+    CHECK(packets[0].bytes == 3u);
+    CHECK(packets[0].key == 0x33u);
+    CHECK(count_more(cq) == 0u);
+}

@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: MIT
+// Loopback pairs and bounded helpers for the contract suite (see loopback.hpp). Setup failures
+// fail the running test case through doctest; nothing here waits without a deadline.
+
+#include "loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <condition_variable>
+#include <mutex>
+#include <utility>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace sanport::test {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+int remaining_ms(clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+bool poll_for(int fd, short events, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        pollfd p{fd, events, 0};
+        int n = ::poll(&p, 1, remaining_ms(deadline));
+        if (n > 0) return true;
+        if (n == 0) return false;
+        if (errno != EINTR) return false;
+    }
+}
+
+std::string errno_text(const char* what) {
+    return std::string(what) + ": " + std::strerror(errno);
+}
+
+void set_rcvbuf(int fd, int bytes) {
+    if (bytes > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+void set_nodelay(int fd) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// Operations destroyed while pending live here for the rest of the process: reachable, so
+// LeakSanitizer stays quiet, and never freed, so a late completion writes into live memory.
+std::mutex graveyard_mutex;
+std::vector<void*>* graveyard = new std::vector<void*>;
+
+}  // namespace
+
+// ---- small things -----------------------------------------------------------------------------
+
+std::string wsa_name(int code) { return sanport::wsa_error_name(code); }
+
+void skip(const std::string& why) {
+    std::printf("[sanport-skip] %s\n", why.c_str());
+    std::fflush(stdout);
+    MESSAGE("[sanport-skip] " << why);
+}
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+double stopwatch::ms() const {
+    return std::chrono::duration<double, std::milli>(clock::now() - start_).count();
+}
+
+delayed::delayed(int delay_ms, std::function<void()> action)
+    : thread_([delay_ms, action = std::move(action)] {
+          sleep_ms(delay_ms);
+          action();
+      }) {}
+
+delayed::~delayed() { join(); }
+
+void delayed::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+struct watchdog::state {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool cancelled = false;
+    std::atomic<bool> fired{false};
+};
+
+watchdog::watchdog(int timeout_ms, std::function<void()> on_expiry) : st_(new state) {
+    thread_ = std::thread([st = st_, timeout_ms, action = std::move(on_expiry)] {
+        std::unique_lock lock(st->mutex);
+        if (st->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                            [&] { return st->cancelled; }))
+            return;
+        lock.unlock();
+        st->fired = true;
+        std::fprintf(stderr, "sanport test: watchdog fired after %d ms\n", timeout_ms);
+        action();
+    });
+}
+
+watchdog::~watchdog() {
+    {
+        std::lock_guard lock(st_->mutex);
+        st_->cancelled = true;
+    }
+    st_->cv.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool watchdog::fired() const { return st_->fired; }
+
+std::string pattern(std::size_t n, std::size_t offset, unsigned seed) {
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::string out(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint64_t x = (offset + i) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+        x ^= x >> 31;
+        x *= 0x94D049BB133111EBull;
+        x ^= x >> 29;
+        out[i] = alphabet[x % 62];
+    }
+    return out;
+}
+
+// ---- addresses and plain sockets ----------------------------------------------------------------
+
+sockaddr_storage loopback_address(int family, unsigned short port, int* len) {
+    sockaddr_storage ss{};
+    if (family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons(port);
+        *len = sizeof(sockaddr_in6);
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons(port);
+        *len = sizeof(sockaddr_in);
+    }
+    return ss;
+}
+
+unsigned short port_of(const sockaddr_storage& address) {
+    if (address.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+}
+
+sockaddr_storage local_address(int fd, int* len) {
+    sockaddr_storage ss{};
+    socklen_t n = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &n) != 0) n = 0;
+    *len = static_cast<int>(n);
+    return ss;
+}
+
+bool ipv6_loopback_available() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    int len = 0;
+    sockaddr_storage ss = loopback_address(AF_INET6, 0, &len);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) == 0;
+    ::close(fd);
+    return ok;
+}
+
+posix_listener::posix_listener(int family, int rcvbuf) {
+    fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE_MESSAGE(fd >= 0, errno_text("socket"));
+    set_rcvbuf(fd, rcvbuf);
+    int len = 0;
+    sockaddr_storage ss = loopback_address(family, 0, &len);
+    REQUIRE_MESSAGE(::bind(fd, reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) == 0,
+                    errno_text("bind"));
+    REQUIRE_MESSAGE(::listen(fd, 64) == 0, errno_text("listen"));
+    address = local_address(fd, &address_len);
+}
+
+posix_listener::~posix_listener() {
+    if (fd >= 0) ::close(fd);
+}
+
+int posix_listener::accept_one(int timeout_ms) {
+    if (!poll_for(fd, POLLIN, timeout_ms)) return -1;
+    return ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+sanport_listener::sanport_listener(int family, DWORD flags) {
+    int err = 0;
+    s = WSPSocket(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, flags, &err);
+    REQUIRE_MESSAGE(s != INVALID_SOCKET, "WSPSocket: " << wsa_name(err));
+    sockaddr_storage ss = loopback_address(family, 0, &address_len);
+    REQUIRE_MESSAGE(WSPBind(s, reinterpret_cast<sockaddr*>(&ss), address_len, &err) == 0,
+                    "WSPBind: " << wsa_name(err));
+    REQUIRE_MESSAGE(WSPListen(s, 64, &err) == 0, "WSPListen: " << wsa_name(err));
+    address_len = sizeof address;
+    REQUIRE_MESSAGE(
+        WSPGetSockName(s, reinterpret_cast<sockaddr*>(&address), &address_len, &err) == 0,
+        "WSPGetSockName: " << wsa_name(err));
+}
+
+sanport_listener::~sanport_listener() {
+    int err = 0;
+    if (s != INVALID_SOCKET) WSPCloseSocket(s, &err);
+}
+
+SOCKET sanport_listener::accept_one(int* err, int timeout_ms) {
+    if (!poll_for(static_cast<int>(s), POLLIN, timeout_ms)) {
+        *err = 0;
+        return INVALID_SOCKET;
+    }
+    return WSPAccept(s, nullptr, nullptr, nullptr, 0, err);
+}
+
+int posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf) {
+    int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    set_rcvbuf(fd, rcvbuf);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address),
+                  static_cast<socklen_t>(address_len)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// ---- loopback pairs --------------------------------------------------------------------------
+
+const char* to_string(pair_kind kind) {
+    switch (kind) {
+    case pair_kind::connect: return "connect";
+    case pair_kind::accept: return "accept";
+    case pair_kind::adopt: return "adopt";
+    }
+    return "?";
+}
+
+loopback_pair::loopback_pair(loopback_pair&& other) noexcept
+    : s(std::exchange(other.s, INVALID_SOCKET)), peer(std::exchange(other.peer, -1)) {}
+
+loopback_pair& loopback_pair::operator=(loopback_pair&& other) noexcept {
+    if (this != &other) {
+        close_socket();
+        close_peer();
+        s = std::exchange(other.s, INVALID_SOCKET);
+        peer = std::exchange(other.peer, -1);
+    }
+    return *this;
+}
+
+loopback_pair::~loopback_pair() {
+    close_socket();
+    close_peer();
+}
+
+int loopback_pair::close_socket() {
+    if (s == INVALID_SOCKET) return WSAENOTSOCK;
+    int err = 0;
+    int rc = WSPCloseSocket(s, &err);
+    s = INVALID_SOCKET;
+    return rc == 0 ? 0 : err;
+}
+
+void loopback_pair::close_peer() {
+    if (peer >= 0) ::close(peer);
+    peer = -1;
+}
+
+void loopback_pair::shutdown_peer_write() {
+    if (peer >= 0) ::shutdown(peer, SHUT_WR);
+}
+
+void loopback_pair::reset_peer() {
+    if (peer < 0) return;
+    linger l{1, 0};
+    ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(peer);
+    peer = -1;
+}
+
+loopback_pair make_pair(const pair_options& options) {
+    loopback_pair pair;
+    int err = 0;
+    switch (options.kind) {
+    case pair_kind::connect: {
+        posix_listener listener(options.family, options.peer_rcvbuf);
+        pair.s = WSPSocket(options.family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, options.flags,
+                           &err);
+        REQUIRE_MESSAGE(pair.s != INVALID_SOCKET, "WSPSocket: " << wsa_name(err));
+        int len = 0;
+        sockaddr_storage local = loopback_address(options.family, 0, &len);
+        REQUIRE_MESSAGE(WSPBind(pair.s, reinterpret_cast<sockaddr*>(&local), len, &err) == 0,
+                        "WSPBind: " << wsa_name(err));
+        REQUIRE_MESSAGE(WSPConnect(pair.s, reinterpret_cast<sockaddr*>(&listener.address),
+                                   listener.address_len, nullptr, nullptr, nullptr, nullptr,
+                                   &err) == 0,
+                        "WSPConnect: " << wsa_name(err));
+        pair.peer = listener.accept_one();
+        REQUIRE_MESSAGE(pair.peer >= 0, errno_text("accept"));
+        break;
+    }
+    case pair_kind::accept: {
+        sanport_listener listener(options.family, options.flags);
+        pair.peer = posix_connect(listener.address, listener.address_len, options.peer_rcvbuf);
+        REQUIRE_MESSAGE(pair.peer >= 0, errno_text("connect"));
+        pair.s = listener.accept_one(&err);
+        REQUIRE_MESSAGE(pair.s != INVALID_SOCKET, "WSPAccept: " << wsa_name(err));
+        break;
+    }
+    case pair_kind::adopt: {
+        posix_listener listener(options.family, options.peer_rcvbuf);
+        int fd = posix_connect(listener.address, listener.address_len);
+        REQUIRE_MESSAGE(fd >= 0, errno_text("connect"));
+        pair.peer = listener.accept_one();
+        if (pair.peer < 0) ::close(fd);
+        REQUIRE_MESSAGE(pair.peer >= 0, errno_text("accept"));
+        pair.s = WSPAdoptSocket(static_cast<SOCKET>(fd), options.flags, &err);
+        if (pair.s == INVALID_SOCKET) ::close(fd);
+        REQUIRE_MESSAGE(pair.s != INVALID_SOCKET, "WSPAdoptSocket: " << wsa_name(err));
+        break;
+    }
+    }
+    set_nodelay(pair.peer);
+    return pair;
+}
+
+loopback_pair make_pair(pair_kind kind, int family, DWORD flags) {
+    pair_options options;
+    options.kind = kind;
+    options.family = family;
+    options.flags = flags;
+    return make_pair(options);
+}
+
+// ---- the peer's side -------------------------------------------------------------------------
+
+void send_all(int fd, std::string_view bytes, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        REQUIRE_MESSAGE((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)),
+                        errno_text("peer send"));
+        REQUIRE_MESSAGE(poll_for(fd, POLLOUT, remaining_ms(deadline)),
+                        "peer send: " << done << " of " << bytes.size()
+                                      << " bytes went out before the time limit");
+    }
+}
+
+std::string read_exactly(int fd, std::size_t n, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::string out;
+    out.reserve(n);
+    char chunk[65536];
+    while (out.size() < n) {
+        if (!poll_for(fd, POLLIN, remaining_ms(deadline))) break;
+        ssize_t got = ::recv(fd, chunk, std::min(sizeof chunk, n - out.size()), MSG_DONTWAIT);
+        if (got > 0) {
+            out.append(chunk, static_cast<std::size_t>(got));
+        } else if (got == 0) {
+            break;
+        } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+            break;
+        }
+    }
+    return out;
+}
+
+const char* to_string(peer_end end) {
+    switch (end) {
+    case peer_end::eof: return "eof";
+    case peer_end::reset: return "reset";
+    case peer_end::timeout: return "timeout";
+    }
+    return "?";
+}
+
+peer_end read_until_end(int fd, int timeout_ms, std::size_t* discarded) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::size_t total = 0;
+    char chunk[65536];
+    peer_end end = peer_end::timeout;
+    for (;;) {
+        if (!poll_for(fd, POLLIN, remaining_ms(deadline))) break;
+        ssize_t got = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (got > 0) {
+            total += static_cast<std::size_t>(got);
+        } else if (got == 0) {
+            end = peer_end::eof;
+            break;
+        } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+            end = peer_end::reset;
+            break;
+        }
+    }
+    if (discarded) *discarded = total;
+    return end;
+}
+
+long kernel_unread_bytes(SOCKET s) {
+    int n = 0;
+    if (::ioctl(static_cast<int>(s), FIONREAD, &n) != 0) return -1;
+    return n;
+}
+
+bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        long have = kernel_unread_bytes(s);
+        if (have >= 0 && static_cast<std::size_t>(have) >= n) return true;
+        if (clock::now() >= deadline) return false;
+        sleep_ms(1);
+    }
+}
+
+bool wait_read_ahead_filled(SOCKET s, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        if (kernel_unread_bytes(s) == 0) break;
+        if (clock::now() >= deadline) return false;
+        sleep_ms(1);
+    }
+    // The kernel has handed the bytes over; give the engine thread time to take them in.
+    sleep_ms(150);
+    return true;
+}
+
+// ---- overlapped bookkeeping --------------------------------------------------------------------
+
+bool is_pending(const WSAOVERLAPPED& ov) {
+    std::atomic_ref<ULONG_PTR> internal(const_cast<ULONG_PTR&>(ov.Internal));
+    return internal.load(std::memory_order_acquire) ==
+           static_cast<ULONG_PTR>(WSS_OPERATION_IN_PROGRESS);
+}
+
+WSAEVENT real_event(HANDLE hEvent) {
+    return reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(hEvent) &
+                                      ~static_cast<std::uintptr_t>(1));
+}
+
+bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    WSAEVENT event = real_event(ov.hEvent);
+    for (;;) {
+        if (!is_pending(ov)) return true;
+        int left = remaining_ms(deadline);
+        if (left <= 0) return !is_pending(ov);
+        DWORD slice = static_cast<DWORD>(std::min(left, 20));
+        if (event != WSA_INVALID_EVENT &&
+            WSAWaitForMultipleEvents(1, &event, FALSE, slice, FALSE) == WSA_WAIT_EVENT_0) {
+            // Signalled: Internal must already be final; poll briefly in case it is not yet.
+            std::this_thread::yield();
+            if (is_pending(ov)) sleep_ms(1);
+        } else if (event == WSA_INVALID_EVENT) {
+            sleep_ms(1);
+        }
+    }
+}
+
+const char* to_string(op_result::how way) {
+    switch (way) {
+    case op_result::how::immediate: return "immediate";
+    case op_result::how::completed: return "completed";
+    case op_result::how::failed_at_call: return "failed_at_call";
+    case op_result::how::timed_out: return "timed_out";
+    }
+    return "?";
+}
+
+op_result get_result(SOCKET s, WSAOVERLAPPED& ov, BOOL fWait) {
+    op_result r;
+    r.way = op_result::how::completed;
+    r.bytes = bytes_sentinel;
+    r.flags = 0xF1F1F1F1u;
+    r.err = 0;
+    r.ok = WSPGetOverlappedResult(s, &ov, &r.bytes, fWait, &r.flags, &r.err);
+    if (r.ok) r.err = 0;
+    return r;
+}
+
+struct overlapped_op::state {
+    WSAOVERLAPPED ov{};
+    WSAEVENT event = WSA_INVALID_EVENT;
+    std::vector<std::vector<char>> storage;
+    std::vector<WSABUF> bufs;
+    char fill = '.';
+};
+
+overlapped_op::overlapped_op(std::vector<ULONG> lengths, char fill) : st_(new state) {
+    st_->fill = fill;
+    st_->event = WSACreateEvent();
+    REQUIRE_MESSAGE(st_->event != WSA_INVALID_EVENT, "WSACreateEvent failed");
+    st_->ov.hEvent = st_->event;
+    st_->storage.reserve(lengths.size());
+    for (ULONG len : lengths) {
+        // One spare byte after each buffer, to catch a write past its end.
+        st_->storage.emplace_back(static_cast<std::size_t>(len) + 1, fill);
+        WSABUF b;
+        b.len = len;
+        b.buf = st_->storage.back().data();
+        st_->bufs.push_back(b);
+    }
+}
+
+overlapped_op::~overlapped_op() {
+    if (!st_) return;
+    if (is_pending(st_->ov)) {
+        std::fprintf(stderr,
+                     "sanport test: an overlapped operation was destroyed while pending; its "
+                     "memory is kept so the engine cannot write into freed memory\n");
+        std::lock_guard lock(graveyard_mutex);
+        graveyard->push_back(st_.release());
+        return;
+    }
+    WSACloseEvent(st_->event);
+}
+
+WSAOVERLAPPED& overlapped_op::ov() { return st_->ov; }
+const WSAOVERLAPPED& overlapped_op::ov() const { return st_->ov; }
+WSAEVENT overlapped_op::event() const { return st_->event; }
+
+void overlapped_op::set_low_bit(bool on) {
+    auto value = reinterpret_cast<std::uintptr_t>(st_->event);
+    st_->ov.hEvent = reinterpret_cast<HANDLE>(on ? (value | 1u) : value);
+}
+
+WSABUF* overlapped_op::bufs() { return st_->bufs.data(); }
+DWORD overlapped_op::count() const { return static_cast<DWORD>(st_->bufs.size()); }
+char* overlapped_op::buffer_ptr(std::size_t i) { return st_->storage.at(i).data(); }
+
+std::size_t overlapped_op::capacity() const {
+    std::size_t total = 0;
+    for (const WSABUF& b : st_->bufs) total += b.len;
+    return total;
+}
+
+int overlapped_op::recv(SOCKET s, DWORD flags_in) {
+    std::vector<WSABUF> copy = st_->bufs;  // freed on return: the core must have captured it
+    bytes = bytes_sentinel;
+    flags = flags_in;
+    err = 0;
+    rc = WSPRecv(s, copy.empty() ? nullptr : copy.data(), static_cast<DWORD>(copy.size()), &bytes,
+                 &flags, &st_->ov, nullptr, nullptr, &err);
+    return rc;
+}
+
+int overlapped_op::send(SOCKET s, std::string_view data_to_send) {
+    REQUIRE(data_to_send.size() <= capacity());
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < st_->bufs.size(); ++i) {
+        std::size_t n = std::min<std::size_t>(st_->bufs[i].len, data_to_send.size() - done);
+        std::memcpy(st_->storage[i].data(), data_to_send.data() + done, n);
+        done += n;
+    }
+    std::vector<WSABUF> copy = st_->bufs;
+    bytes = bytes_sentinel;
+    flags = 0;
+    err = 0;
+    rc = WSPSend(s, copy.empty() ? nullptr : copy.data(), static_cast<DWORD>(copy.size()), &bytes,
+                 0, &st_->ov, nullptr, nullptr, &err);
+    return rc;
+}
+
+bool overlapped_op::call_pending() const { return rc == SOCKET_ERROR && err == WSA_IO_PENDING; }
+
+bool overlapped_op::pending() const { return is_pending(st_->ov); }
+
+bool overlapped_op::wait(int timeout_ms) const { return wait_done(st_->ov, timeout_ms); }
+
+op_result overlapped_op::result(SOCKET s, BOOL fWait) { return get_result(s, st_->ov, fWait); }
+
+op_result overlapped_op::finish(SOCKET s, int timeout_ms) {
+    op_result r;
+    if (rc == 0) {
+        r.way = op_result::how::immediate;
+        r.ok = TRUE;
+        r.bytes = bytes;
+        r.flags = flags;
+        return r;
+    }
+    if (!call_pending()) {
+        r.way = op_result::how::failed_at_call;
+        r.err = err;
+        return r;
+    }
+    if (!wait(timeout_ms)) {
+        r.way = op_result::how::timed_out;
+        r.err = WSA_IO_INCOMPLETE;
+        return r;
+    }
+    return result(s, FALSE);
+}
+
+bool overlapped_op::event_signalled() const { return sanport::wsa_event_is_set(st_->event); }
+
+std::string overlapped_op::data(std::size_t n) const {
+    std::string out;
+    for (std::size_t i = 0; i < st_->bufs.size() && out.size() < n; ++i) {
+        std::size_t take = std::min<std::size_t>(st_->bufs[i].len, n - out.size());
+        out.append(st_->storage[i].data(), take);
+    }
+    return out;
+}
+
+std::string overlapped_op::buffer(std::size_t i) const {
+    return std::string(st_->storage.at(i).data(), st_->bufs.at(i).len);
+}
+
+void overlapped_op::rearm() {
+    REQUIRE_FALSE(pending());
+    HANDLE hEvent = st_->ov.hEvent;
+    st_->ov = WSAOVERLAPPED{};
+    st_->ov.hEvent = hEvent;
+    WSAResetEvent(st_->event);
+    for (auto& b : st_->storage) std::fill(b.begin(), b.end(), st_->fill);
+    rc = 0;
+    err = 0;
+    bytes = bytes_sentinel;
+    flags = 0;
+}
+
+recv_outcome recv_once(SOCKET s, ULONG capacity, DWORD flags, int timeout_ms) {
+    overlapped_op op({capacity});
+    op.recv(s, flags);
+    recv_outcome out;
+    out.r = op.finish(s, timeout_ms);
+    if (out.r.ok) out.data = op.data(std::min<std::size_t>(out.r.bytes, capacity));
+    if (out.r.way == op_result::how::timed_out) {
+        // Let the operation end before `op` goes away: the pair's close will abort it.
+        std::fprintf(stderr, "sanport test: recv_once timed out after %d ms\n", timeout_ms);
+    }
+    return out;
+}
+
+std::string recv_stream(SOCKET s, std::size_t n, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::string out;
+    while (out.size() < n) {
+        int left = remaining_ms(deadline);
+        if (left <= 0) break;
+        ULONG want = static_cast<ULONG>(std::min<std::size_t>(n - out.size(), 1u << 20));
+        recv_outcome got = recv_once(s, want, 0, left);
+        if (!got.r.ok || got.r.bytes == 0) break;
+        out += got.data;
+    }
+    return out;
+}
+
+// ---- completion queues -----------------------------------------------------------------------
+
+std::vector<completion_entry> dequeue_n(completion_queue& cq, std::size_t n, int timeout_ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::vector<completion_entry> out;
+    completion_entry batch[64];
+    while (out.size() < n) {
+        int left = remaining_ms(deadline);
+        if (left <= 0) break;
+        std::size_t want = std::min<std::size_t>(64, n - out.size());
+        std::size_t got = cq.dequeue(batch, want, static_cast<DWORD>(left));
+        out.insert(out.end(), batch, batch + got);
+        if (got == 0 && cq.is_shut_down()) break;
+    }
+    return out;
+}
+
+std::size_t count_more(completion_queue& cq, int ms) {
+    auto deadline = clock::now() + std::chrono::milliseconds(ms);
+    std::size_t total = 0;
+    completion_entry batch[64];
+    for (;;) {
+        int left = remaining_ms(deadline);
+        if (left <= 0) break;
+        std::size_t got = cq.dequeue(batch, 64, static_cast<DWORD>(left));
+        total += got;
+        if (got == 0) break;
+    }
+    return total;
+}
+
+}  // namespace sanport::test

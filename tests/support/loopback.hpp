@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+// Test support for the contract suite: connected loopback TCP pairs whose one end is a sanport
+// socket and whose other end (the "peer") is a plain POSIX descriptor the test drives by hand
+// (segmentation, FIN, RST), an RAII overlapped operation, a deterministic byte pattern and
+// bounded waits. Invariant: every wait here ends within its time limit (max_wait_ms by
+// default), so a broken core makes a test fail, never hang. Only 127.0.0.1 and ::1 are used.
+// Only sanport's public headers are used, so the same helpers serve every backend.
+#pragma once
+
+#include <sanport/completion_queue.h>
+#include <sanport/wsp.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <sys/socket.h>
+
+namespace sanport::test {
+
+// The longest any single wait of the suite lasts before the test fails.
+inline constexpr int max_wait_ms = 5000;
+// How long a test watches an operation that must stay pending.
+inline constexpr int settle_ms = 100;
+// WSAOVERLAPPED.Internal while an operation is pending.
+inline constexpr ULONG_PTR in_progress = static_cast<ULONG_PTR>(WSS_OPERATION_IN_PROGRESS);
+// Pre-filled into *lpNumberOfBytesRecvd so a test can tell "untouched" from "set".
+inline constexpr DWORD bytes_sentinel = 0xB0B0B0B0u;
+
+// sanport::wsa_error_name as a std::string, so CHECK(wsa_name(err) == "WSAECONNRESET") prints
+// both names when it fails.
+std::string wsa_name(int code);
+
+// Prints "[sanport-skip] <why>" (CTest's SKIP_REGULAR_EXPRESSION matches it); the caller then
+// returns from the test case.
+void skip(const std::string& why);
+
+void sleep_ms(int ms);
+
+// Milliseconds since construction.
+class stopwatch {
+public:
+    stopwatch() : start_(std::chrono::steady_clock::now()) {}
+    double ms() const;
+
+private:
+    std::chrono::steady_clock::time_point start_;
+};
+
+// Runs `action` on its own thread after `delay_ms`; the destructor joins it.
+class delayed {
+public:
+    delayed(int delay_ms, std::function<void()> action);
+    ~delayed();
+    delayed(const delayed&) = delete;
+    delayed& operator=(const delayed&) = delete;
+    void join();
+
+private:
+    std::thread thread_;
+};
+
+// Runs `on_expiry` once if it is still alive after timeout_ms (to unblock a blocking call that
+// a broken core would never end); the destructor cancels it and joins.
+class watchdog {
+public:
+    watchdog(int timeout_ms, std::function<void()> on_expiry);
+    ~watchdog();
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
+    bool fired() const;
+
+private:
+    struct state;
+    std::shared_ptr<state> st_;
+    std::thread thread_;
+};
+
+// ---- byte streams ----------------------------------------------------------------------------
+
+// n printable bytes of a deterministic stream: byte i of the result is stream byte offset + i,
+// so pattern(10) == pattern(4) + pattern(6, 4).
+std::string pattern(std::size_t n, std::size_t offset = 0, unsigned seed = 1);
+
+// ---- addresses and plain sockets ----------------------------------------------------------------
+
+// 127.0.0.1 or ::1 with `port` (host order); *len gets the address length.
+sockaddr_storage loopback_address(int family, unsigned short port, int* len);
+unsigned short port_of(const sockaddr_storage& address);
+// The local address of an OS socket (getsockname).
+sockaddr_storage local_address(int fd, int* len);
+bool ipv6_loopback_available();
+
+// A POSIX listener on 127.0.0.1 or ::1 with an ephemeral port; closed by the destructor.
+struct posix_listener {
+    int fd = -1;
+    sockaddr_storage address{};
+    int address_len = 0;
+    explicit posix_listener(int family = AF_INET, int rcvbuf = 0);
+    ~posix_listener();
+    posix_listener(const posix_listener&) = delete;
+    posix_listener& operator=(const posix_listener&) = delete;
+    // accept(2), after waiting (bounded) for a connection; -1 if none came.
+    int accept_one(int timeout_ms = max_wait_ms);
+};
+
+// A sanport listener (WSPSocket + WSPBind + WSPListen) on 127.0.0.1 or ::1; closed (through
+// WSPCloseSocket) by the destructor.
+struct sanport_listener {
+    SOCKET s = INVALID_SOCKET;
+    sockaddr_storage address{};
+    int address_len = 0;
+    explicit sanport_listener(int family = AF_INET, DWORD flags = WSA_FLAG_OVERLAPPED);
+    ~sanport_listener();
+    sanport_listener(const sanport_listener&) = delete;
+    sanport_listener& operator=(const sanport_listener&) = delete;
+    // WSPAccept after waiting (bounded) until a connection is queued; INVALID_SOCKET (and
+    // *err set) if none came or the accept failed.
+    SOCKET accept_one(int* err, int timeout_ms = max_wait_ms);
+};
+
+// A plain client socket connected (blocking) to `address`; -1 on failure.
+int posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf = 0);
+
+// ---- loopback pairs --------------------------------------------------------------------------
+
+enum class pair_kind {
+    connect,  // WSPSocket + WSPBind + WSPConnect to a POSIX listener
+    accept,   // WSPAccept from a sanport listener, the peer connects with connect(2)
+    adopt,    // a connected OS socket taken over with WSPAdoptSocket
+};
+const char* to_string(pair_kind kind);
+
+struct pair_options {
+    pair_kind kind = pair_kind::connect;
+    int family = AF_INET;
+    DWORD flags = WSA_FLAG_OVERLAPPED;  // of the sanport socket (or of its listener)
+    int peer_rcvbuf = 0;                // > 0: SO_RCVBUF of the peer, set before the handshake
+};
+
+// One connected pair. `s` is the sanport socket, `peer` the POSIX end (TCP_NODELAY set, so
+// each send_all leaves as its own segment). The destructor closes whatever is still open:
+// close the sanport end only through close_socket(), never with WSPCloseSocket directly, so
+// a handle number the OS already reused is never closed twice.
+class loopback_pair {
+public:
+    SOCKET s = INVALID_SOCKET;
+    int peer = -1;
+
+    loopback_pair() = default;
+    loopback_pair(loopback_pair&& other) noexcept;
+    loopback_pair& operator=(loopback_pair&& other) noexcept;
+    loopback_pair(const loopback_pair&) = delete;
+    loopback_pair& operator=(const loopback_pair&) = delete;
+    ~loopback_pair();
+
+    // WSPCloseSocket(s); returns 0 or the WSA code. Later calls return WSAENOTSOCK untouched.
+    int close_socket();
+    // Graceful close of the peer: FIN after its queued data.
+    void close_peer();
+    // shutdown(SHUT_WR) on the peer: FIN, while the peer can still read.
+    void shutdown_peer_write();
+    // Hard close of the peer: SO_LINGER {1, 0} + close, which sends RST.
+    void reset_peer();
+};
+
+loopback_pair make_pair(const pair_options& options);
+loopback_pair make_pair(pair_kind kind = pair_kind::connect, int family = AF_INET,
+                        DWORD flags = WSA_FLAG_OVERLAPPED);
+
+// ---- the peer's side -------------------------------------------------------------------------
+
+// Writes every byte (bounded by timeout_ms); fails the test if it cannot.
+void send_all(int fd, std::string_view bytes, int timeout_ms = max_wait_ms);
+// Reads until n bytes, EOF, an error or the time limit; returns what it got.
+std::string read_exactly(int fd, std::size_t n, int timeout_ms = max_wait_ms);
+
+enum class peer_end { eof, reset, timeout };
+const char* to_string(peer_end end);
+// Reads and discards until EOF, a reset or the time limit; *discarded gets the byte count.
+peer_end read_until_end(int fd, int timeout_ms = max_wait_ms, std::size_t* discarded = nullptr);
+
+// Bytes the kernel holds unread for this socket (FIONREAD), or -1.
+long kernel_unread_bytes(SOCKET s);
+// Waits (bounded) until the kernel holds at least n unread bytes for s.
+bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms = max_wait_ms);
+// Waits (bounded) until the kernel holds nothing unread for s, then lets sanport's engine
+// thread settle: with read_ahead_bytes on, the data then sits inside sanport.
+bool wait_read_ahead_filled(SOCKET s, int timeout_ms = max_wait_ms);
+
+// ---- overlapped bookkeeping --------------------------------------------------------------------
+
+// Internal == WSS_OPERATION_IN_PROGRESS, read with acquire order.
+bool is_pending(const WSAOVERLAPPED& ov);
+// hEvent with the "no completion-queue packet" low bit cleared.
+WSAEVENT real_event(HANDLE hEvent);
+// Waits until the operation is no longer pending, on its event when it has one. Bounded.
+bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms = max_wait_ms);
+
+struct op_result {
+    enum class how { immediate, completed, failed_at_call, timed_out };
+    how way = how::failed_at_call;
+    BOOL ok = FALSE;   // the call returned 0, or WSPGetOverlappedResult returned TRUE
+    DWORD bytes = 0;
+    DWORD flags = 0;
+    int err = 0;       // WSA code; 0 on success
+};
+const char* to_string(op_result::how way);
+
+// WSPGetOverlappedResult(s, &ov, ..., fWait, ...), with sentinel-filled outputs.
+op_result get_result(SOCKET s, WSAOVERLAPPED& ov, BOOL fWait = FALSE);
+
+// One overlapped operation: a WSAOVERLAPPED with its own manual-reset event and the buffers
+// it names. Not movable: a pending operation refers to this object. If it is destroyed while
+// still pending (a test that failed half-way) its memory is deliberately kept alive, so the
+// engine can never write into freed memory.
+class overlapped_op {
+public:
+    explicit overlapped_op(std::vector<ULONG> lengths = {64}, char fill = '.');
+    ~overlapped_op();
+    overlapped_op(const overlapped_op&) = delete;
+    overlapped_op& operator=(const overlapped_op&) = delete;
+
+    WSAOVERLAPPED& ov();
+    const WSAOVERLAPPED& ov() const;
+    WSAEVENT event() const;        // the real event handle (low bit clear)
+    void set_low_bit(bool on = true);  // hEvent | 1: no completion-queue packet
+    WSABUF* bufs();                // the op's own WSABUF array
+    DWORD count() const;
+    char* buffer_ptr(std::size_t i);
+    std::size_t capacity() const;  // sum of the lengths
+
+    // Outputs of the last recv()/send() call.
+    int rc = 0;
+    int err = 0;
+    DWORD bytes = bytes_sentinel;
+    DWORD flags = 0;
+
+    // Overlapped WSPRecv with a temporary copy of the WSABUF array (so capture is exercised
+    // on every call); bytes pre-set to bytes_sentinel, flags to flags_in.
+    int recv(SOCKET s, DWORD flags_in = 0);
+    // Copies `data` into the buffers (in order; must fit) and posts an overlapped WSPSend of
+    // all of them.
+    int send(SOCKET s, std::string_view data);
+    bool call_pending() const;     // the last call returned SOCKET_ERROR + WSA_IO_PENDING
+
+    bool pending() const;
+    bool wait(int timeout_ms = max_wait_ms) const;
+    op_result result(SOCKET s, BOOL fWait = FALSE);
+    // After recv()/send(): the immediate result, or waits (bounded) and asks
+    // WSPGetOverlappedResult.
+    op_result finish(SOCKET s, int timeout_ms = max_wait_ms);
+    bool event_signalled() const;
+
+    std::string data(std::size_t n) const;  // first n bytes, buffers in array order
+    std::string buffer(std::size_t i) const;  // all of buffer i
+    // Ready for another call: Internal etc. cleared, event reset, buffers refilled.
+    void rearm();
+
+private:
+    struct state;
+    std::unique_ptr<state> st_;
+};
+
+// One overlapped receive of `capacity` bytes, completed (bounded); data = what arrived.
+struct recv_outcome {
+    op_result r;
+    std::string data;
+};
+recv_outcome recv_once(SOCKET s, ULONG capacity = 4096, DWORD flags = 0,
+                       int timeout_ms = max_wait_ms);
+// Receives until n bytes arrived, a receive reports 0 or fails, or the time limit passes.
+std::string recv_stream(SOCKET s, std::size_t n, int timeout_ms = max_wait_ms);
+
+// ---- completion queues -----------------------------------------------------------------------
+
+// Dequeues until n packets arrived or the time limit passed; returns what came.
+std::vector<completion_entry> dequeue_n(completion_queue& cq, std::size_t n,
+                                        int timeout_ms = max_wait_ms);
+// How many further packets arrive within `ms` (0 expected in most tests).
+std::size_t count_more(completion_queue& cq, int ms = settle_ms);
+
+}  // namespace sanport::test

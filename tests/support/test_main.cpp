@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// The one doctest main of every test binary. `--sanport-backend=NAME` (set by CTest for the
+// contract and stress suites) forces that backend; when the kernel refuses it (seccomp,
+// kernel.io_uring_disabled), the case prints [sanport-skip] with the reason and passes as
+// "skipped" -- any other failure to start is a failure.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <sanport/engine.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+bool kernel_refused(const std::string& why) {
+    for (const char* code : {"EPERM", "ENOSYS", "EOPNOTSUPP"})
+        if (why.find(code) != std::string::npos) return true;
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string backend;
+    const std::string flag = "--sanport-backend=";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg.rfind(flag, 0) == 0) backend = arg.substr(flag.size());
+    }
+    if (!backend.empty()) {
+        setenv("SANPORT_BACKEND", backend.c_str(), 1);
+        bool listing = false;
+        for (int i = 1; i < argc; ++i) listing |= std::string(argv[i]).rfind("--list", 0) == 0;
+        sanport::engine& e = sanport::default_engine();
+        if (!listing && e.status() != 0) {
+            if (kernel_refused(e.why())) {
+                std::printf("[sanport-skip] backend %s refused by the kernel: %s\n", backend.c_str(),
+                            e.why().c_str());
+                return 0;
+            }
+            std::fprintf(stderr, "backend %s failed to start: %s\n", backend.c_str(), e.why().c_str());
+            return 1;
+        }
+    }
+    doctest::Context context;
+    context.applyCommandLine(argc, argv);
+    return context.run();
+}
