@@ -16,7 +16,7 @@ namespace sanport::detail {
 namespace {
 
 std::string errno_words(int sys_error) {
-    const char* name = ::strerrorname_np(sys_error);  // thread-safe, unlike strerror
+    const char* name = ::strerrorname_np(sys_error); // thread-safe, unlike strerror
     const char* text = ::strerrordesc_np(sys_error);
     std::string words = name != nullptr ? name : "errno " + std::to_string(sys_error);
     if (text != nullptr) words += std::string(" (") + text + ")";
@@ -60,7 +60,7 @@ std::unique_ptr<backend> make_uring(unsigned queue_depth, std::string& why_not) 
     return attempt;
 }
 
-}  // namespace
+} // namespace
 
 std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,
                                       std::string& why_not) {
@@ -85,4 +85,4 @@ std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_
     return nullptr;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -76,14 +76,24 @@ void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
     syscall(SYS_futex, futex_word(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
+bool has_passed(const timespec& deadline) noexcept {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);  // vDSO: no syscall
+    return now.tv_sec > deadline.tv_sec ||
+           (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
+}
+
 // Sleeps while `word` still holds `expected`; false once the absolute CLOCK_MONOTONIC
-// `deadline` (nullptr: none) has passed. Spurious returns are fine: callers re-check.
+// `deadline` (nullptr: none) has passed. Spurious returns are fine: callers re-check. The clock
+// is read again because a word that keeps changing makes the kernel return at once (EAGAIN)
+// without ever looking at the deadline.
 bool futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                       const timespec* deadline) noexcept {
     errno_guard keep_errno;
     long rc = syscall(SYS_futex, futex_word(word), FUTEX_WAIT_BITSET_PRIVATE, expected, deadline,
                       nullptr, FUTEX_BITSET_MATCH_ANY);
-    return !(rc == -1 && errno == ETIMEDOUT);
+    if (rc == -1 && errno == ETIMEDOUT) return false;
+    return deadline == nullptr || !has_passed(*deadline);
 }
 
 timespec deadline_after(DWORD timeout_ms) noexcept {
@@ -120,7 +130,7 @@ DWORD wait_single(event_object* event, const timespec* deadline) noexcept {
     event->waiter_count.fetch_add(1, std::memory_order_seq_cst);
     DWORD result = not_yet;
     for (bool in_time = true;;) {
-        if (event->word.load(std::memory_order_seq_cst) & signalled_bit) {
+        if (event->word.load(std::memory_order_seq_cst) != start) {
             result = WSA_WAIT_EVENT_0;
             break;
         }

@@ -23,7 +23,10 @@ void serve_from_read_ahead(socket_state& s, op& o) noexcept {
     const std::uint32_t n = op_copy_in(o, s.ra_data.get() + s.ra_begin, s.ra_available(), peek);
     if (!peek) {
         s.ra_begin += n;
-        if (s.ra_begin == s.ra_end) s.ra_begin = s.ra_end = 0;
+        // Rewind only when no kernel read targets the buffer's end: an in-flight read-ahead
+        // request was pointed at ra_end and will append there (recv_start compacts later).
+        const bool ra_in_flight = s.recv.in_flight && s.recv_target_kind == recv_target::read_ahead;
+        if (s.ra_begin == s.ra_end && !ra_in_flight) s.ra_begin = s.ra_end = 0;
     }
 }
 

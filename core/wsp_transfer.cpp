@@ -30,6 +30,15 @@ int check_recv_flags(DWORD flags) noexcept {
     return 0;
 }
 
+// A call that failed at once (sticky reset, WSAEDISCON) notifies nobody, as on Windows, but its
+// structure must not stay "in progress": WSPGetOverlappedResult(fWait=TRUE) would wait forever.
+void record_sync_failure(WSAOVERLAPPED& ov, int wsa) noexcept {
+    ov.InternalHigh = 0;
+    ov.Offset = 0;
+    ov.OffsetHigh = static_cast<DWORD>(wsa);
+    std::atomic_ref<ULONG_PTR>(ov.Internal).store(static_cast<ULONG_PTR>(wsa), std::memory_order_release);
+}
+
 ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
     return std::atomic_ref<ULONG_PTR>(ov.Internal).load(std::memory_order_acquire);
 }
@@ -99,6 +108,7 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
         *lpFlags = 0;  // stream sockets: MSG_PARTIAL never applies
         return 0;
     }
+    if (r != WSA_IO_PENDING) record_sync_failure(*lpOverlapped, r);
     return fail(lpErrno, r);
 }
 
@@ -140,6 +150,7 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
         if (lpNumberOfBytesSent) *lpNumberOfBytesSent = static_cast<DWORD>(lpOverlapped->InternalHigh);
         return 0;
     }
+    if (r != WSA_IO_PENDING) record_sync_failure(*lpOverlapped, r);
     return fail(lpErrno, r);
 }
 

@@ -6,6 +6,7 @@
 // -EINTR results are re-armed here and never reported, except after cancel() (then aborted).
 
 #include "backends/io_uring/uring_backend.hpp"
+
 #include "backends/io_uring/uring_tags.hpp"
 
 #include <cerrno>
@@ -22,7 +23,7 @@ namespace {
 // (IO_LOCAL_TW_DEFAULT_MAX), or min_complete if larger; the rest wait for the next enter.
 constexpr std::size_t uring_local_work_batch = 20;
 
-}  // namespace
+} // namespace
 
 int uring_backend::attach(SOCKET s, void*& backend_socket) noexcept {
     auto* socket = new (std::nothrow) uring_socket;
@@ -39,7 +40,7 @@ void uring_backend::detach(SOCKET, void* backend_socket) noexcept {
 io_uring_sqe* uring_backend::next_sqe() noexcept {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe != nullptr) return sqe;
-    io_uring_submit(&ring_);  // the SQ is full: hand it to the kernel to make room
+    io_uring_submit(&ring_); // the SQ is full: hand it to the kernel to make room
     return io_uring_get_sqe(&ring_);
 }
 
@@ -49,7 +50,7 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     int wsa = 0;
     io_uring_sqe* sqe = nullptr;
     if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers)
-        wsa = WSAEINVAL;  // the core never does this; refuse rather than hand it to the kernel
+        wsa = WSAEINVAL; // the core never does this; refuse rather than hand it to the kernel
     else if (!load_iovecs(request, scratch) || (sqe = next_sqe()) == nullptr)
         wsa = WSAENOBUFS;
     if (wsa != 0) {
@@ -65,7 +66,7 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
 
 void uring_backend::arm_wake() noexcept {
     io_uring_sqe* sqe = next_sqe();
-    if (sqe == nullptr) return;  // tried again by the next reap()
+    if (sqe == nullptr) return; // tried again by the next reap()
     io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
     sqe->user_data = uring_tag_wake;
     wake_armed_ = true;
@@ -104,7 +105,7 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
     } else if (res == -ECANCELED || (retry && scratch.abort_on_retry)) {
         out.wsa = WSA_OPERATION_ABORTED;
     } else if (retry) {
-        out.wsa = WSAENOBUFS;  // could not re-arm: no SQE even after a submit
+        out.wsa = WSAENOBUFS; // could not re-arm: no SQE even after a submit
     } else {
         out.wsa = wsa_from_transfer_errno(-res);
     }
@@ -134,7 +135,7 @@ std::size_t uring_backend::harvest(io_completion* out, std::size_t max, bool& wo
         if (finish(*cqe, out[produced])) ++produced;
     }
     io_uring_cq_advance(&ring_, seen);
-    if (!wake_armed_) arm_wake();  // submitted by the next reap(), before it waits
+    if (!wake_armed_) arm_wake(); // submitted by the next reap(), before it waits
     return produced;
 }
 
@@ -150,25 +151,27 @@ void uring_backend::drain_local_work(std::size_t max) noexcept {
         arg.ts = reinterpret_cast<std::uint64_t>(&zero);
         // With IORING_ENTER_EXT_ARG the "sigset" argument is the getevents_arg (liburing
         // passes it the same way; its prototype predates EXT_ARG).
-        io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), 0,
-                        static_cast<unsigned>(max - ready),
+        io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), 0, static_cast<unsigned>(max - ready),
                         IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                         reinterpret_cast<sigset_t*>(&arg), sizeof arg);
-        if (io_uring_cq_ready(&ring_) == ready) return;  // nothing was left
+        if (io_uring_cq_ready(&ring_) == ready) return; // nothing was left
     }
 }
 
 std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout_ms) noexcept {
     using clock = std::chrono::steady_clock;
+    if (max == 0) return 0; // nothing could be handed out: never spin on a full CQ
     if (!wake_armed_) arm_wake();
-    const clock::time_point deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    // The clock is read only for a bounded wait; polls and unbounded waits never need it.
+    const clock::time_point deadline =
+        timeout_ms > 0 ? clock::now() + std::chrono::milliseconds(timeout_ms) : clock::time_point{};
     for (;;) {
         // Without DEFER_TASKRUN completions are posted for us; with it (or with work pending,
         // or something to submit) only entering the kernel runs the task work.
+        const unsigned kernel_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+        const bool work_pending = (kernel_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
         const bool must_enter = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0 ||
-                                io_uring_sq_ready(&ring_) > 0 ||
-                                (IO_URING_READ_ONCE(*ring_.sq.kflags) &
-                                 (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+                                io_uring_sq_ready(&ring_) > 0 || work_pending;
         int result = 0;
         io_uring_cqe* first = nullptr;
         if (timeout_ms == 0 || io_uring_cq_ready(&ring_) > 0) {
@@ -176,8 +179,8 @@ std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout
         } else if (timeout_ms < 0) {
             result = io_uring_submit_and_wait_timeout(&ring_, &first, 1, nullptr, nullptr);
         } else {
-            const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                deadline - clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
             if (left.count() <= 0) {
                 bool woke = false;
                 return harvest(out, max, woke);
@@ -198,4 +201,4 @@ std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout
     }
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -9,12 +9,12 @@
 #include "core/backend.hpp"
 
 #include <liburing.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace sanport::detail {
 
@@ -28,11 +28,11 @@ inline constexpr std::uint32_t uring_inline_iovecs = 8;
 // What the kernel reads from user memory for one direction's request (iovecs, msghdr), plus
 // that request's bookkeeping. Stable from start() until the request is reported.
 struct uring_scratch {
-    io_request* active = nullptr;   // started, not yet reported
-    iovec* iov = inline_iov;        // inline_iov or a grown array
+    io_request* active = nullptr; // started, not yet reported
+    iovec* iov = inline_iov;      // inline_iov or a grown array
     std::uint32_t capacity = uring_inline_iovecs;
-    bool abort_on_retry = false;    // cancel() came: a -EAGAIN/-EINTR result is final
-    bool poll_first = false;        // -EAGAIN came: the retry waits for readiness first
+    bool abort_on_retry = false; // cancel() came: a -EAGAIN/-EINTR result is final
+    bool poll_first = false;     // -EAGAIN came: the retry waits for readiness first
     msghdr msg{};
     iovec inline_iov[uring_inline_iovecs]{};
 
@@ -61,10 +61,9 @@ public:
     // 0, or the errno of the step that failed (ENOSYS also for a missing required opcode).
     int setup_error() const noexcept { return setup_error_; }
     const char* setup_step() const noexcept { return setup_step_; }
-    unsigned setup_flags() const noexcept { return setup_flags_; }  // IORING_SETUP_* obtained
+    unsigned setup_flags() const noexcept { return setup_flags_; } // IORING_SETUP_* obtained
     bool readv_fixed_supported() const noexcept { return has_readv_fixed_; }
-    bool cancel_fd_supported() const noexcept { return has_cancel_fd_; }  // after bind_thread
-    // "SINGLE_ISSUER|DEFER_TASKRUN|R_DISABLED; READ_FIXED; READV_FIXED; cancel by fd", for logs.
+    // "SINGLE_ISSUER|DEFER_TASKRUN|R_DISABLED; READ_FIXED; READV_FIXED", for logs and benches.
     std::string describe() const;
 
     const char* name() const noexcept override { return "io_uring"; }
@@ -83,33 +82,31 @@ private:
     // uring_setup.cpp
     int create_ring(unsigned entries) noexcept;
     void probe_opcodes() noexcept;
-    int probe_cancel_fd() noexcept;
 
     // uring_recv.cpp: the SQE decision table.
     static bool load_iovecs(const io_request& request, uring_scratch& scratch) noexcept;
     void prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                      int fd) noexcept;
+                      int fd) const noexcept;
 
     // uring_backend.cpp
-    io_uring_sqe* next_sqe() noexcept;  // submits to make room when the SQ is full
+    io_uring_sqe* next_sqe() noexcept; // submits to make room when the SQ is full
     void arm_wake() noexcept;
     void drain_local_work(std::size_t max) noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
     bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;
 
     io_uring ring_{};
-    bool ring_live_ = false;        // io_uring_queue_init_params succeeded
+    bool ring_live_ = false; // io_uring_queue_init_params succeeded
     unsigned setup_flags_ = 0;
     int setup_error_ = 0;
     const char* setup_step_ = "";
     bool has_read_fixed_ = false;
     bool has_readv_fixed_ = false;
-    bool has_cancel_fd_ = false;
     bool table_registered_ = false; // the sparse buffer table exists
     bool table_refused_ = false;    // the kernel refused it: no fixed buffers at all
     int wake_fd_ = -1;              // eventfd; blocking, so io_uring polls it
     bool wake_armed_ = false;
-    std::uint64_t wake_value_ = 0;  // the armed READ's destination
+    std::uint64_t wake_value_ = 0; // the armed READ's destination
 };
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

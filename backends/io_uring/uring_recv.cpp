@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
 // The SQE decision table: which io_uring operation carries one io_request.
 //
-//   kind        condition (first match wins)                          operation
-//   recv        flags 0, fixed_slot >= 0, 1 buffer, READ_FIXED probed  READ_FIXED (addr, len, slot)
-//   recv        flags 0, fixed_slot >= 0, >1 buffers, READV_FIXED      READV_FIXED (addr = iovec
-//               probed                                                 array, len = count, slot)
-//   recv        1 buffer                                               RECV, msg_flags MSG_PEEK or 0
-//   recv        otherwise                                              RECVMSG (msghdr over iovecs)
-//   recv_probe  always                                                 RECV of 1 byte, MSG_PEEK
-//   send        1 buffer                                               SEND, MSG_NOSIGNAL
-//   send        otherwise                                              SENDMSG, MSG_NOSIGNAL
+//   kind        condition (first match wins)                   operation
+//   recv        flags 0, fixed_slot >= 0, 1 buffer,             READ_FIXED (addr, len,
+//               READ_FIXED probed                               buf_index = slot)
+//   recv        flags 0, fixed_slot >= 0, >1 buffers,           READV_FIXED (addr = iovec array,
+//               READV_FIXED probed                              len = count, buf_index = slot)
+//   recv        1 buffer                                        RECV, msg_flags MSG_PEEK or 0
+//   recv        otherwise                                       RECVMSG (msghdr over iovecs)
+//   recv_probe  always                                          RECV of 1 byte, MSG_PEEK
+//   send        1 buffer                                        SEND, MSG_NOSIGNAL
+//   send        otherwise                                       SENDMSG, MSG_NOSIGNAL
 //
 // Why: READ_FIXED/READV_FIXED go through sock_read_iter and take no MSG_* flags, so a peek
 // never takes them. MSG_WAITALL never reaches the kernel: the core re-arms the head request
@@ -26,11 +27,12 @@ namespace sanport::detail {
 
 bool uring_backend::load_iovecs(const io_request& request, uring_scratch& scratch) noexcept {
     const std::uint32_t count = request.count;
-    if (count <= 1) return true;  // single-buffer rows pass addr/len directly
+    if (count <= 1) return true; // single-buffer rows pass addr/len directly
     if (count > scratch.capacity) {
         // Grows once per socket and direction to the largest array seen, never per request.
         std::uint32_t capacity = scratch.capacity;
-        while (capacity < count) capacity *= 2;
+        while (capacity < count)
+            capacity *= 2;
         if (capacity > max_request_buffers) capacity = max_request_buffers;
         if (count > capacity) return false;
         iovec* grown = new (std::nothrow) iovec[capacity];
@@ -47,10 +49,10 @@ bool uring_backend::load_iovecs(const io_request& request, uring_scratch& scratc
 }
 
 void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                                 int fd) noexcept {
+                                 int fd) const noexcept {
     const WSABUF& first = request.buffers[0];
     const bool single = request.count == 1;
-    bool kernel_flags_ok = true;  // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
+    bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
 
     auto fill_msghdr = [&scratch, &request] {
         scratch.msg = msghdr{};
@@ -94,4 +96,4 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
     io_uring_sqe_set_data(sqe, &request);
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -18,7 +18,7 @@ constexpr std::size_t uring_region_slots = 1024;
 // The kernel refuses a single fixed buffer above 1 GiB (io_buffer_validate).
 constexpr std::size_t uring_region_max_bytes = std::size_t{1} << 30;
 
-}  // namespace
+} // namespace
 
 std::size_t uring_backend::max_regions() const noexcept {
     if (setup_error_ != 0 || !has_read_fixed_ || table_refused_) return 0;
@@ -37,10 +37,10 @@ bool uring_backend::add_region(std::int32_t slot, void* base, std::size_t length
         table_registered_ = true;
     }
     iovec region{base, length};
-    __u64 tag = 0;  // no tag: the kernel need not tell us when it lets go of the pages
+    __u64 tag = 0; // no tag: the kernel need not tell us when it lets go of the pages
     // Fails with -ENOMEM under RLIMIT_MEMLOCK, -EFAULT for memory it cannot pin, ...
-    return io_uring_register_buffers_update_tag(&ring_, static_cast<unsigned>(slot), &region,
-                                                &tag, 1) == 1;
+    return io_uring_register_buffers_update_tag(&ring_, static_cast<unsigned>(slot), &region, &tag,
+                                                1) == 1;
 }
 
 void uring_backend::remove_region(std::int32_t slot) noexcept {
@@ -52,4 +52,4 @@ void uring_backend::remove_region(std::int32_t slot) noexcept {
     io_uring_register_buffers_update_tag(&ring_, static_cast<unsigned>(slot), &empty, &tag, 1);
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -6,7 +6,6 @@
 // thread that will reap, whichever thread built the engine.
 
 #include "backends/io_uring/uring_backend.hpp"
-#include "backends/io_uring/uring_tags.hpp"
 
 #include <cerrno>
 #include <sys/eventfd.h>
@@ -30,7 +29,7 @@ constexpr unsigned setup_ladder[] = {
 constexpr unsigned max_entries = 32768;
 constexpr unsigned min_entries = 8;
 
-}  // namespace
+} // namespace
 
 uring_scratch::~uring_scratch() {
     if (iov != inline_iov) delete[] iov;
@@ -53,7 +52,7 @@ uring_backend::uring_backend(unsigned queue_depth) noexcept {
 }
 
 uring_backend::~uring_backend() {
-    if (ring_live_) io_uring_queue_exit(&ring_);  // also drops the registered buffers
+    if (ring_live_) io_uring_queue_exit(&ring_); // also drops the registered buffers
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -68,7 +67,7 @@ int uring_backend::create_ring(unsigned entries) noexcept {
             setup_flags_ = flags;
             return 0;
         }
-        if (result != -EINVAL) break;  // EPERM, ENOSYS, ENOMEM...: no flag set will help
+        if (result != -EINVAL) break; // EPERM, ENOSYS, ENOMEM...: no flag set will help
     }
     setup_step_ = "io_uring_queue_init_params";
     return -result;
@@ -76,7 +75,7 @@ int uring_backend::create_ring(unsigned entries) noexcept {
 
 void uring_backend::probe_opcodes() noexcept {
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
-    if (probe == nullptr) {  // kernel older than 5.6: no IORING_REGISTER_PROBE
+    if (probe == nullptr) { // kernel older than 5.6: no IORING_REGISTER_PROBE
         setup_error_ = ENOSYS;
         setup_step_ = "io_uring_get_probe_ring";
         return;
@@ -111,30 +110,11 @@ int uring_backend::bind_thread() noexcept {
     if ((setup_flags_ & IORING_SETUP_R_DISABLED) != 0) {
         // io_uring_enable_rings() is missing from liburing 2.3's shared-library symbol map
         // (fixed in 2.4), so issue the same register call directly.
-        int result = io_uring_register(static_cast<unsigned>(ring_.ring_fd),
-                                       IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+        const int result = io_uring_register(static_cast<unsigned>(ring_.ring_fd),
+                                             IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
         if (result < 0) return wsa_from_errno(-result);
     }
-    int result = probe_cancel_fd();
-    if (result != 0) return result;
     arm_wake();
-    return 0;
-}
-
-// IORING_ASYNC_CANCEL_FD (5.19) has no probe bit: cancel by the idle eventfd and read the
-// verdict. -ENOENT (nothing matched) means the flags were understood, -EINVAL that they were not.
-int uring_backend::probe_cancel_fd() noexcept {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) return WSAENETDOWN;  // a fresh ring has an empty SQ
-    io_uring_prep_cancel_fd(sqe, wake_fd_, IORING_ASYNC_CANCEL_ALL);
-    sqe->user_data = uring_tag_probe;
-    int result = io_uring_submit_and_wait(&ring_, 1);
-    if (result < 0) return wsa_from_errno(-result);
-    io_uring_cqe* cqe = nullptr;
-    result = io_uring_peek_cqe(&ring_, &cqe);
-    if (result < 0 || cqe == nullptr) return WSAENETDOWN;
-    has_cancel_fd_ = cqe->user_data == uring_tag_probe && cqe->res != -EINVAL;
-    io_uring_cqe_seen(&ring_, cqe);
     return 0;
 }
 
@@ -159,8 +139,7 @@ std::string uring_backend::describe() const {
     if (text.empty()) text = "no setup flags";
     text += has_read_fixed_ ? "; READ_FIXED" : "; no READ_FIXED";
     text += has_readv_fixed_ ? "; READV_FIXED" : "; no READV_FIXED";
-    text += has_cancel_fd_ ? "; cancel by fd" : "; cancel by user_data";
     return text;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

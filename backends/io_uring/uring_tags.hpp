@@ -12,9 +12,8 @@ namespace sanport::detail {
 static_assert(alignof(io_request) >= 8, "low-bit tags need 8-aligned io_request pointers");
 
 inline constexpr std::uint64_t uring_tag_mask = 7;
-inline constexpr std::uint64_t uring_tag_cancel = 1;  // an ASYNC_CANCEL's own CQE
-inline constexpr std::uint64_t uring_tag_wake = 2;    // the eventfd READ that wake() ends
-inline constexpr std::uint64_t uring_tag_probe = 3;   // bind_thread's IORING_ASYNC_CANCEL_FD test
+inline constexpr std::uint64_t uring_tag_cancel = 1; // an ASYNC_CANCEL's own CQE
+inline constexpr std::uint64_t uring_tag_wake = 2;   // the eventfd READ that wake() ends
 // liburing's own LIBURING_UDATA_TIMEOUT (all ones, pre-5.11 kernels) is tagged too: ignored.
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -4,9 +4,8 @@
 // Invariants: sockets are made with SOCK_CLOEXEC and stay blocking; every call restores the
 // caller's errno; address lengths are Winsock ints, checked before they become socklen_t.
 
-#include "core/sys.hpp"
-
 #include "core/backend.hpp"
+#include "core/sys.hpp"
 
 #include <sanport/compat.h>
 
@@ -34,9 +33,13 @@ private:
     int saved_;
 };
 
-int fd_of(SOCKET s) noexcept { return s > static_cast<SOCKET>(INT_MAX) ? -1 : static_cast<int>(s); }
+int fd_of(SOCKET s) noexcept {
+    return s > static_cast<SOCKET>(INT_MAX) ? -1 : static_cast<int>(s);
+}
 
-int last_error() noexcept { return wsa_from_errno(errno); }
+int last_error() noexcept {
+    return wsa_from_errno(errno);
+}
 
 // Waits (no time limit) until fd reports one of `events`; 0 or an errno.
 int wait_for(int fd, short events) noexcept {
@@ -83,7 +86,8 @@ socklen_t peer_address_size(int fd) noexcept {
 // no more: a longer array just moves fewer bytes, which a stream transfer may always do.
 std::uint32_t to_iovecs(const WSABUF* buffers, DWORD count, iovec* out) noexcept {
     const std::uint32_t n = count < max_request_buffers ? count : max_request_buffers;
-    for (std::uint32_t i = 0; i < n; ++i) out[i] = iovec{buffers[i].buf, buffers[i].len};
+    for (std::uint32_t i = 0; i < n; ++i)
+        out[i] = iovec{buffers[i].buf, buffers[i].len};
     return n;
 }
 
@@ -95,7 +99,7 @@ int transfer_error(int sys_error) noexcept {
     return wsa_from_transfer_errno(sys_error);
 }
 
-}  // namespace
+} // namespace
 
 int open_socket(int af, int type, int protocol, SOCKET& out) noexcept {
     errno_guard guard;
@@ -123,7 +127,7 @@ int accept(SOCKET s, sockaddr* addr, int* addrlen, SOCKET& out) noexcept {
     const int fd = fd_of(s);
     socklen_t size = 0;
     socklen_t* size_ptr = nullptr;
-    if (addr != nullptr) {  // Winsock ignores addrlen when addr is null
+    if (addr != nullptr) { // Winsock ignores addrlen when addr is null
         if (!length_ok(addr, addrlen)) return WSAEFAULT;
         // Checked before accepting: refusing afterwards would drop a connection.
         if (static_cast<socklen_t>(*addrlen) < peer_address_size(fd)) return WSAEFAULT;
@@ -138,7 +142,7 @@ int accept(SOCKET s, sockaddr* addr, int* addrlen, SOCKET& out) noexcept {
             return 0;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {  // a non-blocking (adopted) listener
+        if (errno == EAGAIN || errno == EWOULDBLOCK) { // a non-blocking (adopted) listener
             if (const int waited = wait_for(fd, POLLIN); waited != 0) return wsa_from_errno(waited);
             continue;
         }
@@ -152,8 +156,7 @@ int connect(SOCKET s, const sockaddr* name, int namelen) noexcept {
     const int fd = fd_of(s);
     if (::connect(fd, name, static_cast<socklen_t>(namelen)) == 0) return 0;
     // EINTR: the kernel goes on connecting in the background, as for EINPROGRESS.
-    if (errno != EINPROGRESS && errno != EINTR)
-        return errno == EBADF ? WSAENOTSOCK : last_error();
+    if (errno != EINPROGRESS && errno != EINTR) return errno == EBADF ? WSAENOTSOCK : last_error();
     if (const int waited = wait_for(fd, POLLOUT); waited != 0) return wsa_from_errno(waited);
     int outcome = 0;
     if (const int result = get_int_option(fd, SOL_SOCKET, SO_ERROR, outcome); result != 0)
@@ -178,9 +181,11 @@ int shutdown_send(SOCKET s) noexcept {
 }
 
 int wake_accept(SOCKET s) noexcept {
-    // close() does not wake a thread blocked in accept() on Linux; shutdown() does (EINVAL).
-    if (::shutdown(fd_of(s), SHUT_RDWR) != 0) return last_error();
-    return 0;
+    errno_guard guard;
+    // close() does not wake a thread blocked in accept() on Linux; shutdown() does: accept4()
+    // (and a poll() on the listener) return at once and the accept fails with EINVAL.
+    if (::shutdown(fd_of(s), SHUT_RDWR) == 0 || errno == ENOTCONN) return 0;
+    return errno == EBADF ? WSAENOTSOCK : last_error();
 }
 
 int close(SOCKET s) noexcept {
@@ -209,7 +214,7 @@ int inspect(SOCKET s, socket_facts& facts) noexcept {
             facts.bound = reinterpret_cast<const sockaddr_in&>(local).sin_port != 0;
         else if (local.ss_family == AF_INET6)
             facts.bound = reinterpret_cast<const sockaddr_in6&>(local).sin6_port != 0;
-        else  // AF_UNIX and others: bound when the name is more than the family
+        else // AF_UNIX and others: bound when the name is more than the family
             facts.bound = size > sizeof(sa_family_t);
     }
     sockaddr_storage peer{};
@@ -266,4 +271,4 @@ int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcep
     }
 }
 
-}  // namespace sanport::detail::sys
+} // namespace sanport::detail::sys

@@ -1,29 +1,28 @@
 // SPDX-License-Identifier: MIT
 // Description: the io_uring backend driven directly through core/backend.hpp on loopback TCP:
-// recv and scatter, recv_probe, FIN, RST, cancel, send gather, fixed buffers, wake, batching.
-// A kernel that refuses io_uring (EPERM/ENOSYS/EOPNOTSUPP) makes each case print
-// "[sanport-skip] <reason>" and return; any other setup failure fails the case.
+// recv and scatter, recv_probe, FIN, RST, cancel, send gather, fixed buffers, wake, batching,
+// thread binding, make_backend. A kernel that refuses io_uring (EPERM/ENOSYS/EOPNOTSUPP) makes
+// each case print "[sanport-skip] <reason>" and return; any other setup failure fails it.
 
 #include "backends/io_uring/uring_backend.hpp"
 
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <memory>
+#include <netinet/in.h>
 #include <set>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace sanport::test {
@@ -33,22 +32,23 @@ using detail::io_completion;
 using detail::io_kind;
 using detail::io_request;
 using detail::uring_backend;
+using std::chrono::milliseconds;
 
 // A connected loopback TCP pair made with plain POSIX calls; `server` is the accepted end.
 struct tcp_pair {
-    int client = -1;
-    int server = -1;
+    int client = -1, server = -1;
     tcp_pair() {
         const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in address{};
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         socklen_t size = sizeof address;
-        REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), size) == 0);
+        auto* name = reinterpret_cast<sockaddr*>(&address);
+        REQUIRE(::bind(listener, name, size) == 0);
         REQUIRE(::listen(listener, 1) == 0);
-        REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+        REQUIRE(::getsockname(listener, name, &size) == 0);
         client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&address), size) == 0);
+        REQUIRE(::connect(client, name, size) == 0);
         server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         REQUIRE(server >= 0);
         ::close(listener);
@@ -62,18 +62,25 @@ struct tcp_pair {
     void write_client(const std::string& text) const {
         REQUIRE(::send(client, text.data(), text.size(), MSG_NOSIGNAL) == ssize_t(text.size()));
     }
+    void close_client() {
+        ::close(client);
+        client = -1;
+    }
 };
+
+bool kernel_refused(int sys_error) {
+    return sys_error == EPERM || sys_error == ENOSYS || sys_error == EOPNOTSUPP;
+}
 
 // A bound backend, or the reason the kernel refused io_uring.
 struct ring {
-    std::unique_ptr<uring_backend> backend;
+    std::unique_ptr<uring_backend> backend = std::make_unique<uring_backend>(256);
     std::string skip;
     ring() {
-        backend = std::make_unique<uring_backend>(256);
         const int sys_error = backend->setup_error();
-        if (sys_error == EPERM || sys_error == ENOSYS || sys_error == EOPNOTSUPP) {
-            skip = std::string("io_uring refused by the kernel: ") + backend->setup_step() +
-                   ": " + std::strerror(sys_error);
+        if (kernel_refused(sys_error)) {
+            skip = std::string("io_uring refused by the kernel: ") + backend->setup_step() + ": " +
+                   std::strerror(sys_error);
             return;
         }
         REQUIRE(sys_error == 0);
@@ -82,7 +89,7 @@ struct ring {
     // Reaps until `want` completions arrived or `limit_ms` passed.
     std::vector<io_completion> reap(std::size_t want, int limit_ms = 5000) {
         std::vector<io_completion> got;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+        const auto deadline = std::chrono::steady_clock::now() + milliseconds(limit_ms);
         io_completion batch[128];
         while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
             const std::size_t n = backend->reap(batch, 128, 100);
@@ -90,15 +97,29 @@ struct ring {
         }
         return got;
     }
+    io_completion one() {
+        const std::vector<io_completion> got = reap(1);
+        REQUIRE(got.size() == 1);
+        return got[0];
+    }
+    std::size_t poll(int timeout_ms = 0) {
+        io_completion out[8];
+        return backend->reap(out, 8, timeout_ms);
+    }
 };
 
-#define SANPORT_SKIP_IF_REFUSED(r)                                     \
-    if (!(r).skip.empty()) {                                           \
-        std::printf("[sanport-skip] %s\n", (r).skip.c_str());          \
-        return;                                                        \
+void expect(const io_completion& done, int wsa, std::uint32_t bytes) {
+    CHECK(done.wsa == wsa);
+    CHECK(done.bytes == bytes);
+}
+
+#define SANPORT_SKIP_IF_REFUSED(r)                                                                 \
+    if (!(r).skip.empty()) {                                                                       \
+        std::printf("[sanport-skip] %s\n", (r).skip.c_str());                                      \
+        return;                                                                                    \
     }
 
-// One socket attached to the backend, detached again at scope end.
+// One socket attached to the backend (detached at scope end) and requests on it.
 struct attached {
     uring_backend& backend;
     SOCKET socket;
@@ -108,60 +129,46 @@ struct attached {
     }
     ~attached() { backend.detach(socket, state); }
     io_request request(io_kind kind, const WSABUF* buffers, std::uint32_t count,
-                       std::uint32_t flags = 0, std::int32_t slot = -1) const {
-        io_request r;
-        r.socket = socket;
-        r.backend_socket = state;
-        r.kind = kind;
-        r.buffers = buffers;
-        r.count = count;
-        r.flags = flags;
-        r.fixed_slot = slot;
-        return r;
+                       std::int32_t slot = -1) const {
+        return io_request{socket, state, kind, buffers, count, 0, slot, nullptr};
+    }
+    // Starts a request that must pend: io_uring never completes one inline.
+    void start(io_request& request) const {
+        io_completion inline_done;
+        REQUIRE_FALSE(backend.start(request, inline_done));
     }
 };
-
-// Starts a request that must pend (no inline completion on io_uring).
-void start_pending(uring_backend& backend, io_request& request) {
-    io_completion inline_done;
-    REQUIRE_FALSE(backend.start(request, inline_done));
-}
 
 TEST_CASE("io_uring backend: recv completes with data and scatters into 2 buffers in order") {
     ring r;
     SANPORT_SKIP_IF_REFUSED(r);
-    MESSAGE("setup: " << r.backend->describe() << "; sizeof(uring_socket) = "
-                      << sizeof(detail::uring_socket));
+    MESSAGE("setup: " << r.backend->describe()
+                      << "; sizeof(uring_socket) = " << sizeof(detail::uring_socket));
     tcp_pair pair;
     attached s(*r.backend, pair.server);
     char a[4] = {}, b[8] = {};
     WSABUF buffers[2] = {{sizeof a, a}, {sizeof b, b}};
     io_request request = s.request(io_kind::recv, buffers, 2);
-    start_pending(*r.backend, request);
-    io_completion none[4];
-    CHECK(r.backend->reap(none, 4, 0) == 0);  // submitted, nothing there yet
+    s.start(request);
+    CHECK(r.poll() == 0); // submitted, nothing there yet
     pair.write_client("0123456789AB");
-    auto got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].request == &request);
-    CHECK(got[0].wsa == 0);
-    CHECK(got[0].bytes == 12);
+    io_completion done = r.one();
+    CHECK(done.request == &request);
+    expect(done, 0, 12);
     CHECK(std::string(a, 4) == "0123");
     CHECK(std::string(b, 8) == "456789AB");
 
     // A one-buffer RECV that leaves data behind says so (IORING_CQE_F_SOCK_NONEMPTY).
     pair.write_client("0123456789");
-    char small[4] = {};
-    WSABUF one{sizeof small, small};
-    io_request partial = s.request(io_kind::recv, &one, 1);
-    start_pending(*r.backend, partial);
-    got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].bytes == 4);
-    CHECK(got[0].more_data);
+    WSABUF small{sizeof a, a};
+    io_request partial = s.request(io_kind::recv, &small, 1);
+    s.start(partial);
+    done = r.one();
+    CHECK(done.bytes == 4);
+    CHECK(done.more_data);
 }
 
-TEST_CASE("io_uring backend: recv_probe reports 1 without consuming, then 0 after FIN") {
+TEST_CASE("io_uring backend: recv_probe reports 1 without consuming, then 0 after FIN, as recv") {
     ring r;
     SANPORT_SKIP_IF_REFUSED(r);
     tcp_pair pair;
@@ -169,39 +176,23 @@ TEST_CASE("io_uring backend: recv_probe reports 1 without consuming, then 0 afte
     char peek = 0;
     WSABUF buffer{1, &peek};
     io_request probe = s.request(io_kind::recv_probe, &buffer, 1);
-    start_pending(*r.backend, probe);
+    s.start(probe);
     pair.write_client("x");
-    auto got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == 0);
-    CHECK(got[0].bytes == 1);
+    io_completion done = r.one();
+    expect(done, 0, 1);
     char byte = 0;
-    REQUIRE(::recv(pair.server, &byte, 1, MSG_DONTWAIT) == 1);  // still there: not consumed
+    REQUIRE(::recv(pair.server, &byte, 1, MSG_DONTWAIT) == 1); // still there: not consumed
     CHECK(byte == 'x');
-
     REQUIRE(::shutdown(pair.client, SHUT_WR) == 0);
-    start_pending(*r.backend, probe);
-    got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == 0);
-    CHECK(got[0].bytes == 0);
-}
-
-TEST_CASE("io_uring backend: plain recv after the peer's FIN completes with wsa 0 and 0 bytes") {
-    ring r;
-    SANPORT_SKIP_IF_REFUSED(r);
-    tcp_pair pair;
-    attached s(*r.backend, pair.server);
-    char data[16];
-    WSABUF buffer{sizeof data, data};
+    s.start(probe);
+    done = r.one();
+    expect(done, 0, 0);
+    // A plain recv after the FIN: {wsa 0, bytes 0}; the core decides it is the end.
     io_request request = s.request(io_kind::recv, &buffer, 1);
-    start_pending(*r.backend, request);
-    ::close(pair.client);
-    pair.client = -1;
-    auto got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == 0);
-    CHECK(got[0].bytes == 0);
+    s.start(request);
+    done = r.one();
+    CHECK(done.request == &request);
+    expect(done, 0, 0);
 }
 
 TEST_CASE("io_uring backend: a reset by the peer is WSAECONNRESET") {
@@ -212,42 +203,46 @@ TEST_CASE("io_uring backend: a reset by the peer is WSAECONNRESET") {
     char data[16];
     WSABUF buffer{sizeof data, data};
     io_request request = s.request(io_kind::recv, &buffer, 1);
-    start_pending(*r.backend, request);
-    io_completion none[1];
-    CHECK(r.backend->reap(none, 1, 0) == 0);
+    s.start(request);
+    CHECK(r.poll() == 0);
     const linger abortive{1, 0};
     REQUIRE(::setsockopt(pair.client, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive) == 0);
-    ::close(pair.client);
-    pair.client = -1;
-    auto got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == WSAECONNRESET);
-    CHECK(got[0].bytes == 0);
+    pair.close_client();
+    const io_completion done = r.one();
+    expect(done, WSAECONNRESET, 0);
 }
 
 TEST_CASE("io_uring backend: cancel of a pending recv yields exactly one aborted completion") {
     ring r;
     SANPORT_SKIP_IF_REFUSED(r);
-    tcp_pair submitted_pair, fresh_pair;
-    attached submitted(*r.backend, submitted_pair.server), fresh(*r.backend, fresh_pair.server);
+    tcp_pair armed_pair, fresh_pair;
+    attached armed(*r.backend, armed_pair.server), fresh(*r.backend, fresh_pair.server);
     char x[8], y[8];
     WSABUF bx{sizeof x, x}, by{sizeof y, y};
-    io_request first = submitted.request(io_kind::recv, &bx, 1);
-    start_pending(*r.backend, first);
-    io_completion none[4];
-    CHECK(r.backend->reap(none, 4, 0) == 0);  // `first` is armed in the kernel
+    io_request first = armed.request(io_kind::recv, &bx, 1);
+    armed.start(first);
+    CHECK(r.poll() == 0); // `first` is armed in the kernel
     io_request second = fresh.request(io_kind::recv, &by, 1);
-    start_pending(*r.backend, second);         // `second` is cancelled before it is submitted
-    r.backend->cancel(submitted.socket, submitted.state);
+    fresh.start(second); // `second` is cancelled in the same submission that starts it
+    r.backend->cancel(armed.socket, armed.state);
     r.backend->cancel(fresh.socket, fresh.state);
-    auto got = r.reap(2);
+    const std::vector<io_completion> got = r.reap(2);
     REQUIRE(got.size() == 2);
-    for (const io_completion& c : got) {
-        CHECK(c.wsa == WSA_OPERATION_ABORTED);
-        CHECK(c.bytes == 0);
-    }
+    for (const io_completion& c : got)
+        expect(c, WSA_OPERATION_ABORTED, 0);
     CHECK(got[0].request != got[1].request);
-    CHECK(r.backend->reap(none, 4, 100) == 0);  // the cancels' own CQEs are never reported
+    CHECK(r.poll(100) == 0); // the cancels' own CQEs are never reported
+
+    // After the descriptor is closed too (close alone never ends an io_uring recv).
+    tcp_pair closed_pair;
+    attached closed(*r.backend, closed_pair.server);
+    io_request third = closed.request(io_kind::recv, &bx, 1);
+    closed.start(third);
+    CHECK(r.poll() == 0);
+    ::close(closed_pair.server);
+    closed_pair.server = -1;
+    r.backend->cancel(closed.socket, closed.state);
+    expect(r.one(), WSA_OPERATION_ABORTED, 0);
 }
 
 TEST_CASE("io_uring backend: send of 3 buffers arrives in order, beside a pending recv") {
@@ -258,24 +253,21 @@ TEST_CASE("io_uring backend: send of 3 buffers arrives in order, beside a pendin
     char in[8];
     WSABUF inbound{sizeof in, in};
     io_request receive = s.request(io_kind::recv, &inbound, 1);
-    start_pending(*r.backend, receive);  // both directions in flight on one socket
+    s.start(receive); // both directions in flight on one socket
     char p1[] = "abc", p2[] = "defg", p3[] = "hi";
     WSABUF parts[3] = {{3, p1}, {4, p2}, {2, p3}};
     io_request send = s.request(io_kind::send, parts, 3);
-    start_pending(*r.backend, send);
-    auto got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].request == &send);
-    CHECK(got[0].wsa == 0);
-    CHECK(got[0].bytes == 9);
+    s.start(send);
+    io_completion done = r.one();
+    CHECK(done.request == &send);
+    expect(done, 0, 9);
     char out[16] = {};
     REQUIRE(::recv(pair.client, out, sizeof out, MSG_WAITALL | MSG_DONTWAIT) == 9);
     CHECK(std::string(out, 9) == "abcdefghi");
     pair.write_client("z");
-    got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].request == &receive);
-    CHECK(got[0].bytes == 1);
+    done = r.one();
+    CHECK(done.request == &receive);
+    CHECK(done.bytes == 1);
 }
 
 TEST_CASE("io_uring backend: a fixed-buffer recv lands in the registered memory") {
@@ -285,64 +277,52 @@ TEST_CASE("io_uring backend: a fixed-buffer recv lands in the registered memory"
     constexpr std::size_t region_size = 64 * 1024;
     std::unique_ptr<char, decltype(&std::free)> region(
         static_cast<char*>(std::aligned_alloc(4096, region_size)), &std::free);
-    std::memset(region.get(), 0, region_size);
-    if (!r.backend->add_region(0, region.get(), region_size)) {
+    char* base = region.get();
+    std::memset(base, 0, region_size);
+    if (!r.backend->add_region(0, base, region_size)) {
         std::printf("[sanport-skip] the kernel refused to register 64 KiB (RLIMIT_MEMLOCK?)\n");
         return;
     }
     tcp_pair pair;
     attached s(*r.backend, pair.server);
-    char* base = region.get();
 
-    // READ_FIXED: one buffer inside slot 0. An empty slot proves the fixed path is taken:
-    // only a fixed read can fail with EFAULT for memory that is perfectly valid.
+    // READ_FIXED. An empty slot (7) proves the fixed path is taken: only a fixed read fails
+    // with EFAULT on memory that is valid; it consumes nothing.
     WSABUF one{16, base + 100};
-    io_request wrong_slot = s.request(io_kind::recv, &one, 1, 0, 7);
-    start_pending(*r.backend, wrong_slot);
+    io_request wrong_slot = s.request(io_kind::recv, &one, 1, 7);
+    s.start(wrong_slot);
     pair.write_client("fixed-read-16byt");
-    auto got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == WSAEFAULT);
-    io_request fixed = s.request(io_kind::recv, &one, 1, 0, 0);
-    start_pending(*r.backend, fixed);
-    got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == 0);
-    REQUIRE(got[0].bytes == 16);
+    CHECK(r.one().wsa == WSAEFAULT);
+    io_request fixed = s.request(io_kind::recv, &one, 1, 0);
+    s.start(fixed);
+    io_completion done = r.one();
+    expect(done, 0, 16);
     CHECK(std::string(base + 100, 16) == "fixed-read-16byt");
 
-    // READV_FIXED: two buffers inside slot 0, when the kernel has it (6.15+).
+    // READV_FIXED (6.15+): two buffers inside slot 0; RECVMSG where the kernel lacks it.
     WSABUF two[2] = {{4, base + 1000}, {8, base + 2000}};
+    pair.write_client("ABCDEFGHIJKL");
     if (r.backend->readv_fixed_supported()) {
-        io_request vector_wrong = s.request(io_kind::recv, two, 2, 0, 7);
-        start_pending(*r.backend, vector_wrong);
-        pair.write_client("ABCDEFGHIJKL");
-        got = r.reap(1);
-        REQUIRE(got.size() == 1);
-        CHECK(got[0].wsa == WSAEFAULT);
+        io_request vector_wrong = s.request(io_kind::recv, two, 2, 7);
+        s.start(vector_wrong);
+        CHECK(r.one().wsa == WSAEFAULT);
     } else {
         MESSAGE("READV_FIXED not probed: the 2-buffer case takes RECVMSG");
-        pair.write_client("ABCDEFGHIJKL");
     }
-    io_request vector = s.request(io_kind::recv, two, 2, 0, 0);
-    start_pending(*r.backend, vector);
-    got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == 0);
-    REQUIRE(got[0].bytes == 12);
+    io_request vector = s.request(io_kind::recv, two, 2, 0);
+    s.start(vector);
+    done = r.one();
+    expect(done, 0, 12);
     CHECK(std::string(base + 1000, 4) == "ABCD");
     CHECK(std::string(base + 2000, 8) == "EFGHIJKL");
 
-    // An O_NONBLOCK socket makes READ_FIXED fail with -EAGAIN: re-armed inside, never reported.
+    // On an O_NONBLOCK socket READ_FIXED fails with -EAGAIN: re-armed inside, never reported.
     REQUIRE(::fcntl(pair.server, F_SETFL, ::fcntl(pair.server, F_GETFL) | O_NONBLOCK) == 0);
-    start_pending(*r.backend, fixed);
-    io_completion none[2];
-    CHECK(r.backend->reap(none, 2, 50) == 0);
+    s.start(fixed);
+    CHECK(r.poll(50) == 0);
     pair.write_client("nonblocking-read");
-    got = r.reap(1);
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].wsa == 0);
-    CHECK(got[0].bytes == 16);
+    done = r.one();
+    expect(done, 0, 16);
     CHECK(std::string(base + 100, 16) == "nonblocking-read");
     r.backend->remove_region(0);
 }
@@ -350,21 +330,21 @@ TEST_CASE("io_uring backend: a fixed-buffer recv lands in the registered memory"
 TEST_CASE("io_uring backend: wake from another thread ends a reap without a time limit") {
     ring r;
     SANPORT_SKIP_IF_REFUSED(r);
-    // Rescue: if wake() were lost, data on a pending recv ends the reap and the case fails
-    // instead of hanging.
+    // Rescue: were wake() lost, data for a pending recv would end the reap and fail the case
+    // instead of hanging it.
     tcp_pair pair;
     attached s(*r.backend, pair.server);
     char data[4];
     WSABUF buffer{sizeof data, data};
-    io_request rescue_recv = s.request(io_kind::recv, &buffer, 1);
-    start_pending(*r.backend, rescue_recv);
-    for (int round = 0; round < 2; ++round) {  // twice: the wake READ is re-armed
+    io_request rescue = s.request(io_kind::recv, &buffer, 1);
+    s.start(rescue);
+    for (int round = 0; round < 2; ++round) { // twice: the wake READ is re-armed
         std::atomic<bool> woken{false};
         std::thread waker([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            std::this_thread::sleep_for(milliseconds(30));
             r.backend->wake();
             for (int i = 0; i < 50 && !woken.load(); ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                std::this_thread::sleep_for(milliseconds(100));
             if (!woken.load()) (void)::send(pair.client, "r", 1, MSG_NOSIGNAL);
         });
         io_completion out[4];
@@ -389,18 +369,19 @@ TEST_CASE("io_uring backend: 64 sockets with one recv each are collected by one 
         states.push_back(std::make_unique<attached>(*r.backend, pairs.back()->server));
         buffers[i] = WSABUF{1, &data[i]};
         requests[i] = states.back()->request(io_kind::recv, &buffers[i], 1);
-        start_pending(*r.backend, requests[i]);
+        states.back()->start(requests[i]);
     }
+    CHECK(r.poll() == 0); // all 64 submitted by one poll
+    for (auto& pair : pairs)
+        pair->write_client("!");
+    std::this_thread::sleep_for(milliseconds(20));
+    // More than the kernel's 20 deferred task-work items per pass: one reap still gets all.
     io_completion out[128];
-    CHECK(r.backend->reap(out, 128, 0) == 0);  // all 64 submitted by one poll
-    for (auto& pair : pairs) pair->write_client("!");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const std::size_t n = r.backend->reap(out, 128, 1000);
     CHECK(n == sockets);
     std::set<io_request*> seen;
     for (std::size_t i = 0; i < n; ++i) {
-        CHECK(out[i].wsa == 0);
-        CHECK(out[i].bytes == 1);
+        expect(out[i], 0, 1);
         seen.insert(out[i].request);
     }
     CHECK(seen.size() == n);
@@ -408,30 +389,33 @@ TEST_CASE("io_uring backend: 64 sockets with one recv each are collected by one 
 
 TEST_CASE("io_uring backend: a ring built on one thread runs on the thread that binds it") {
     std::unique_ptr<uring_backend> backend;
-    std::thread builder([&] { backend = std::make_unique<uring_backend>(64); });
-    builder.join();
-    const int sys_error = backend->setup_error();
-    if (sys_error == EPERM || sys_error == ENOSYS || sys_error == EOPNOTSUPP) {
-        std::printf("[sanport-skip] io_uring refused by the kernel: %s\n", std::strerror(sys_error));
+    std::thread([&] { backend = std::make_unique<uring_backend>(64); }).join();
+    if (kernel_refused(backend->setup_error())) {
+        std::printf("[sanport-skip] io_uring refused: %s\n", std::strerror(backend->setup_error()));
         return;
     }
-    REQUIRE(sys_error == 0);
-    std::thread engine([&] {  // SINGLE_ISSUER binds here, at enable time, not at creation
-        REQUIRE(backend->bind_thread() == 0);
-        tcp_pair pair;
-        attached s(*backend, pair.server);
-        char data[4];
-        WSABUF buffer{sizeof data, data};
-        io_request request = s.request(io_kind::recv, &buffer, 1);
-        start_pending(*backend, request);
-        pair.write_client("ok");
-        io_completion out[2];
-        std::size_t n = 0;
-        for (int i = 0; i < 50 && n == 0; ++i) n = backend->reap(out, 2, 100);
-        CHECK(n == 1);
-        CHECK(out[0].bytes == 2);
+    REQUIRE(backend->setup_error() == 0);
+    tcp_pair pair;
+    attached s(*backend, pair.server); // attach: any thread
+    char data[4];
+    WSABUF buffer{sizeof data, data};
+    io_request request = s.request(io_kind::recv, &buffer, 1);
+    int bound = -1;
+    std::size_t reaped = 0;
+    io_completion out[2];
+    std::thread engine([&] { // SINGLE_ISSUER binds to this thread when the ring is enabled
+        bound = backend->bind_thread();
+        if (bound != 0) return;
+        io_completion inline_done;
+        if (backend->start(request, inline_done)) return;
+        (void)::send(pair.client, "ok", 2, MSG_NOSIGNAL);
+        for (int i = 0; i < 50 && reaped == 0; ++i)
+            reaped = backend->reap(out, 2, 100);
     });
     engine.join();
+    REQUIRE(bound == 0);
+    REQUIRE(reaped == 1);
+    CHECK(out[0].bytes == 2);
 }
 
 TEST_CASE("io_uring backend: make_backend picks io_uring and names what it cannot start") {
@@ -451,5 +435,5 @@ TEST_CASE("io_uring backend: make_backend picks io_uring and names what it canno
     CHECK(why == "unknown SANPORT_BACKEND value 'epoll' (use io_uring, asio or iocp)");
 }
 
-}  // namespace
-}  // namespace sanport::test
+} // namespace
+} // namespace sanport::test

@@ -2,8 +2,14 @@
 // The scripted backend (see fake_backend.hpp).
 #include "tests/support/fake_backend.hpp"
 
+#include <sanport/wsp.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace sanport::test {
 
@@ -29,6 +35,7 @@ void fake_backend::finish(io_request* r, int wsa, std::uint32_t bytes) {
 
 void fake_backend::cancel(SOCKET s, void*) noexcept {
     ++cancels;
+    if (on_cancel) on_cancel(s);
     std::vector<io_request*> mine;
     for (io_request* r : in_flight_)
         if (r->socket == s) mine.push_back(r);
@@ -100,6 +107,96 @@ void fake_backend::deliver_error(SOCKET s, int wsa) {
 
 void fake_backend::finish_send(SOCKET s, std::uint32_t bytes, int wsa) {
     if (io_request* r = started_send(s)) finish(r, wsa, bytes);
+}
+
+// ---- fake_rig ----
+
+bool posted::pending() const {
+    return std::atomic_ref<ULONG_PTR>(const_cast<ULONG_PTR&>(ov.Internal)).load() ==
+           WSS_OPERATION_IN_PROGRESS;
+}
+
+std::string posted::got() const {
+    std::string out;
+    std::size_t left = count();
+    for (const WSABUF& b : bufs) {
+        const std::size_t take = std::min<std::size_t>(left, b.len);
+        if (take) out.append(b.buf, take);
+        left -= take;
+    }
+    return out;
+}
+
+bool posted::owns(const void* p) const {
+    const char* c = static_cast<const char*>(p);
+    return !mem.empty() && c >= mem.data() && c < mem.data() + mem.size();
+}
+
+namespace {
+std::unique_ptr<detail::backend> make_fake(fake_backend*& out) {
+    auto b = std::make_unique<fake_backend>();
+    out = b.get();
+    return b;
+}
+}  // namespace
+
+fake_rig::fake_rig() : e(make_fake(fake)) { e.run_once(0); }
+
+fake_rig::~fake_rig() {
+    for (int fd : peers_) ::close(fd);
+}
+
+SOCKET fake_rig::open(int& err, DWORD flags) {
+    int fds[2] = {-1, -1};
+    err = 0;
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+        err = WSAENETDOWN;
+        return INVALID_SOCKET;
+    }
+    peers_.push_back(fds[1]);
+    const SOCKET s = e.adopt(static_cast<SOCKET>(fds[0]), flags, &err);
+    if (s == INVALID_SOCKET) ::close(fds[0]);
+    return s;
+}
+
+posted& fake_rig::fresh(const std::vector<ULONG>& lens, WSAEVENT event) {
+    posted& p = *ops_.emplace_back(std::make_unique<posted>());
+    std::size_t total = 0;
+    for (ULONG n : lens) total += n;
+    p.mem.assign(total, '\0');
+    std::size_t at = 0;
+    for (ULONG n : lens) {
+        p.bufs.push_back(WSABUF{n, n ? p.mem.data() + at : nullptr});
+        at += n;
+    }
+    p.ov.hEvent = event;
+    return p;
+}
+
+posted& fake_rig::recv(SOCKET s, const std::vector<ULONG>& lens, DWORD flags, WSAEVENT event) {
+    posted& p = fresh(lens, event);
+    p.flags = flags;
+    p.rc = WSPRecv(s, p.bufs.data(), static_cast<DWORD>(p.bufs.size()), &p.bytes, &p.flags, &p.ov,
+                   nullptr, nullptr, &p.err);
+    return p;
+}
+
+posted& fake_rig::send(SOCKET s, std::string_view data, WSAEVENT event) {
+    posted& p = fresh({static_cast<ULONG>(data.size())}, event);
+    std::copy(data.begin(), data.end(), p.mem.begin());
+    p.rc = WSPSend(s, p.bufs.data(), 1, &p.bytes, 0, &p.ov, nullptr, nullptr, &p.err);
+    return p;
+}
+
+std::vector<completion_entry> drain(completion_queue& cq) {
+    std::vector<completion_entry> all;
+    completion_entry batch[64];
+    while (const std::size_t n = cq.dequeue(batch, 64, 0)) all.insert(all.end(), batch, batch + n);
+    return all;
+}
+
+bool signalled(WSAEVENT event) {
+    return WSAWaitForMultipleEvents(1, &event, FALSE, 0, FALSE) == WSA_WAIT_EVENT_0;
 }
 
 }  // namespace sanport::test

@@ -6,8 +6,13 @@
 
 #include "core/backend.hpp"
 
+#include <sanport/completion_queue.h>
+#include <sanport/engine.h>
+
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +48,9 @@ public:
     void finish_send(SOCKET s, std::uint32_t bytes, int wsa = 0);
     // Next cancel() lets the receive win the race with these bytes instead of aborting.
     void cancel_races_with(std::string_view data) { race_data = std::string(data); }
+    // Called at the start of every cancel(), before anything is finished: lets a test look at
+    // what the core did before it asked for the cancel (runs with the socket's mutex held).
+    std::function<void(SOCKET)> on_cancel;
 
     std::vector<detail::io_request*> started;    // every start(), in order
     std::deque<detail::io_completion> ready;     // what reap() returns next
@@ -55,5 +63,60 @@ private:
     void finish(detail::io_request* r, int wsa, std::uint32_t bytes);
     std::vector<detail::io_request*> in_flight_;
 };
+
+// ---- a driven engine over the fake, for the core's unit tests ----
+// One WSPRecv/WSPSend posted by a test: its WSAOVERLAPPED, buffers and out-parameters.
+struct posted {
+    WSAOVERLAPPED ov{};
+    std::vector<char> mem;
+    std::vector<WSABUF> bufs;
+    DWORD bytes = 0xdeadbeef;  // the call's count out-parameter (left alone while pending)
+    DWORD flags = 0;
+    int err = 0;
+    int rc = 0;
+
+    bool pending() const;           // Internal == WSS_OPERATION_IN_PROGRESS
+    bool pending_result() const { return rc == SOCKET_ERROR && err == WSA_IO_PENDING; }
+    int status() const { return static_cast<int>(ov.OffsetHigh); }
+    DWORD count() const { return static_cast<DWORD>(ov.InternalHigh); }
+    std::string got() const;        // the first count() bytes across bufs, in array order
+    bool owns(const void* p) const; // p lies in this operation's memory
+};
+
+// A driven engine over a fake_backend; connected AF_UNIX socket pairs adopted into it (the fake
+// never touches the descriptors). The first run_once binds the constructing thread as the
+// engine thread. Every posted operation lives in the rig and outlives the engine, whose
+// destructor closes what is still open (so each operation still completes exactly once).
+class fake_rig {
+public:
+    fake_backend* fake = nullptr;
+
+private:
+    std::deque<std::unique_ptr<posted>> ops_;  // declared before e: destroyed after it
+    std::vector<int> peers_;
+
+public:
+    sanport::engine e;
+
+    fake_rig();
+    ~fake_rig();
+    fake_rig(const fake_rig&) = delete;
+    fake_rig& operator=(const fake_rig&) = delete;
+
+    // A connected stream socket under sanport, or INVALID_SOCKET (err says why).
+    SOCKET open(int& err, DWORD flags = WSA_FLAG_OVERLAPPED);
+    // Fresh buffers of these lengths (0 allowed: a zero-length entry with a NULL buf).
+    posted& fresh(const std::vector<ULONG>& lens, WSAEVENT event = nullptr);
+    // WSPRecv over fresh buffers; WSPSend of data in one buffer.
+    posted& recv(SOCKET s, const std::vector<ULONG>& lens, DWORD flags = 0, WSAEVENT event = nullptr);
+    posted& send(SOCKET s, std::string_view data, WSAEVENT event = nullptr);
+    // Dispatch what the script made ready.
+    void run() { e.run_once(0); }
+};
+
+// Every packet the queue holds now (polls; drives the engine once).
+std::vector<completion_entry> drain(completion_queue& cq);
+// The event is signalled (polls).
+bool signalled(WSAEVENT event);
 
 }  // namespace sanport::test

@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <condition_variable>
 #include <mutex>
 #include <utility>
 
@@ -76,53 +76,6 @@ void skip(const std::string& why) {
 }
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-double stopwatch::ms() const {
-    return std::chrono::duration<double, std::milli>(clock::now() - start_).count();
-}
-
-delayed::delayed(int delay_ms, std::function<void()> action)
-    : thread_([delay_ms, action = std::move(action)] {
-          sleep_ms(delay_ms);
-          action();
-      }) {}
-
-delayed::~delayed() { join(); }
-
-void delayed::join() {
-    if (thread_.joinable()) thread_.join();
-}
-
-struct watchdog::state {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool cancelled = false;
-    std::atomic<bool> fired{false};
-};
-
-watchdog::watchdog(int timeout_ms, std::function<void()> on_expiry) : st_(new state) {
-    thread_ = std::thread([st = st_, timeout_ms, action = std::move(on_expiry)] {
-        std::unique_lock lock(st->mutex);
-        if (st->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                            [&] { return st->cancelled; }))
-            return;
-        lock.unlock();
-        st->fired = true;
-        std::fprintf(stderr, "sanport test: watchdog fired after %d ms\n", timeout_ms);
-        action();
-    });
-}
-
-watchdog::~watchdog() {
-    {
-        std::lock_guard lock(st_->mutex);
-        st_->cancelled = true;
-    }
-    st_->cv.notify_all();
-    if (thread_.joinable()) thread_.join();
-}
-
-bool watchdog::fired() const { return st_->fired; }
 
 std::string pattern(std::size_t n, std::size_t offset, unsigned seed) {
     static const char alphabet[] =
@@ -245,26 +198,12 @@ int posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf) 
 // ---- loopback pairs --------------------------------------------------------------------------
 
 const char* to_string(pair_kind kind) {
-    switch (kind) {
-    case pair_kind::connect: return "connect";
-    case pair_kind::accept: return "accept";
-    case pair_kind::adopt: return "adopt";
-    }
-    return "?";
+    static const char* const names[] = {"connect", "accept", "adopt"};
+    return names[static_cast<int>(kind)];
 }
 
 loopback_pair::loopback_pair(loopback_pair&& other) noexcept
     : s(std::exchange(other.s, INVALID_SOCKET)), peer(std::exchange(other.peer, -1)) {}
-
-loopback_pair& loopback_pair::operator=(loopback_pair&& other) noexcept {
-    if (this != &other) {
-        close_socket();
-        close_peer();
-        s = std::exchange(other.s, INVALID_SOCKET);
-        peer = std::exchange(other.peer, -1);
-    }
-    return *this;
-}
 
 loopback_pair::~loopback_pair() {
     close_socket();
@@ -342,17 +281,9 @@ loopback_pair make_pair(const pair_options& options) {
     return pair;
 }
 
-loopback_pair make_pair(pair_kind kind, int family, DWORD flags) {
-    pair_options options;
-    options.kind = kind;
-    options.family = family;
-    options.flags = flags;
-    return make_pair(options);
-}
-
 // ---- the peer's side -------------------------------------------------------------------------
 
-void send_all(int fd, std::string_view bytes, int timeout_ms) {
+bool try_send_all(int fd, std::string_view bytes, int timeout_ms) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     std::size_t done = 0;
     while (done < bytes.size()) {
@@ -363,60 +294,64 @@ void send_all(int fd, std::string_view bytes, int timeout_ms) {
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        REQUIRE_MESSAGE((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)),
-                        errno_text("peer send"));
-        REQUIRE_MESSAGE(poll_for(fd, POLLOUT, remaining_ms(deadline)),
-                        "peer send: " << done << " of " << bytes.size()
-                                      << " bytes went out before the time limit");
-    }
-}
-
-std::string read_exactly(int fd, std::size_t n, int timeout_ms) {
-    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
-    std::string out;
-    out.reserve(n);
-    char chunk[65536];
-    while (out.size() < n) {
-        if (!poll_for(fd, POLLIN, remaining_ms(deadline))) break;
-        ssize_t got = ::recv(fd, chunk, std::min(sizeof chunk, n - out.size()), MSG_DONTWAIT);
-        if (got > 0) {
-            out.append(chunk, static_cast<std::size_t>(got));
-        } else if (got == 0) {
-            break;
-        } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-            break;
+        if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+            std::fprintf(stderr, "sanport test: %s\n", errno_text("peer send").c_str());
+            return false;
+        }
+        if (!poll_for(fd, POLLOUT, remaining_ms(deadline))) {
+            std::fprintf(stderr,
+                         "sanport test: peer send: %zu of %zu bytes went out before the time "
+                         "limit\n",
+                         done, bytes.size());
+            return false;
         }
     }
+    return true;
+}
+
+void send_all(int fd, std::string_view bytes, int timeout_ms) {
+    REQUIRE_MESSAGE(try_send_all(fd, bytes, timeout_ms),
+                    "the peer could not send " << bytes.size() << " bytes (see stderr)");
+}
+
+namespace {
+
+// Reads up to `limit` bytes (kept in *out when given) until the limit, EOF, an
+// error or the deadline.
+peer_end read_bounded(int fd, std::size_t limit, int timeout_ms, std::string* out,
+                      std::size_t* total) {
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    char chunk[65536];
+    while (*total < limit) {
+        if (!poll_for(fd, POLLIN, remaining_ms(deadline))) return peer_end::timeout;
+        ssize_t got = ::recv(fd, chunk, std::min(sizeof chunk, limit - *total), MSG_DONTWAIT);
+        if (got == 0) return peer_end::eof;
+        if (got < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return peer_end::reset;
+        if (got < 0) continue;
+        *total += static_cast<std::size_t>(got);
+        if (out) out->append(chunk, static_cast<std::size_t>(got));
+    }
+    return peer_end::timeout;
+}
+
+}  // namespace
+
+std::string read_exactly(int fd, std::size_t n, int timeout_ms) {
+    std::string out;
+    std::size_t total = 0;
+    read_bounded(fd, n, timeout_ms, &out, &total);
     return out;
 }
 
 const char* to_string(peer_end end) {
-    switch (end) {
-    case peer_end::eof: return "eof";
-    case peer_end::reset: return "reset";
-    case peer_end::timeout: return "timeout";
-    }
-    return "?";
+    static const char* const names[] = {"eof", "reset", "timeout"};
+    return names[static_cast<int>(end)];
 }
 
 peer_end read_until_end(int fd, int timeout_ms, std::size_t* discarded) {
-    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     std::size_t total = 0;
-    char chunk[65536];
-    peer_end end = peer_end::timeout;
-    for (;;) {
-        if (!poll_for(fd, POLLIN, remaining_ms(deadline))) break;
-        ssize_t got = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
-        if (got > 0) {
-            total += static_cast<std::size_t>(got);
-        } else if (got == 0) {
-            end = peer_end::eof;
-            break;
-        } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-            end = peer_end::reset;
-            break;
-        }
-    }
+    peer_end end = read_bounded(fd, SIZE_MAX, timeout_ms, nullptr, &total);
     if (discarded) *discarded = total;
     return end;
 }
@@ -427,25 +362,30 @@ long kernel_unread_bytes(SOCKET s) {
     return n;
 }
 
-bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms) {
+namespace {
+
+template <class Done>
+bool poll_until(int timeout_ms, Done done) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-        long have = kernel_unread_bytes(s);
-        if (have >= 0 && static_cast<std::size_t>(have) >= n) return true;
+    while (!done()) {
         if (clock::now() >= deadline) return false;
         sleep_ms(1);
     }
+    return true;
+}
+
+}  // namespace
+
+bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms) {
+    return poll_until(timeout_ms, [&] {
+        long have = kernel_unread_bytes(s);
+        return have >= 0 && static_cast<std::size_t>(have) >= n;
+    });
 }
 
 bool wait_read_ahead_filled(SOCKET s, int timeout_ms) {
-    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-        if (kernel_unread_bytes(s) == 0) break;
-        if (clock::now() >= deadline) return false;
-        sleep_ms(1);
-    }
-    // The kernel has handed the bytes over; give the engine thread time to take them in.
-    sleep_ms(150);
+    if (!poll_until(timeout_ms, [&] { return kernel_unread_bytes(s) == 0; })) return false;
+    sleep_ms(150);  // the kernel handed the bytes over; let the engine thread take them in
     return true;
 }
 
@@ -482,36 +422,18 @@ bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms) {
 }
 
 const char* to_string(op_result::how way) {
-    switch (way) {
-    case op_result::how::immediate: return "immediate";
-    case op_result::how::completed: return "completed";
-    case op_result::how::failed_at_call: return "failed_at_call";
-    case op_result::how::timed_out: return "timed_out";
-    }
-    return "?";
+    static const char* const names[] = {"immediate", "completed", "failed_at_call", "timed_out"};
+    return names[static_cast<int>(way)];
 }
 
 op_result get_result(SOCKET s, WSAOVERLAPPED& ov, BOOL fWait) {
-    op_result r;
-    r.way = op_result::how::completed;
-    r.bytes = bytes_sentinel;
-    r.flags = 0xF1F1F1F1u;
-    r.err = 0;
+    op_result r{op_result::how::completed, FALSE, bytes_sentinel, 0xF1F1F1F1u, 0};
     r.ok = WSPGetOverlappedResult(s, &ov, &r.bytes, fWait, &r.flags, &r.err);
     if (r.ok) r.err = 0;
     return r;
 }
 
-struct overlapped_op::state {
-    WSAOVERLAPPED ov{};
-    WSAEVENT event = WSA_INVALID_EVENT;
-    std::vector<std::vector<char>> storage;
-    std::vector<WSABUF> bufs;
-    char fill = '.';
-};
-
 overlapped_op::overlapped_op(std::vector<ULONG> lengths, char fill) : st_(new state) {
-    st_->fill = fill;
     st_->event = WSACreateEvent();
     REQUIRE_MESSAGE(st_->event != WSA_INVALID_EVENT, "WSACreateEvent failed");
     st_->ov.hEvent = st_->event;
@@ -539,18 +461,10 @@ overlapped_op::~overlapped_op() {
     WSACloseEvent(st_->event);
 }
 
-WSAOVERLAPPED& overlapped_op::ov() { return st_->ov; }
-const WSAOVERLAPPED& overlapped_op::ov() const { return st_->ov; }
-WSAEVENT overlapped_op::event() const { return st_->event; }
-
 void overlapped_op::set_low_bit(bool on) {
     auto value = reinterpret_cast<std::uintptr_t>(st_->event);
     st_->ov.hEvent = reinterpret_cast<HANDLE>(on ? (value | 1u) : value);
 }
-
-WSABUF* overlapped_op::bufs() { return st_->bufs.data(); }
-DWORD overlapped_op::count() const { return static_cast<DWORD>(st_->bufs.size()); }
-char* overlapped_op::buffer_ptr(std::size_t i) { return st_->storage.at(i).data(); }
 
 std::size_t overlapped_op::capacity() const {
     std::size_t total = 0;
@@ -585,14 +499,6 @@ int overlapped_op::send(SOCKET s, std::string_view data_to_send) {
     return rc;
 }
 
-bool overlapped_op::call_pending() const { return rc == SOCKET_ERROR && err == WSA_IO_PENDING; }
-
-bool overlapped_op::pending() const { return is_pending(st_->ov); }
-
-bool overlapped_op::wait(int timeout_ms) const { return wait_done(st_->ov, timeout_ms); }
-
-op_result overlapped_op::result(SOCKET s, BOOL fWait) { return get_result(s, st_->ov, fWait); }
-
 op_result overlapped_op::finish(SOCKET s, int timeout_ms) {
     op_result r;
     if (rc == 0) {
@@ -615,8 +521,6 @@ op_result overlapped_op::finish(SOCKET s, int timeout_ms) {
     return result(s, FALSE);
 }
 
-bool overlapped_op::event_signalled() const { return sanport::wsa_event_is_set(st_->event); }
-
 std::string overlapped_op::data(std::size_t n) const {
     std::string out;
     for (std::size_t i = 0; i < st_->bufs.size() && out.size() < n; ++i) {
@@ -630,29 +534,12 @@ std::string overlapped_op::buffer(std::size_t i) const {
     return std::string(st_->storage.at(i).data(), st_->bufs.at(i).len);
 }
 
-void overlapped_op::rearm() {
-    REQUIRE_FALSE(pending());
-    HANDLE hEvent = st_->ov.hEvent;
-    st_->ov = WSAOVERLAPPED{};
-    st_->ov.hEvent = hEvent;
-    WSAResetEvent(st_->event);
-    for (auto& b : st_->storage) std::fill(b.begin(), b.end(), st_->fill);
-    rc = 0;
-    err = 0;
-    bytes = bytes_sentinel;
-    flags = 0;
-}
-
 recv_outcome recv_once(SOCKET s, ULONG capacity, DWORD flags, int timeout_ms) {
     overlapped_op op({capacity});
     op.recv(s, flags);
     recv_outcome out;
     out.r = op.finish(s, timeout_ms);
     if (out.r.ok) out.data = op.data(std::min<std::size_t>(out.r.bytes, capacity));
-    if (out.r.way == op_result::how::timed_out) {
-        // Let the operation end before `op` goes away: the pair's close will abort it.
-        std::fprintf(stderr, "sanport test: recv_once timed out after %d ms\n", timeout_ms);
-    }
     return out;
 }
 
@@ -676,11 +563,9 @@ std::vector<completion_entry> dequeue_n(completion_queue& cq, std::size_t n, int
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     std::vector<completion_entry> out;
     completion_entry batch[64];
-    while (out.size() < n) {
-        int left = remaining_ms(deadline);
-        if (left <= 0) break;
-        std::size_t want = std::min<std::size_t>(64, n - out.size());
-        std::size_t got = cq.dequeue(batch, want, static_cast<DWORD>(left));
+    for (int left; out.size() < n && (left = remaining_ms(deadline)) > 0;) {
+        std::size_t got = cq.dequeue(batch, std::min<std::size_t>(64, n - out.size()),
+                                     static_cast<DWORD>(left));
         out.insert(out.end(), batch, batch + got);
         if (got == 0 && cq.is_shut_down()) break;
     }
@@ -689,15 +574,10 @@ std::vector<completion_entry> dequeue_n(completion_queue& cq, std::size_t n, int
 
 std::size_t count_more(completion_queue& cq, int ms) {
     auto deadline = clock::now() + std::chrono::milliseconds(ms);
-    std::size_t total = 0;
+    std::size_t total = 0, got = 1;
     completion_entry batch[64];
-    for (;;) {
-        int left = remaining_ms(deadline);
-        if (left <= 0) break;
-        std::size_t got = cq.dequeue(batch, 64, static_cast<DWORD>(left));
-        total += got;
-        if (got == 0) break;
-    }
+    for (int left; got != 0 && (left = remaining_ms(deadline)) > 0; total += got)
+        got = cq.dequeue(batch, 64, static_cast<DWORD>(left));
     return total;
 }
 

@@ -10,11 +10,14 @@
 #include <sanport/completion_queue.h>
 #include <sanport/wsp.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -47,7 +50,10 @@ void sleep_ms(int ms);
 class stopwatch {
 public:
     stopwatch() : start_(std::chrono::steady_clock::now()) {}
-    double ms() const;
+    double ms() const {
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
+            .count();
+    }
 
 private:
     std::chrono::steady_clock::time_point start_;
@@ -56,11 +62,17 @@ private:
 // Runs `action` on its own thread after `delay_ms`; the destructor joins it.
 class delayed {
 public:
-    delayed(int delay_ms, std::function<void()> action);
-    ~delayed();
+    delayed(int delay_ms, std::function<void()> action)
+        : thread_([delay_ms, action = std::move(action)] {
+              sleep_ms(delay_ms);
+              action();
+          }) {}
+    ~delayed() { join(); }
     delayed(const delayed&) = delete;
     delayed& operator=(const delayed&) = delete;
-    void join();
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
 
 private:
     std::thread thread_;
@@ -70,16 +82,34 @@ private:
 // a broken core would never end); the destructor cancels it and joins.
 class watchdog {
 public:
-    watchdog(int timeout_ms, std::function<void()> on_expiry);
-    ~watchdog();
+    watchdog(int timeout_ms, std::function<void()> on_expiry)
+        : thread_([this, timeout_ms, action = std::move(on_expiry)] {
+              std::unique_lock lock(mutex_);
+              if (cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                               [this] { return cancelled_; }))
+                  return;
+              fired_ = true;
+              lock.unlock();
+              action();
+          }) {}
+    ~watchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            cancelled_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
     watchdog(const watchdog&) = delete;
     watchdog& operator=(const watchdog&) = delete;
-    bool fired() const;
+    bool fired() const { return fired_; }
 
 private:
-    struct state;
-    std::shared_ptr<state> st_;
-    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool cancelled_ = false;
+    std::atomic<bool> fired_{false};
+    std::thread thread_;  // last: starts once the members above exist
 };
 
 // ---- byte streams ----------------------------------------------------------------------------
@@ -155,7 +185,7 @@ public:
 
     loopback_pair() = default;
     loopback_pair(loopback_pair&& other) noexcept;
-    loopback_pair& operator=(loopback_pair&& other) noexcept;
+    loopback_pair& operator=(loopback_pair&& other) = delete;
     loopback_pair(const loopback_pair&) = delete;
     loopback_pair& operator=(const loopback_pair&) = delete;
     ~loopback_pair();
@@ -171,13 +201,17 @@ public:
 };
 
 loopback_pair make_pair(const pair_options& options);
-loopback_pair make_pair(pair_kind kind = pair_kind::connect, int family = AF_INET,
-                        DWORD flags = WSA_FLAG_OVERLAPPED);
+inline loopback_pair make_pair(pair_kind kind = pair_kind::connect, int family = AF_INET,
+                               DWORD flags = WSA_FLAG_OVERLAPPED) {
+    return make_pair(pair_options{kind, family, flags, 0});
+}
 
 // ---- the peer's side -------------------------------------------------------------------------
 
 // Writes every byte (bounded by timeout_ms); fails the test if it cannot.
 void send_all(int fd, std::string_view bytes, int timeout_ms = max_wait_ms);
+// The same without doctest, for helper threads: false (and a line on stderr) if it could not.
+bool try_send_all(int fd, std::string_view bytes, int timeout_ms = max_wait_ms);
 // Reads until n bytes, EOF, an error or the time limit; returns what it got.
 std::string read_exactly(int fd, std::size_t n, int timeout_ms = max_wait_ms);
 
@@ -227,13 +261,13 @@ public:
     overlapped_op(const overlapped_op&) = delete;
     overlapped_op& operator=(const overlapped_op&) = delete;
 
-    WSAOVERLAPPED& ov();
-    const WSAOVERLAPPED& ov() const;
-    WSAEVENT event() const;        // the real event handle (low bit clear)
-    void set_low_bit(bool on = true);  // hEvent | 1: no completion-queue packet
-    WSABUF* bufs();                // the op's own WSABUF array
-    DWORD count() const;
-    char* buffer_ptr(std::size_t i);
+    WSAOVERLAPPED& ov() { return st_->ov; }
+    const WSAOVERLAPPED& ov() const { return st_->ov; }
+    WSAEVENT event() const { return st_->event; }  // the real event handle (low bit clear)
+    void set_low_bit(bool on = true);               // hEvent | 1: no completion-queue packet
+    WSABUF* bufs() { return st_->bufs.data(); }     // the op's own WSABUF array
+    DWORD count() const { return static_cast<DWORD>(st_->bufs.size()); }
+    char* buffer_ptr(std::size_t i) { return st_->storage.at(i).data(); }
     std::size_t capacity() const;  // sum of the lengths
 
     // Outputs of the last recv()/send() call.
@@ -248,26 +282,29 @@ public:
     // Copies `data` into the buffers (in order; must fit) and posts an overlapped WSPSend of
     // all of them.
     int send(SOCKET s, std::string_view data);
-    bool call_pending() const;     // the last call returned SOCKET_ERROR + WSA_IO_PENDING
+    // The last call returned SOCKET_ERROR + WSA_IO_PENDING.
+    bool call_pending() const { return rc == SOCKET_ERROR && err == WSA_IO_PENDING; }
 
-    bool pending() const;
-    bool wait(int timeout_ms = max_wait_ms) const;
-    op_result result(SOCKET s, BOOL fWait = FALSE);
+    bool pending() const { return is_pending(st_->ov); }
+    bool wait(int timeout_ms = max_wait_ms) const { return wait_done(st_->ov, timeout_ms); }
+    op_result result(SOCKET s, BOOL fWait = FALSE) { return get_result(s, st_->ov, fWait); }
     // After recv()/send(): the immediate result, or waits (bounded) and asks
     // WSPGetOverlappedResult.
     op_result finish(SOCKET s, int timeout_ms = max_wait_ms);
-    bool event_signalled() const;
+    bool event_signalled() const { return sanport::wsa_event_is_set(st_->event); }
 
-    std::string data(std::size_t n) const;  // first n bytes, buffers in array order
+    std::string data(std::size_t n) const;    // first n bytes, buffers in array order
     std::string buffer(std::size_t i) const;  // all of buffer i
-    // Ready for another call: Internal etc. cleared, event reset, buffers refilled.
-    void rearm();
 
 private:
-    struct state;
+    struct state {
+        WSAOVERLAPPED ov{};
+        WSAEVENT event = WSA_INVALID_EVENT;
+        std::vector<std::vector<char>> storage;  // each buffer plus one spare byte
+        std::vector<WSABUF> bufs;
+    };
     std::unique_ptr<state> st_;
 };
-
 // One overlapped receive of `capacity` bytes, completed (bounded); data = what arrived.
 struct recv_outcome {
     op_result r;

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+// Covers CONTRACT §3: WSPSocket/Bind/Listen/Accept/Connect/GetSockName/Shutdown/CloseSocket
+// happy paths and error codes, "a socket from WSPAccept or a successful WSPConnect counts as
+// bound; an accepted socket inherits WSA_FLAG_OVERLAPPED", SOCKET values are OS handles,
+// adoption, IPv6 loopback; and §4's "socket not created with WSA_FLAG_OVERLAPPED" for accepted
+// sockets.
+
+#include "../support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace sanport;
+using namespace sanport::test;
+
+namespace {
+
+// Data both ways through a pair: peer → sanport by WSPRecv, sanport → peer by WSPSend.
+void round_trip(loopback_pair& p, const std::string& text) {
+    send_all(p.peer, text);
+    CHECK(recv_stream(p.s, text.size()) == text);
+    overlapped_op out({static_cast<ULONG>(text.size())});
+    out.send(p.s, text);
+    CHECK(out.finish(p.s).bytes == text.size());
+    CHECK(read_exactly(p.peer, text.size()) == text);
+}
+
+}  // namespace
+
+TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, WSPCloseSocket "
+          "happy path") {
+    int err = 0;
+    SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    CHECK(::fcntl(static_cast<int>(s), F_GETFD) != -1);  // the SOCKET is the OS descriptor
+
+    int len = 0;
+    sockaddr_storage a = loopback_address(AF_INET, 0, &len);
+    CHECK(WSPBind(s, reinterpret_cast<sockaddr*>(&a), len, &err) == 0);
+    sockaddr_storage name{};
+    int name_len = sizeof name;
+    CHECK(WSPGetSockName(s, reinterpret_cast<sockaddr*>(&name), &name_len, &err) == 0);
+    CHECK(name.ss_family == AF_INET);
+    CHECK(name_len == static_cast<int>(sizeof(sockaddr_in)));
+    CHECK(port_of(name) != 0);
+    CHECK(ntohl(reinterpret_cast<sockaddr_in*>(&name)->sin_addr.s_addr) == INADDR_LOOPBACK);
+    CHECK(WSPListen(s, 8, &err) == 0);
+
+    int client = posix_connect(name, name_len);
+    REQUIRE(client >= 0);
+    int client_len = 0;
+    sockaddr_storage client_addr = local_address(client, &client_len);
+    sockaddr_storage peer_addr{};
+    int peer_len = sizeof peer_addr;
+    SOCKET accepted = WSPAccept(s, reinterpret_cast<sockaddr*>(&peer_addr), &peer_len, nullptr, 0,
+                                &err);
+    REQUIRE_MESSAGE(accepted != INVALID_SOCKET, wsa_name(err));
+    CHECK(peer_len == static_cast<int>(sizeof(sockaddr_in)));
+    CHECK(port_of(peer_addr) == port_of(client_addr));
+
+    CHECK(WSPCloseSocket(accepted, &err) == 0);
+    CHECK(WSPCloseSocket(s, &err) == 0);
+    err = 0;
+    CHECK(WSPCloseSocket(s, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAENOTSOCK");
+    ::close(client);
+}
+
+TEST_CASE("lifecycle: every kind of pair carries data both ways") {
+    for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
+        INFO("pair made by " << to_string(kind));
+        loopback_pair p = make_pair(kind);
+        round_trip(p, "both ways through " + std::string(to_string(kind)));
+    }
+}
+
+TEST_CASE("lifecycle: IPv6 ::1 pair works") {
+    if (!ipv6_loopback_available()) {
+        skip("no IPv6 loopback on this machine");
+        return;
+    }
+    for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
+        INFO("pair made by " << to_string(kind));
+        loopback_pair p = make_pair(kind, AF_INET6);
+        round_trip(p, "over ::1");
+        sockaddr_storage name{};
+        int name_len = sizeof name, err = 0;
+        CHECK(WSPGetSockName(p.s, reinterpret_cast<sockaddr*>(&name), &name_len, &err) == 0);
+        CHECK(name.ss_family == AF_INET6);
+    }
+}
+
+TEST_CASE("lifecycle: bind to an address in use - WSAEADDRINUSE") {
+    posix_listener taken;
+    int err = 0;
+    SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    CHECK(WSPBind(s, reinterpret_cast<sockaddr*>(&taken.address), taken.address_len, &err) ==
+          SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAEADDRINUSE");
+    WSPCloseSocket(s, &err);
+}
+
+TEST_CASE("lifecycle: connect to a closed port - WSAECONNREFUSED") {
+    // A port that was just bound and released, with nobody listening on it.
+    int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(probe >= 0);
+    int len = 0;
+    sockaddr_storage a = loopback_address(AF_INET, 0, &len);
+    REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&a), static_cast<socklen_t>(len)) == 0);
+    sockaddr_storage closed = local_address(probe, &len);
+    ::close(probe);
+
+    int err = 0;
+    SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    CHECK(WSPConnect(s, reinterpret_cast<sockaddr*>(&closed), len, nullptr, nullptr, nullptr,
+                     nullptr, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAECONNREFUSED");
+    WSPCloseSocket(s, &err);
+}
+
+TEST_CASE("lifecycle: a socket from a successful WSPConnect without WSPBind counts as bound") {
+    posix_listener listener;
+    int err = 0;
+    SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    REQUIRE(WSPConnect(s, reinterpret_cast<sockaddr*>(&listener.address), listener.address_len,
+                       nullptr, nullptr, nullptr, nullptr, &err) == 0);
+    int peer = listener.accept_one();
+    REQUIRE(peer >= 0);
+    overlapped_op op({8});
+    CHECK(op.recv(s) == SOCKET_ERROR);
+    CHECK(wsa_name(op.err) == "WSA_IO_PENDING");
+    send_all(peer, "bound");
+    REQUIRE(op.wait());
+    CHECK(op.result(s).bytes == 5u);
+    CHECK(WSPCloseSocket(s, &err) == 0);
+    ::close(peer);
+}
+
+TEST_CASE("lifecycle: an accepted socket inherits WSA_FLAG_OVERLAPPED from its listener") {
+    {
+        loopback_pair p = make_pair(pair_kind::accept, AF_INET, WSA_FLAG_OVERLAPPED);
+        overlapped_op op({8});
+        CHECK(op.recv(p.s) == SOCKET_ERROR);
+        CHECK(wsa_name(op.err) == "WSA_IO_PENDING");
+        send_all(p.peer, "ok");
+        REQUIRE(op.wait());
+        CHECK(op.result(p.s).bytes == 2u);
+    }
+    {
+        loopback_pair p = make_pair(pair_kind::accept, AF_INET, 0);
+        overlapped_op op({8});
+        CHECK(op.recv(p.s) == SOCKET_ERROR);
+        CHECK(wsa_name(op.err) == "WSAEINVAL");
+        CHECK_FALSE(op.pending());
+    }
+}
+
+TEST_CASE("lifecycle: an adopted socket works and WSPCloseSocket closes the OS socket") {
+    loopback_pair p = make_pair(pair_kind::adopt);
+    round_trip(p, "adopted");
+    int fd = static_cast<int>(p.s);
+    REQUIRE(p.close_socket() == 0);
+    CHECK(::fcntl(fd, F_GETFD) == -1);
+    CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
+}
+
+TEST_CASE("lifecycle: WSPShutdown - unconnected socket is WSAENOTCONN, a bad how is WSAEINVAL") {
+    int err = 0;
+    SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    CHECK(WSPShutdown(s, SD_BOTH, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAENOTCONN");
+    WSPCloseSocket(s, &err);
+
+    loopback_pair p = make_pair();
+    err = 0;
+    CHECK(WSPShutdown(p.s, 7, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAEINVAL");
+    CHECK(WSPShutdown(static_cast<SOCKET>(987654), SD_BOTH, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAENOTSOCK");
+}
+
+TEST_CASE("lifecycle: WSPCloseSocket of a connected socket - the peer sees EOF") {
+    loopback_pair p = make_pair();
+    REQUIRE(p.close_socket() == 0);
+    CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
+}
+
+TEST_CASE("lifecycle: lpErrno NULL - the failure value, nothing else") {
+    CHECK(WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED,
+                    nullptr) == INVALID_SOCKET);
+    CHECK(WSPCloseSocket(static_cast<SOCKET>(987654), nullptr) == SOCKET_ERROR);
+}

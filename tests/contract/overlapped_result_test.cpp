@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// Covers CONTRACT §4 rows: "WSPGetOverlappedResult" (fWait FALSE on a pending op: FALSE +
+// WSA_IO_INCOMPLETE; fWait TRUE waits; completed: TRUE with bytes and flags, or FALSE with
+// the op's error).
+
+#include "../support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/socket.h>
+
+using namespace sanport;
+using namespace sanport::test;
+
+TEST_CASE("overlapped result: fWait FALSE on a pending receive - FALSE with WSA_IO_INCOMPLETE") {
+    loopback_pair p = make_pair();
+    overlapped_op op({8});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    for (int i = 0; i < 3; ++i) {
+        op_result r = op.result(p.s, FALSE);
+        CHECK(r.ok == FALSE);
+        CHECK(wsa_name(r.err) == "WSA_IO_INCOMPLETE");
+    }
+    CHECK(op.pending());
+    // Asking did not disturb the operation.
+    send_all(p.peer, "fine");
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s, FALSE);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 4u);
+    CHECK(op.data(4) == "fine");
+}
+
+TEST_CASE("overlapped result: fWait TRUE - waits until the receive completes") {
+    loopback_pair p = make_pair();
+    overlapped_op op({8});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+    delayed sender(50, [fd = p.peer] { try_send_all(fd, "patience"); });
+    stopwatch sw;
+    op_result r = op.result(p.s, TRUE);
+    double waited = sw.ms();
+    sender.join();
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 8u);
+    CHECK(r.flags == 0u);
+    CHECK(op.data(8) == "patience");
+    CHECK(waited >= 30.0);
+    CHECK_FALSE(wd.fired());
+}
+
+TEST_CASE("overlapped result: completed - TRUE with bytes and flags, the same on every call") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    send_all(p.peer, "twelve bytes");
+    REQUIRE(op.wait());
+    for (BOOL wait : {FALSE, TRUE, FALSE}) {
+        op_result r = op.result(p.s, wait);
+        CHECK(r.ok == TRUE);
+        CHECK(r.bytes == 12u);
+        CHECK(r.flags == 0u);
+    }
+}
+
+TEST_CASE("overlapped result: failed - FALSE with the op's own error") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    p.reset_peer();
+    REQUIRE(op.wait());
+    for (BOOL wait : {FALSE, TRUE}) {
+        op_result r = op.result(p.s, wait);
+        CHECK(r.ok == FALSE);
+        CHECK(wsa_name(r.err) == "WSAECONNRESET");
+    }
+}
+
+TEST_CASE("overlapped result: failed - fWait TRUE returns the error of a receive that fails "
+          "while waited on") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    int peer = p.peer;
+    p.peer = -1;
+    delayed resetter(50, [peer] {
+        linger l{1, 0};
+        ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(peer);
+    });
+    watchdog wd(max_wait_ms, [s = p.s] {  // aborts the receive if the reset went unnoticed
+        int e = 0;
+        WSPCloseSocket(s, &e);
+    });
+    op_result r = op.result(p.s, TRUE);
+    resetter.join();
+    CHECK_FALSE(wd.fired());
+    CHECK(r.ok == FALSE);
+    CHECK(wsa_name(r.err) == "WSAECONNRESET");
+}
+
+TEST_CASE("overlapped result: lpErrno NULL - FALSE and nothing else touched") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    send_all(p.peer, "x");
+    REQUIRE(op.wait());
+    DWORD bytes = bytes_sentinel, flags = 0x5555;
+    CHECK(WSPGetOverlappedResult(p.s, &op.ov(), &bytes, FALSE, &flags, nullptr) == FALSE);
+    CHECK(bytes == bytes_sentinel);
+    CHECK(flags == 0x5555u);
+}

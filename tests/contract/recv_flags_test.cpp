@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+// Covers CONTRACT §4 rows: "MSG_PEEK"; "MSG_WAITALL" (full buffers; partial at stream end or
+// reset, the end or error to the next receive; aborted on close); "MSG_WAITALL | MSG_PEEK,
+// MSG_OOB" (WSAEINVAL).
+
+#include "../support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <sys/socket.h>
+
+using namespace sanport;
+using namespace sanport::test;
+
+TEST_CASE("recv: MSG_PEEK - data copied, not consumed") {
+    loopback_pair p = make_pair();
+    send_all(p.peer, "peekme");
+    REQUIRE(wait_kernel_unread(p.s, 6));
+    overlapped_op peek({4, 8});
+    peek.recv(p.s, MSG_PEEK);
+    op_result r = peek.finish(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 6u);
+    CHECK(peek.buffer(0) == "peek");
+    CHECK(peek.data(6) == "peekme");
+    recv_outcome again = recv_once(p.s, 16);
+    CHECK(again.data == "peekme");
+}
+
+TEST_CASE("recv: MSG_PEEK - a pending peek completes when data arrives and leaves it for the "
+          "next receive") {
+    loopback_pair p = make_pair();
+    overlapped_op peek({16});
+    REQUIRE(peek.recv(p.s, MSG_PEEK) == SOCKET_ERROR);
+    REQUIRE(wsa_name(peek.err) == "WSA_IO_PENDING");
+    send_all(p.peer, "abcde");
+    REQUIRE(peek.wait());
+    op_result r = peek.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 5u);
+    CHECK(peek.data(5) == "abcde");
+    CHECK(recv_once(p.s, 16).data == "abcde");
+}
+
+TEST_CASE("recv: MSG_WAITALL - completes only when every buffer is full (peer sends 3+3+4 with "
+          "pauses into {4,6})") {
+    loopback_pair p = make_pair();
+    overlapped_op op({4, 6});
+    REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    send_all(p.peer, "abc");
+    sleep_ms(50);
+    CHECK(op.pending());
+    send_all(p.peer, "def");
+    sleep_ms(50);
+    CHECK(op.pending());
+    send_all(p.peer, "ghij");
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 10u);
+    CHECK(op.buffer(0) == "abcd");
+    CHECK(op.buffer(1) == "efghij");
+}
+
+TEST_CASE("recv: MSG_WAITALL - with every byte already queued it completes with the full "
+          "count") {
+    loopback_pair p = make_pair();
+    send_all(p.peer, "0123456789ABC");
+    REQUIRE(wait_kernel_unread(p.s, 13));
+    overlapped_op op({4, 6});
+    op.recv(p.s, MSG_WAITALL);
+    op_result r = op.finish(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 10u);
+    CHECK(op.data(10) == "0123456789");
+    CHECK(recv_once(p.s, 16).data == "ABC");
+}
+
+TEST_CASE("recv: MSG_WAITALL - FIN after 3 bytes completes successfully with 3, the next "
+          "receive gets 0") {
+    loopback_pair p = make_pair();
+    overlapped_op op({10});
+    REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    send_all(p.peer, "abc");
+    sleep_ms(30);
+    p.close_peer();
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 3u);
+    CHECK(op.data(3) == "abc");
+    recv_outcome next = recv_once(p.s, 10);
+    CHECK(next.r.ok == TRUE);
+    CHECK(next.r.bytes == 0u);
+}
+
+TEST_CASE("recv: MSG_WAITALL - RST after 3 bytes completes with 3, the next receive fails with "
+          "WSAECONNRESET") {
+    loopback_pair p = make_pair();
+    overlapped_op op({10});
+    REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    send_all(p.peer, "abc");
+    sleep_ms(30);
+    p.reset_peer();
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 3u);
+    CHECK(op.data(3) == "abc");
+    for (int i = 0; i < 2; ++i) {
+        recv_outcome next = recv_once(p.s, 10);
+        CHECK(next.r.ok == FALSE);
+        CHECK(wsa_name(next.r.err) == "WSAECONNRESET");
+    }
+}
+
+TEST_CASE("recv: MSG_WAITALL - aborted on WSPCloseSocket like any pending receive") {
+    loopback_pair p = make_pair();
+    overlapped_op op({10});
+    REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    SOCKET old = p.s;
+    REQUIRE(p.close_socket() == 0);
+    CHECK_FALSE(op.pending());
+    CHECK(op.event_signalled());
+    op_result r = op.result(old);
+    CHECK(r.ok == FALSE);
+    CHECK(wsa_name(r.err) == "WSA_OPERATION_ABORTED");
+}
+
+TEST_CASE("recv: MSG_WAITALL - partly filled then closed completes exactly once, keeping the "
+          "bytes it reports") {
+    loopback_pair p = make_pair();
+    overlapped_op op({10});
+    REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    send_all(p.peer, "abc");
+    sleep_ms(50);
+    REQUIRE(op.pending());
+    SOCKET old = p.s;
+    REQUIRE(p.close_socket() == 0);
+    CHECK_FALSE(op.pending());
+    op_result r = op.result(old);
+    INFO("result: ok " << r.ok << ", " << r.bytes << " bytes, " << wsa_name(r.err));
+    if (r.ok) {
+        CHECK(r.bytes == 3u);
+        CHECK(op.data(3) == "abc");
+    } else {
+        CHECK(wsa_name(r.err) == "WSA_OPERATION_ABORTED");
+    }
+}
+
+TEST_CASE("recv: MSG_WAITALL with MSG_PEEK - WSAEINVAL, nothing consumed") {
+    loopback_pair p = make_pair();
+    send_all(p.peer, "kept");
+    REQUIRE(wait_kernel_unread(p.s, 4));
+    overlapped_op op({8});
+    CHECK(op.recv(p.s, MSG_WAITALL | MSG_PEEK) == SOCKET_ERROR);
+    CHECK(wsa_name(op.err) == "WSAEINVAL");
+    CHECK_FALSE(op.pending());
+    char buf[8];
+    WSABUF b{sizeof buf, buf};
+    DWORD bytes = 0, flags = MSG_WAITALL | MSG_PEEK;
+    int err = 0;
+    CHECK(WSPRecv(p.s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAEINVAL");
+    CHECK(recv_once(p.s, 16).data == "kept");
+}
+
+TEST_CASE("recv: MSG_OOB - WSAEINVAL, nothing consumed") {
+    loopback_pair p = make_pair();
+    send_all(p.peer, "kept");
+    REQUIRE(wait_kernel_unread(p.s, 4));
+    overlapped_op op({8});
+    CHECK(op.recv(p.s, MSG_OOB) == SOCKET_ERROR);
+    CHECK(wsa_name(op.err) == "WSAEINVAL");
+    CHECK_FALSE(op.pending());
+    overlapped_op op2({8});
+    CHECK(op2.recv(p.s, MSG_OOB | MSG_PEEK) == SOCKET_ERROR);
+    CHECK(wsa_name(op2.err) == "WSAEINVAL");
+    CHECK(recv_once(p.s, 16).data == "kept");
+}

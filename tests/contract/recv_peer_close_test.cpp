@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// Covers CONTRACT §4 rows: "peer closes gracefully" (data first, then 0 bytes every time;
+// report_disconnect gives WSAEDISCON); "peer resets" (data first, then WSAECONNRESET, sticky).
+
+#include "../support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace sanport;
+using namespace sanport::test;
+
+namespace {
+
+void enable_report_disconnect(SOCKET s) {
+    int err = 0;
+    REQUIRE_MESSAGE(set_socket_mode(s, socket_mode::report_disconnect, 1, &err) == 0,
+                    "set_socket_mode(report_disconnect): " << wsa_name(err));
+}
+
+}  // namespace
+
+TEST_CASE("recv: peer closes gracefully - buffered data first, then every receive completes "
+          "with 0 bytes") {
+    for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
+        INFO("pair made by " << to_string(kind));
+        loopback_pair p = make_pair(kind);
+        send_all(p.peer, "hello");
+        p.close_peer();
+        recv_outcome first = recv_once(p.s, 64);
+        CHECK(first.r.ok == TRUE);
+        CHECK(first.data == "hello");
+        for (int i = 0; i < 4; ++i) {
+            INFO("receive after the end, #" << i);
+            overlapped_op op({16});
+            op.recv(p.s);
+            op_result r = op.finish(p.s);
+            CHECK(r.ok == TRUE);
+            CHECK(r.bytes == 0u);
+            CHECK(r.err == 0);
+            CHECK(op.event_signalled());
+            CHECK(op.ov().InternalHigh == 0u);
+            CHECK(op.ov().OffsetHigh == 0u);
+        }
+    }
+}
+
+TEST_CASE("recv: peer closes gracefully - two pending receives get the data, then 0 bytes") {
+    loopback_pair p = make_pair();
+    overlapped_op a({16}), b({16});
+    REQUIRE(a.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(b.recv(p.s) == SOCKET_ERROR);
+    send_all(p.peer, "xy");
+    p.close_peer();
+    REQUIRE(a.wait());
+    REQUIRE(b.wait());
+    op_result ra = a.result(p.s), rb = b.result(p.s);
+    CHECK(ra.ok == TRUE);
+    CHECK(ra.bytes == 2u);
+    CHECK(a.data(2) == "xy");
+    CHECK(rb.ok == TRUE);
+    CHECK(rb.bytes == 0u);
+}
+
+TEST_CASE("recv: peer closes gracefully - a pending receive completes with 0 bytes on FIN while "
+          "the peer can still read") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    p.shutdown_peer_write();
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 0u);
+    // Our direction still works.
+    overlapped_op out({6});
+    out.send(p.s, "answer");
+    CHECK(out.finish(p.s).bytes == 6u);
+    CHECK(read_exactly(p.peer, 6) == "answer");
+}
+
+TEST_CASE("recv: peer closes gracefully - report_disconnect mode reports WSAEDISCON after the "
+          "data, every time") {
+    loopback_pair p = make_pair();
+    enable_report_disconnect(p.s);
+    overlapped_op pending({16});
+    REQUIRE(pending.recv(p.s) == SOCKET_ERROR);
+    send_all(p.peer, "fin");
+    REQUIRE(pending.wait());
+    CHECK(pending.result(p.s).bytes == 3u);
+    p.close_peer();
+    for (int i = 0; i < 3; ++i) {
+        INFO("receive after the end, #" << i);
+        overlapped_op op({16});
+        op.recv(p.s);
+        op_result r = op.finish(p.s);
+        CHECK(r.ok == FALSE);
+        CHECK(wsa_name(r.err) == "WSAEDISCON");
+    }
+}
+
+TEST_CASE("recv: peer resets - a pending receive fails with WSAECONNRESET, and every later one "
+          "too") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    p.reset_peer();
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == FALSE);
+    CHECK(wsa_name(r.err) == "WSAECONNRESET");
+    CHECK(op.ov().InternalHigh == 0u);
+    for (int i = 0; i < 3; ++i) {
+        INFO("receive after the reset, #" << i);
+        overlapped_op later({16});
+        later.recv(p.s);
+        op_result lr = later.finish(p.s);
+        CHECK(lr.ok == FALSE);
+        CHECK(wsa_name(lr.err) == "WSAECONNRESET");
+    }
+}
+
+TEST_CASE("recv: peer resets - data sent before the reset is delivered first, then "
+          "WSAECONNRESET, sticky") {
+    for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
+        INFO("pair made by " << to_string(kind));
+        loopback_pair p = make_pair(kind);
+        send_all(p.peer, "data");
+        REQUIRE(wait_kernel_unread(p.s, 4));
+        p.reset_peer();
+        sleep_ms(20);
+        recv_outcome first = recv_once(p.s, 64);
+        CHECK(first.r.ok == TRUE);
+        CHECK(first.data == "data");
+        for (int i = 0; i < 3; ++i) {
+            INFO("receive after the reset, #" << i);
+            recv_outcome later = recv_once(p.s, 64);
+            CHECK(later.r.ok == FALSE);
+            CHECK(wsa_name(later.r.err) == "WSAECONNRESET");
+        }
+    }
+}
+
+TEST_CASE("recv: peer resets - blocking receives after the reset fail with WSAECONNRESET too") {
+    loopback_pair p = make_pair();
+    p.reset_peer();
+    sleep_ms(20);
+    for (int i = 0; i < 3; ++i) {
+        char buf[8];
+        WSABUF b{sizeof buf, buf};
+        DWORD bytes = 0, flags = 0;
+        int err = 0;
+        CHECK(WSPRecv(p.s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) ==
+              SOCKET_ERROR);
+        CHECK(wsa_name(err) == "WSAECONNRESET");
+    }
+}
