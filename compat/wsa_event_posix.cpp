@@ -235,3 +235,17 @@ bool sanport::wsa_event_is_set(WSAEVENT event) noexcept {
     return object != nullptr &&
            (object->word.load(std::memory_order_acquire) & signalled_bit) != 0;
 }
+
+bool sanport::wsa_event_hold(WSAEVENT event) noexcept {
+    event_object* object = event_from(event);
+    if (object == nullptr) return false;
+    object->ref_count.fetch_add(1, std::memory_order_acq_rel);
+    return true;
+}
+
+void sanport::wsa_event_set_and_release(WSAEVENT event) noexcept {
+    auto* object = static_cast<event_object*>(event);
+    // Closed meanwhile: nobody can wait on it any more, so there is nothing to signal.
+    if (object->magic.load(std::memory_order_acquire) == live_magic) WSASetEvent(event);
+    release(object);
+}

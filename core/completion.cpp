@@ -50,11 +50,18 @@ void publish(WSAOVERLAPPED* ov, int wsa, DWORD bytes, DWORD flags) noexcept {
                                                    std::memory_order_release);
 }
 
-void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, int wsa, DWORD bytes,
-            bool no_packet) noexcept {
+// The event named by hEvent (low bit cleared), pinned before the result is published: the
+// caller may close it as soon as it sees Internal change.
+HANDLE hold_event(HANDLE event) noexcept {
     const auto raw = reinterpret_cast<std::uintptr_t>(event);
-    const bool low_bit = (raw & 1u) != 0;
-    if (HANDLE e = reinterpret_cast<HANDLE>(raw & ~std::uintptr_t{1})) WSASetEvent(e);
+    HANDLE e = reinterpret_cast<HANDLE>(raw & ~std::uintptr_t{1});
+    return e && wsa_event_hold(e) ? e : nullptr;
+}
+
+void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int wsa, DWORD bytes,
+            bool no_packet) noexcept {
+    const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
+    if (held) wsa_event_set_and_release(held);
     if (s && s->queue && !low_bit && !no_packet) s->queue->push({ov, bytes, s->key, wsa});
     auto& generation = completion_generation();
     generation.fetch_add(1, std::memory_order_acq_rel);
@@ -70,14 +77,16 @@ void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     const bool no_packet = o.no_packet || (immediate && s.skip_on_success);
     const DWORD bytes = o.bytes;
     op_free(s, o);
+    HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);
-    notify(&s, ov, event, wsa, bytes, no_packet);
+    notify(&s, ov, event, held, wsa, bytes, no_packet);
 }
 
 void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept {
     HANDLE event = ov->hEvent;
+    HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);
-    notify(s, ov, event, wsa, bytes, false);
+    notify(s, ov, event, held, wsa, bytes, false);
 }
 
 int connection_error(socket_state& s, int wsa) noexcept {

@@ -60,6 +60,14 @@ void fail_connection(socket_state& s, int wsa) noexcept {
     finish_all_at_end(s);
 }
 
+// The kernel said 0 bytes: the end of the stream, unless the send side already learnt that
+// the connection failed (time-out, reset), in which case the receive side fails the same way.
+void end_of_stream(socket_state& s) noexcept {
+    if (s.failed_under_send != 0) return fail_connection(s, s.failed_under_send);
+    s.eof = true;
+    finish_all_at_end(s);
+}
+
 bool is_request_local(int wsa) noexcept {
     // Faults of this request's buffers; the connection lives on.
     return wsa == WSAEFAULT || wsa == WSAEINVAL || wsa == WSAENOBUFS;
@@ -186,6 +194,9 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         if (c.wsa == 0 && c.bytes != 0) {
             s.ra_end += c.bytes;
             drain_read_ahead(s);
+        } else if (c.wsa == 0 && s.failed_under_send != 0) {
+            if (s.ra_available() == 0) fail_connection(s, s.failed_under_send);
+            else s.recv_error = s.failed_under_send;
         } else if (c.wsa == 0) {
             s.eof = true;
             if (s.ra_available() == 0) finish_all_at_end(s);
@@ -202,8 +213,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
             s.recv.ops.pop_front();
             complete_op(s, head, 0, false);  // data is there; none of it consumed
         } else if (c.wsa == 0) {
-            s.eof = true;
-            finish_all_at_end(s);
+            end_of_stream(s);
         } else if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
             s.recv.ops.pop_front();
             complete_op(s, head, c.wsa, false);
@@ -226,11 +236,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         complete_op(s, head, 0, false);
         return recv_start(s);
     }
-    if (c.wsa == 0) {
-        s.eof = true;
-        finish_all_at_end(s);
-        return;
-    }
+    if (c.wsa == 0) return end_of_stream(s);
     if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
         op_advance(head, 0);
         s.recv.ops.pop_front();

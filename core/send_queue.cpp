@@ -88,6 +88,7 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
     }
     // After SD_SEND the kernel says EPIPE: that is our own shutdown, not a broken connection.
     s.send_error = s.wr_shutdown_done ? WSAESHUTDOWN : connection_error(s, c.wsa);
+    if (s.send_error != WSAESHUTDOWN) s.failed_under_send = s.send_error;
     fail_all(s, s.send_error);
 }
 

@@ -64,6 +64,9 @@ struct socket_state {
     bool eof = false;              // the peer ended the stream
     int recv_error = 0;            // sticky receive failure (WSAECONNRESET, ...)
     int send_error = 0;            // sticky send failure
+    // The kernel reports a connection failure once, to whichever request asks first; when the
+    // send side got it, the receive side then sees 0 bytes, which is not a graceful end.
+    int failed_under_send = 0;
     bool closing = false;
 
     // Completion queue association.

@@ -107,7 +107,7 @@ void socket_table::recycle(socket_state* s) noexcept {
     s->family = 0;
     s->state = conn_state::fresh;
     s->rd_shutdown = s->wr_shutdown = s->wr_shutdown_done = s->eof = s->closing = false;
-    s->recv_error = s->send_error = 0;
+    s->recv_error = s->send_error = s->failed_under_send = 0;
     s->queue.reset();
     s->key = 0;
     s->skip_on_success = false;

@@ -98,7 +98,7 @@ bool post_recv(connection& c, slot& sl) {
         return true;
     }
     sl.st = slot::state::idle;
-    report("WSPRecv", err);
+    if (err != WSAECONNRESET && err != WSAECONNABORTED) report("WSPRecv", err);
     return false;
 }
 
@@ -241,6 +241,10 @@ int main(int argc, char** argv) {
     }
     // Block SIGINT/SIGTERM before any thread exists (sanport's engine thread included), so they
     // are delivered only to the sigwait thread below. A handler could not safely call cq.post.
+    // A non-interactive shell starts background jobs with SIGINT ignored; restore the default
+    // so `kill -INT` stops the server (a blocked signal is then held for sigwait).
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);

@@ -14,7 +14,7 @@
 //
 // Why: READ_FIXED/READV_FIXED go through sock_read_iter and take no MSG_* flags, so a peek
 // never takes them. MSG_WAITALL never reaches the kernel: the core re-arms the head request
-// itself, and a short READ_FIXED would otherwise be handled differently from a short RECV.
+// until it is full, so READ_FIXED (which has no MSG_WAITALL) and RECV behave alike.
 // After a -EAGAIN (an O_NONBLOCK socket makes READ_FIXED fail that way instead of polling)
 // the retry takes the RECV/RECVMSG/SEND/SENDMSG row with IORING_RECVSEND_POLL_FIRST, so it
 // waits for readiness in the kernel instead of spinning.

@@ -7,7 +7,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <set>
 #include <vector>
 
@@ -156,4 +158,44 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - a pending send is comple
     CHECK_FALSE(recv_op.pending());
     CHECK(wsa_name(static_cast<int>(send_op.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
     CHECK(wsa_name(static_cast<int>(recv_op.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
+}
+
+TEST_CASE("recv: WSPCloseSocket with receives pending - a blocking receive on another thread "
+          "returns WSA_OPERATION_ABORTED") {
+    loopback_pair p = make_pair();
+    SOCKET s = p.s;
+    int rc = 0, err = 0;
+    std::atomic<bool> returned{false};
+    std::thread blocked([&] {
+        char buf[16];
+        WSABUF b{sizeof buf, buf};
+        DWORD bytes = 0, flags = 0;
+        rc = WSPRecv(s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err);
+        returned = true;
+    });
+    sleep_ms(50);
+    CHECK_FALSE(returned.load());
+    REQUIRE(p.close_socket() == 0);
+    stopwatch sw;
+    while (!returned && sw.ms() < max_wait_ms) sleep_ms(1);
+    if (!returned) p.close_peer();  // a blocking receive that survived the close: end it
+    blocked.join();
+    CHECK(sw.ms() < 1000.0);
+    CHECK(rc == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSA_OPERATION_ABORTED");
+}
+
+TEST_CASE("recv: WSPCloseSocket with receives pending - a WSPGetOverlappedResult waiting on "
+          "another thread returns the abort") {
+    loopback_pair p = make_pair();
+    overlapped_op op({16});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    SOCKET s = p.s;
+    op_result r;
+    std::thread waiter([&] { r = op.result(s, TRUE); });
+    sleep_ms(50);
+    REQUIRE(p.close_socket() == 0);
+    waiter.join();
+    CHECK(r.ok == FALSE);
+    CHECK(wsa_name(r.err) == "WSA_OPERATION_ABORTED");
 }

@@ -54,6 +54,12 @@ TEST_CASE("recv: data buffered inside sanport - returns 0 at once with count and
         CHECK(packets[0].bytes == 5u);
         CHECK(packets[0].status == 0);
         CHECK(count_more(cq) == 0u);
+
+        // The buffered bytes were consumed: the next receive gets only what follows.
+        send_all(p.peer, "world");
+        recv_outcome next = recv_once(p.s, 16);
+        CHECK(next.r.ok == TRUE);
+        CHECK(next.data == "world");
     }
 }
 
@@ -192,4 +198,84 @@ TEST_CASE("recv: data available in the kernel - completes at once or pends, and 
     CHECK(packets[0].bytes == 3u);
     CHECK(packets[0].key == 0x33u);
     CHECK(count_more(cq) == 0u);
+}
+
+TEST_CASE("recv: data buffered inside sanport - a zero-byte receive completes at once with 0 "
+          "bytes and consumes nothing") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "kept");
+    REQUIRE(wait_read_ahead_filled(p.s));
+    overlapped_op zero({0});
+    CHECK(zero.recv(p.s) == 0);
+    CHECK(zero.bytes == 0u);
+    CHECK(zero.event_signalled());
+    recv_outcome next = recv_once(p.s, 16);
+    CHECK(next.data == "kept");
+}
+
+TEST_CASE("recv: data buffered inside sanport - MSG_PEEK copies at once without consuming") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "peeked");
+    REQUIRE(wait_read_ahead_filled(p.s));
+    overlapped_op peek({3, 8});
+    CHECK(peek.recv(p.s, MSG_PEEK) == 0);
+    CHECK(peek.bytes == 6u);
+    CHECK(peek.buffer(0) == "pee");
+    CHECK(peek.data(6) == "peeked");
+    overlapped_op take({16});
+    CHECK(take.recv(p.s) == 0);
+    CHECK(take.bytes == 6u);
+    CHECK(take.data(6) == "peeked");
+}
+
+TEST_CASE("recv: data buffered inside sanport - a blocking receive returns it at once") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    send_all(p.peer, "ready");
+    REQUIRE(wait_read_ahead_filled(p.s));
+    char buf[16];
+    WSABUF b{sizeof buf, buf};
+    DWORD bytes = bytes_sentinel, flags = 0;
+    int err = 0;
+    stopwatch sw;
+    CHECK(WSPRecv(p.s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) == 0);
+    CHECK(sw.ms() < 1000.0);
+    CHECK(bytes == 5u);
+    CHECK(std::string(buf, 5) == "ready");
+}
+
+TEST_CASE("recv: data buffered inside sanport - receives posted behind buffered data keep the "
+          "stream order") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 64);
+    const std::string stream = pattern(3000, 0, 9);
+    send_all(p.peer, stream.substr(0, 40));
+    REQUIRE(wait_read_ahead_filled(p.s));
+    std::string got;
+    overlapped_op first({16});
+    CHECK(first.recv(p.s) == 0);
+    got += first.data(first.bytes);
+    overlapped_op a({7}), b({300}), c({5000});
+    for (overlapped_op* op : {&a, &b, &c}) op->recv(p.s);
+    send_all(p.peer, stream.substr(40));
+    for (overlapped_op* op : {&a, &b, &c}) {
+        op_result r = op->finish(p.s);
+        REQUIRE(r.ok == TRUE);
+        got += op->data(r.bytes);
+    }
+    got += recv_stream(p.s, stream.size() - got.size());
+    CHECK(got == stream);
+}
+
+TEST_CASE("recv: data buffered inside sanport - WSPCloseSocket with the read-ahead armed returns "
+          "and the peer sees the end") {
+    loopback_pair p = make_pair();
+    enable_read_ahead(p.s, 4096);
+    sleep_ms(20);
+    stopwatch sw;
+    CHECK(p.close_socket() == 0);
+    CHECK(sw.ms() < 1000.0);
+    CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
 }

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include <sys/socket.h>
+
 using namespace sanport;
 using namespace sanport::test;
 
@@ -155,5 +157,37 @@ TEST_CASE("recv: peer resets - blocking receives after the reset fail with WSAEC
         CHECK(WSPRecv(p.s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) ==
               SOCKET_ERROR);
         CHECK(wsa_name(err) == "WSAECONNRESET");
+    }
+}
+
+TEST_CASE("recv: peer resets - with a send pending too, the pending receive still fails with "
+          "WSAECONNRESET") {
+    for (int round = 0; round < 3; ++round) {
+        INFO("round " << round);
+        pair_options options;
+        options.peer_rcvbuf = 4096;
+        loopback_pair p = make_pair(options);
+        int small = 4096;
+        ::setsockopt(static_cast<int>(p.s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        overlapped_op receive({16});
+        REQUIRE(receive.recv(p.s) == SOCKET_ERROR);
+        overlapped_op send({1u << 20});
+        send.send(p.s, pattern(send.capacity()));
+        REQUIRE(send.call_pending());
+        sleep_ms(20);
+        p.reset_peer();
+        REQUIRE(receive.wait());
+        REQUIRE(send.wait());
+        op_result r = receive.result(p.s);
+        INFO("receive: ok " << r.ok << ", " << r.bytes << " bytes");
+        CHECK(r.ok == FALSE);
+        CHECK(wsa_name(r.err) == "WSAECONNRESET");
+        op_result s = send.result(p.s);
+        CHECK(s.ok == FALSE);
+        std::string name = wsa_name(s.err);
+        CHECK((name == "WSAECONNRESET" || name == "WSAECONNABORTED"));
+        recv_outcome later = recv_once(p.s, 16);
+        CHECK(later.r.ok == FALSE);
+        CHECK(wsa_name(later.r.err) == "WSAECONNRESET");
     }
 }

@@ -126,3 +126,24 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is written last, so a read
         CHECK(seen_data == expected);
     }
 }
+
+TEST_CASE("recv: WSAOVERLAPPED bookkeeping - one WSAOVERLAPPED reused for the next receive goes "
+          "back to 0x103 and reports the new result") {
+    loopback_pair p = make_pair();
+    overlapped_op op({8});
+    for (int round = 0; round < 3; ++round) {
+        INFO("round " << round);
+        WSAResetEvent(op.event());
+        REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+        REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+        CHECK(op.ov().Internal == in_progress);
+        CHECK_FALSE(op.event_signalled());
+        const std::string text = pattern(static_cast<std::size_t>(round) + 3, 100 * round);
+        send_all(p.peer, text);
+        REQUIRE(op.wait());
+        op_result r = op.result(p.s);
+        CHECK(r.ok == TRUE);
+        CHECK(r.bytes == text.size());
+        CHECK(op.data(text.size()) == text);
+    }
+}

@@ -301,3 +301,18 @@ TEST_CASE("recv: zero-byte receive - data then FIN, the data is still delivered 
     CHECK(end.r.ok == TRUE);
     CHECK(end.r.bytes == 0u);
 }
+
+TEST_CASE("recv: zero-byte receive - a reset fails it with WSAECONNRESET, not a 0-byte success") {
+    loopback_pair p = make_pair();
+    overlapped_op op({0});
+    REQUIRE(op.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
+    p.reset_peer();
+    REQUIRE(op.wait());
+    op_result r = op.result(p.s);
+    CHECK(r.ok == FALSE);
+    CHECK(wsa_name(r.err) == "WSAECONNRESET");
+    recv_outcome next = recv_once(p.s, 8);
+    CHECK(next.r.ok == FALSE);
+    CHECK(wsa_name(next.r.err) == "WSAECONNRESET");
+}

@@ -558,7 +558,7 @@ void run_stress(const options& opt) {
 
 }  // namespace
 
-TEST_CASE("stress: 4 sockets x 256 posted scatter receives, default engine - the receives in "
+TEST_CASE("stress: 4 sockets x 256 posted scatter receives on the default engine - the receives in "
           "posting order are exactly the sent stream") {
     options o;
     o.name = "default";
@@ -566,8 +566,8 @@ TEST_CASE("stress: 4 sockets x 256 posted scatter receives, default engine - the
     run_stress(o);
 }
 
-TEST_CASE("stress: 4 sockets x 256 posted scatter receives, driven engine (own_thread = false) "
-          "on the test thread, skip-on-success packets - posting order is the stream") {
+TEST_CASE("stress: 4 sockets x 256 posted scatter receives on a driven engine (own_thread = "
+          "false) run by the test thread with skip-on-success packets - posting order is the stream") {
     options o;
     o.name = "driven";
     o.sockets = 4;
@@ -576,8 +576,8 @@ TEST_CASE("stress: 4 sockets x 256 posted scatter receives, driven engine (own_t
     run_stress(o);
 }
 
-TEST_CASE("stress: 2 sockets x 256 posted scatter receives into WSPRegisterMemory(MEM_READ | "
-          "MEM_WRITE) regions - posting order is the stream") {
+TEST_CASE("stress: 2 sockets x 256 posted scatter receives into WSPRegisterMemory(MEM_READ "
+          "+ MEM_WRITE) regions - posting order is the stream") {
     options o;
     o.name = "registered";
     o.sockets = 2;

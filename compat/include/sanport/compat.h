@@ -71,4 +71,11 @@ namespace sanport {
 // invalid handle. For tests and diagnostics.
 bool wsa_event_is_set(WSAEVENT event) noexcept;
 
+// For completers (sanport's core, WPUCompleteOverlappedRequest): pins the event before the
+// operation's result becomes visible, so a caller that sees the result and closes the event
+// at once cannot free it under the completer; then signals it (if still open) and unpins.
+// Windows gets this from the kernel's handle references.
+bool wsa_event_hold(WSAEVENT event) noexcept;
+void wsa_event_set_and_release(WSAEVENT event) noexcept;
+
 }  // namespace sanport
