@@ -27,5 +27,8 @@ else()
   set(SANPORT_PC_REQUIRES_PRIVATE "")
   set(SANPORT_PC_LIBS_PRIVATE "-lws2_32 -lmswsock")
 endif()
+# Relocatable: the prefix is found from the .pc file's own place, so `--prefix` works.
+file(RELATIVE_PATH SANPORT_PC_PREFIX_FROM_PCFILEDIR "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" SANPORT_PC_PREFIX_FROM_PCFILEDIR "${SANPORT_PC_PREFIX_FROM_PCFILEDIR}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/sanport.pc.in ${PROJECT_BINARY_DIR}/sanport.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/sanport.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
