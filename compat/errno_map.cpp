@@ -131,7 +131,11 @@ static_assert(is_sorted_unique(lifecycle_rows), "keep lifecycle_rows sorted by e
 //   ENOMEM           WSAENOBUFS
 //   EFAULT           WSAEFAULT
 //   EINVAL           WSAEINVAL
-//   EPIPE            WSAECONNABORTED         the connection was torn down locally
+//   EPIPE            WSAECONNRESET           Linux's tcp_reset() reports a reset that arrives
+//                                            after the peer's FIN (CLOSE_WAIT) as EPIPE; after
+//                                            our own SD_SEND the core says WSAESHUTDOWN, and
+//                                            after a local abort the sticky first error
+//                                            (WSAECONNABORTED) answers every later call
 //   ENOTSOCK         WSAENOTSOCK
 //   EMSGSIZE         WSAEINVAL               the seed forbids WSAEMSGSIZE; too many buffers
 //   ENETDOWN         WSAENETDOWN
@@ -156,7 +160,7 @@ constexpr errno_row transfer_rows[] = {
     {ENOMEM, WSAENOBUFS, ""},
     {EFAULT, WSAEFAULT, ""},
     {EINVAL, WSAEINVAL, ""},
-    {EPIPE, WSAECONNABORTED, "local abort"},
+    {EPIPE, WSAECONNRESET, "reset after the peer's FIN"},
     {ENOTSOCK, WSAENOTSOCK, ""},
     {EMSGSIZE, WSAEINVAL, "WSAEMSGSIZE is forbidden"},
     {ENETDOWN, WSAENETDOWN, ""},

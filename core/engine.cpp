@@ -39,6 +39,7 @@ engine::engine(std::unique_ptr<backend> b)
 engine::~engine() {
     // Close what the owner left open, so every operation still completes exactly once.
     if (impl_->status() == 0) {
+        impl_->claim_if_never_driven();
         for (SOCKET s : impl_->sockets()) {
             int err = 0;
             WSPCloseSocket(s, &err);

@@ -30,6 +30,12 @@ void engine_impl::thread_main() {
     while (!stopping_.load(std::memory_order_acquire)) run_once(-1);
 }
 
+bool engine_impl::claim_if_never_driven() noexcept {
+    if (!backend_ || own_thread_) return false;
+    std::thread::id none{};
+    return driver_.compare_exchange_strong(none, std::this_thread::get_id()) || on_engine_thread();
+}
+
 bool engine_impl::can_drive() noexcept {
     if (!backend_) return false;
     if (own_thread_) return on_engine_thread();
@@ -199,7 +205,10 @@ std::vector<SOCKET> engine_impl::sockets() {
 }
 
 void engine_impl::wait_until(const std::function<bool()>& pred) {
-    if (can_drive()) {
+    // Only the engine's own thread drives while it waits. Waiting never claims the driver role
+    // of a driven engine: the ring binds to the claiming thread (SINGLE_ISSUER), and a closer
+    // or blocking caller would steal it from the owner.
+    if (on_engine_thread()) {
         while (!pred()) run_once(10);
         return;
     }

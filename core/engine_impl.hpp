@@ -41,6 +41,8 @@ public:
     }
     // A thread may drive when it already does, or when nobody has yet (driven engines).
     bool can_drive() noexcept;
+    // Engine shutdown from a thread that is not driving: take over if nobody ever drove.
+    bool claim_if_never_driven() noexcept;
 
     int run_once(int timeout_ms);
     void wake_if_sleeping() noexcept;

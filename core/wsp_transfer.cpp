@@ -45,8 +45,8 @@ ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
 
 // Posts o (capture done) on s, whose mutex `lock` holds; waits for a blocking call.
 // Returns 0 or the WSA code; on 0 `bytes` holds the count.
-template <class Post>
-int run_blocking(socket_ref& s, std::unique_lock<std::mutex>& lock, op& o, Post post,
+int run_blocking(socket_ref& s, std::unique_lock<std::mutex>& lock, op& o,
+                 int (*post)(socket_state&, op&) noexcept,
                  DWORD& bytes) {
     WSAOVERLAPPED ov{};
     ov.Internal = overlapped_in_progress;
@@ -62,6 +62,42 @@ int run_blocking(socket_ref& s, std::unique_lock<std::mutex>& lock, op& o, Post 
     return static_cast<int>(ov.OffsetHigh);
 }
 
+// What differs between the two directions of one transfer call.
+struct transfer_call {
+    transfer_dir dir;
+    DWORD access;         // MEM_WRITE for a receive target, MEM_READ for a send source
+    DWORD flags;          // MSG_PEEK / MSG_WAITALL (receive), 0 (send)
+    int (*post)(socket_state&, op&) noexcept;
+};
+
+// The shared path: state checks, registration check, capture, then post (overlapped) or post
+// and wait (lpOverlapped NULL). Returns 0 with *bytes set, WSA_IO_PENDING, or the error.
+int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped,
+             const transfer_call& call, DWORD& bytes) {
+    std::unique_lock lock(sock->mutex);
+    if (int wsa = check_transfer_state(*sock, overlapped != nullptr, call.dir)) return wsa;
+    const buffer_check bc =
+        sock->regions.check(buffers, count, call.access, sock->strict_registration);
+    if (bc.wsa) return bc.wsa;
+    op* o = op_alloc(*sock);
+    if (!o || !op_capture(*o, buffers, count)) {
+        if (o) op_free(*sock, *o);
+        return WSAENOBUFS;  // the one code outside the seed's list (CONTRACT 5)
+    }
+    o->flags = call.flags;
+    // Fixed-buffer reads take no MSG_* flags (research/performance.md 4.4); sends copy anyway.
+    o->fixed_slot = call.dir == transfer_dir::recv && call.flags == 0 ? bc.fixed_slot : -1;
+    if (!overlapped) return run_blocking(sock, lock, *o, call.post, bytes);
+
+    std::atomic_ref<ULONG_PTR>(overlapped->Internal)
+        .store(overlapped_in_progress, std::memory_order_relaxed);
+    o->overlapped = overlapped;
+    const int r = call.post(*sock, *o);
+    if (r == 0) bytes = static_cast<DWORD>(overlapped->InternalHigh);
+    else if (r != WSA_IO_PENDING) record_sync_failure(*overlapped, r);
+    return r;
+}
+
 }  // namespace
 
 int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd,
@@ -75,41 +111,14 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
     if (!lpFlags) return fail(lpErrno, WSAEFAULT);
     if (int wsa = check_recv_flags(*lpFlags)) return fail(lpErrno, wsa);
-
-    std::unique_lock lock(sock->mutex);
-    if (int wsa = check_transfer_state(*sock, lpOverlapped != nullptr, transfer_dir::recv))
-        return fail(lpErrno, wsa);
-    const buffer_check bc =
-        sock->regions.check(lpBuffers, dwBufferCount, MEM_WRITE, sock->strict_registration);
-    if (bc.wsa) return fail(lpErrno, bc.wsa);
-    op* o = op_alloc(*sock);
-    if (!o || !op_capture(*o, lpBuffers, dwBufferCount)) {
-        if (o) op_free(*sock, *o);
-        return fail(lpErrno, WSAENOBUFS);  // the one code outside the seed's list (CONTRACT 5)
-    }
-    o->flags = *lpFlags & (MSG_PEEK | MSG_WAITALL);
-    // Fixed-buffer reads take no MSG_* flags (research/performance.md 4.4).
-    o->fixed_slot = o->flags == 0 ? bc.fixed_slot : -1;
-
-    if (!lpOverlapped) {
-        DWORD bytes = 0;
-        const int wsa = run_blocking(sock, lock, *o, recv_post, bytes);
-        if (wsa) return fail(lpErrno, wsa);
-        if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
-        *lpFlags = 0;
-        return 0;
-    }
-    std::atomic_ref<ULONG_PTR>(lpOverlapped->Internal)
-        .store(overlapped_in_progress, std::memory_order_relaxed);
-    o->overlapped = lpOverlapped;
-    const int r = recv_post(*sock, *o);
-    if (r == 0) {
-        if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = static_cast<DWORD>(lpOverlapped->InternalHigh);
-        *lpFlags = 0;  // stream sockets: MSG_PARTIAL never applies
-        return 0;
-    }
-    if (r != WSA_IO_PENDING) record_sync_failure(*lpOverlapped, r);
-    return fail(lpErrno, r);
+    DWORD bytes = 0;
+    const transfer_call call{transfer_dir::recv, MEM_WRITE, *lpFlags & (MSG_PEEK | MSG_WAITALL),
+                             recv_post};
+    if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
+        return fail(lpErrno, r);
+    if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
+    *lpFlags = 0;  // stream sockets: MSG_PARTIAL never applies
+    return 0;
 }
 
 int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent,
@@ -121,37 +130,12 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     if (!sock) return fail(lpErrno, WSAENOTSOCK);
     if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
     if (dwFlags != 0) return fail(lpErrno, WSAEINVAL);  // WSD: dwFlags "must be zero"
-
-    std::unique_lock lock(sock->mutex);
-    if (int wsa = check_transfer_state(*sock, lpOverlapped != nullptr, transfer_dir::send))
-        return fail(lpErrno, wsa);
-    const buffer_check bc =
-        sock->regions.check(lpBuffers, dwBufferCount, MEM_READ, sock->strict_registration);
-    if (bc.wsa) return fail(lpErrno, bc.wsa);
-    op* o = op_alloc(*sock);
-    if (!o || !op_capture(*o, lpBuffers, dwBufferCount)) {
-        if (o) op_free(*sock, *o);
-        return fail(lpErrno, WSAENOBUFS);
-    }
-    o->fixed_slot = -1;  // sends copy anyway on every kernel we run on
-
-    if (!lpOverlapped) {
-        DWORD bytes = 0;
-        const int wsa = run_blocking(sock, lock, *o, send_post, bytes);
-        if (wsa) return fail(lpErrno, wsa);
-        if (lpNumberOfBytesSent) *lpNumberOfBytesSent = bytes;
-        return 0;
-    }
-    std::atomic_ref<ULONG_PTR>(lpOverlapped->Internal)
-        .store(overlapped_in_progress, std::memory_order_relaxed);
-    o->overlapped = lpOverlapped;
-    const int r = send_post(*sock, *o);
-    if (r == 0) {
-        if (lpNumberOfBytesSent) *lpNumberOfBytesSent = static_cast<DWORD>(lpOverlapped->InternalHigh);
-        return 0;
-    }
-    if (r != WSA_IO_PENDING) record_sync_failure(*lpOverlapped, r);
-    return fail(lpErrno, r);
+    DWORD bytes = 0;
+    const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post};
+    if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
+        return fail(lpErrno, r);
+    if (lpNumberOfBytesSent) *lpNumberOfBytesSent = bytes;
+    return 0;
 }
 
 }  // namespace sanport

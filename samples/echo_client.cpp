@@ -5,9 +5,16 @@
 //               [--pipeline P] [--timeout T]
 //
 // Each of C connections sends M messages of S bytes, at most P of them not yet echoed, and
-// reads the echo with overlapped WSPRecv. One thread does everything through one completion
-// queue: post (WSPRecv/WSPSend) -> 0 or WSA_IO_PENDING -> packet from cq.dequeue -> re-post.
+// reads the echo with overlapped WSPRecv. One application thread does everything through one
+// completion queue, and every operation goes through the same four steps:
+//   1. post:    WSPRecv/WSPSend with a buffer and a WSAOVERLAPPED, both sanport's until step 3;
+//   2. answer:  0 (completed at once) or SOCKET_ERROR + WSA_IO_PENDING (completes later);
+//               both mean "one packet will come"; any other code is an error and none comes;
+//   3. packet:  cq.dequeue returns {overlapped, bytes, key, status};
+//   4. re-post: the receive buffer, once checked, is posted again; a free send slot takes the
+//               next message.
 // Exit code 0 only if every byte came back as sent, in order, within T seconds (default 30).
+// Errors are printed with their WSA name (sanport::wsa_error_name).
 #include <sanport/completion_queue.h>
 #include <sanport/wsp.h>
 
@@ -17,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -111,18 +119,20 @@ bool on_packet(connection& c, const sanport::completion_entry& e) {
     }
     if (e.status != 0) return failed(c, "receive", e.status);
     if (e.bytes == 0) {
-        std::fprintf(stderr, "echo_client: connection %u: server closed after %llu of %llu bytes\n",
-                     c.id, static_cast<unsigned long long>(c.received),
-                     static_cast<unsigned long long>(total));
+        // 0 bytes is the end of the stream: the server closed before echoing everything.
+        std::fprintf(stderr, "echo_client: connection %u: server closed after %" PRIu64
+                             " of %" PRIu64 " bytes\n", c.id, c.received, total);
         return false;
     }
+    // A receive completes as soon as some data arrived, not when the buffer is full: e.bytes
+    // may end in the middle of a message. The stream offset tells which byte is which.
     for (DWORD k = 0; k < e.bytes; ++k) {
         const std::uint64_t at = c.received + k;
         const std::uint64_t m = at / opt.size;
         const DWORD i = static_cast<DWORD>(at % opt.size);
         if (at >= total || c.recv_buf[k] != pattern(c.id, m, i)) {
-            std::fprintf(stderr, "echo_client: connection %u: mismatch at byte %llu (message %llu)\n",
-                         c.id, static_cast<unsigned long long>(at), static_cast<unsigned long long>(m));
+            std::fprintf(stderr, "echo_client: connection %u: mismatch at byte %" PRIu64
+                                 " (message %" PRIu64 ")\n", c.id, at, m);
             return false;
         }
     }
@@ -137,16 +147,17 @@ bool parse(int argc, char** argv) {
         const char* v = argv[i + 1];
         if (!std::strcmp(a, "--port")) opt.port = static_cast<unsigned>(std::atoi(v));
         else if (!std::strcmp(a, "--host")) opt.host = v;
-        else if (!std::strcmp(a, "--connections")) opt.connections = static_cast<unsigned>(std::atoi(v));
+        else if (!std::strcmp(a, "--connections")) opt.connections = std::atoi(v);
         else if (!std::strcmp(a, "--messages")) opt.messages = std::strtoull(v, nullptr, 10);
         else if (!std::strcmp(a, "--size")) opt.size = static_cast<DWORD>(std::atol(v));
         else if (!std::strcmp(a, "--pipeline")) opt.pipeline = static_cast<unsigned>(std::atoi(v));
         else if (!std::strcmp(a, "--timeout")) opt.timeout = std::atof(v);
         else return false;
     }
-    return argc % 2 == 1 && opt.port > 0 && opt.port <= 65535 && opt.connections >= 1 &&
-           opt.messages >= 1 && opt.size >= 1 && opt.size <= (1u << 20) && opt.pipeline >= 1 &&
-           opt.pipeline <= 1024 && opt.timeout > 0;
+    return argc % 2 == 1 && opt.port >= 1 && opt.port <= 65535 && opt.connections >= 1 &&
+           opt.connections <= 60000 && opt.messages >= 1 && opt.messages <= 1000000000 &&
+           opt.size >= 1 && opt.size <= (1u << 20) && opt.pipeline >= 1 && opt.pipeline <= 1024 &&
+           opt.timeout > 0;
 }
 
 }  // namespace
@@ -180,9 +191,13 @@ int main(int argc, char** argv) {
         c->send_ov.resize(opt.pipeline);
         c->send_buf.resize(std::size_t{opt.pipeline} * opt.size);
         c->send_busy.assign(opt.pipeline, false);
-        c->recv_buf.resize(std::clamp<std::size_t>(std::size_t{opt.pipeline} * opt.size, 4096, 256 * 1024));
+        // Room for the whole pipeline's echo, within [4 KiB, 256 KiB].
+        c->recv_buf.resize(std::clamp<std::size_t>(c->send_buf.size(), 4096, 256 * 1024));
+        // WSPConnect blocks; WSA_FLAG_OVERLAPPED is what lets the transfers be posted. Each
+        // socket is associated with the queue, key = its context, before anything is posted.
         int err = 0;
-        c->s = sanport::WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+        c->s = sanport::WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0,
+                                  WSA_FLAG_OVERLAPPED, &err);
         if (c->s == INVALID_SOCKET) {
             ok = failed(*c, "WSPSocket", err);
             c->closed = true;
@@ -199,14 +214,15 @@ int main(int argc, char** argv) {
         conns.push_back(std::move(c));
     }
 
-    // The loop: packets in batches; a connection whose echo is complete and which has nothing
-    // pending is closed (gracefully: the server then sees a 0-byte receive).
+    // The loop: packets in batches of up to 64 (the 100 ms time-out only serves --timeout). A
+    // connection whose echo is complete and which has nothing pending is closed; the server
+    // then sees its receive complete with 0 bytes, the end of the stream.
     std::size_t done = 0;
     sanport::completion_entry entries[64];
     while (ok && done < conns.size()) {
         if (elapsed() > opt.timeout) {
-            std::fprintf(stderr, "echo_client: timed out after %.0f s (%zu of %zu connections done)\n",
-                         opt.timeout, done, conns.size());
+            std::fprintf(stderr, "echo_client: timed out after %.0f s (%zu of %zu connections done)"
+                                 "\n", opt.timeout, done, conns.size());
             ok = false;
             break;
         }
@@ -222,7 +238,9 @@ int main(int argc, char** argv) {
             }
         }
     }
-    // On failure: closing completes whatever is still pending, so the buffers may then go.
+    // On failure some sockets are still open, with operations pending. WSPCloseSocket
+    // completes each of them (WSA_OPERATION_ABORTED) before it returns, so the contexts and
+    // their buffers may be freed right after; their packets are never read.
     for (auto& c : conns) {
         int err = 0;
         if (!c->closed) sanport::WSPCloseSocket(c->s, &err);
@@ -233,10 +251,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     const std::uint64_t messages = std::uint64_t{opt.connections} * opt.messages;
-    std::printf("echo_client: connections=%u messages=%llu bytes=%llu verified=yes elapsed=%.2fs "
-                "rate=%.0f msgs/s\n",
-                opt.connections, static_cast<unsigned long long>(messages),
-                static_cast<unsigned long long>(messages * opt.size), seconds,
-                static_cast<double>(messages) / seconds);
+    std::printf("echo_client: connections=%u messages=%" PRIu64 " bytes=%" PRIu64
+                " verified=yes elapsed=%.2fs rate=%.0f msgs/s\n", opt.connections, messages,
+                messages * opt.size, seconds, static_cast<double>(messages) / seconds);
     return 0;
 }

@@ -1,9 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §3: WSPSocket/Bind/Listen/Accept/Connect/GetSockName/Shutdown/CloseSocket
-// happy paths and error codes, "a socket from WSPAccept or a successful WSPConnect counts as
-// bound; an accepted socket inherits WSA_FLAG_OVERLAPPED", SOCKET values are OS handles,
-// adoption, IPv6 loopback; and §4's "socket not created with WSA_FLAG_OVERLAPPED" for accepted
-// sockets.
+// Rows: §3 life cycle (Socket/Bind/Listen/Accept/Connect/GetSockName/Shutdown/Close, adoption).
 
 #include "../support/loopback.hpp"
 
@@ -201,4 +197,21 @@ TEST_CASE("lifecycle: lpErrno NULL - the failure value, nothing else") {
     CHECK(WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED,
                     nullptr) == INVALID_SOCKET);
     CHECK(WSPCloseSocket(static_cast<SOCKET>(987654), nullptr) == SOCKET_ERROR);
+}
+
+TEST_CASE("lifecycle: set_socket_mode - WSAENOTSOCK for an unknown socket, WSAEINVAL for an "
+          "unknown mode or a read-ahead above its bound") {
+    loopback_pair p = make_pair();
+    int err = 0;
+    CHECK(set_socket_mode(static_cast<SOCKET>(987654), socket_mode::report_disconnect, 1, &err) ==
+          SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAENOTSOCK");
+    err = 0;
+    CHECK(set_socket_mode(p.s, static_cast<socket_mode>(99), 1, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAEINVAL");
+    err = 0;
+    CHECK(set_socket_mode(p.s, socket_mode::read_ahead_bytes, 0xFFFFFFFFu, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAEINVAL");
+    CHECK(set_socket_mode(p.s, socket_mode::strict_registration, 0, &err) == 0);
+    round_trip(p, "modes left the socket working");
 }

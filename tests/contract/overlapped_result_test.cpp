@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "WSPGetOverlappedResult" (fWait FALSE on a pending op: FALSE +
-// WSA_IO_INCOMPLETE; fWait TRUE waits; completed: TRUE with bytes and flags, or FALSE with
-// the op's error).
+// Rows: §4 "WSPGetOverlappedResult".
 
 #include "../support/loopback.hpp"
 

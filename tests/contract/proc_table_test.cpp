@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §3's start-up entry points: WSPStartup and WSPStartupEx fill a WSPPROC_TABLE
-// with the sanport functions (a receive through the table works), WSPCleanup balances them
-// and an extra WSPCleanup is WSANOTINITIALISED.
+// Rows: §3 start-up (WSPStartup, WSPStartupEx, WSPCleanup; calls through WSPPROC_TABLE).
 
 #include "../support/loopback.hpp"
 

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "lpBuffers NULL with count > 0, a buf NULL with len > 0, lpFlags
-// NULL" (WSAEFAULT, nothing queued, no data consumed; lpNumberOfBytesRecvd may be NULL; lpErrno
-// NULL); "lpCompletionRoutine, lpThreadId" (ignored).
+// Rows: §4 "lpBuffers NULL ..., lpFlags NULL"; "lpCompletionRoutine, lpThreadId".
 
 #include "../support/loopback.hpp"
 

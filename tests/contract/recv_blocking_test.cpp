@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "lpOverlapped == NULL" (blocking receive: 0 with the count, or
-// SOCKET_ERROR with the code), on overlapped and non-overlapped sockets, with MSG_WAITALL.
+// Rows: §4 "lpOverlapped == NULL".
 
 #include "../support/loopback.hpp"
 

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "WSABUF array" (captured before return: the caller may reuse or
-// free it at once).
+// Rows: §4 "WSABUF array".
 
 #include "../support/loopback.hpp"
 

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "WSPCloseSocket with receives pending" (each completes exactly once
-// with WSA_OPERATION_ABORTED, events signalled, one packet each; buffers free to go when it
-// returns; WSPGetOverlappedResult on the closed handle still reports).
+// Rows: §4 "WSPCloseSocket with receives pending".
 
 #include "../support/loopback.hpp"
 

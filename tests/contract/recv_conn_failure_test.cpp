@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "keep-alive failure / time-out / local abort" (ETIMEDOUT becomes
-// WSAENETRESET with SO_KEEPALIVE on, else WSAECONNABORTED; WSAETIMEDOUT is never returned).
+// Rows: §4 "keep-alive failure / time-out / local abort" (time-out and keep-alive halves).
 // The time-out is made real on loopback: the peer stops reading, its window closes, and
 // TCP_USER_TIMEOUT on the sanport socket aborts the zero-window probing.
 

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "MSG_PEEK"; "MSG_WAITALL" (full buffers; partial at stream end or
-// reset, the end or error to the next receive; aborted on close); "MSG_WAITALL | MSG_PEEK,
-// MSG_OOB" (WSAEINVAL).
+// Rows: §4 "MSG_PEEK"; "MSG_WAITALL"; "MSG_WAITALL | MSG_PEEK, MSG_OOB".
 
 #include "../support/loopback.hpp"
 
@@ -183,4 +181,37 @@ TEST_CASE("recv: MSG_OOB - WSAEINVAL, nothing consumed") {
     CHECK(op2.recv(p.s, MSG_OOB | MSG_PEEK) == SOCKET_ERROR);
     CHECK(wsa_name(op2.err) == "WSAEINVAL");
     CHECK(recv_once(p.s, 16).data == "kept");
+}
+
+TEST_CASE("recv: MSG_PEEK - a normal receive posted behind a pending peek gets the same bytes") {
+    loopback_pair p = make_pair();
+    overlapped_op peek({16}), take({16});
+    REQUIRE(peek.recv(p.s, MSG_PEEK) == SOCKET_ERROR);
+    REQUIRE(take.recv(p.s) == SOCKET_ERROR);
+    send_all(p.peer, "twice");
+    REQUIRE(peek.wait());
+    REQUIRE(take.wait());
+    CHECK(peek.result(p.s).bytes == 5u);
+    CHECK(take.result(p.s).bytes == 5u);
+    CHECK(peek.data(5) == "twice");
+    CHECK(take.data(5) == "twice");
+}
+
+TEST_CASE("recv: MSG_WAITALL - a receive posted behind it gets only what follows the full "
+          "buffers") {
+    loopback_pair p = make_pair();
+    overlapped_op all({10}), next({16});
+    REQUIRE(all.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
+    REQUIRE(next.recv(p.s) == SOCKET_ERROR);
+    send_all(p.peer, "012345");
+    sleep_ms(50);
+    CHECK(all.pending());
+    CHECK(next.pending());
+    send_all(p.peer, "6789AB");
+    REQUIRE(all.wait());
+    REQUIRE(next.wait());
+    CHECK(all.result(p.s).bytes == 10u);
+    CHECK(all.data(10) == "0123456789");
+    CHECK(next.result(p.s).bytes == 2u);
+    CHECK(next.data(2) == "AB");
 }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "codes the seed says a SAN provider never returns" (WSAEINTR,
-// WSAEINPROGRESS, WSAEOPNOTSUPP, WSAEWOULDBLOCK, WSAEMSGSIZE are never returned by WSPRecv).
+// Rows: §4 "codes the seed says a SAN provider never returns".
 
 #include "../support/loopback.hpp"
 
@@ -104,7 +103,8 @@ TEST_CASE("recv: never returns the forbidden codes - across the error paths of e
         loopback_pair p = make_pair();
         record_overlapped(seen, keep, "no buffers", p.s, {}, 0, false);
         record_overlapped(seen, keep, "MSG_OOB", p.s, {8}, MSG_OOB);
-        record_overlapped(seen, keep, "MSG_WAITALL with MSG_PEEK", p.s, {8}, MSG_WAITALL | MSG_PEEK);
+        record_overlapped(seen, keep, "MSG_WAITALL with MSG_PEEK", p.s, {8},
+                          MSG_WAITALL | MSG_PEEK);
         record_overlapped(seen, keep, "MSG_PARTIAL", p.s, {8}, MSG_PARTIAL, false);
         record_overlapped(seen, keep, "unknown flag 0x40000", p.s, {8}, 0x40000, false);
         std::vector<ULONG> too_many(max_buffer_count + 1, 1);

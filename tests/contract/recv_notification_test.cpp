@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "low bit of hEvent set"; the notification half of "data available"
-// and "no data yet" (one completion-queue packet with key, bytes and overlapped pointer).
+// Rows: §4 "low bit of hEvent set"; the packet half of "data available" and "no data yet".
 
 #include "../support/loopback.hpp"
 

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "several receives posted on one socket" (filled in posting order;
-// completions may be reported in any order).
+// Rows: §4 "several receives posted on one socket".
 
 #include "../support/loopback.hpp"
 

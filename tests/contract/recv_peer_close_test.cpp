@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "peer closes gracefully" (data first, then 0 bytes every time;
-// report_disconnect gives WSAEDISCON); "peer resets" (data first, then WSAECONNRESET, sticky).
+// Rows: §4 "peer closes gracefully"; "peer resets".
 
 #include "../support/loopback.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "no data yet, overlapped"; "WSAOVERLAPPED bookkeeping".
+// Rows: §4 "no data yet, overlapped"; "WSAOVERLAPPED bookkeeping".
 
 #include "../support/loopback.hpp"
 
@@ -66,13 +66,13 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is 0x103 while pending, th
 
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
     REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
-    CHECK(op.ov().Internal == in_progress);
+    CHECK(internal_of(op.ov()) == in_progress);
     sleep_ms(settle_ms);
-    CHECK(op.ov().Internal == in_progress);
+    CHECK(internal_of(op.ov()) == in_progress);
 
     send_all(p.peer, "bookkeeping");
     REQUIRE(op.wait());
-    CHECK(op.ov().Internal != in_progress);
+    CHECK(internal_of(op.ov()) != in_progress);
     CHECK(op.ov().InternalHigh == 11u);
     CHECK(op.ov().Offset == 0u);
     CHECK(op.ov().OffsetHigh == 0u);
@@ -85,11 +85,11 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - a failed receive stores its WSA err
     overlapped_op op({32});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
     REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
-    CHECK(op.ov().Internal == in_progress);
+    CHECK(internal_of(op.ov()) == in_progress);
 
     p.reset_peer();
     REQUIRE(op.wait());
-    CHECK(op.ov().Internal != in_progress);
+    CHECK(internal_of(op.ov()) != in_progress);
     CHECK(op.ov().InternalHigh == 0u);
     CHECK(wsa_name(static_cast<int>(op.ov().OffsetHigh)) == "WSAECONNRESET");
     CHECK(op.event_signalled());
@@ -136,7 +136,7 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - one WSAOVERLAPPED reused for the ne
         WSAResetEvent(op.event());
         REQUIRE(op.recv(p.s) == SOCKET_ERROR);
         REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
-        CHECK(op.ov().Internal == in_progress);
+        CHECK(internal_of(op.ov()) == in_progress);
         CHECK_FALSE(op.event_signalled());
         const std::string text = pattern(static_cast<std::size_t>(round) + 3, 100 * round);
         send_all(p.peer, text);

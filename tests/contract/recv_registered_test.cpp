@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "buffer registered with WSPRegisterMemory"; "buffer not registered"
-// (strict registration); "WSPDeregisterMemory while a receive into it is pending" (refused with
-// WSAEINVAL, sanport's documented choice).
+// Rows: §4 "buffer registered ..."; "buffer not registered"; "WSPDeregisterMemory while ...".
 
 #include "../support/loopback.hpp"
 
@@ -245,4 +243,49 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - 4,000 regions on one
         if (WSPDeregisterMemory(p.s, h, &err) != 0) ++failures;
     }
     CHECK(failures == 0u);
+}
+
+TEST_CASE("recv: buffer registered with WSPRegisterMemory - several WSABUFs in one region, and "
+          "registered mixed with plain memory, fill in order") {
+    loopback_pair p = make_pair();
+    std::vector<char> region(256, '.');
+    register_region(p.s, region.data(), region.size(), MEM_READ | MEM_WRITE);
+    std::vector<char> plain(16, '.');
+    send_all(p.peer, "0123456789ABCDEFGHIJ");
+    REQUIRE(wait_kernel_unread(p.s, 20));
+
+    WSABUF in_region[2] = {{4, region.data() + 8}, {4, region.data() + 64}};
+    overlapped_op op1({1});
+    DWORD bytes = bytes_sentinel, flags = 0;
+    int err = 0;
+    int rc = WSPRecv(p.s, in_region, 2, &bytes, &flags, &op1.ov(), nullptr, nullptr, &err);
+    REQUIRE((rc == 0 || err == WSA_IO_PENDING));
+    REQUIRE(op1.wait());
+    CHECK(op1.result(p.s).bytes == 8u);
+    CHECK(std::string(region.data() + 8, 4) == "0123");
+    CHECK(std::string(region.data() + 64, 4) == "4567");
+
+    WSABUF mixed[3] = {{3, region.data() + 128}, {5, plain.data()}, {4, region.data() + 200}};
+    overlapped_op op2({1});
+    rc = WSPRecv(p.s, mixed, 3, &bytes, &flags, &op2.ov(), nullptr, nullptr, &err);
+    REQUIRE((rc == 0 || err == WSA_IO_PENDING));
+    REQUIRE(op2.wait());
+    CHECK(op2.result(p.s).bytes == 12u);
+    CHECK(std::string(region.data() + 128, 3) == "89A");
+    CHECK(std::string(plain.data(), 5) == "BCDEF");
+    CHECK(std::string(region.data() + 200, 4) == "GHIJ");
+}
+
+TEST_CASE("recv: buffer not registered - memory whose registration was removed is WSAEFAULT in "
+          "strict mode") {
+    loopback_pair p = make_pair();
+    enable_strict(p.s);
+    std::vector<char> region(128, '.');
+    HANDLE h = register_region(p.s, region.data(), region.size(), MEM_READ | MEM_WRITE);
+    int err = 0;
+    REQUIRE(WSPDeregisterMemory(p.s, h, &err) == 0);
+    overlapped_op op({1});
+    raw_recv got = recv_into(p.s, region.data(), 64, op);
+    CHECK(got.rc == SOCKET_ERROR);
+    CHECK(wsa_name(got.err) == "WSAEFAULT");
 }

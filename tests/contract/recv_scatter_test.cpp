@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "N WSABUFs"; "dwBufferCount == 0"; "large dwBufferCount, large
-// lengths"; "buffers that total zero bytes (the IOCP zero-byte receive)".
+// Rows: §4 "N WSABUFs"; "dwBufferCount == 0"; "large dwBufferCount, ..."; "zero-byte receive".
+// Lengths above 2^31-1 use address space reserved with MAP_NORESERVE, so they cost nothing.
 
 #include "../support/loopback.hpp"
 
@@ -315,4 +315,21 @@ TEST_CASE("recv: zero-byte receive - a reset fails it with WSAECONNRESET, not a 
     recv_outcome next = recv_once(p.s, 8);
     CHECK(next.r.ok == FALSE);
     CHECK(wsa_name(next.r.err) == "WSAECONNRESET");
+}
+
+TEST_CASE("recv: zero-byte receive - a normal receive posted behind it gets all the data") {
+    loopback_pair p = make_pair();
+    overlapped_op zero({0});
+    overlapped_op normal({16});
+    REQUIRE(zero.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(normal.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(wsa_name(normal.err) == "WSA_IO_PENDING");
+    send_all(p.peer, "behind");
+    REQUIRE(zero.wait());
+    REQUIRE(normal.wait());
+    CHECK(zero.result(p.s).bytes == 0u);
+    op_result r = normal.result(p.s);
+    CHECK(r.ok == TRUE);
+    CHECK(r.bytes == 6u);
+    CHECK(normal.data(6) == "behind");
 }

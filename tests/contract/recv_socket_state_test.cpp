@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4 rows: "unknown or closed SOCKET"; "socket not created with
-// WSA_FLAG_OVERLAPPED (overlapped call), or not bound"; "socket bound but not connected, or
-// listening"; "after WSPShutdown(SD_RECEIVE) or SD_BOTH".
+// Rows: §4 "unknown or closed SOCKET"; "not overlapped, not bound"; "not connected"; "WSPShutdown".
 
 #include "../support/loopback.hpp"
 

@@ -1,8 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §4's closing paragraph, "WSPSend mirrors these rules": gather in array order,
-// all bytes in the kernel before completion, same bookkeeping and notification, same error
-// mapping (reset → WSAECONNRESET or WSAECONNABORTED), dwFlags must be 0, count 0 and bad
-// buffers rejected, sends after SD_SEND fail with WSAESHUTDOWN.
+// Rows: §4 closing paragraph "WSPSend mirrors these rules".
 
 #include "../support/loopback.hpp"
 
@@ -152,7 +149,7 @@ TEST_CASE("send: dwFlags other than 0 - WSAEINVAL, nothing sent") {
     CHECK(read_exactly(p.peer, 1, 100).empty());
 }
 
-TEST_CASE("send: dwBufferCount 0 - WSAEINVAL; lpBuffers NULL or a buf NULL with len > 0 - "
+TEST_CASE("send: dwBufferCount 0 - WSAEINVAL, lpBuffers NULL or a buf NULL with len > 0 - "
           "WSAEFAULT") {
     loopback_pair p = make_pair();
     overlapped_op op({4});

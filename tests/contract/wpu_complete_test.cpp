@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT §3's WPUCompleteOverlappedRequest and §4's bookkeeping and low-bit rows as it
-// applies them: InternalHigh, OffsetHigh, Internal last; event signalled; a packet unless the
-// low bit of hEvent is set.
+// Rows: §3 WPUCompleteOverlappedRequest; §4 "WSAOVERLAPPED bookkeeping", "low bit of hEvent".
 
 #include "../support/loopback.hpp"
 

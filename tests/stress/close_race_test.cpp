@@ -289,6 +289,12 @@ public:
         for (auto& rs : socks_)
             for (op_slot& o : rs->ops) post(*rs, o);
 
+        // The owner runs its engine before any other thread exists, as a server's loop does:
+        // on a driven engine that makes this thread the driver. (Left to chance, the closer's
+        // WSPCloseSocket could claim the driver role first -- see the report of that bug.)
+        completion_entry first[64];
+        for (std::size_t n = cq_.dequeue(first, std::size(first), 0), i = 0; i < n; ++i) on_packet(first[i]);
+
         std::atomic<bool> round_over{false};
         // Peers: small segments into every socket, drain whatever sanport sends.
         std::thread peers([&, seed = r_.below(1u << 30)] {

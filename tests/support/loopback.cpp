@@ -67,15 +67,11 @@ std::vector<void*>* graveyard = new std::vector<void*>;
 
 // ---- small things -----------------------------------------------------------------------------
 
-std::string wsa_name(int code) { return sanport::wsa_error_name(code); }
-
 void skip(const std::string& why) {
     std::printf("[sanport-skip] %s\n", why.c_str());
     std::fflush(stdout);
     MESSAGE("[sanport-skip] " << why);
 }
-
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 std::string pattern(std::size_t n, std::size_t offset, unsigned seed) {
     static const char alphabet[] =
@@ -385,22 +381,11 @@ bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms) {
 
 bool wait_read_ahead_filled(SOCKET s, int timeout_ms) {
     if (!poll_until(timeout_ms, [&] { return kernel_unread_bytes(s) == 0; })) return false;
-    sleep_ms(150);  // the kernel handed the bytes over; let the engine thread take them in
+    sleep_ms(200);  // the kernel handed the bytes over; let the engine thread take them in
     return true;
 }
 
 // ---- overlapped bookkeeping --------------------------------------------------------------------
-
-bool is_pending(const WSAOVERLAPPED& ov) {
-    std::atomic_ref<ULONG_PTR> internal(const_cast<ULONG_PTR&>(ov.Internal));
-    return internal.load(std::memory_order_acquire) ==
-           static_cast<ULONG_PTR>(WSS_OPERATION_IN_PROGRESS);
-}
-
-WSAEVENT real_event(HANDLE hEvent) {
-    return reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(hEvent) &
-                                      ~static_cast<std::uintptr_t>(1));
-}
 
 bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -419,11 +404,6 @@ bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms) {
             sleep_ms(1);
         }
     }
-}
-
-const char* to_string(op_result::how way) {
-    static const char* const names[] = {"immediate", "completed", "failed_at_call", "timed_out"};
-    return names[static_cast<int>(way)];
 }
 
 op_result get_result(SOCKET s, WSAOVERLAPPED& ov, BOOL fWait) {

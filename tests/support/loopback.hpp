@@ -31,6 +31,12 @@ namespace sanport::test {
 inline constexpr int max_wait_ms = 5000;
 // How long a test watches an operation that must stay pending.
 inline constexpr int settle_ms = 100;
+// Reads WSAOVERLAPPED.Internal the way a poller must: the engine thread writes it last, with
+// release order, so a plain read would race (ThreadSanitizer says so).
+inline ULONG_PTR internal_of(WSAOVERLAPPED& ov) {
+    return std::atomic_ref<ULONG_PTR>(ov.Internal).load(std::memory_order_acquire);
+}
+
 // WSAOVERLAPPED.Internal while an operation is pending.
 inline constexpr ULONG_PTR in_progress = static_cast<ULONG_PTR>(WSS_OPERATION_IN_PROGRESS);
 // Pre-filled into *lpNumberOfBytesRecvd so a test can tell "untouched" from "set".
@@ -38,13 +44,13 @@ inline constexpr DWORD bytes_sentinel = 0xB0B0B0B0u;
 
 // sanport::wsa_error_name as a std::string, so CHECK(wsa_name(err) == "WSAECONNRESET") prints
 // both names when it fails.
-std::string wsa_name(int code);
+inline std::string wsa_name(int code) { return sanport::wsa_error_name(code); }
 
 // Prints "[sanport-skip] <why>" (CTest's SKIP_REGULAR_EXPRESSION matches it); the caller then
 // returns from the test case.
 void skip(const std::string& why);
 
-void sleep_ms(int ms);
+inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // Milliseconds since construction.
 class stopwatch {
@@ -231,9 +237,15 @@ bool wait_read_ahead_filled(SOCKET s, int timeout_ms = max_wait_ms);
 // ---- overlapped bookkeeping --------------------------------------------------------------------
 
 // Internal == WSS_OPERATION_IN_PROGRESS, read with acquire order.
-bool is_pending(const WSAOVERLAPPED& ov);
+inline bool is_pending(const WSAOVERLAPPED& ov) {
+    return std::atomic_ref<ULONG_PTR>(const_cast<ULONG_PTR&>(ov.Internal))
+               .load(std::memory_order_acquire) == in_progress;
+}
 // hEvent with the "no completion-queue packet" low bit cleared.
-WSAEVENT real_event(HANDLE hEvent);
+inline WSAEVENT real_event(HANDLE hEvent) {
+    auto value = reinterpret_cast<std::uintptr_t>(hEvent);
+    return reinterpret_cast<WSAEVENT>(value & ~std::uintptr_t{1});
+}
 // Waits until the operation is no longer pending, on its event when it has one. Bounded.
 bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms = max_wait_ms);
 
@@ -245,7 +257,6 @@ struct op_result {
     DWORD flags = 0;
     int err = 0;       // WSA code; 0 on success
 };
-const char* to_string(op_result::how way);
 
 // WSPGetOverlappedResult(s, &ov, ..., fWait, ...), with sentinel-filled outputs.
 op_result get_result(SOCKET s, WSAOVERLAPPED& ov, BOOL fWait = FALSE);
