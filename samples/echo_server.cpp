@@ -14,6 +14,7 @@
 //               and WSAOVERLAPPED are posted as the next WSPRecv.
 // Linux only (POSIX signals). Stop it with Ctrl-C or kill -TERM; it prints one summary line.
 #include <sanport/completion_queue.h>
+#include <sanport/engine.h>
 #include <sanport/wsp.h>
 
 #include <arpa/inet.h>
@@ -61,8 +62,18 @@ struct connection {
     bool closed = false;
 };
 
+// A driven engine: no completion thread of its own. The main loop's cq.dequeue runs it, so
+// posting, reaping and completing all happen on that one thread, with no hand-off and no
+// wake-up syscall (the acceptor thread's first posts are handed over, once per connection).
+sanport::engine_options driven_engine() {
+    sanport::engine_options o;
+    o.own_thread = false;
+    return o;
+}
+
 struct server {
-    sanport::completion_queue cq;  // on the default engine, which runs its own thread
+    sanport::engine engine{driven_engine()};
+    sanport::completion_queue cq{engine};
     std::mutex live_mutex;
     std::unordered_set<connection*> live;  // so shutdown can close what is still open
     std::atomic<bool> stopping{false};
@@ -173,9 +184,8 @@ bool handle_batch(server& srv, const sanport::completion_entry* entries, std::si
 }
 
 // The acceptor: a blocking WSPAccept loop. An accepted socket inherits WSA_FLAG_OVERLAPPED and
-// the default engine from the listener, whose own thread reaps the kernel's completions. The
-// zero-hand-off variant: an engine with engine_options::own_thread = false, sockets made by
-// its engine.socket(), and a completion_queue on it; cq.dequeue then runs the engine itself.
+// the engine of the listener (srv.engine). The simplest alternative is the default engine:
+// plain sanport::WSPSocket and a completion_queue on it, whose own thread reaps completions.
 void accept_loop(server& srv, SOCKET listener, unsigned posted) {
     while (!srv.stopping.load()) {
         int err = 0;
@@ -229,7 +239,7 @@ bool parse(int argc, char** argv, options& o) {
 }
 
 // The listening socket, bound to host:port (port 0: the kernel picks one, read back into addr).
-SOCKET open_listener(const options& opt, sockaddr_in& addr) {
+SOCKET open_listener(server& srv, const options& opt, sockaddr_in& addr) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(opt.port));
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) {
@@ -237,8 +247,7 @@ SOCKET open_listener(const options& opt, sockaddr_in& addr) {
         return INVALID_SOCKET;
     }
     int err = 0;
-    const SOCKET l = sanport::WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0,
-                                        WSA_FLAG_OVERLAPPED, &err);
+    const SOCKET l = srv.engine.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP, WSA_FLAG_OVERLAPPED, &err);
     if (l == INVALID_SOCKET) {
         report("WSPSocket", err);
         return INVALID_SOCKET;
@@ -276,13 +285,18 @@ int main(int argc, char** argv) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+    auto srv = std::make_unique<server>();
+    if (srv->engine.status() != 0) {
+        std::fprintf(stderr, "echo_server: no backend: %s\n", srv->engine.why().c_str());
+        return 1;
+    }
     sockaddr_in addr{};
-    const SOCKET listener = open_listener(opt, addr);
+    const SOCKET listener = open_listener(*srv, opt, addr);
     if (listener == INVALID_SOCKET) return 1;
-    std::printf("echo_server: listening on %s:%u\n", opt.host, ntohs(addr.sin_port));
+    std::printf("echo_server: listening on %s:%u (%s backend)\n", opt.host, ntohs(addr.sin_port),
+                srv->engine.backend_name());
     std::fflush(stdout);  // a script waits for this line
 
-    auto srv = std::make_unique<server>();
     std::atomic<bool> signalled{false};
     std::thread signal_thread([&] {
         int sig = 0;

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// Rows: the driven engine (own_thread = false) stays its owner's: a thread that only waits
+// inside sanport (a close, a blocking call) never claims the driver role.
+#include "tests/support/fake_backend.hpp"
+
+#include <sanport/completion_queue.h>
+#include <sanport/engine.h>
+#include <sanport/wsp.h>
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+SOCKET adopt_pair(sanport::engine& e, int& peer) {
+    int fds[2] = {-1, -1};
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    peer = fds[1];
+    int err = 0;
+    const SOCKET s = e.adopt(static_cast<SOCKET>(fds[0]), WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("core: engine - a close from another thread before the owner first drives does not "
+          "steal the driven engine") {
+    auto fake_owner = std::make_unique<sanport::test::fake_backend>();
+    sanport::test::fake_backend* fake = fake_owner.get();
+    sanport::engine e(std::move(fake_owner));
+    sanport::completion_queue cq(e);
+    int peer_a = -1, peer_b = -1;
+    const SOCKET a = adopt_pair(e, peer_a);
+    const SOCKET b = adopt_pair(e, peer_b);
+    REQUIRE(cq.associate(b, 7) == 0);
+
+    // A receive posted before anyone drove: handed over, started by the first run_once.
+    char buf[8];
+    WSABUF wb{sizeof buf, buf};
+    WSAOVERLAPPED ov{};
+    DWORD flags = 0;
+    int err = 0;
+    CHECK(sanport::WSPRecv(b, &wb, 1, nullptr, &flags, &ov, nullptr, nullptr, &err) == SOCKET_ERROR);
+    CHECK(err == WSA_IO_PENDING);
+
+    int close_rc = -2;
+    std::thread closer([&] {
+        int e2 = 0;
+        close_rc = sanport::WSPCloseSocket(a, &e2);
+    });
+    closer.join();
+    CHECK(close_rc == 0);
+
+    // The owner still drives: run_once is not refused, and the receive completes through it.
+    CHECK(e.run_once(0) >= 0);
+    REQUIRE(fake->started_recv(b) != nullptr);
+    CHECK(fake->deliver(b, "hello") == 5);
+    sanport::completion_entry entry;
+    REQUIRE(cq.dequeue(&entry, 1, 1000) == 1);
+    CHECK(entry.key == 7);
+    CHECK(entry.bytes == 5);
+    CHECK(entry.overlapped == &ov);
+    CHECK(sanport::WSPCloseSocket(b, &err) == 0);
+    ::close(peer_a);
+    ::close(peer_b);
+}
