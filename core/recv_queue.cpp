@@ -165,9 +165,12 @@ void recv_start(socket_state& s) noexcept {
         return;
     }
     s.recv.in_flight = true;
-    s.busy.fetch_add(1, std::memory_order_relaxed);
     io_completion done;
-    if (s.engine->io().start(r, done)) recv_done(s, done);
+    // busy counts requests reap() will report; one that finished inline never reaches
+    // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
+    // is reaped meanwhile (engine thread, s.mutex held).
+    if (s.engine->io().start(r, done)) return recv_done(s, done);
+    s.busy.fetch_add(1, std::memory_order_relaxed);
 }
 
 void recv_done(socket_state& s, const io_completion& c) noexcept {

@@ -52,9 +52,12 @@ void send_start(socket_state& s) noexcept {
     r.flags = 0;
     op_fill_request(s.send.ops.front(), r);
     s.send.in_flight = true;
-    s.busy.fetch_add(1, std::memory_order_relaxed);
     io_completion done;
-    if (s.engine->io().start(r, done)) send_done(s, done);
+    // busy counts requests reap() will report; one that finished inline never reaches
+    // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
+    // is reaped meanwhile (engine thread, s.mutex held).
+    if (s.engine->io().start(r, done)) return send_done(s, done);
+    s.busy.fetch_add(1, std::memory_order_relaxed);
 }
 
 void send_done(socket_state& s, const io_completion& c) noexcept {

@@ -3,7 +3,10 @@
 # Installs the Debian packages sanport builds and tests with, if any is missing.
 # Everything comes from Debian: nothing is downloaded at build time, nothing is vendored.
 set -eu
-packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev"
+# The last three are the Windows leg: mingw-w64 (the -posix thread model, for std::thread)
+# cross-builds, Wine runs the tests.
+packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev
+          g++-mingw-w64-x86-64-posix wine wine64"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Builds sanport and runs every test: the whole suite (debug), the same suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and a consumer built against the installed
-# package (sanportConfig.cmake and sanport.pc).
+# AddressSanitizer + UndefinedBehaviorSanitizer, a consumer built against the installed
+# package (sanportConfig.cmake and sanport.pc), and the Windows build (mingw-w64) with its
+# tests under Wine.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --workflow --preset test
-cmake --workflow --preset asan
 scripts/check-package.sh build/dev
+cmake --workflow --preset mingw
+cmake --workflow --preset asan

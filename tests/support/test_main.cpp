@@ -12,9 +12,13 @@
 #include <cstdlib>
 #include <string>
 
+#ifdef _WIN32
+#include <winsock2.h>
+#endif
+
 namespace {
 
-bool kernel_refused(const std::string& why) {
+[[maybe_unused]] bool kernel_refused(const std::string& why) {
     for (const char* code : {"EPERM", "ENOSYS", "EOPNOTSUPP"})
         if (why.find(code) != std::string::npos) return true;
     return false;
@@ -23,14 +27,27 @@ bool kernel_refused(const std::string& why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef _WIN32
+    // The tests' own peer sockets are plain Winsock, which needs this once per process.
+    WSADATA wsa_data;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa_data) != 0) {
+        std::fprintf(stderr, "WSAStartup failed\n");
+        return 1;
+    }
+#endif
     std::string backend;
     const std::string flag = "--sanport-backend=";
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg.rfind(flag, 0) == 0) backend = arg.substr(flag.size());
     }
+#ifndef SANPORT_TESTS_WITHOUT_BACKEND  // defined while a build has no backend (tests/wine.cmake)
     if (!backend.empty()) {
+#ifdef _WIN32
+        _putenv_s("SANPORT_BACKEND", backend.c_str());  // the CRT has no setenv
+#else
         setenv("SANPORT_BACKEND", backend.c_str(), 1);
+#endif
         bool listing = false;
         for (int i = 1; i < argc; ++i) listing |= std::string(argv[i]).rfind("--list", 0) == 0;
         sanport::engine& e = sanport::default_engine();
@@ -44,6 +61,7 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+#endif
     doctest::Context context;
     context.applyCommandLine(argc, argv);
     return context.run();

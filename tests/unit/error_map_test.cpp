@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Covers CONTRACT sections 2 and 4: every row of the errno → WSA tables (life-cycle and
 // transfer), the five codes WSPRecv never returns, and a name and meaning for every code in
-// wsa_codes.def. The expected rows are written out here, independently of errno_map.cpp.
+// wsa_codes.def. The expected rows are written out here, independently of errno_map.cpp (on
+// Windows: of win32_map.cpp, whose input is a Win32/Winsock code rather than an errno).
 
 #include <doctest/doctest.h>
 #include <sanport/compat.h>
@@ -31,6 +32,7 @@ const def_row def_rows[] = {
 
 }  // namespace
 
+#ifndef _WIN32
 TEST_CASE("compat: wsa_from_errno maps every life-cycle row") {
     const expected_row rows[] = {
         {EPERM, WSAEACCES},          {EINTR, WSAEINTR},
@@ -66,6 +68,8 @@ TEST_CASE("compat: wsa_from_errno maps every life-cycle row") {
     }
 }
 
+#endif  // !_WIN32
+
 TEST_CASE("compat: wsa_from_errno never yields WSAEINPROGRESS") {
     for (int sys_error = 0; sys_error <= 133; ++sys_error) {
         CAPTURE(sys_error);
@@ -73,6 +77,7 @@ TEST_CASE("compat: wsa_from_errno never yields WSAEINPROGRESS") {
     }
 }
 
+#ifndef _WIN32
 TEST_CASE("compat: wsa_from_transfer_errno maps every transfer row") {
     const expected_row rows[] = {
         {EINTR, WSAENETDOWN},        {EBADF, WSAENOTSOCK},
@@ -99,6 +104,89 @@ TEST_CASE("compat: wsa_from_transfer_errno maps every transfer row") {
               sanport::wsa_error_name(row.wsa));
     }
 }
+
+#endif  // !_WIN32
+
+#ifdef _WIN32
+// On Windows the argument is what WSAGetLastError/GetLastError or a completion reported.
+TEST_CASE("compat: wsa_from_errno maps every Win32 life-cycle row") {
+    const expected_row rows[] = {
+        {6, WSAENOTSOCK},            {8, WSAENOBUFS},
+        {64, WSAECONNRESET},         {87, WSAEINVAL},
+        {121, WSAETIMEDOUT},         {676, WSA_OPERATION_ABORTED},
+        {995, WSA_OPERATION_ABORTED}, {998, WSAEFAULT},
+        {1225, WSAECONNREFUSED},     {1226, WSAEDISCON},
+        {1231, WSAENETUNREACH},      {1232, WSAEHOSTUNREACH},
+        {1234, WSAECONNREFUSED},     {1236, WSAECONNABORTED},
+        {1450, WSAENOBUFS},          {1460, WSAETIMEDOUT},
+        {WSAEINPROGRESS, WSAEWOULDBLOCK}, {WSAEHOSTDOWN, WSAEHOSTUNREACH},
+        {0, 0},
+        // Winsock codes sanport knows pass through.
+        {WSAEINTR, WSAEINTR},        {WSAEWOULDBLOCK, WSAEWOULDBLOCK},
+        {WSAEADDRINUSE, WSAEADDRINUSE}, {WSAECONNRESET, WSAECONNRESET},
+        {WSAEMSGSIZE, WSAEMSGSIZE},  {WSA_IO_PENDING, WSA_IO_PENDING},
+        {WSANOTINITIALISED, WSANOTINITIALISED},
+        // Neither in the table nor known: the generic provider failure.
+        {2, WSAENETDOWN},            {10000, WSAENETDOWN},
+        {-1, WSAENETDOWN},           {100000, WSAENETDOWN},
+    };
+    for (const expected_row& row : rows) {
+        CAPTURE(row.sys_error);
+        CHECK(std::string(sanport::wsa_error_name(sanport::wsa_from_errno(row.sys_error))) ==
+              sanport::wsa_error_name(row.wsa));
+    }
+}
+
+TEST_CASE("compat: wsa_from_transfer_errno maps every Win32 transfer row") {
+    const expected_row rows[] = {
+        {6, WSAENOTSOCK},            {8, WSAENOBUFS},
+        {64, WSAECONNRESET},         {87, WSAEINVAL},
+        {121, WSAETIMEDOUT},         {676, WSA_OPERATION_ABORTED},
+        {995, WSA_OPERATION_ABORTED}, {998, WSAEFAULT},
+        {1226, WSAEDISCON},          {1231, WSAECONNABORTED},
+        {1232, WSAECONNABORTED},     {1236, WSAECONNABORTED},
+        {1450, WSAENOBUFS},          {1460, WSAETIMEDOUT},
+        {WSAEINTR, WSAENETDOWN},     {WSAEWOULDBLOCK, WSAENETDOWN},
+        {WSAEINPROGRESS, WSAENETDOWN}, {WSAEMSGSIZE, WSAEINVAL},
+        {WSAEOPNOTSUPP, WSAENETDOWN}, {WSAENETUNREACH, WSAECONNABORTED},
+        {WSAEHOSTDOWN, WSAECONNABORTED}, {WSAEHOSTUNREACH, WSAECONNABORTED},
+        {0, 0},
+        // Winsock codes sanport knows pass through.
+        {WSAECONNRESET, WSAECONNRESET}, {WSAECONNABORTED, WSAECONNABORTED},
+        {WSAENETRESET, WSAENETRESET}, {WSAESHUTDOWN, WSAESHUTDOWN},
+        {WSAENOTCONN, WSAENOTCONN},  {WSAETIMEDOUT, WSAETIMEDOUT},
+        {WSAEDISCON, WSAEDISCON},    {WSAEFAULT, WSAEFAULT},
+        // Neither in the table nor known: the generic provider failure.
+        {2, WSAENETDOWN},            {1225, WSAENETDOWN},
+        {-1, WSAENETDOWN},           {100000, WSAENETDOWN},
+    };
+    for (const expected_row& row : rows) {
+        CAPTURE(row.sys_error);
+        CHECK(std::string(
+                  sanport::wsa_error_name(sanport::wsa_from_transfer_errno(row.sys_error))) ==
+              sanport::wsa_error_name(row.wsa));
+    }
+}
+
+TEST_CASE("compat: over the Win32 and Winsock ranges, no forbidden or unnamed result") {
+    for (int range : {0, 10000}) {
+        for (int code = range; code <= range + 2000; ++code) {
+            CAPTURE(code);
+            const int lifecycle = sanport::wsa_from_errno(code);
+            const int transfer = sanport::wsa_from_transfer_errno(code);
+            CHECK(lifecycle != WSAEINPROGRESS);
+            CHECK(transfer != WSAEINTR);
+            CHECK(transfer != WSAEINPROGRESS);
+            CHECK(transfer != WSAEOPNOTSUPP);
+            CHECK(transfer != WSAEWOULDBLOCK);
+            CHECK(transfer != WSAEMSGSIZE);
+            CHECK((code == 0 || transfer != 0));
+            CHECK(std::string(sanport::wsa_error_name(lifecycle)) != "WSA_UNKNOWN_ERROR");
+            CHECK(std::string(sanport::wsa_error_name(transfer)) != "WSA_UNKNOWN_ERROR");
+        }
+    }
+}
+#endif  // _WIN32
 
 TEST_CASE("compat: wsa_from_transfer_errno never returns a code the seed forbids for WSPRecv") {
     for (int sys_error = 1; sys_error <= 133; ++sys_error) {

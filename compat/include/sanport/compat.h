@@ -20,9 +20,6 @@
 #define MEM_WRITE 2
 #define MEM_READWRITE 3
 #endif
-#ifndef WSS_OPERATION_IN_PROGRESS
-#define WSS_OPERATION_IN_PROGRESS 0x00000103L
-#endif
 
 typedef struct WSABUFEX {
     ULONG len;
@@ -54,6 +51,11 @@ typedef struct WSPUPCALLTABLEEX {
     LPWPUCOMPLETEOVERLAPPEDREQUEST lpWPUCompleteOverlappedRequest;
 } WSPUPCALLTABLEEX, *LPWSPUPCALLTABLEEX;
 #endif  // ws2san.h
+
+// ws2san.h's overlapped "still running" status; mingw-w64's <ddk/ws2san.h> lacks it too.
+#ifndef WSS_OPERATION_IN_PROGRESS
+#define WSS_OPERATION_IN_PROGRESS 0x00000103L
+#endif
 
 #else  // Linux
 

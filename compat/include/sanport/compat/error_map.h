@@ -76,7 +76,8 @@ const char* wsa_error_text(int code) noexcept;
 
 // errno → WSA code for socket life-cycle calls (socket, bind, listen, accept, connect, options,
 // shutdown, close). 0 stays 0; an errno the table does not list gives WSAENETDOWN.
-// The table is in errno_map.cpp.
+// The table is in errno_map.cpp. On Windows both functions take a Win32/Winsock code
+// (WSAGetLastError, GetLastError) instead of an errno: win32_map.cpp.
 int wsa_from_errno(int sys_error) noexcept;
 
 // errno → WSA code for a receive or send completion (CONTRACT section 4). Never returns
