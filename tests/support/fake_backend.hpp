@@ -56,7 +56,8 @@ public:
     std::deque<detail::io_completion> ready;     // what reap() returns next
     std::vector<std::int32_t> live_regions;
     std::string race_data;
-    int attached = 0, detached = 0, wakes = 0, cancels = 0, inline_next = 0;
+    int attached = 0, detached = 0, wakes = 0, cancels = 0;
+    int inline_next = 0;  // the next this many sends finish inside start(), all bytes moved
     std::uint32_t max_in_flight_per_socket_dir = 0;
 
 private:
