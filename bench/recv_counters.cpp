@@ -16,19 +16,14 @@
 //
 // Output:
 //   counters: mode=default receives=N allocs_per_recv=X seconds=S rate=R/s
-//   counters: mode=default receives_total=T peer_sends=P warmup=W allocs=A frees=F bytes_allocated=B backend=...
+//   counters: mode=default receives_total=T peer_sends=P warmup=W allocs=A frees=F
+//   bytes_allocated=B backend=...
 
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -37,9 +32,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <new>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 // ---- counting allocator ------------------------------------------------------------------------
@@ -70,34 +70,71 @@ void counted_free(void* p) noexcept {
     std::free(p);
 }
 
-}  // namespace
+} // namespace
 
-void* operator new(std::size_t n) { return counted_alloc(n, 0, false); }
-void* operator new[](std::size_t n) { return counted_alloc(n, 0, false); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, 0, true); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, 0, true); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a), false); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a), false); }
+void* operator new(std::size_t n) {
+    return counted_alloc(n, 0, false);
+}
+void* operator new[](std::size_t n) {
+    return counted_alloc(n, 0, false);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    return counted_alloc(n, 0, true);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    return counted_alloc(n, 0, true);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+    return counted_alloc(n, static_cast<std::size_t>(a), false);
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+    return counted_alloc(n, static_cast<std::size_t>(a), false);
+}
 void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
     return counted_alloc(n, static_cast<std::size_t>(a), true);
 }
 void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
     return counted_alloc(n, static_cast<std::size_t>(a), true);
 }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete(void* p) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
 
-// ---- the bench -----------------------------------------------------------------------------------
+// ---- the bench
+// -----------------------------------------------------------------------------------
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -122,7 +159,8 @@ bool tcp_pair(int& mine, int& peer) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t alen = sizeof a;
-    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(lfd, 4) == 0 &&
+    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+              ::listen(lfd, 4) == 0 &&
               ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) == 0;
     if (ok) {
         peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -153,7 +191,7 @@ int usage() {
     return 2;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     bool driven = false;
@@ -161,10 +199,14 @@ int main(int argc, char** argv) {
     std::uint64_t warmup = 10000;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--driven") driven = true;
-        else if (a == "--receives" && i + 1 < argc) total_target = std::strtoull(argv[++i], nullptr, 10);
-        else if (a == "--warmup" && i + 1 < argc) warmup = std::strtoull(argv[++i], nullptr, 10);
-        else return usage();
+        if (a == "--driven")
+            driven = true;
+        else if (a == "--receives" && i + 1 < argc)
+            total_target = std::strtoull(argv[++i], nullptr, 10);
+        else if (a == "--warmup" && i + 1 < argc)
+            warmup = std::strtoull(argv[++i], nullptr, 10);
+        else
+            return usage();
     }
     if (warmup >= total_target) return usage();
     const char* mode = driven ? "driven" : "default";
@@ -190,13 +232,15 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < socket_count; ++i) {
             int mine = -1;
             if (!tcp_pair(mine, peers[i])) {
-                std::fprintf(stderr, "recv_counters: loopback pair failed: %s\n", std::strerror(errno));
+                std::fprintf(stderr, "recv_counters: loopback pair failed: %s\n",
+                             std::strerror(errno));
                 return 1;
             }
             int err = 0;
             socks[i] = e.adopt(static_cast<SOCKET>(mine), WSA_FLAG_OVERLAPPED, &err);
             if (socks[i] == INVALID_SOCKET || cq.associate(socks[i], i) != 0) {
-                std::fprintf(stderr, "recv_counters: adopt/associate failed: %s\n", sanport::wsa_error_name(err));
+                std::fprintf(stderr, "recv_counters: adopt/associate failed: %s\n",
+                             sanport::wsa_error_name(err));
                 return 1;
             }
         }
@@ -208,10 +252,11 @@ int main(int argc, char** argv) {
             r.wsabuf = WSABUF{static_cast<ULONG>(message_len), r.buf};
             DWORD bytes = 0, flags = 0;
             int err = 0;
-            const int prc = sanport::WSPRecv(socks[r.socket], &r.wsabuf, 1, &bytes, &flags, &r.ov, nullptr,
-                                             nullptr, &err);
+            const int prc = sanport::WSPRecv(socks[r.socket], &r.wsabuf, 1, &bytes, &flags, &r.ov,
+                                             nullptr, nullptr, &err);
             if (prc != 0 && err != WSA_IO_PENDING) {
-                std::fprintf(stderr, "recv_counters: WSPRecv failed: %s\n", sanport::wsa_error_name(err));
+                std::fprintf(stderr, "recv_counters: WSPRecv failed: %s\n",
+                             sanport::wsa_error_name(err));
                 failed = true;
             }
         };
@@ -221,7 +266,8 @@ int main(int argc, char** argv) {
         }
 
         const steady::time_point t0 = steady::now();
-        const steady::time_point deadline = t0 + std::chrono::seconds(static_cast<int>(wall_limit_s));
+        const steady::time_point deadline =
+            t0 + std::chrono::seconds(static_cast<int>(wall_limit_s));
         std::atomic<bool> stop{false};
         std::atomic<std::uint64_t> peer_sends{0};
         // Bytes the peer may have in flight: enough to keep every posted receive busy, bounded
@@ -237,7 +283,8 @@ int main(int argc, char** argv) {
                 while (off < message_len && !stop.load(std::memory_order_relaxed)) {
                     ++calls;
                     const ssize_t w = ::send(peers[i], msg + off, message_len - off, MSG_NOSIGNAL);
-                    if (w > 0) off += static_cast<std::size_t>(w);
+                    if (w > 0)
+                        off += static_cast<std::size_t>(w);
                     else if (w < 0 && errno != EAGAIN && errno != EINTR) {
                         stop.store(true);
                         break;
@@ -286,13 +333,17 @@ int main(int argc, char** argv) {
         const std::uint64_t window = in_window ? received - r0 : 0;
         const double secs = in_window ? std::chrono::duration<double>(w1 - w0).count() : 0;
         const double per = window ? static_cast<double>(a1 - a0) / static_cast<double>(window) : 0;
-        std::printf("counters: mode=%s receives=%llu allocs_per_recv=%.4f seconds=%.3f rate=%.0f/s\n", mode,
-                    static_cast<unsigned long long>(window), per, secs, secs > 0 ? window / secs : 0.0);
-        std::printf("counters: mode=%s receives_total=%llu peer_sends=%llu warmup=%llu allocs=%llu frees=%llu "
+        std::printf(
+            "counters: mode=%s receives=%llu allocs_per_recv=%.4f seconds=%.3f rate=%.0f/s\n", mode,
+            static_cast<unsigned long long>(window), per, secs, secs > 0 ? window / secs : 0.0);
+        std::printf("counters: mode=%s receives_total=%llu peer_sends=%llu warmup=%llu allocs=%llu "
+                    "frees=%llu "
                     "bytes_allocated=%llu backend=%s%s\n",
                     mode, static_cast<unsigned long long>(received),
-                    static_cast<unsigned long long>(peer_sends.load()), static_cast<unsigned long long>(warmup),
-                    static_cast<unsigned long long>(a1 - a0), static_cast<unsigned long long>(f1 - f0),
+                    static_cast<unsigned long long>(peer_sends.load()),
+                    static_cast<unsigned long long>(warmup),
+                    static_cast<unsigned long long>(a1 - a0),
+                    static_cast<unsigned long long>(f1 - f0),
                     static_cast<unsigned long long>(b1 - b0), e.backend_name(),
                     bytes_received < total_bytes ? " INCOMPLETE(time limit or failure)" : "");
         std::fflush(stdout);
@@ -302,7 +353,8 @@ int main(int argc, char** argv) {
             int err = 0;
             sanport::WSPCloseSocket(s, &err);
         }
-        for (int p : peers) ::close(p);
+        for (int p : peers)
+            ::close(p);
     }
     return rc;
 }

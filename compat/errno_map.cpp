@@ -14,22 +14,20 @@ namespace {
 struct errno_row {
     int sys_error;
     int wsa;
-    const char* note;  // why, where the mapping is not the obvious namesake
+    const char* note; // why, where the mapping is not the obvious namesake
 };
 
-template <std::size_t n>
-constexpr bool is_sorted_unique(const errno_row (&rows)[n]) {
+template <std::size_t n> constexpr bool is_sorted_unique(const errno_row (&rows)[n]) {
     for (std::size_t i = 1; i < n; ++i)
         if (rows[i - 1].sys_error >= rows[i].sys_error) return false;
     return true;
 }
 
-template <std::size_t n>
-int look_up(const errno_row (&rows)[n], int sys_error) noexcept {
+template <std::size_t n> int look_up(const errno_row (&rows)[n], int sys_error) noexcept {
     if (sys_error == 0) return 0;
-    const errno_row* row = std::lower_bound(
-        std::begin(rows), std::end(rows), sys_error,
-        [](const errno_row& r, int value) { return r.sys_error < value; });
+    const errno_row* row =
+        std::lower_bound(std::begin(rows), std::end(rows), sys_error,
+                         [](const errno_row& r, int value) { return r.sys_error < value; });
     return row != std::end(rows) && row->sys_error == sys_error ? row->wsa : WSAENETDOWN;
 }
 
@@ -182,15 +180,14 @@ constexpr bool never_forbidden(int wsa) {
            wsa != WSAEWOULDBLOCK && wsa != WSAEMSGSIZE;
 }
 
-template <std::size_t n>
-constexpr bool has_no_forbidden_code(const errno_row (&rows)[n]) {
+template <std::size_t n> constexpr bool has_no_forbidden_code(const errno_row (&rows)[n]) {
     for (const errno_row& row : rows)
         if (!never_forbidden(row.wsa)) return false;
     return true;
 }
 static_assert(has_no_forbidden_code(transfer_rows), "the seed forbids this code for WSPRecv");
 
-}  // namespace
+} // namespace
 
 int sanport::wsa_from_errno(int sys_error) noexcept {
     return look_up(lifecycle_rows, sys_error);

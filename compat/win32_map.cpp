@@ -15,16 +15,15 @@ namespace {
 
 // What Wine reports for a receive pending when its socket is closed; mingw-w64's winerror.h
 // lacks the name (the SDK has it).
-constexpr int handles_closed = 676;  // ERROR_HANDLES_CLOSED
+constexpr int handles_closed = 676; // ERROR_HANDLES_CLOSED
 
 struct win32_row {
     int sys_error;
     int wsa;
-    const char* note;  // why, where the mapping is not the obvious namesake
+    const char* note; // why, where the mapping is not the obvious namesake
 };
 
-template <std::size_t n>
-constexpr bool is_sorted_unique(const win32_row (&rows)[n]) {
+template <std::size_t n> constexpr bool is_sorted_unique(const win32_row (&rows)[n]) {
     for (std::size_t i = 1; i < n; ++i)
         if (rows[i - 1].sys_error >= rows[i].sys_error) return false;
     return true;
@@ -42,8 +41,7 @@ constexpr bool is_listed(int code) {
     }
 }
 
-template <std::size_t n>
-constexpr bool results_are_listed(const win32_row (&rows)[n]) {
+template <std::size_t n> constexpr bool results_are_listed(const win32_row (&rows)[n]) {
     for (const win32_row& row : rows)
         if (!is_listed(row.wsa)) return false;
     return true;
@@ -54,8 +52,7 @@ constexpr bool never_forbidden(int wsa) {
            wsa != WSAEWOULDBLOCK && wsa != WSAEMSGSIZE;
 }
 
-template <std::size_t n>
-constexpr bool has_no_forbidden_code(const win32_row (&rows)[n]) {
+template <std::size_t n> constexpr bool has_no_forbidden_code(const win32_row (&rows)[n]) {
     for (const win32_row& row : rows)
         if (!never_forbidden(row.wsa)) return false;
     return true;
@@ -63,9 +60,9 @@ constexpr bool has_no_forbidden_code(const win32_row (&rows)[n]) {
 
 template <std::size_t n>
 const win32_row* find_row(const win32_row (&rows)[n], int sys_error) noexcept {
-    const win32_row* row = std::lower_bound(
-        std::begin(rows), std::end(rows), sys_error,
-        [](const win32_row& r, int value) { return r.sys_error < value; });
+    const win32_row* row =
+        std::lower_bound(std::begin(rows), std::end(rows), sys_error,
+                         [](const win32_row& r, int value) { return r.sys_error < value; });
     return row != std::end(rows) && row->sys_error == sys_error ? row : nullptr;
 }
 
@@ -180,7 +177,7 @@ static_assert(is_sorted_unique(transfer_rows), "keep transfer_rows sorted by cod
 static_assert(results_are_listed(transfer_rows), "every result must be in wsa_codes.def");
 static_assert(has_no_forbidden_code(transfer_rows), "the seed forbids this code for WSPRecv");
 
-}  // namespace
+} // namespace
 
 int sanport::wsa_from_errno(int sys_error) noexcept {
     if (sys_error == 0) return 0;

@@ -7,20 +7,26 @@
 
 const char* sanport::wsa_error_name(int code) noexcept {
     switch (code) {
-    case 0: return "NO_ERROR";
-#define SANPORT_WSA_CODE(name, value, text) \
-    case value: return #name;
+    case 0:
+        return "NO_ERROR";
+#define SANPORT_WSA_CODE(name, value, text)                                                        \
+    case value:                                                                                    \
+        return #name;
 #include <sanport/compat/wsa_codes.def>
-    default: return "WSA_UNKNOWN_ERROR";
+    default:
+        return "WSA_UNKNOWN_ERROR";
     }
 }
 
 const char* sanport::wsa_error_text(int code) noexcept {
     switch (code) {
-    case 0: return "no error";
-#define SANPORT_WSA_CODE(name, value, text) \
-    case value: return text;
+    case 0:
+        return "no error";
+#define SANPORT_WSA_CODE(name, value, text)                                                        \
+    case value:                                                                                    \
+        return text;
 #include <sanport/compat/wsa_codes.def>
-    default: return "unknown error code";
+    default:
+        return "unknown error code";
     }
 }

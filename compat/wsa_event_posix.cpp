@@ -12,25 +12,24 @@
 #include <climits>
 #include <cstdint>
 #include <ctime>
-#include <new>
-
 #include <linux/futex.h>
+#include <new>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 namespace {
 
-constexpr std::uint32_t live_magic = 0x53504556u;  // "SPEV"
-constexpr std::uint32_t dead_magic = 0x44454144u;  // "DEAD": catches most double closes
+constexpr std::uint32_t live_magic = 0x53504556u; // "SPEV"
+constexpr std::uint32_t dead_magic = 0x44454144u; // "DEAD": catches most double closes
 
 struct event_object {
     std::atomic<std::uint32_t> magic{live_magic};
     // The futex word. Bit 0 is "signalled"; the upper bits count sets, so a waiter that saw the
     // event unsignalled can tell a set happened even if a reset followed before it woke up.
     std::atomic<std::uint32_t> word{0};
-    std::atomic<std::uint32_t> waiter_count{0};        // single-event waits asleep on `word`
-    std::atomic<std::uint32_t> multi_waiter_count{0};  // multi-event waits that include it
-    std::atomic<std::uint32_t> ref_count{1};           // the handle, plus each wait under way
+    std::atomic<std::uint32_t> waiter_count{0};       // single-event waits asleep on `word`
+    std::atomic<std::uint32_t> multi_waiter_count{0}; // multi-event waits that include it
+    std::atomic<std::uint32_t> ref_count{1};          // the handle, plus each wait under way
 };
 
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
@@ -42,7 +41,7 @@ static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
 std::atomic<std::uint32_t> multi_sequence{0};
 
 constexpr std::uint32_t signalled_bit = 1u;
-constexpr std::uint32_t one_set = 2u;  // increment of the set counter in the upper bits
+constexpr std::uint32_t one_set = 2u; // increment of the set counter in the upper bits
 
 event_object* event_from(WSAEVENT handle) noexcept {
     if (handle == nullptr || reinterpret_cast<std::uintptr_t>(handle) % alignof(event_object))
@@ -78,7 +77,7 @@ void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
 
 bool has_passed(const timespec& deadline) noexcept {
     timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);  // vDSO: no syscall
+    clock_gettime(CLOCK_MONOTONIC, &now); // vDSO: no syscall
     return now.tv_sec > deadline.tv_sec ||
            (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
 }
@@ -148,7 +147,8 @@ DWORD wait_multiple(event_object* const* events, DWORD count, bool wait_all,
     // Snapshots taken after registering: any set from here on either shows in a word or
     // bumps multi_sequence before our next check.
     std::uint32_t start[WSA_MAXIMUM_WAIT_EVENTS];
-    for (DWORD i = 0; i < count; ++i) start[i] = events[i]->word.load(std::memory_order_seq_cst);
+    for (DWORD i = 0; i < count; ++i)
+        start[i] = events[i]->word.load(std::memory_order_seq_cst);
     DWORD result = not_yet;
     for (bool in_time = true;;) {
         std::uint32_t sequence = multi_sequence.load(std::memory_order_seq_cst);
@@ -161,7 +161,7 @@ DWORD wait_multiple(event_object* const* events, DWORD count, bool wait_all,
     return result;
 }
 
-}  // namespace
+} // namespace
 
 WSAEVENT WSACreateEvent(void) noexcept {
     auto* event = new (std::nothrow) event_object;
@@ -182,7 +182,7 @@ BOOL WSASetEvent(WSAEVENT hEvent) noexcept {
     if (event == nullptr) return FALSE;
     std::uint32_t word = event->word.load(std::memory_order_relaxed);
     do {
-        if (word & signalled_bit) return TRUE;  // whoever set it has already woken the waiters
+        if (word & signalled_bit) return TRUE; // whoever set it has already woken the waiters
     } while (!event->word.compare_exchange_weak(word, word + one_set + signalled_bit,
                                                 std::memory_order_seq_cst,
                                                 std::memory_order_relaxed));
@@ -212,7 +212,8 @@ DWORD WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT* lphEvents, BOOL fW
     for (DWORD i = 0; i < cEvents; ++i) {
         events[i] = event_from(lphEvents[i]);
         if (events[i] == nullptr) {
-            for (DWORD j = 0; j < i; ++j) release(events[j]);
+            for (DWORD j = 0; j < i; ++j)
+                release(events[j]);
             return WSA_WAIT_FAILED;
         }
         events[i]->ref_count.fetch_add(1, std::memory_order_relaxed);
@@ -226,14 +227,14 @@ DWORD WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT* lphEvents, BOOL fW
         result = cEvents == 1 ? wait_single(events[0], until)
                               : wait_multiple(events, cEvents, wait_all, until);
     }
-    for (DWORD i = 0; i < cEvents; ++i) release(events[i]);
+    for (DWORD i = 0; i < cEvents; ++i)
+        release(events[i]);
     return result;
 }
 
 bool sanport::wsa_event_is_set(WSAEVENT event) noexcept {
     event_object* object = event_from(event);
-    return object != nullptr &&
-           (object->word.load(std::memory_order_acquire) & signalled_bit) != 0;
+    return object != nullptr && (object->word.load(std::memory_order_acquire) & signalled_bit) != 0;
 }
 
 bool sanport::wsa_event_hold(WSAEVENT event) noexcept {

@@ -7,8 +7,7 @@
 bool sanport::wsa_event_is_set(WSAEVENT event) noexcept {
     // A zero timeout tests the state without waiting; on a manual-reset event (WSACreateEvent
     // makes those) the test does not reset it. An invalid handle gives WAIT_FAILED: false.
-    return event != WSA_INVALID_EVENT &&
-           WaitForSingleObject(event, 0) == WAIT_OBJECT_0;
+    return event != WSA_INVALID_EVENT && WaitForSingleObject(event, 0) == WAIT_OBJECT_0;
 }
 
 bool sanport::wsa_event_hold(WSAEVENT event) noexcept {

@@ -26,10 +26,10 @@
 namespace sanport::detail {
 
 enum class io_kind : std::uint8_t {
-    recv,        // receive into buffers; flags may hold MSG_PEEK
-    send,        // send buffers in order; a short send is reported as is
-    recv_probe,  // wait until readable: 1-byte MSG_PEEK into buffers[0];
-                 // reports 1 = data is there, 0 = end of stream
+    recv,       // receive into buffers; flags may hold MSG_PEEK
+    send,       // send buffers in order; a short send is reported as is
+    recv_probe, // wait until readable: 1-byte MSG_PEEK into buffers[0];
+                // reports 1 = data is there, 0 = end of stream
 };
 
 // The most buffers one request names (the kernel's IOV_MAX), and the most bytes (2^31 - 1).
@@ -39,21 +39,21 @@ inline constexpr std::uint32_t max_request_bytes = 0x7fffffffu;
 // One kernel operation. The core keeps one per socket per direction (never allocated per call).
 struct io_request {
     SOCKET socket = INVALID_SOCKET;
-    void* backend_socket = nullptr;  // what attach() produced for this socket
+    void* backend_socket = nullptr; // what attach() produced for this socket
     io_kind kind = io_kind::recv;
-    const WSABUF* buffers = nullptr;  // no zero-length entries, 1..max_request_buffers of them
+    const WSABUF* buffers = nullptr; // no zero-length entries, 1..max_request_buffers of them
     std::uint32_t count = 0;
-    std::uint32_t flags = 0;          // MSG_PEEK for recv, else 0
-    std::int32_t fixed_slot = -1;     // registered region holding every buffer, or -1
-    void* owner = nullptr;            // the core's; handed back untouched
+    std::uint32_t flags = 0;      // MSG_PEEK for recv, else 0
+    std::int32_t fixed_slot = -1; // registered region holding every buffer, or -1
+    void* owner = nullptr;        // the core's; handed back untouched
 };
 
 // What happened to one io_request; produced exactly once per accepted request.
 struct io_completion {
     io_request* request = nullptr;
-    int wsa = 0;                  // 0, or a WSA code; WSA_OPERATION_ABORTED after cancel()
-    std::uint32_t bytes = 0;      // bytes moved (may be > 0 even after cancel(): keep them)
-    bool more_data = false;       // recv: the kernel said more data is queued (a hint)
+    int wsa = 0;             // 0, or a WSA code; WSA_OPERATION_ABORTED after cancel()
+    std::uint32_t bytes = 0; // bytes moved (may be > 0 even after cancel(): keep them)
+    bool more_data = false;  // recv: the kernel said more data is queued (a hint)
 };
 
 class backend {
@@ -81,7 +81,7 @@ public:
 
     // Registered memory (WSPRegisterMemory). slot < max_regions(). add_region returns false
     // when the OS refused (the region then simply takes the ordinary path).
-    virtual std::size_t max_regions() const noexcept = 0;  // 0: no fixed-buffer support
+    virtual std::size_t max_regions() const noexcept = 0; // 0: no fixed-buffer support
     virtual bool add_region(std::int32_t slot, void* base, std::size_t length) noexcept = 0;
     virtual void remove_region(std::int32_t slot) noexcept = 0;
 
@@ -97,4 +97,4 @@ public:
 std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,
                                       std::string& why_not);
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -26,7 +26,7 @@ op* op_alloc(socket_state& s) noexcept {
         o->next = nullptr;
         return o;
     }
-    return new (std::nothrow) op;  // grows to the socket's peak of posted operations, once
+    return new (std::nothrow) op; // grows to the socket's peak of posted operations, once
 }
 
 void op_free(socket_state& s, op& o) noexcept {
@@ -46,8 +46,8 @@ void publish(WSAOVERLAPPED* ov, int wsa, DWORD bytes, DWORD flags) noexcept {
     ov->OffsetHigh = static_cast<DWORD>(wsa);
     // Internal last: a poller that sees it != WSS_OPERATION_IN_PROGRESS sees the rest too.
     // The WSA code itself is never 0x103, so any failure value is distinct from "pending".
-    std::atomic_ref<ULONG_PTR>(ov->Internal).store(static_cast<ULONG_PTR>(wsa),
-                                                   std::memory_order_release);
+    std::atomic_ref<ULONG_PTR>(ov->Internal)
+        .store(static_cast<ULONG_PTR>(wsa), std::memory_order_release);
 }
 
 // The event named by hEvent (low bit cleared), pinned before the result is published: the
@@ -65,10 +65,10 @@ void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int w
     if (s && s->queue && !low_bit && !no_packet) s->queue->push({ov, bytes, s->key, wsa});
     auto& generation = completion_generation();
     generation.fetch_add(1, std::memory_order_acq_rel);
-    generation.notify_all();  // no syscall unless a waiter is registered
+    generation.notify_all(); // no syscall unless a waiter is registered
 }
 
-}  // namespace
+} // namespace
 
 void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     WSAOVERLAPPED* ov = o.overlapped;
@@ -92,8 +92,9 @@ void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD byte
 int connection_error(socket_state& s, int wsa) noexcept {
     // WSAETIMEDOUT is not a WSPRecv code: keep-alive is what detected it when SO_KEEPALIVE is
     // on (WSAENETRESET, seed: "keep-alive activity detecting a failure"), else WSAECONNABORTED.
-    if (wsa == WSAETIMEDOUT) return sys::keepalive_enabled(s.handle) ? WSAENETRESET : WSAECONNABORTED;
+    if (wsa == WSAETIMEDOUT)
+        return sys::keepalive_enabled(s.handle) ? WSAENETRESET : WSAECONNABORTED;
     return wsa;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

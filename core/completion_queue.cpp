@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The completion queue (see completion_queue_impl.hpp and sanport/completion_queue.h).
 #include "core/completion_queue_impl.hpp"
-
 #include "core/engine_impl.hpp"
 #include "core/socket_table.hpp"
 
@@ -18,7 +17,8 @@ namespace detail {
 bool completion_queue_impl::grow() noexcept {
     try {
         std::vector<completion_entry> bigger(ring_.size() * 2);
-        for (std::size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+        for (std::size_t i = 0; i < size_; ++i)
+            bigger[i] = ring_[(head_ + i) % ring_.size()];
         ring_.swap(bigger);
         head_ = 0;
         return true;
@@ -55,7 +55,8 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
     const auto deadline = clock::now() + std::chrono::milliseconds(forever ? 0 : timeout_ms);
     const auto remaining_ms = [&]() -> int {
         if (forever) return -1;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
         return left.count() > 0 ? static_cast<int>(left.count()) : 0;
     };
     // A driven engine makes progress only while its thread runs it: do that while waiting.
@@ -77,8 +78,10 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
     std::unique_lock lock(mutex_);
     ++waiters_;
     const auto ready = [&] { return size_ != 0 || shut_; };
-    if (forever) cv_.wait(lock, ready);
-    else cv_.wait_until(lock, deadline, ready);
+    if (forever)
+        cv_.wait(lock, ready);
+    else
+        cv_.wait_until(lock, deadline, ready);
     --waiters_;
     return take(out, max);
 }
@@ -92,7 +95,7 @@ int completion_queue_impl::post(const completion_entry& entry) noexcept {
         ++size_;
         if (waiters_ != 0) cv_.notify_one();
     }
-    engine_.wake_if_sleeping();  // a driven engine's owner may be waiting inside run_once
+    engine_.wake_if_sleeping(); // a driven engine's owner may be waiting inside run_once
     return 0;
 }
 
@@ -111,12 +114,14 @@ bool completion_queue_impl::is_shut_down() const noexcept {
     return shut_;
 }
 
-}  // namespace detail
+} // namespace detail
 
 completion_queue::completion_queue(engine& e)
     : impl_(std::make_shared<completion_queue_impl>(e.impl())) {}
 completion_queue::completion_queue() : completion_queue(default_engine()) {}
-completion_queue::~completion_queue() { impl_->shutdown(); }
+completion_queue::~completion_queue() {
+    impl_->shutdown();
+}
 
 int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
     socket_ref sock = socket_table::instance().find(s);
@@ -138,7 +143,11 @@ int completion_queue::post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped
     return impl_->post({overlapped, bytes, key, 0});
 }
 
-void completion_queue::shutdown() { impl_->shutdown(); }
-bool completion_queue::is_shut_down() const noexcept { return impl_->is_shut_down(); }
+void completion_queue::shutdown() {
+    impl_->shutdown();
+}
+bool completion_queue::is_shut_down() const noexcept {
+    return impl_->is_shut_down();
+}
 
-}  // namespace sanport
+} // namespace sanport

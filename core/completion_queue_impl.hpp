@@ -27,7 +27,7 @@ public:
     bool is_shut_down() const noexcept;
 
 private:
-    std::size_t take(completion_entry* out, std::size_t max) noexcept;  // mutex held
+    std::size_t take(completion_entry* out, std::size_t max) noexcept; // mutex held
     bool grow() noexcept;
 
     engine_impl& engine_;
@@ -40,4 +40,4 @@ private:
     bool shut_ = false;
 };
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

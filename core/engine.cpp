@@ -23,9 +23,9 @@ std::string forced_backend(const engine_options& options) {
     return env ? std::string(env) : std::string();
 }
 
-constexpr int sock_stream = 1;  // SOCK_STREAM on Linux and Windows alike
+constexpr int sock_stream = 1; // SOCK_STREAM on Linux and Windows alike
 
-}  // namespace
+} // namespace
 
 engine::engine(const engine_options& options) {
     std::string why;
@@ -48,9 +48,15 @@ engine::~engine() {
     impl_->stop();
 }
 
-int engine::status() const noexcept { return impl_->status(); }
-const std::string& engine::why() const noexcept { return impl_->why(); }
-const char* engine::backend_name() const noexcept { return impl_->backend_name(); }
+int engine::status() const noexcept {
+    return impl_->status();
+}
+const std::string& engine::why() const noexcept {
+    return impl_->why();
+}
+const char* engine::backend_name() const noexcept {
+    return impl_->backend_name();
+}
 
 int engine::run_once(DWORD timeout_ms) {
     return impl_->run_once(timeout_ms == WSA_INFINITE ? -1 : static_cast<int>(timeout_ms));
@@ -66,10 +72,11 @@ SOCKET engine::socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno
     // seed: Windows Sockets Direct does not handle datagram sockets.
     if (type != sock_stream) return fail(lpErrno, WSAESOCKTNOSUPPORT), INVALID_SOCKET;
     SOCKET os = INVALID_SOCKET;
-    if (const int wsa = sys::open_socket(af, type, protocol, os)) return fail(lpErrno, wsa), INVALID_SOCKET;
+    if (const int wsa = sys::open_socket(af, type, protocol, os))
+        return fail(lpErrno, wsa), INVALID_SOCKET;
     int wsa = 0;
-    const SOCKET s = register_socket(*impl_, os, (flags & WSA_FLAG_OVERLAPPED) != 0,
-                                     conn_state::fresh, af, wsa);
+    const SOCKET s =
+        register_socket(*impl_, os, (flags & WSA_FLAG_OVERLAPPED) != 0, conn_state::fresh, af, wsa);
     if (s == INVALID_SOCKET) {
         sys::close(os);
         return fail(lpErrno, wsa), INVALID_SOCKET;
@@ -110,7 +117,7 @@ default_state& the_default() {
         if (d->e->status() != 0) {
             std::fprintf(stderr, "sanport: no backend could start: %s\n", d->e->why().c_str());
         } else if (!d->e->why().empty()) {
-            d->fallback = d->e->why();  // reported once: the preferred backend was refused
+            d->fallback = d->e->why(); // reported once: the preferred backend was refused
             std::fprintf(stderr, "sanport: using the %s backend: %s\n", d->e->backend_name(),
                          d->fallback.c_str());
         }
@@ -119,10 +126,16 @@ default_state& the_default() {
     return *state;
 }
 
-}  // namespace
+} // namespace
 
-engine& default_engine() { return *the_default().e; }
-const char* running_backend() { return default_engine().backend_name(); }
-const std::string& backend_fallback_reason() { return the_default().fallback; }
+engine& default_engine() {
+    return *the_default().e;
+}
+const char* running_backend() {
+    return default_engine().backend_name();
+}
+const std::string& backend_fallback_reason() {
+    return the_default().fallback;
+}
 
-}  // namespace sanport
+} // namespace sanport

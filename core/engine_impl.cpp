@@ -15,7 +15,9 @@ engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool o
     if (backend_ && own_thread) thread_ = std::thread([this] { thread_main(); });
 }
 
-engine_impl::~engine_impl() { stop(); }
+engine_impl::~engine_impl() {
+    stop();
+}
 
 void engine_impl::stop() {
     if (stopping_.exchange(true)) return;
@@ -27,7 +29,8 @@ void engine_impl::stop() {
 
 void engine_impl::thread_main() {
     driver_.store(std::this_thread::get_id(), std::memory_order_release);
-    while (!stopping_.load(std::memory_order_acquire)) run_once(-1);
+    while (!stopping_.load(std::memory_order_acquire))
+        run_once(-1);
 }
 
 bool engine_impl::claim_if_never_driven() noexcept {
@@ -67,7 +70,8 @@ int engine_impl::run_once(int timeout_ms) {
     io_completion batch[128];
     const std::size_t n = backend_->reap(batch, std::size(batch), timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < n; ++i) dispatch(batch[i]);
+    for (std::size_t i = 0; i < n; ++i)
+        dispatch(batch[i]);
     drain_kicks();
     progress_.fetch_add(1, std::memory_order_release);
     return static_cast<int>(n);
@@ -76,12 +80,14 @@ int engine_impl::run_once(int timeout_ms) {
 void engine_impl::dispatch(const io_completion& c) {
     auto* s = static_cast<socket_state*>(c.request->owner);
     std::lock_guard lock(s->mutex);
-    if (c.request == &s->recv.request) recv_done(*s, c);
-    else send_done(*s, c);
+    if (c.request == &s->recv.request)
+        recv_done(*s, c);
+    else
+        send_done(*s, c);
     // Last touch of s: a closer waiting for busy == 0 then takes the mutex before moving on.
     s->busy.fetch_sub(1, std::memory_order_acq_rel);
     s->busy.notify_all();
-    auto& generation = completion_generation();  // wait_until() waiters re-check busy
+    auto& generation = completion_generation(); // wait_until() waiters re-check busy
     generation.fetch_add(1, std::memory_order_acq_rel);
     generation.notify_all();
 }
@@ -93,7 +99,7 @@ void engine_impl::wake_if_sleeping() noexcept {
 void engine_impl::kick(socket_state& s) {
     if (!s.kick_queued) {
         s.kick_queued = true;
-        s.refs.fetch_add(1, std::memory_order_acq_rel);  // the kick list holds a reference
+        s.refs.fetch_add(1, std::memory_order_acq_rel); // the kick list holds a reference
         socket_state* head = kicks_.load(std::memory_order_relaxed);
         do {
             s.next_kick = head;
@@ -115,12 +121,13 @@ void engine_impl::drain_kicks() {
             s->next_kick = nullptr;
             if (s->cancel_wanted) {
                 s->cancel_wanted = false;
-                if (s->recv.in_flight || s->send.in_flight) backend_->cancel(s->handle, s->backend_socket);
+                if (s->recv.in_flight || s->send.in_flight)
+                    backend_->cancel(s->handle, s->backend_socket);
             }
             if (s->recv.start_wanted) recv_start(*s);
             if (s->send.start_wanted) send_start(*s);
         }
-        socket_ref release(s);  // drops the kick list's reference
+        socket_ref release(s); // drops the kick list's reference
     }
 }
 
@@ -162,7 +169,8 @@ void engine_impl::drain_commands() {
         std::lock_guard lock(mutex_);
         todo.swap(commands_);
     }
-    for (auto& fn : todo) fn();
+    for (auto& fn : todo)
+        fn();
 }
 
 std::int32_t engine_impl::reserve_slot() noexcept {
@@ -191,8 +199,10 @@ void engine_impl::link(socket_state& s) {
 
 void engine_impl::unlink(socket_state& s) {
     std::lock_guard lock(mutex_);
-    if (s.engine_prev) s.engine_prev->engine_next = s.engine_next;
-    else if (sockets_ == &s) sockets_ = s.engine_next;
+    if (s.engine_prev)
+        s.engine_prev->engine_next = s.engine_next;
+    else if (sockets_ == &s)
+        sockets_ = s.engine_next;
     if (s.engine_next) s.engine_next->engine_prev = s.engine_prev;
     s.engine_prev = s.engine_next = nullptr;
 }
@@ -200,7 +210,8 @@ void engine_impl::unlink(socket_state& s) {
 std::vector<SOCKET> engine_impl::sockets() {
     std::lock_guard lock(mutex_);
     std::vector<SOCKET> all;
-    for (socket_state* s = sockets_; s; s = s->engine_next) all.push_back(s->handle);
+    for (socket_state* s = sockets_; s; s = s->engine_next)
+        all.push_back(s->handle);
     return all;
 }
 
@@ -209,7 +220,8 @@ void engine_impl::wait_until(const std::function<bool()>& pred) {
     // of a driven engine: the ring binds to the claiming thread (SINGLE_ISSUER), and a closer
     // or blocking caller would steal it from the owner.
     if (on_engine_thread()) {
-        while (!pred()) run_once(10);
+        while (!pred())
+            run_once(10);
         return;
     }
     // Another thread drives: completions bump the generation counter, so wait on it.
@@ -221,4 +233,4 @@ void engine_impl::wait_until(const std::function<bool()>& pred) {
     }
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -29,4 +29,4 @@ int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_d
     return 0;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

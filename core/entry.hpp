@@ -31,7 +31,7 @@ inline int fail(LPINT lpErrno, int code) noexcept {
     return SOCKET_ERROR;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail
 
 namespace sanport::detail {
 
@@ -46,4 +46,4 @@ void retire_regions(engine_impl& e, registry& regions);
 SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state state, int family,
                        int& wsa);
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -10,14 +10,18 @@ namespace sanport::detail {
 
 bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     std::uint32_t kept = 0;
-    for (std::uint32_t i = 0; i < count; ++i) kept += in[i].len != 0 ? 1 : 0;
+    for (std::uint32_t i = 0; i < count; ++i)
+        kept += in[i].len != 0 ? 1 : 0;
     if (kept <= op_inline_buffers) {
         o.buffers = o.inline_buffers;
     } else {
         if (o.spill_capacity < kept) {
             // Grows once to the largest array this op slot has seen, then is reused.
             o.spill.reset(new (std::nothrow) WSABUF[kept]);
-            if (!o.spill) { o.spill_capacity = 0; return false; }
+            if (!o.spill) {
+                o.spill_capacity = 0;
+                return false;
+            }
             o.spill_capacity = kept;
         }
         o.buffers = o.spill.get();
@@ -25,7 +29,7 @@ bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     std::uint64_t total = 0;
     std::uint32_t j = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
-        if (in[i].len == 0) continue;  // seed: packed "so as not to create holes"
+        if (in[i].len == 0) continue; // seed: packed "so as not to create holes"
         o.buffers[j++] = in[i];
         total += in[i].len;
     }
@@ -89,11 +93,11 @@ std::uint32_t op_copy_in(op& o, const char* data, std::uint32_t size, bool peek)
         ++index;
     }
     if (peek) {
-        o.bytes += done;  // a peek completes at once; its cursor is never used again
+        o.bytes += done; // a peek completes at once; its cursor is never used again
     } else {
         op_advance(o, done);
     }
     return done;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

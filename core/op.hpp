@@ -24,16 +24,16 @@ inline constexpr std::uint32_t op_inline_buffers = 4;
 struct op {
     op* next = nullptr;
     WSAOVERLAPPED* overlapped = nullptr;
-    WSABUF* buffers = inline_buffers;  // remaining entries start at `index`
-    std::uint32_t count = 0;           // captured entries (zero-length ones dropped)
-    std::uint32_t index = 0;           // first entry with room left
-    std::uint32_t capacity = 0;        // min(sum of lengths, 2^31 - 1)
-    std::uint32_t bytes = 0;           // bytes transferred so far
-    std::uint32_t flags = 0;           // MSG_PEEK / MSG_WAITALL (receive)
-    std::int32_t fixed_slot = -1;      // registered region with a kernel slot, or -1
-    std::uint32_t held_back = 0;       // length cut off buffers[trimmed] for one request
+    WSABUF* buffers = inline_buffers; // remaining entries start at `index`
+    std::uint32_t count = 0;          // captured entries (zero-length ones dropped)
+    std::uint32_t index = 0;          // first entry with room left
+    std::uint32_t capacity = 0;       // min(sum of lengths, 2^31 - 1)
+    std::uint32_t bytes = 0;          // bytes transferred so far
+    std::uint32_t flags = 0;          // MSG_PEEK / MSG_WAITALL (receive)
+    std::int32_t fixed_slot = -1;     // registered region with a kernel slot, or -1
+    std::uint32_t held_back = 0;      // length cut off buffers[trimmed] for one request
     std::uint32_t trimmed = 0;
-    bool no_packet = false;            // blocking call: never a completion-queue packet
+    bool no_packet = false; // blocking call: never a completion-queue packet
 
     WSABUF inline_buffers[op_inline_buffers] = {};
     std::unique_ptr<WSABUF[]> spill;
@@ -64,7 +64,10 @@ public:
     op& front() noexcept { return *head_; }
     void push_back(op& o) noexcept {
         o.next = nullptr;
-        if (tail_) tail_->next = &o; else head_ = &o;
+        if (tail_)
+            tail_->next = &o;
+        else
+            head_ = &o;
         tail_ = &o;
     }
     op& pop_front() noexcept {
@@ -81,4 +84,4 @@ private:
     op* tail_ = nullptr;
 };
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

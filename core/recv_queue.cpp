@@ -47,9 +47,12 @@ bool finish_early(socket_state& s, op& o) noexcept {
 void finish_all_at_end(socket_state& s) noexcept {
     while (!s.recv.ops.empty()) {
         op& o = s.recv.ops.pop_front();
-        if (o.bytes != 0) complete_op(s, o, 0, false);
-        else if (s.recv_error != 0) complete_op(s, o, s.recv_error, false);
-        else complete_op(s, o, s.report_disconnect ? WSAEDISCON : 0, false);
+        if (o.bytes != 0)
+            complete_op(s, o, 0, false);
+        else if (s.recv_error != 0)
+            complete_op(s, o, s.recv_error, false);
+        else
+            complete_op(s, o, s.report_disconnect ? WSAEDISCON : 0, false);
     }
 }
 
@@ -84,7 +87,7 @@ void drain_read_ahead(socket_state& s) noexcept {
     }
 }
 
-}  // namespace
+} // namespace
 
 int recv_post(socket_state& s, op& o) noexcept {
     if (s.recv.ops.empty()) {
@@ -100,11 +103,11 @@ int recv_post(socket_state& s, op& o) noexcept {
                     op_free(s, o);
                     return WSAEDISCON;
                 }
-                complete_op(s, o, 0, true);  // stream end: 0 bytes, every time
+                complete_op(s, o, 0, true); // stream end: 0 bytes, every time
                 return 0;
             }
         } else if (s.eof || s.recv_error != 0) {
-            complete_op(s, o, 0, true);  // MSG_WAITALL got what read-ahead held, then the end
+            complete_op(s, o, 0, true); // MSG_WAITALL got what read-ahead held, then the end
             return 0;
         }
     }
@@ -122,7 +125,7 @@ void recv_start(socket_state& s) noexcept {
     r.owner = &s;
     if (!s.recv.ops.empty()) {
         op& head = s.recv.ops.front();
-        if (s.ra_available() != 0) {  // read-ahead landed after this op was queued
+        if (s.ra_available() != 0) { // read-ahead landed after this op was queued
             drain_read_ahead(s);
             if (s.recv.ops.empty()) return recv_start(s);
         }
@@ -198,23 +201,27 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
             s.ra_end += c.bytes;
             drain_read_ahead(s);
         } else if (c.wsa == 0 && s.failed_under_send != 0) {
-            if (s.ra_available() == 0) fail_connection(s, s.failed_under_send);
-            else s.recv_error = s.failed_under_send;
+            if (s.ra_available() == 0)
+                fail_connection(s, s.failed_under_send);
+            else
+                s.recv_error = s.failed_under_send;
         } else if (c.wsa == 0) {
             s.eof = true;
             if (s.ra_available() == 0) finish_all_at_end(s);
         } else if (c.wsa != WSA_OPERATION_ABORTED && !is_request_local(c.wsa)) {
-            if (s.ra_available() == 0) fail_connection(s, c.wsa);
-            else s.recv_error = connection_error(s, c.wsa);
+            if (s.ra_available() == 0)
+                fail_connection(s, c.wsa);
+            else
+                s.recv_error = connection_error(s, c.wsa);
         }
         return recv_start(s);
     }
-    if (s.recv.ops.empty()) return;  // cannot happen: the head is only popped here or at close
+    if (s.recv.ops.empty()) return; // cannot happen: the head is only popped here or at close
     op& head = s.recv.ops.front();
     if (target == recv_target::probe) {
         if (c.wsa == 0 && c.bytes != 0) {
             s.recv.ops.pop_front();
-            complete_op(s, head, 0, false);  // data is there; none of it consumed
+            complete_op(s, head, 0, false); // data is there; none of it consumed
         } else if (c.wsa == 0) {
             end_of_stream(s);
         } else if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
@@ -246,7 +253,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         complete_op(s, head, head.bytes != 0 ? 0 : c.wsa, false);
         return recv_start(s);
     }
-    op_advance(head, 0);  // restore a trimmed entry; the bytes so far stay reported
+    op_advance(head, 0); // restore a trimmed entry; the bytes so far stay reported
     fail_connection(s, c.wsa);
 }
 
@@ -254,8 +261,7 @@ void recv_abort_queued(socket_state& s) noexcept {
     // seed: "WSA_OPERATION_ABORTED: The overlapped operation was canceled because the socket
     // was closed." The head stays while the kernel still holds it.
     op_fifo keep;
-    if (s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead &&
-        !s.recv.ops.empty())
+    if (s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead && !s.recv.ops.empty())
         keep.push_back(s.recv.ops.pop_front());
     while (!s.recv.ops.empty()) {
         op& o = s.recv.ops.pop_front();
@@ -264,4 +270,4 @@ void recv_abort_queued(socket_state& s) noexcept {
     s.recv.ops = keep;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

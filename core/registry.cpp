@@ -12,7 +12,7 @@ namespace {
 bool holds(const region& r, const char* p, std::size_t n) noexcept {
     return p >= r.base && n <= r.length && static_cast<std::size_t>(p - r.base) <= r.length - n;
 }
-}  // namespace
+} // namespace
 
 void registry::add(region* r) {
     auto at = std::upper_bound(by_base_.begin(), by_base_.end(), r->base,
@@ -60,12 +60,17 @@ buffer_check registry::check(const WSABUF* buffers, DWORD count, DWORD needed,
         }
         if (!granted) {
             // seed: "The switch registered each buffer" -- strict mode holds callers to it.
-            if (refused || strict) { out.wsa = WSAEFAULT; return out; }
+            if (refused || strict) {
+                out.wsa = WSAEFAULT;
+                return out;
+            }
             all_in_common = false;
             continue;
         }
-        if (!common) common = granted;
-        else if (granted != common) all_in_common = false;
+        if (!common)
+            common = granted;
+        else if (granted != common)
+            all_in_common = false;
     }
     if (common && all_in_common) out.fixed_slot = common->live_slot.load(std::memory_order_acquire);
     return out;
@@ -78,4 +83,4 @@ std::vector<region*> registry::take_all() noexcept {
     return all;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -18,9 +18,9 @@ namespace sanport::detail {
 struct region {
     char* base = nullptr;
     std::size_t length = 0;
-    DWORD flags = 0;                      // MEM_READ | MEM_WRITE
-    std::int32_t slot = -1;               // kernel slot reserved for it, or -1
-    std::atomic<std::int32_t> live_slot{-1};  // set by the engine thread when the kernel took it
+    DWORD flags = 0;                         // MEM_READ | MEM_WRITE
+    std::int32_t slot = -1;                  // kernel slot reserved for it, or -1
+    std::atomic<std::int32_t> live_slot{-1}; // set by the engine thread when the kernel took it
 };
 
 // The result of checking an operation's buffers against the registrations.
@@ -40,14 +40,15 @@ public:
     bool remove(region* r) noexcept;
     bool contains(const region* r) const noexcept;
     // Receive buffers need MEM_WRITE, send buffers MEM_READ. strict: unregistered → WSAEFAULT.
-    buffer_check check(const WSABUF* buffers, DWORD count, DWORD needed, bool strict) const noexcept;
+    buffer_check check(const WSABUF* buffers, DWORD count, DWORD needed,
+                       bool strict) const noexcept;
     // Takes every region out (socket close); the caller disposes of them.
     std::vector<region*> take_all() noexcept;
     bool empty() const noexcept { return by_base_.empty(); }
 
 private:
     std::vector<region*> by_base_;
-    std::size_t max_length_ = 0;  // bounds the backward scan over overlapping regions
+    std::size_t max_length_ = 0; // bounds the backward scan over overlapping regions
 };
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -13,7 +13,8 @@ namespace sanport::detail {
 namespace {
 
 void fail_all(socket_state& s, int wsa) noexcept {
-    while (!s.send.ops.empty()) complete_op(s, s.send.ops.pop_front(), wsa, false);
+    while (!s.send.ops.empty())
+        complete_op(s, s.send.ops.pop_front(), wsa, false);
 }
 
 void shutdown_if_drained(socket_state& s) noexcept {
@@ -23,7 +24,7 @@ void shutdown_if_drained(socket_state& s) noexcept {
     }
 }
 
-}  // namespace
+} // namespace
 
 int send_post(socket_state& s, op& o) noexcept {
     if (s.send_error != 0) {
@@ -31,7 +32,7 @@ int send_post(socket_state& s, op& o) noexcept {
         op_free(s, o);
         return wsa;
     }
-    if (o.capacity == 0) {  // nothing to send: done at once, with the usual notifications
+    if (o.capacity == 0) { // nothing to send: done at once, with the usual notifications
         complete_op(s, o, 0, true);
         return 0;
     }
@@ -72,7 +73,7 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
         return;
     }
     if (c.wsa == 0 && !head.full()) {
-        if (c.bytes == 0) {  // the kernel took nothing and said nothing: treat as a reset peer
+        if (c.bytes == 0) { // the kernel took nothing and said nothing: treat as a reset peer
             s.send_error = WSAECONNRESET;
             fail_all(s, s.send_error);
             return;
@@ -98,8 +99,9 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
 void send_abort_queued(socket_state& s) noexcept {
     op_fifo keep;
     if (s.send.in_flight && !s.send.ops.empty()) keep.push_back(s.send.ops.pop_front());
-    while (!s.send.ops.empty()) complete_op(s, s.send.ops.pop_front(), WSA_OPERATION_ABORTED, false);
+    while (!s.send.ops.empty())
+        complete_op(s, s.send.ops.pop_front(), WSA_OPERATION_ABORTED, false);
     s.send.ops = keep;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

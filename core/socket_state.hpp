@@ -32,7 +32,7 @@ struct direction {
     op_fifo ops;
     io_request request;
     bool in_flight = false;
-    bool start_wanted = false;  // a non-engine thread asked the engine to start the head
+    bool start_wanted = false; // a non-engine thread asked the engine to start the head
 };
 
 struct socket_state {
@@ -104,4 +104,4 @@ struct socket_state {
     std::uint32_t ra_available() const noexcept { return ra_end - ra_begin; }
 };
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

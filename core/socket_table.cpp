@@ -45,7 +45,8 @@ socket_table::slot* socket_table::chunk_for(SOCKET s, bool create) {
     if (!chunk) {
         chunk = new (std::nothrow) slot[chunk_size];
         if (!chunk) return nullptr;
-        for (std::size_t i = 0; i < chunk_size; ++i) chunk[i].store(nullptr);
+        for (std::size_t i = 0; i < chunk_size; ++i)
+            chunk[i].store(nullptr);
         chunks_[index].store(chunk, std::memory_order_release);
     }
     return chunk;
@@ -125,4 +126,4 @@ void socket_table::recycle(socket_state* s) noexcept {
     free_ = s;
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -54,14 +54,14 @@ public:
 private:
     static constexpr std::size_t chunk_bits = 12;
     static constexpr std::size_t chunk_size = std::size_t{1} << chunk_bits;
-    static constexpr std::size_t max_chunks = 1024;  // handles below 4M
+    static constexpr std::size_t max_chunks = 1024; // handles below 4M
 
     using slot = std::atomic<socket_state*>;
     slot* chunk_for(SOCKET s, bool create);
 
     std::atomic<slot*> chunks_[max_chunks] = {};
-    std::mutex mutex_;  // growth and the recycle list only
+    std::mutex mutex_; // growth and the recycle list only
     socket_state* free_ = nullptr;
 };
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

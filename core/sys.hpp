@@ -13,10 +13,10 @@ namespace sanport::detail::sys {
 
 // What adoption needs to know about an OS socket.
 struct socket_facts {
-    bool is_stream = false;   // SOCK_STREAM
-    bool listening = false;   // SO_ACCEPTCONN
-    bool bound = false;       // has a local address with a non-zero port
-    bool connected = false;   // has a peer
+    bool is_stream = false; // SOCK_STREAM
+    bool listening = false; // SO_ACCEPTCONN
+    bool bound = false;     // has a local address with a non-zero port
+    bool connected = false; // has a peer
     int family = 0;
 };
 
@@ -29,12 +29,12 @@ int accept(SOCKET s, sockaddr* addr, int* addrlen, SOCKET& out) noexcept;
 int connect(SOCKET s, const sockaddr* name, int namelen) noexcept;
 int getsockname(SOCKET s, sockaddr* name, int* namelen) noexcept;
 int getpeername(SOCKET s, sockaddr* name, int* namelen) noexcept;
-int shutdown_send(SOCKET s) noexcept;  // SHUT_WR; sanport never passes SHUT_RD to the kernel
+int shutdown_send(SOCKET s) noexcept; // SHUT_WR; sanport never passes SHUT_RD to the kernel
 // Wakes a thread blocked in accept() on a listening socket that is being closed.
 int wake_accept(SOCKET s) noexcept;
 int close(SOCKET s) noexcept;
-int inspect(SOCKET s, socket_facts& facts) noexcept;  // WSAENOTSOCK if s is no socket
-bool keepalive_enabled(SOCKET s) noexcept;            // SO_KEEPALIVE is on
+int inspect(SOCKET s, socket_facts& facts) noexcept; // WSAENOTSOCK if s is no socket
+bool keepalive_enabled(SOCKET s) noexcept;           // SO_KEEPALIVE is on
 // Make accepted/connected sockets suitable for the backends (e.g. TCP_NODELAY off, nothing).
 int prepare(SOCKET s) noexcept;
 // Receive or send on the calling thread without blocking: bytes moved, or a WSA code with
@@ -42,4 +42,4 @@ int prepare(SOCKET s) noexcept;
 int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept;
 int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept;
 
-}  // namespace sanport::detail::sys
+} // namespace sanport::detail::sys

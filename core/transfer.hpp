@@ -44,4 +44,4 @@ void send_start(socket_state& s) noexcept;
 void send_done(socket_state& s, const io_completion& c) noexcept;
 void send_abort_queued(socket_state& s) noexcept;
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

@@ -43,12 +43,11 @@ SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state st
     return os;
 }
 
-}  // namespace detail
+} // namespace detail
 
 namespace {
 
-template <class F>
-int with_socket(SOCKET s, LPINT lpErrno, F f) {
+template <class F> int with_socket(SOCKET s, LPINT lpErrno, F f) {
     if (!lpErrno) return SOCKET_ERROR;
     socket_ref sock = socket_table::instance().find(s);
     if (!sock) return fail(lpErrno, WSAENOTSOCK);
@@ -56,7 +55,7 @@ int with_socket(SOCKET s, LPINT lpErrno, F f) {
     return 0;
 }
 
-}  // namespace
+} // namespace
 
 SOCKET WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW lpProtocolInfo, GROUP /*g*/,
                  DWORD dwFlags, LPINT lpErrno) {
@@ -88,7 +87,7 @@ int WSPListen(SOCKET s, int backlog, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
         {
             std::lock_guard lock(st.mutex);
-            if (st.state == conn_state::fresh) return WSAEINVAL;  // Winsock: bind first
+            if (st.state == conn_state::fresh) return WSAEINVAL; // Winsock: bind first
             if (st.state == conn_state::connected) return WSAEISCONN;
         }
         if (const int wsa = sys::listen(s, backlog)) return wsa;
@@ -111,23 +110,26 @@ SOCKET WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC
     }
     engine_impl* e = sock->engine;
     const int family = sock->family;
-    sock.reset();  // a blocked accept must not hold up WSPCloseSocket of the listener
+    sock.reset(); // a blocked accept must not hold up WSPCloseSocket of the listener
     for (;;) {
         SOCKET fresh = INVALID_SOCKET;
-        if (const int wsa = sys::accept(s, addr, addrlen, fresh)) return fail(lpErrno, wsa), INVALID_SOCKET;
+        if (const int wsa = sys::accept(s, addr, addrlen, fresh))
+            return fail(lpErrno, wsa), INVALID_SOCKET;
         if (lpfnCondition) {
-            WSABUF caller{addrlen ? static_cast<ULONG>(*addrlen) : 0u, reinterpret_cast<CHAR*>(addr)};
+            WSABUF caller{addrlen ? static_cast<ULONG>(*addrlen) : 0u,
+                          reinterpret_cast<CHAR*>(addr)};
             GROUP g = 0;
             const int verdict = lpfnCondition(&caller, nullptr, nullptr, nullptr, nullptr, nullptr,
                                               &g, dwCallbackData);
-            if (verdict != 0 /* CF_ACCEPT */) {  // CF_REJECT (and CF_DEFER, unsupported)
+            if (verdict != 0 /* CF_ACCEPT */) { // CF_REJECT (and CF_DEFER, unsupported)
                 sys::close(fresh);
                 return fail(lpErrno, WSAECONNREFUSED), INVALID_SOCKET;
             }
         }
         sys::prepare(fresh);
         int wsa = 0;
-        const SOCKET out = register_socket(*e, fresh, overlapped, conn_state::connected, family, wsa);
+        const SOCKET out =
+            register_socket(*e, fresh, overlapped, conn_state::connected, family, wsa);
         if (out == INVALID_SOCKET) {
             sys::close(fresh);
             return fail(lpErrno, wsa), INVALID_SOCKET;
@@ -195,7 +197,7 @@ int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     bool listening = false;
     {
         std::lock_guard lock(st.mutex);
-        if (st.closing) return fail(lpErrno, WSAENOTSOCK);  // another thread is closing it
+        if (st.closing) return fail(lpErrno, WSAENOTSOCK); // another thread is closing it
         st.closing = true;
         listening = st.state == conn_state::listening;
         recv_abort_queued(st);
@@ -204,7 +206,7 @@ int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     }
     if (listening) sys::wake_accept(s);
     e.wait_until([&] { return st.busy.load(std::memory_order_acquire) == 0; });
-    { std::lock_guard lock(st.mutex); }  // the engine's last touch of st happened under it
+    { std::lock_guard lock(st.mutex); } // the engine's last touch of st happened under it
 
     // From here on the handle is gone for new callers; wait for the ones that looked it up.
     table.remove(s, &st);
@@ -225,8 +227,12 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
         std::lock_guard lock(st.mutex);
         switch (mode) {
-        case socket_mode::strict_registration: st.strict_registration = value != 0; return 0;
-        case socket_mode::report_disconnect: st.report_disconnect = value != 0; return 0;
+        case socket_mode::strict_registration:
+            st.strict_registration = value != 0;
+            return 0;
+        case socket_mode::report_disconnect:
+            st.report_disconnect = value != 0;
+            return 0;
         case socket_mode::read_ahead_bytes:
             // Bounded: at most 1 MiB buffered per socket; 0 turns it off.
             if (value > (1u << 20) || (st.ra_data && value != st.ra_size)) return WSAEINVAL;
@@ -239,4 +245,4 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
     });
 }
 
-}  // namespace sanport
+} // namespace sanport

@@ -42,7 +42,7 @@ void retire(engine_impl& e, region* r) {
     });
 }
 
-}  // namespace
+} // namespace
 
 HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD dwFlags,
                          LPINT lpErrno) {
@@ -50,7 +50,8 @@ HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD d
     socket_ref sock = socket_table::instance().find(s);
     if (!sock) return fail(lpErrno, WSAENOTSOCK), nullptr;
     const auto p = reinterpret_cast<std::uintptr_t>(lpBuffer);
-    if (p < lowest_valid_address || p + dwBufferLength < p) return fail(lpErrno, WSAEFAULT), nullptr;
+    if (p < lowest_valid_address || p + dwBufferLength < p)
+        return fail(lpErrno, WSAEFAULT), nullptr;
     if (dwBufferLength == 0 || dwFlags == 0 || (dwFlags & ~DWORD{MEM_READ | MEM_WRITE}))
         return fail(lpErrno, WSAEINVAL), nullptr;
     auto* r = new (std::nothrow) region;
@@ -94,20 +95,22 @@ int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
         if (!r || !sock->regions.contains(r)) return fail(lpErrno, WSAEINVAL);
         // seed (WSPDeregisterMemory): WSAEINVAL when the memory "is currently used by a
         // transfer". Refusing, rather than deferring, keeps the caller's buffer its own.
-        if (overlaps(sock->recv.ops, *r) || overlaps(sock->send.ops, *r)) return fail(lpErrno, WSAEINVAL);
+        if (overlaps(sock->recv.ops, *r) || overlaps(sock->send.ops, *r))
+            return fail(lpErrno, WSAEINVAL);
         sock->regions.remove(r);
     }
     retire(*sock->engine, r);
     return 0;
 }
 
-}  // namespace sanport
+} // namespace sanport
 
 namespace sanport::detail {
 
 // Socket close: every registration of the socket goes with it.
 void retire_regions(engine_impl& e, registry& regions) {
-    for (region* r : regions.take_all()) retire(e, r);
+    for (region* r : regions.take_all())
+        retire(e, r);
 }
 
-}  // namespace sanport::detail
+} // namespace sanport::detail

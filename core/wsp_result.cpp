@@ -26,7 +26,7 @@ bool is_pending(WSAOVERLAPPED& ov) noexcept {
            overlapped_in_progress;
 }
 
-}  // namespace
+} // namespace
 
 BOOL WSPGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcbTransfer,
                             BOOL fWait, LPDWORD lpdwFlags, LPINT lpErrno) {
@@ -38,19 +38,21 @@ BOOL WSPGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcb
         // A pending operation belongs to a live socket: close completes every one of them.
         if (!sock) return fail(lpErrno, WSAENOTSOCK), FALSE;
         engine_impl* e = sock->engine;
-        sock.reset();  // do not hold up a concurrent close while waiting
+        sock.reset(); // do not hold up a concurrent close while waiting
         const auto raw = reinterpret_cast<std::uintptr_t>(lpOverlapped->hEvent);
         HANDLE event = reinterpret_cast<HANDLE>(raw & ~std::uintptr_t{1});
         if (event && !e->on_engine_thread()) {
             // The event is signalled after Internal is written; loop in case someone resets it.
-            while (is_pending(*lpOverlapped)) WSAWaitForMultipleEvents(1, &event, TRUE, 100, FALSE);
+            while (is_pending(*lpOverlapped))
+                WSAWaitForMultipleEvents(1, &event, TRUE, 100, FALSE);
         } else {
             e->wait_until([&] { return !is_pending(*lpOverlapped); });
         }
     }
     *lpcbTransfer = static_cast<DWORD>(lpOverlapped->InternalHigh);
     *lpdwFlags = lpOverlapped->Offset;
-    if (const int wsa = static_cast<int>(lpOverlapped->OffsetHigh)) return fail(lpErrno, wsa), FALSE;
+    if (const int wsa = static_cast<int>(lpOverlapped->OffsetHigh))
+        return fail(lpErrno, wsa), FALSE;
     return TRUE;
 }
 
@@ -66,4 +68,4 @@ int WPUCompleteOverlappedRequest(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD d
     return 0;
 }
 
-}  // namespace sanport
+} // namespace sanport

@@ -24,26 +24,25 @@ std::atomic<int> startups{0};
 
 // A proc-table slot sanport does not implement: fails cleanly with WSAEOPNOTSUPP through the
 // slot's lpErrno (always its last parameter) instead of leaving a NULL to crash on.
-template <class F>
-struct unsupported;
-template <class R, class... A>
-struct unsupported<R (*)(A...)> {
+template <class F> struct unsupported;
+template <class R, class... A> struct unsupported<R (*)(A...)> {
     static R call(A... args) {
         auto&& last = std::get<sizeof...(A) - 1>(std::forward_as_tuple(args...));
         if constexpr (std::is_same_v<std::decay_t<decltype(last)>, LPINT>) {
             if (last) *last = WSAEOPNOTSUPP;
         }
-        if constexpr (std::is_same_v<R, SOCKET>) return INVALID_SOCKET;
-        else return SOCKET_ERROR;
+        if constexpr (std::is_same_v<R, SOCKET>)
+            return INVALID_SOCKET;
+        else
+            return SOCKET_ERROR;
     }
 };
-template <class F>
-void stub(F& slot) {
+template <class F> void stub(F& slot) {
     slot = &unsupported<F>::call;
 }
 
 BOOL get_qos_by_name(SOCKET, LPWSABUF, LPQOS, LPINT lpErrno) {
-    if (lpErrno) *lpErrno = WSAEOPNOTSUPP;  // "may simply return WSAEOPNOTSUPP"
+    if (lpErrno) *lpErrno = WSAEOPNOTSUPP; // "may simply return WSAEOPNOTSUPP"
     return FALSE;
 }
 
@@ -63,7 +62,8 @@ int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
     data->wHighVersion = 0x0202;
     std::memset(data->szDescription, 0, sizeof(data->szDescription));
     const char* name = "sanport WSPRecv provider";
-    for (std::size_t i = 0; name[i]; ++i) data->szDescription[i] = static_cast<WCHAR>(name[i]);
+    for (std::size_t i = 0; name[i]; ++i)
+        data->szDescription[i] = static_cast<WCHAR>(name[i]);
 
     std::memset(t, 0, sizeof(*t));
     t->lpWSPAccept = WSPAccept;
@@ -100,7 +100,7 @@ int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
     return 0;
 }
 
-}  // namespace
+} // namespace
 
 int WSPStartup(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW /*lpProtocolInfo*/,
                WSPUPCALLTABLE /*UpcallTable*/, LPWSPPROC_TABLE lpProcTable) {
@@ -122,4 +122,4 @@ int WSPCleanup(LPINT lpErrno) {
     return 0;
 }
 
-}  // namespace sanport
+} // namespace sanport

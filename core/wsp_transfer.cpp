@@ -36,7 +36,8 @@ void record_sync_failure(WSAOVERLAPPED& ov, int wsa) noexcept {
     ov.InternalHigh = 0;
     ov.Offset = 0;
     ov.OffsetHigh = static_cast<DWORD>(wsa);
-    std::atomic_ref<ULONG_PTR>(ov.Internal).store(static_cast<ULONG_PTR>(wsa), std::memory_order_release);
+    std::atomic_ref<ULONG_PTR>(ov.Internal)
+        .store(static_cast<ULONG_PTR>(wsa), std::memory_order_release);
 }
 
 ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
@@ -46,12 +47,11 @@ ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
 // Posts o (capture done) on s, whose mutex `lock` holds; waits for a blocking call.
 // Returns 0 or the WSA code; on 0 `bytes` holds the count.
 int run_blocking(socket_ref& s, std::unique_lock<std::mutex>& lock, op& o,
-                 int (*post)(socket_state&, op&) noexcept,
-                 DWORD& bytes) {
+                 int (*post)(socket_state&, op&) noexcept, DWORD& bytes) {
     WSAOVERLAPPED ov{};
     ov.Internal = overlapped_in_progress;
     o.overlapped = &ov;
-    o.no_packet = true;  // a blocking call never produces a completion-queue packet
+    o.no_packet = true; // a blocking call never produces a completion-queue packet
     const int r = post(*s, o);
     lock.unlock();
     if (r != 0 && r != WSA_IO_PENDING) return r;
@@ -65,8 +65,8 @@ int run_blocking(socket_ref& s, std::unique_lock<std::mutex>& lock, op& o,
 // What differs between the two directions of one transfer call.
 struct transfer_call {
     transfer_dir dir;
-    DWORD access;         // MEM_WRITE for a receive target, MEM_READ for a send source
-    DWORD flags;          // MSG_PEEK / MSG_WAITALL (receive), 0 (send)
+    DWORD access; // MEM_WRITE for a receive target, MEM_READ for a send source
+    DWORD flags;  // MSG_PEEK / MSG_WAITALL (receive), 0 (send)
     int (*post)(socket_state&, op&) noexcept;
 };
 
@@ -82,7 +82,7 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
     op* o = op_alloc(*sock);
     if (!o || !op_capture(*o, buffers, count)) {
         if (o) op_free(*sock, *o);
-        return WSAENOBUFS;  // the one code outside the seed's list (CONTRACT 5)
+        return WSAENOBUFS; // the one code outside the seed's list (CONTRACT 5)
     }
     o->flags = call.flags;
     // Fixed-buffer reads take no MSG_* flags (research/performance.md 4.4); sends copy anyway.
@@ -93,12 +93,14 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
         .store(overlapped_in_progress, std::memory_order_relaxed);
     o->overlapped = overlapped;
     const int r = call.post(*sock, *o);
-    if (r == 0) bytes = static_cast<DWORD>(overlapped->InternalHigh);
-    else if (r != WSA_IO_PENDING) record_sync_failure(*overlapped, r);
+    if (r == 0)
+        bytes = static_cast<DWORD>(overlapped->InternalHigh);
+    else if (r != WSA_IO_PENDING)
+        record_sync_failure(*overlapped, r);
     return r;
 }
 
-}  // namespace
+} // namespace
 
 int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd,
             LPDWORD lpFlags, LPWSAOVERLAPPED lpOverlapped,
@@ -117,7 +119,7 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
         return fail(lpErrno, r);
     if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
-    *lpFlags = 0;  // stream sockets: MSG_PARTIAL never applies
+    *lpFlags = 0; // stream sockets: MSG_PARTIAL never applies
     return 0;
 }
 
@@ -129,7 +131,7 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     socket_ref sock = socket_table::instance().find(s);
     if (!sock) return fail(lpErrno, WSAENOTSOCK);
     if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
-    if (dwFlags != 0) return fail(lpErrno, WSAEINVAL);  // WSD: dwFlags "must be zero"
+    if (dwFlags != 0) return fail(lpErrno, WSAEINVAL); // WSD: dwFlags "must be zero"
     DWORD bytes = 0;
     const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post};
     if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
@@ -138,4 +140,4 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     return 0;
 }
 
-}  // namespace sanport
+} // namespace sanport

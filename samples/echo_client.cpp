@@ -18,11 +18,8 @@
 #include <sanport/completion_queue.h>
 #include <sanport/wsp.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
@@ -30,6 +27,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <vector>
 
 namespace {
@@ -54,16 +53,16 @@ char pattern(unsigned c, std::uint64_t m, DWORD i) {
 // A connection's context; its address is the completion key. The packet's WSAOVERLAPPED* says
 // which operation finished: &recv_ov, or one of send_ov (message m uses entry m % P).
 struct connection {
-    WSAOVERLAPPED recv_ov{};  // hEvent NULL: no event, a completion-queue packet
+    WSAOVERLAPPED recv_ov{}; // hEvent NULL: no event, a completion-queue packet
     unsigned id = 0;
     SOCKET s = INVALID_SOCKET;
-    std::vector<WSAOVERLAPPED> send_ov;  // one per pipeline slot
-    std::vector<char> send_buf;          // pipeline * size bytes; must stay put while sending
+    std::vector<WSAOVERLAPPED> send_ov; // one per pipeline slot
+    std::vector<char> send_buf;         // pipeline * size bytes; must stay put while sending
     std::vector<bool> send_busy;
     std::vector<char> recv_buf;
-    std::uint64_t sent = 0;      // messages posted with WSPSend
-    std::uint64_t received = 0;  // bytes echoed back and verified
-    int outstanding = 0;         // operations posted whose packet has not come yet
+    std::uint64_t sent = 0;     // messages posted with WSPSend
+    std::uint64_t received = 0; // bytes echoed back and verified
+    int outstanding = 0;        // operations posted whose packet has not come yet
     bool closed = false;
 };
 
@@ -94,7 +93,8 @@ bool pump_sends(connection& c) {
         const std::size_t k = c.sent % opt.pipeline;
         if (c.send_busy[k]) break;
         char* msg = c.send_buf.data() + k * opt.size;
-        for (DWORD i = 0; i < opt.size; ++i) msg[i] = pattern(c.id, c.sent, i);
+        for (DWORD i = 0; i < opt.size; ++i)
+            msg[i] = pattern(c.id, c.sent, i);
         WSABUF b{opt.size, msg};
         DWORD sent = 0;
         int err = 0;
@@ -112,7 +112,7 @@ bool pump_sends(connection& c) {
 bool on_packet(connection& c, const sanport::completion_entry& e) {
     --c.outstanding;
     const std::uint64_t total = opt.messages * opt.size;
-    if (e.overlapped != &c.recv_ov) {  // a send finished: its slot is free again
+    if (e.overlapped != &c.recv_ov) { // a send finished: its slot is free again
         c.send_busy[static_cast<std::size_t>(e.overlapped - c.send_ov.data())] = false;
         if (e.status != 0) return failed(c, "send", e.status);
         return pump_sends(c);
@@ -120,8 +120,10 @@ bool on_packet(connection& c, const sanport::completion_entry& e) {
     if (e.status != 0) return failed(c, "receive", e.status);
     if (e.bytes == 0) {
         // 0 bytes is the end of the stream: the server closed before echoing everything.
-        std::fprintf(stderr, "echo_client: connection %u: server closed after %" PRIu64
-                             " of %" PRIu64 " bytes\n", c.id, c.received, total);
+        std::fprintf(stderr,
+                     "echo_client: connection %u: server closed after %" PRIu64 " of %" PRIu64
+                     " bytes\n",
+                     c.id, c.received, total);
         return false;
     }
     // A receive completes as soon as some data arrived, not when the buffer is full: e.bytes
@@ -131,13 +133,15 @@ bool on_packet(connection& c, const sanport::completion_entry& e) {
         const std::uint64_t m = at / opt.size;
         const DWORD i = static_cast<DWORD>(at % opt.size);
         if (at >= total || c.recv_buf[k] != pattern(c.id, m, i)) {
-            std::fprintf(stderr, "echo_client: connection %u: mismatch at byte %" PRIu64
-                                 " (message %" PRIu64 ")\n", c.id, at, m);
+            std::fprintf(stderr,
+                         "echo_client: connection %u: mismatch at byte %" PRIu64
+                         " (message %" PRIu64 ")\n",
+                         c.id, at, m);
             return false;
         }
     }
     c.received += e.bytes;
-    if (c.received < total && !post_recv(c)) return false;  // re-post: the life cycle again
+    if (c.received < total && !post_recv(c)) return false; // re-post: the life cycle again
     return pump_sends(c);
 }
 
@@ -145,14 +149,22 @@ bool parse(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char* a = argv[i];
         const char* v = argv[i + 1];
-        if (!std::strcmp(a, "--port")) opt.port = static_cast<unsigned>(std::atoi(v));
-        else if (!std::strcmp(a, "--host")) opt.host = v;
-        else if (!std::strcmp(a, "--connections")) opt.connections = std::atoi(v);
-        else if (!std::strcmp(a, "--messages")) opt.messages = std::strtoull(v, nullptr, 10);
-        else if (!std::strcmp(a, "--size")) opt.size = static_cast<DWORD>(std::atol(v));
-        else if (!std::strcmp(a, "--pipeline")) opt.pipeline = static_cast<unsigned>(std::atoi(v));
-        else if (!std::strcmp(a, "--timeout")) opt.timeout = std::atof(v);
-        else return false;
+        if (!std::strcmp(a, "--port"))
+            opt.port = static_cast<unsigned>(std::atoi(v));
+        else if (!std::strcmp(a, "--host"))
+            opt.host = v;
+        else if (!std::strcmp(a, "--connections"))
+            opt.connections = std::atoi(v);
+        else if (!std::strcmp(a, "--messages"))
+            opt.messages = std::strtoull(v, nullptr, 10);
+        else if (!std::strcmp(a, "--size"))
+            opt.size = static_cast<DWORD>(std::atol(v));
+        else if (!std::strcmp(a, "--pipeline"))
+            opt.pipeline = static_cast<unsigned>(std::atoi(v));
+        else if (!std::strcmp(a, "--timeout"))
+            opt.timeout = std::atof(v);
+        else
+            return false;
     }
     return argc % 2 == 1 && opt.port >= 1 && opt.port <= 65535 && opt.connections >= 1 &&
            opt.connections <= 60000 && opt.messages >= 1 && opt.messages <= 1000000000 &&
@@ -160,7 +172,7 @@ bool parse(int argc, char** argv) {
            opt.timeout > 0;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     if (!parse(argc, argv)) {
@@ -182,7 +194,7 @@ int main(int argc, char** argv) {
 
     // Contexts are declared after the queue, so they are freed first; the queue only holds
     // their addresses, and every socket is closed (all operations completed) before that.
-    sanport::completion_queue cq;  // on the default engine
+    sanport::completion_queue cq; // on the default engine
     std::vector<std::unique_ptr<connection>> conns;
     bool ok = true;
     for (unsigned id = 0; id < opt.connections && ok; ++id) {
@@ -207,9 +219,9 @@ int main(int argc, char** argv) {
         } else if ((err = cq.associate(c->s, reinterpret_cast<ULONG_PTR>(c.get()))) != 0) {
             ok = failed(*c, "associate", err);
         } else {
-            const int one = 1;  // small request/response messages: no Nagle delay
+            const int one = 1; // small request/response messages: no Nagle delay
             setsockopt(static_cast<int>(c->s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            ok = post_recv(*c) && pump_sends(*c);  // first post of the life cycle
+            ok = post_recv(*c) && pump_sends(*c); // first post of the life cycle
         }
         conns.push_back(std::move(c));
     }
@@ -221,8 +233,10 @@ int main(int argc, char** argv) {
     sanport::completion_entry entries[64];
     while (ok && done < conns.size()) {
         if (elapsed() > opt.timeout) {
-            std::fprintf(stderr, "echo_client: timed out after %.0f s (%zu of %zu connections done)"
-                                 "\n", opt.timeout, done, conns.size());
+            std::fprintf(stderr,
+                         "echo_client: timed out after %.0f s (%zu of %zu connections done)"
+                         "\n",
+                         opt.timeout, done, conns.size());
             ok = false;
             break;
         }
@@ -252,7 +266,8 @@ int main(int argc, char** argv) {
     }
     const std::uint64_t messages = std::uint64_t{opt.connections} * opt.messages;
     std::printf("echo_client: connections=%u messages=%" PRIu64 " bytes=%" PRIu64
-                " verified=yes elapsed=%.2fs rate=%.0f msgs/s\n", opt.connections, messages,
-                messages * opt.size, seconds, static_cast<double>(messages) / seconds);
+                " verified=yes elapsed=%.2fs rate=%.0f msgs/s\n",
+                opt.connections, messages, messages * opt.size, seconds,
+                static_cast<double>(messages) / seconds);
     return 0;
 }

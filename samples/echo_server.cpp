@@ -18,11 +18,6 @@
 #include <sanport/wsp.h>
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
-
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -32,6 +27,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -42,9 +41,9 @@ namespace {
 // `ov` comes first, so the WSAOVERLAPPED* of a packet is the slot's own address (Windows code
 // spells this CONTAINING_RECORD).
 struct slot {
-    WSAOVERLAPPED ov{};  // hEvent stays NULL: no event, and a completion-queue packet
+    WSAOVERLAPPED ov{}; // hEvent stays NULL: no event, and a completion-queue packet
     enum class state { idle, receiving, received, sending } st = state::idle;
-    std::uint64_t seq = 0;  // which receive of the connection this was, in posting order
+    std::uint64_t seq = 0; // which receive of the connection this was, in posting order
     DWORD bytes = 0;
     int status = 0;
     char buf[16384];
@@ -54,11 +53,11 @@ struct slot {
 struct connection {
     connection(SOCKET sock, unsigned posted) : s(sock), slots(posted) {}
     SOCKET s;
-    std::mutex mutex;  // the acceptor posts the first receives while packets may already arrive
-    std::vector<slot> slots;  // never resized: sanport holds their addresses
-    std::uint64_t next_post = 0;  // seq of the next receive we post
-    std::uint64_t next_echo = 0;  // seq of the next receive whose bytes go back out
-    int outstanding = 0;          // operations posted whose packet was not handled yet
+    std::mutex mutex; // the acceptor posts the first receives while packets may already arrive
+    std::vector<slot> slots;     // never resized: sanport holds their addresses
+    std::uint64_t next_post = 0; // seq of the next receive we post
+    std::uint64_t next_echo = 0; // seq of the next receive whose bytes go back out
+    int outstanding = 0;         // operations posted whose packet was not handled yet
     bool closed = false;
 };
 
@@ -75,10 +74,10 @@ struct server {
     sanport::engine engine{driven_engine()};
     sanport::completion_queue cq{engine};
     std::mutex live_mutex;
-    std::unordered_set<connection*> live;  // so shutdown can close what is still open
+    std::unordered_set<connection*> live; // so shutdown can close what is still open
     std::atomic<bool> stopping{false};
     std::atomic<std::uint64_t> connections{0};
-    std::uint64_t bytes = 0, messages = 0;  // main loop only
+    std::uint64_t bytes = 0, messages = 0; // main loop only
 };
 
 // A peer that resets or vanishes is ordinary for a server: only other codes are worth a line.
@@ -114,7 +113,7 @@ bool post(connection& c, slot& sl, slot::state what) {
         WSABUF b{sl.bytes, sl.buf};
         r = sanport::WSPSend(c.s, &b, 1, &count, 0, &sl.ov, nullptr, nullptr, &err);
     }
-    if (r == 0 || err == WSA_IO_PENDING) {  // done at once or later: a packet will come
+    if (r == 0 || err == WSA_IO_PENDING) { // done at once or later: a packet will come
         ++c.outstanding;
         return true;
     }
@@ -132,7 +131,7 @@ void echo_in_order(server& srv, connection& c) {
             if (sl.st == slot::state::received && sl.seq == c.next_echo) next = &sl;
         if (!next) return;
         ++c.next_echo;
-        if (next->status != 0 || next->bytes == 0) {  // 0 bytes: the peer closed; or an error
+        if (next->status != 0 || next->bytes == 0) { // 0 bytes: the peer closed; or an error
             if (next->status != 0) report("receive", next->status);
             next->st = slot::state::idle;
             return close_connection(c);
@@ -148,13 +147,13 @@ bool on_packet(server& srv, connection& c, const sanport::completion_entry& e) {
     slot& sl = *reinterpret_cast<slot*>(e.overlapped);
     --c.outstanding;
     if (c.closed) {
-        sl.st = slot::state::idle;  // aborted by the close, or finished just before it
+        sl.st = slot::state::idle; // aborted by the close, or finished just before it
     } else if (sl.st == slot::state::receiving) {
         sl.st = slot::state::received;
         sl.bytes = e.bytes;
         sl.status = e.status;
         echo_in_order(srv, c);
-    } else if (e.status == 0) {  // a send finished: step 4, the buffer becomes a receive again
+    } else if (e.status == 0) { // a send finished: step 4, the buffer becomes a receive again
         srv.bytes += e.bytes;
         if (!post(c, sl, slot::state::receiving)) close_connection(c);
     } else {
@@ -177,8 +176,10 @@ bool handle_batch(server& srv, const sanport::completion_entry* entries, std::si
     bool stop = false;
     for (std::size_t i = 0; i < n; ++i) {
         auto* c = reinterpret_cast<connection*>(entries[i].key);
-        if (!c) stop = true;
-        else if (on_packet(srv, *c, entries[i])) free_connection(srv, c);
+        if (!c)
+            stop = true;
+        else if (on_packet(srv, *c, entries[i]))
+            free_connection(srv, c);
     }
     return stop;
 }
@@ -191,12 +192,12 @@ void accept_loop(server& srv, SOCKET listener, unsigned posted) {
         int err = 0;
         const SOCKET s = sanport::WSPAccept(listener, nullptr, nullptr, nullptr, 0, &err);
         if (s == INVALID_SOCKET) {
-            if (srv.stopping.load()) return;  // the listener was closed under us
+            if (srv.stopping.load()) return; // the listener was closed under us
             report("WSPAccept", err);
             if (err == WSAENOTSOCK || err == WSAEINVAL) return;
             continue;
         }
-        const int one = 1;  // SOCKET is the OS descriptor: socket options work as usual
+        const int one = 1; // SOCKET is the OS descriptor: socket options work as usual
         setsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         auto* c = new connection(s, posted);
         {
@@ -213,7 +214,7 @@ void accept_loop(server& srv, SOCKET listener, unsigned posted) {
             std::lock_guard lock(c->mutex);
             for (slot& sl : c->slots)
                 if (!c->closed && !post(*c, sl, slot::state::receiving)) close_connection(*c);
-            free_now = c->closed && c->outstanding == 0;  // nothing posted, no packet will come
+            free_now = c->closed && c->outstanding == 0; // nothing posted, no packet will come
         }
         if (free_now) free_connection(srv, c);
     }
@@ -222,18 +223,23 @@ void accept_loop(server& srv, SOCKET listener, unsigned posted) {
 struct options {
     unsigned port = 7000;
     const char* host = "127.0.0.1";
-    double seconds = 0;  // 0: until a signal
+    double seconds = 0; // 0: until a signal
     unsigned posted = 1;
 };
 
 bool parse(int argc, char** argv, options& o) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const char* v = argv[i + 1];
-        if (!std::strcmp(argv[i], "--port")) o.port = static_cast<unsigned>(std::atoi(v));
-        else if (!std::strcmp(argv[i], "--host")) o.host = v;
-        else if (!std::strcmp(argv[i], "--seconds")) o.seconds = std::atof(v);
-        else if (!std::strcmp(argv[i], "--posted")) o.posted = static_cast<unsigned>(std::atoi(v));
-        else return false;
+        if (!std::strcmp(argv[i], "--port"))
+            o.port = static_cast<unsigned>(std::atoi(v));
+        else if (!std::strcmp(argv[i], "--host"))
+            o.host = v;
+        else if (!std::strcmp(argv[i], "--seconds"))
+            o.seconds = std::atof(v);
+        else if (!std::strcmp(argv[i], "--posted"))
+            o.posted = static_cast<unsigned>(std::atoi(v));
+        else
+            return false;
     }
     return argc % 2 == 1 && o.port <= 65535 && o.posted >= 1 && o.posted <= 64;
 }
@@ -247,7 +253,8 @@ SOCKET open_listener(server& srv, const options& opt, sockaddr_in& addr) {
         return INVALID_SOCKET;
     }
     int err = 0;
-    const SOCKET l = srv.engine.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP, WSA_FLAG_OVERLAPPED, &err);
+    const SOCKET l =
+        srv.engine.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP, WSA_FLAG_OVERLAPPED, &err);
     if (l == INVALID_SOCKET) {
         report("WSPSocket", err);
         return INVALID_SOCKET;
@@ -264,7 +271,7 @@ SOCKET open_listener(server& srv, const options& opt, sockaddr_in& addr) {
     return INVALID_SOCKET;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     options opt;
@@ -295,14 +302,14 @@ int main(int argc, char** argv) {
     if (listener == INVALID_SOCKET) return 1;
     std::printf("echo_server: listening on %s:%u (%s backend)\n", opt.host, ntohs(addr.sin_port),
                 srv->engine.backend_name());
-    std::fflush(stdout);  // a script waits for this line
+    std::fflush(stdout); // a script waits for this line
 
     std::atomic<bool> signalled{false};
     std::thread signal_thread([&] {
         int sig = 0;
         sigwait(&stop_signals, &sig);
         signalled.store(true);
-        srv->cq.post(0, 0, nullptr);  // the stop packet, handled in order with the others
+        srv->cq.post(0, 0, nullptr); // the stop packet, handled in order with the others
     });
     std::thread acceptor(accept_loop, std::ref(*srv), listener, opt.posted);
 
@@ -331,9 +338,10 @@ int main(int argc, char** argv) {
         delete c;
     }
 
-    if (!signalled.load()) pthread_kill(signal_thread.native_handle(), SIGINT);  // wake it
+    if (!signalled.load()) pthread_kill(signal_thread.native_handle(), SIGINT); // wake it
     signal_thread.join();
     std::printf("echo_server: connections=%" PRIu64 " bytes=%" PRIu64 " messages=%" PRIu64
-                " elapsed=%.2fs\n", srv->connections.load(), srv->bytes, srv->messages, elapsed());
+                " elapsed=%.2fs\n",
+                srv->connections.load(), srv->bytes, srv->messages, elapsed());
     return 0;
 }

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "completion-queue packet" (the queue itself: associate, dequeue, post, shutdown).
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <thread>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -29,7 +29,8 @@ TEST_CASE("cq: dequeue returns batches of at most max, oldest first") {
     completion_entry out[8];
     std::size_t n = cq.dequeue(out, 3, 1000);
     REQUIRE(n == 3u);
-    for (std::size_t i = 0; i < 3; ++i) CHECK(out[i].key == i);
+    for (std::size_t i = 0; i < 3; ++i)
+        CHECK(out[i].key == i);
     n = cq.dequeue(out, 8, 1000);
     REQUIRE(n == 2u);
     CHECK(out[0].key == 3u);

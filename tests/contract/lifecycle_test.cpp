@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Rows: §3 life cycle (Socket/Bind/Listen/Accept/Connect/GetSockName/Shutdown/Close, adoption).
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
-#include <cstring>
-#include <string>
-
 #include <arpa/inet.h>
+#include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -29,14 +28,14 @@ void round_trip(loopback_pair& p, const std::string& text) {
     CHECK(read_exactly(p.peer, text.size()) == text);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, WSPCloseSocket "
           "happy path") {
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     REQUIRE(s != INVALID_SOCKET);
-    CHECK(::fcntl(static_cast<int>(s), F_GETFD) != -1);  // the SOCKET is the OS descriptor
+    CHECK(::fcntl(static_cast<int>(s), F_GETFD) != -1); // the SOCKET is the OS descriptor
 
     int len = 0;
     sockaddr_storage a = loopback_address(AF_INET, 0, &len);
@@ -56,8 +55,8 @@ TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, 
     sockaddr_storage client_addr = local_address(client, &client_len);
     sockaddr_storage peer_addr{};
     int peer_len = sizeof peer_addr;
-    SOCKET accepted = WSPAccept(s, reinterpret_cast<sockaddr*>(&peer_addr), &peer_len, nullptr, 0,
-                                &err);
+    SOCKET accepted =
+        WSPAccept(s, reinterpret_cast<sockaddr*>(&peer_addr), &peer_len, nullptr, 0, &err);
     REQUIRE_MESSAGE(accepted != INVALID_SOCKET, wsa_name(err));
     CHECK(peer_len == static_cast<int>(sizeof(sockaddr_in)));
     CHECK(port_of(peer_addr) == port_of(client_addr));
@@ -194,8 +193,8 @@ TEST_CASE("lifecycle: WSPCloseSocket of a connected socket - the peer sees EOF")
 }
 
 TEST_CASE("lifecycle: lpErrno NULL - the failure value, nothing else") {
-    CHECK(WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED,
-                    nullptr) == INVALID_SOCKET);
+    CHECK(WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, nullptr) ==
+          INVALID_SOCKET);
     CHECK(WSPCloseSocket(static_cast<SOCKET>(987654), nullptr) == SOCKET_ERROR);
 }
 

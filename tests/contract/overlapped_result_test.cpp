@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "WSPGetOverlappedResult".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <sys/socket.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -89,7 +89,7 @@ TEST_CASE("overlapped result: failed - fWait TRUE returns the error of a receive
         ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
         ::close(peer);
     });
-    watchdog wd(max_wait_ms, [s = p.s] {  // aborts the receive if the reset went unnoticed
+    watchdog wd(max_wait_ms, [s = p.s] { // aborts the receive if the reset went unnoticed
         int e = 0;
         WSPCloseSocket(s, &e);
     });

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Rows: §3 start-up (WSPStartup, WSPStartupEx, WSPCleanup; calls through WSPPROC_TABLE).
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -37,8 +37,8 @@ void receive_through(const WSPPROC_TABLE& t) {
     overlapped_op op({16});
     DWORD bytes = bytes_sentinel, flags = 0;
     int err = 0;
-    int rc = t.lpWSPRecv(p.s, op.bufs(), op.count(), &bytes, &flags, &op.ov(), nullptr, nullptr,
-                         &err);
+    int rc =
+        t.lpWSPRecv(p.s, op.bufs(), op.count(), &bytes, &flags, &op.ov(), nullptr, nullptr, &err);
     CHECK(rc == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSA_IO_PENDING");
     send_all(p.peer, "via table");
@@ -49,7 +49,7 @@ void receive_through(const WSPPROC_TABLE& t) {
     CHECK(op.data(9) == "via table");
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("proc table: WSPStartup fills the table with the sanport functions and a receive "
           "through it works") {

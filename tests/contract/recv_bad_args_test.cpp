@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "lpBuffers NULL ..., lpFlags NULL"; "lpCompletionRoutine, lpThreadId".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <atomic>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -36,7 +36,7 @@ void expect_fault(SOCKET s, overlapped_op& op, completion_queue& cq, LPWSABUF bu
     op.ov().Internal = 0;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: lpBuffers NULL with count > 0 - WSAEFAULT, nothing queued, no data consumed") {
     loopback_pair p = pair_with_queued("intact", 6);
@@ -157,9 +157,11 @@ TEST_CASE("recv: lpErrno NULL - SOCKET_ERROR, nothing else touched, no data cons
 namespace {
 
 std::atomic<int> routine_calls{0};
-void completion_routine(DWORD, DWORD, LPWSAOVERLAPPED, DWORD) { ++routine_calls; }
+void completion_routine(DWORD, DWORD, LPWSAOVERLAPPED, DWORD) {
+    ++routine_calls;
+}
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: lpCompletionRoutine, lpThreadId - ignored, the receive completes through its "
           "event") {

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "lpOverlapped == NULL".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
 #include <sys/socket.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -26,7 +26,7 @@ blocking_result blocking_recv(SOCKET s, WSABUF* bufs, DWORD count, DWORD flags_i
     return r;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: lpOverlapped NULL - blocking receive returns 0 with the count when data is "
           "queued") {
@@ -87,7 +87,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive fails with WSAECONNRESET a
     char buf[16];
     WSABUF b{sizeof buf, buf};
     int peer = p.peer;
-    p.peer = -1;  // the delayed action owns it now
+    p.peer = -1; // the delayed action owns it now
     delayed resetter(50, [peer] {
         linger l{1, 0};
         ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);

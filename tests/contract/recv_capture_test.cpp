@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "WSABUF array".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <string>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -17,21 +17,24 @@ namespace {
 // before the frame goes away.
 [[gnu::noinline]] int post_from_stack(SOCKET s, overlapped_op& op, int* err) {
     WSABUF arr[8];
-    for (DWORD i = 0; i < op.count(); ++i) arr[i] = op.bufs()[i];
+    for (DWORD i = 0; i < op.count(); ++i)
+        arr[i] = op.bufs()[i];
     DWORD bytes = bytes_sentinel, flags = 0;
     int rc = WSPRecv(s, arr, op.count(), &bytes, &flags, &op.ov(), nullptr, nullptr, err);
     volatile unsigned char* wreck = reinterpret_cast<volatile unsigned char*>(arr);
-    for (std::size_t i = 0; i < sizeof arr; ++i) wreck[i] = 0xEE;
+    for (std::size_t i = 0; i < sizeof arr; ++i)
+        wreck[i] = 0xEE;
     return rc;
 }
 
 // Reuses the stack where post_from_stack's array was.
 [[gnu::noinline]] void scribble_stack() {
     volatile char junk[4096];
-    for (std::size_t i = 0; i < sizeof junk; ++i) junk[i] = static_cast<char>(0xCD);
+    for (std::size_t i = 0; i < sizeof junk; ++i)
+        junk[i] = static_cast<char>(0xCD);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: WSABUF array - a stack array overwritten right after a pending call, data "
           "lands in the original buffers") {
@@ -59,7 +62,7 @@ TEST_CASE("recv: WSABUF array - a heap array freed right after a pending call, d
     DWORD bytes = bytes_sentinel, flags = 0;
     int err = 0;
     int rc = WSPRecv(p.s, arr, 2, &bytes, &flags, &op.ov(), nullptr, nullptr, &err);
-    delete[] arr;  // AddressSanitizer reports any later read of it
+    delete[] arr; // AddressSanitizer reports any later read of it
     REQUIRE(rc == SOCKET_ERROR);
     REQUIRE(wsa_name(err) == "WSA_IO_PENDING");
     send_all(p.peer, "12345678");

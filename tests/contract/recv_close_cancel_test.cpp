@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "WSPCloseSocket with receives pending".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <memory>
-#include <thread>
 #include <set>
+#include <thread>
 #include <vector>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -53,7 +53,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - each completes exactly o
             CHECK(wsa_name(e.status) == "WSA_OPERATION_ABORTED");
         }
         CHECK(seen.size() == 8u);
-        for (auto& op : ops) CHECK(seen.count(&op->ov()) == 1u);
+        for (auto& op : ops)
+            CHECK(seen.count(&op->ov()) == 1u);
         CHECK(count_more(cq, 200) == 0u);
 
         CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
@@ -81,14 +82,16 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - buffers and overlappeds 
     REQUIRE(p.close_socket() == 0);
     for (int i = 0; i < 8; ++i) {
         CHECK_FALSE(is_pending(*overlappeds[i]));
-        delete[] buffers[i];  // AddressSanitizer reports any later write into these
+        delete[] buffers[i]; // AddressSanitizer reports any later write into these
         delete overlappeds[i];
     }
     // A late write from the engine would land in freed memory now; give it the chance.
     send_all(p.peer, std::string(512, 'x'));
     sleep_ms(settle_ms);
-    for (WSAEVENT e : events) CHECK(sanport::wsa_event_is_set(e));
-    for (WSAEVENT e : events) WSACloseEvent(e);
+    for (WSAEVENT e : events)
+        CHECK(sanport::wsa_event_is_set(e));
+    for (WSAEVENT e : events)
+        WSACloseEvent(e);
 }
 
 TEST_CASE("recv: WSPCloseSocket with receives pending - low-bit receives are aborted too, "
@@ -112,7 +115,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - low-bit receives are abo
     CHECK(packets.size() == 4u);
     for (const completion_entry& e : packets) {
         bool from_even = false;
-        for (std::size_t i = 0; i < ops.size(); i += 2) from_even |= e.overlapped == &ops[i]->ov();
+        for (std::size_t i = 0; i < ops.size(); i += 2)
+            from_even |= e.overlapped == &ops[i]->ov();
         CHECK(from_even);
     }
     CHECK(count_more(cq, 200) == 0u);
@@ -150,7 +154,7 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - a pending send is comple
     overlapped_op recv_op({16});
     REQUIRE(recv_op.recv(p.s) == SOCKET_ERROR);
     sleep_ms(50);
-    REQUIRE(send_op.pending());  // the peer reads nothing, so 4 MiB cannot all be in the kernel
+    REQUIRE(send_op.pending()); // the peer reads nothing, so 4 MiB cannot all be in the kernel
     REQUIRE(p.close_socket() == 0);
     CHECK_FALSE(send_op.pending());
     CHECK_FALSE(recv_op.pending());
@@ -175,8 +179,9 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - a blocking receive on an
     CHECK_FALSE(returned.load());
     REQUIRE(p.close_socket() == 0);
     stopwatch sw;
-    while (!returned && sw.ms() < max_wait_ms) sleep_ms(1);
-    if (!returned) p.close_peer();  // a blocking receive that survived the close: end it
+    while (!returned && sw.ms() < max_wait_ms)
+        sleep_ms(1);
+    if (!returned) p.close_peer(); // a blocking receive that survived the close: end it
     blocked.join();
     CHECK(sw.ms() < 1000.0);
     CHECK(rc == SOCKET_ERROR);

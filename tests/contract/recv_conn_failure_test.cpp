@@ -3,15 +3,14 @@
 // The time-out is made real on loopback: the peer stops reading, its window closes, and
 // TCP_USER_TIMEOUT on the sanport socket aborts the zero-window probing.
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
-
-#include <string>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string>
 #include <sys/socket.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -61,7 +60,7 @@ loopback_pair stalled_pair() {
     return make_pair(options);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: time-out without SO_KEEPALIVE - the pending receive fails with "
           "WSAECONNABORTED, never WSAETIMEDOUT, and so do later ones") {

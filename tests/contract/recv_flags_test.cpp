@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "MSG_PEEK"; "MSG_WAITALL"; "MSG_WAITALL | MSG_PEEK, MSG_OOB".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
-
 #include <sys/socket.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;

@@ -2,11 +2,11 @@
 // Rows: §4 "data available (buffered inside sanport, or ready in the kernel ...)".
 // Data is made "buffered inside sanport" with socket_mode::read_ahead_bytes.
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -19,7 +19,7 @@ void enable_read_ahead(SOCKET s, DWORD bytes) {
                     "set_socket_mode(read_ahead_bytes): " << wsa_name(err));
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: data buffered inside sanport - returns 0 at once with count and flags, result "
           "set, event signalled and a queue packet") {
@@ -120,7 +120,7 @@ TEST_CASE("recv: data buffered inside sanport - read-ahead is bounded and the st
     CHECK(kernel_unread_bytes(p.s) >= static_cast<long>(sent.size() - 4096));
 
     overlapped_op first({65536});
-    CHECK(first.recv(p.s) == 0);  // some of it is buffered inside sanport by now
+    CHECK(first.recv(p.s) == 0); // some of it is buffered inside sanport by now
     REQUIRE(first.bytes >= 1u);
     REQUIRE(first.bytes <= 20000u);
     std::string got = first.data(first.bytes);
@@ -259,7 +259,8 @@ TEST_CASE("recv: data buffered inside sanport - receives posted behind buffered 
     CHECK(first.recv(p.s) == 0);
     got += first.data(first.bytes);
     overlapped_op a({7}), b({300}), c({5000});
-    for (overlapped_op* op : {&a, &b, &c}) op->recv(p.s);
+    for (overlapped_op* op : {&a, &b, &c})
+        op->recv(p.s);
     send_all(p.peer, stream.substr(40));
     for (overlapped_op* op : {&a, &b, &c}) {
         op_result r = op->finish(p.s);

@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "codes the seed says a SAN provider never returns".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
-#include <memory>
 #include <csignal>
-#include <string>
-#include <vector>
-
 #include <fcntl.h>
+#include <memory>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <string>
 #include <sys/socket.h>
+#include <vector>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -72,7 +71,7 @@ void check_none_forbidden(const std::vector<observed>& seen) {
 
 void on_signal(int) {}
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: never returns the forbidden codes - across the error paths of every row") {
     std::vector<observed> seen;
@@ -81,8 +80,8 @@ TEST_CASE("recv: never returns the forbidden codes - across the error paths of e
     record_blocking(seen, "unknown socket", static_cast<SOCKET>(987654));
     {
         int err = 0;
-        SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED,
-                             &err);
+        SOCKET s =
+            WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
         REQUIRE(s != INVALID_SOCKET);
         record_overlapped(seen, keep, "not bound", s, {8});
         record_blocking(seen, "not bound", s);
@@ -184,7 +183,7 @@ TEST_CASE("recv: never returns WSAEINTR - a signal during a blocking receive is 
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: the kernel call is interrupted
+    sa.sa_flags = 0; // no SA_RESTART: the kernel call is interrupted
     struct sigaction old {};
     REQUIRE(::sigaction(SIGUSR1, &sa, &old) == 0);
 

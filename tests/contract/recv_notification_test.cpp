@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "low bit of hEvent set"; the packet half of "data available" and "no data yet".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <sys/socket.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -29,7 +29,7 @@ TEST_CASE("recv: low bit of hEvent - event signalled, no queue entry, result sti
     REQUIRE(quiet.wait());
     CHECK(normal.event_signalled());
     CHECK(quiet.event_signalled());
-    CHECK(quiet.ov().hEvent == quiet_handle);  // the caller's value is left as it was
+    CHECK(quiet.ov().hEvent == quiet_handle); // the caller's value is left as it was
 
     op_result r = quiet.result(p.s);
     CHECK(r.ok == TRUE);

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "several receives posted on one socket".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -18,10 +18,14 @@ namespace {
 // Odd, mixed shapes: {3,4}, {5}, {1,0,7}, ...
 std::vector<ULONG> shape_of(std::size_t i) {
     switch (i % 4) {
-    case 0: return {3, 4};
-    case 1: return {5};
-    case 2: return {1, 0, 7};
-    default: return {static_cast<ULONG>(1 + 2 * (i % 7))};
+    case 0:
+        return {3, 4};
+    case 1:
+        return {5};
+    case 2:
+        return {1, 0, 7};
+    default:
+        return {static_cast<ULONG>(1 + 2 * (i % 7))};
     }
 }
 
@@ -36,7 +40,7 @@ void send_in_chunks(int fd, const std::string& stream) {
     }
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: several receives posted on one socket - 8 two-byte receives and one 16-byte "
           "send, receive i gets bytes 2i and 2i+1") {

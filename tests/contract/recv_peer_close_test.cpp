@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "peer closes gracefully"; "peer resets".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
-
 #include <sys/socket.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -20,7 +19,7 @@ void enable_report_disconnect(SOCKET s) {
                     "set_socket_mode(report_disconnect): " << wsa_name(err));
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: peer closes gracefully - buffered data first, then every receive completes "
           "with 0 bytes") {
@@ -153,8 +152,7 @@ TEST_CASE("recv: peer resets - blocking receives after the reset fail with WSAEC
         WSABUF b{sizeof buf, buf};
         DWORD bytes = 0, flags = 0;
         int err = 0;
-        CHECK(WSPRecv(p.s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) ==
-              SOCKET_ERROR);
+        CHECK(WSPRecv(p.s, &b, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) == SOCKET_ERROR);
         CHECK(wsa_name(err) == "WSAECONNRESET");
     }
 }

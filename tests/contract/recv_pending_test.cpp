@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "no data yet, overlapped"; "WSAOVERLAPPED bookkeeping".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <string>
 #include <thread>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -110,7 +110,7 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is written last, so a read
         std::thread reader([&] {
             stopwatch sw;
             while (sw.ms() < max_wait_ms) {
-                if (!is_pending(op.ov())) {  // acquire load of Internal
+                if (!is_pending(op.ov())) { // acquire load of Internal
                     seen_bytes = op.ov().InternalHigh;
                     seen_data = op.data(6);
                     seen = true;

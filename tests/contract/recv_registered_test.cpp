@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "buffer registered ..."; "buffer not registered"; "WSPDeregisterMemory while ...".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -54,7 +54,7 @@ raw_recv recv_into(SOCKET s, char* p, ULONG n, overlapped_op& op) {
     return out;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: buffer registered with WSPRegisterMemory - MEM_READ and MEM_WRITE region, the "
           "receive works") {
@@ -153,8 +153,7 @@ TEST_CASE("recv: WSPDeregisterMemory while a receive into it is pending - WSAEIN
     WSABUF b{64, region.data() + 10};
     DWORD bytes = bytes_sentinel, flags = 0;
     int err = 0;
-    REQUIRE(WSPRecv(p.s, &b, 1, &bytes, &flags, &op.ov(), nullptr, nullptr, &err) ==
-            SOCKET_ERROR);
+    REQUIRE(WSPRecv(p.s, &b, 1, &bytes, &flags, &op.ov(), nullptr, nullptr, &err) == SOCKET_ERROR);
     REQUIRE(wsa_name(err) == "WSA_IO_PENDING");
 
     err = 0;
@@ -209,8 +208,8 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - 4,000 regions on one
     handles.reserve(regions);
     for (std::size_t i = 0; i < regions; ++i) {
         int err = 0;
-        HANDLE h = WSPRegisterMemory(p.s, memory.data() + i * stride, size, MEM_READ | MEM_WRITE,
-                                     &err);
+        HANDLE h =
+            WSPRegisterMemory(p.s, memory.data() + i * stride, size, MEM_READ | MEM_WRITE, &err);
         if (h == nullptr) {
             FAIL("WSPRegisterMemory of region " << i << " failed: " << wsa_name(err));
         }

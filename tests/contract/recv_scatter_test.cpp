@@ -2,14 +2,13 @@
 // Rows: §4 "N WSABUFs"; "dwBufferCount == 0"; "large dwBufferCount, ..."; "zero-byte receive".
 // Lengths above 2^31-1 use address space reserved with MAP_NORESERVE, so they cost nothing.
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
+#include <sys/mman.h>
 #include <vector>
 
-#include <sys/mman.h>
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -116,7 +115,8 @@ TEST_CASE("recv: large dwBufferCount - more than max_buffer_count is WSAEINVAL, 
     REQUIRE(wait_kernel_unread(p.s, 10));
     std::vector<char> storage(max_buffer_count + 1, '.');
     std::vector<WSABUF> bufs(max_buffer_count + 1);
-    for (std::size_t i = 0; i < bufs.size(); ++i) bufs[i] = WSABUF{1, &storage[i]};
+    for (std::size_t i = 0; i < bufs.size(); ++i)
+        bufs[i] = WSABUF{1, &storage[i]};
     overlapped_op op({1});
     DWORD bytes = bytes_sentinel, flags = 0;
     int err = 0;
@@ -138,8 +138,9 @@ std::string receive_one_byte_buffers(SOCKET s, DWORD count, std::size_t total) {
         ++receives;
         std::vector<char> storage(count, '.');
         std::vector<WSABUF> bufs(count);
-        for (DWORD i = 0; i < count; ++i) bufs[i] = WSABUF{1, &storage[i]};
-        overlapped_op op({1});  // its own buffer is unused: the WSABUFs above are passed
+        for (DWORD i = 0; i < count; ++i)
+            bufs[i] = WSABUF{1, &storage[i]};
+        overlapped_op op({1}); // its own buffer is unused: the WSABUFs above are passed
         DWORD bytes = bytes_sentinel, flags = 0;
         int err = 0;
         int rc = WSPRecv(s, bufs.data(), count, &bytes, &flags, &op.ov(), nullptr, nullptr, &err);
@@ -155,12 +156,13 @@ std::string receive_one_byte_buffers(SOCKET s, DWORD count, std::size_t total) {
         REQUIRE(bytes <= count);
         got.append(storage.data(), bytes);
         // Nothing past the reported count was written.
-        for (DWORD i = bytes; i < count; ++i) REQUIRE(storage[i] == '.');
+        for (DWORD i = bytes; i < count; ++i)
+            REQUIRE(storage[i] == '.');
     }
     return got;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: large dwBufferCount - 1,024 one-byte buffers receive in order") {
     loopback_pair p = make_pair();

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 "unknown or closed SOCKET"; "not overlapped, not bound"; "not connected"; "WSPShutdown".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
-#include <string>
-
 #include <netinet/in.h>
+#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -52,7 +51,7 @@ void close_sanport(SOCKET s) {
     WSPCloseSocket(s, &err);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("recv: unknown SOCKET - WSAENOTSOCK") {
     overlapped_op op({8});

@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Rows: §4 closing paragraph "WSPSend mirrors these rules".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <sys/socket.h>
 #include <vector>
 
-#include <sys/socket.h>
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -57,8 +56,8 @@ TEST_CASE("send: several overlapped sends posted at once reach the peer in posti
     std::vector<std::unique_ptr<overlapped_op>> ops;
     for (int i = 0; i < 64; ++i) {
         ops.push_back(std::make_unique<overlapped_op>(std::vector<ULONG>{600, 400}));
-        ops.back()->send(p.s, std::string_view(stream).substr(static_cast<std::size_t>(i) * 1000,
-                                                              1000));
+        ops.back()->send(p.s,
+                         std::string_view(stream).substr(static_cast<std::size_t>(i) * 1000, 1000));
         REQUIRE((ops.back()->rc == 0 || ops.back()->call_pending()));
     }
     CHECK(read_exactly(p.peer, stream.size()) == stream);
@@ -81,7 +80,7 @@ TEST_CASE("send: an 8 MiB overlapped send to a slow reader completes only after 
     overlapped_op op({static_cast<ULONG>(total / 2), static_cast<ULONG>(total / 2)});
     op.send(p.s, big);
     REQUIRE((op.rc == 0 || op.call_pending()));
-    CHECK(op.rc == SOCKET_ERROR);  // 8 MiB cannot fit in a 64 KiB window plus 64 KiB buffer
+    CHECK(op.rc == SOCKET_ERROR); // 8 MiB cannot fit in a 64 KiB window plus 64 KiB buffer
     sleep_ms(settle_ms);
     CHECK(op.pending());
 
@@ -141,8 +140,7 @@ TEST_CASE("send: dwFlags other than 0 - WSAEINVAL, nothing sent") {
         WSABUF b{4, data};
         DWORD sent = bytes_sentinel;
         int err = 0;
-        CHECK(WSPSend(p.s, &b, 1, &sent, flags, &op.ov(), nullptr, nullptr, &err) ==
-              SOCKET_ERROR);
+        CHECK(WSPSend(p.s, &b, 1, &sent, flags, &op.ov(), nullptr, nullptr, &err) == SOCKET_ERROR);
         CHECK(wsa_name(err) == "WSAEINVAL");
         CHECK_FALSE(op.pending());
     }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Rows: §3 WPUCompleteOverlappedRequest; §4 "WSAOVERLAPPED bookkeeping", "low bit of hEvent".
 
-#include "../support/loopback.hpp"
-
 #include <doctest/doctest.h>
 
 #include <atomic>
+
+#include "../support/loopback.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -77,7 +77,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest releases a waiter in WSPGetOverlapp
     SOCKET s = p.s;
     WSAOVERLAPPED* ov = &op.ov();
     WSAEVENT ev = op.event();
-    watchdog wd(max_wait_ms, [ov, ev] {  // a broken upcall must not hang the test
+    watchdog wd(max_wait_ms, [ov, ev] { // a broken upcall must not hang the test
         std::atomic_ref<ULONG_PTR>(ov->Internal).store(0, std::memory_order_release);
         WSASetEvent(ev);
     });
@@ -102,5 +102,5 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest on a socket sanport does not know f
           SOCKET_ERROR);
     CHECK(err != 0);
     CHECK(op.pending());
-    op.ov().Internal = 0;  // not really pending: let the destructor free it
+    op.ov().Internal = 0; // not really pending: let the destructor free it
 }

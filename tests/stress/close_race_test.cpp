@@ -25,14 +25,8 @@
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -41,8 +35,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 #include <unordered_map>
 #include <vector>
 
@@ -54,13 +53,13 @@ using steady = std::chrono::steady_clock;
 
 constexpr int rounds = 50;
 constexpr double wall_limit_s = 20.0;
-constexpr double last_round_start_s = 15.0;  // no new round after this; still ≥ min_rounds
+constexpr double last_round_start_s = 15.0; // no new round after this; still ≥ min_rounds
 constexpr int min_rounds = 5;
 constexpr std::size_t sockets_per_round = 32;
 constexpr std::size_t recvs_per_socket = 48;
 constexpr std::size_t sends_per_socket = 3;
 constexpr std::size_t send_len_max = 48 * 1024;
-constexpr ULONG_PTR untouched = 0x5A5A5A5Au;  // Internal before a call: a rejected call keeps it
+constexpr ULONG_PTR untouched = 0x5A5A5A5Au; // Internal before a call: a rejected call keeps it
 constexpr ULONG_PTR in_progress = static_cast<ULONG_PTR>(WSS_OPERATION_IN_PROGRESS);
 
 std::uint64_t mix64(std::uint64_t x) {
@@ -77,7 +76,8 @@ struct rng {
 };
 
 ULONG_PTR internal_of(const WSAOVERLAPPED& ov) {
-    return std::atomic_ref<ULONG_PTR>(const_cast<ULONG_PTR&>(ov.Internal)).load(std::memory_order_acquire);
+    return std::atomic_ref<ULONG_PTR>(const_cast<ULONG_PTR&>(ov.Internal))
+        .load(std::memory_order_acquire);
 }
 
 bool tcp_pair(int& mine, int& peer) {
@@ -88,7 +88,8 @@ bool tcp_pair(int& mine, int& peer) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t alen = sizeof a;
-    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(lfd, 4) == 0 &&
+    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+              ::listen(lfd, 4) == 0 &&
               ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) == 0;
     if (ok) {
         peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -124,16 +125,16 @@ struct op_slot {
     DWORD count = 0;
     std::size_t capacity = 0;
     std::unique_ptr<char[]> storage;
-    bool outstanding = false;  // accepted, its packet not seen yet
+    bool outstanding = false; // accepted, its packet not seen yet
 };
 
 struct race_socket {
     SOCKET s = INVALID_SOCKET;
     int peer = -1;
-    std::atomic<bool> closed{false};  // set by the closer after WSPCloseSocket returned
+    std::atomic<bool> closed{false}; // set by the closer after WSPCloseSocket returned
     int close_rc = 0;
     int close_err = 0;
-    bool checked = false;  // the owner has checked it after the close
+    bool checked = false; // the owner has checked it after the close
     std::vector<op_slot> ops;
 };
 
@@ -151,7 +152,8 @@ struct tally {
 class round_runner {
 public:
     round_runner(engine& e, int round, tally& t)
-        : e_(e), round_(round), t_(t), r_(0xC105E000ull + static_cast<std::uint64_t>(round)), cq_(e) {}
+        : e_(e), round_(round), t_(t), r_(0xC105E000ull + static_cast<std::uint64_t>(round)),
+          cq_(e) {}
 
     std::string error;
     void fail(const std::string& what) {
@@ -203,9 +205,10 @@ public:
         o.ov.Internal = untouched;
         DWORD bytes = 0, flags = 0;
         int err = 0;
-        const int rc = o.is_send
-                           ? WSPSend(rs.s, o.bufs, o.count, &bytes, 0, &o.ov, nullptr, nullptr, &err)
-                           : WSPRecv(rs.s, o.bufs, o.count, &bytes, &flags, &o.ov, nullptr, nullptr, &err);
+        const int rc =
+            o.is_send
+                ? WSPSend(rs.s, o.bufs, o.count, &bytes, 0, &o.ov, nullptr, nullptr, &err)
+                : WSPRecv(rs.s, o.bufs, o.count, &bytes, &flags, &o.ov, nullptr, nullptr, &err);
         if (rc == 0 || err == WSA_IO_PENDING) {
             o.outstanding = true;
             ++t_.accepted;
@@ -214,8 +217,8 @@ public:
         }
         ++t_.rejected;
         if (err != WSAENOTSOCK)
-            fail(std::string(o.is_send ? "WSPSend" : "WSPRecv") + " rejected with " + wsa_error_name(err) +
-                 " (expected WSAENOTSOCK, the only code a close can cause)");
+            fail(std::string(o.is_send ? "WSPSend" : "WSPRecv") + " rejected with " +
+                 wsa_error_name(err) + " (expected WSAENOTSOCK, the only code a close can cause)");
         if (internal_of(o.ov) != untouched) fail("a call rejected at once wrote its WSAOVERLAPPED");
         return false;
     }
@@ -229,10 +232,12 @@ public:
         if (e.key != o.socket) fail("packet with the wrong key");
         if (!o.outstanding)
             return fail(std::string("second packet (or one for an op never accepted) for a ") +
-                        (o.is_send ? "send" : "receive") + " of socket " + std::to_string(o.socket));
+                        (o.is_send ? "send" : "receive") + " of socket " +
+                        std::to_string(o.socket));
         o.outstanding = false;
         const ULONG_PTR internal = internal_of(o.ov);
-        if (internal == in_progress) fail("packet while Internal is still WSS_OPERATION_IN_PROGRESS");
+        if (internal == in_progress)
+            fail("packet while Internal is still WSS_OPERATION_IN_PROGRESS");
         if (o.ov.InternalHigh != e.bytes || static_cast<int>(o.ov.OffsetHigh) != e.status)
             fail("packet differs from the WSAOVERLAPPED result");
         if (e.status == WSA_OPERATION_ABORTED) {
@@ -243,7 +248,8 @@ public:
                  " (expected success or WSA_OPERATION_ABORTED)");
         } else if (o.is_send) {
             ++t_.send_done;
-            if (e.bytes != o.capacity) fail("send completed successfully with fewer bytes than posted");
+            if (e.bytes != o.capacity)
+                fail("send completed successfully with fewer bytes than posted");
         } else {
             if (e.bytes == 0)
                 fail("receive completed with 0 bytes (stream end) while the peer is still open: "
@@ -262,7 +268,8 @@ public:
             fail("WSPCloseSocket failed with " + std::string(wsa_error_name(rs.close_err)));
         for (op_slot& o : rs.ops)
             if (o.outstanding && internal_of(o.ov) == in_progress)
-                fail("an op of socket " + std::to_string(index) + " is still pending after WSPCloseSocket returned");
+                fail("an op of socket " + std::to_string(index) +
+                     " is still pending after WSPCloseSocket returned");
         // And a post on the closed handle is refused at once and never completes.
         WSAOVERLAPPED ov{};
         ov.Internal = untouched;
@@ -273,27 +280,32 @@ public:
         ++t_.probes;
         const int rc = WSPRecv(rs.s, &wb, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
         if (rc != SOCKET_ERROR || err != WSAENOTSOCK)
-            fail(std::string("WSPRecv on a closed handle: rc=") + std::to_string(rc) + " " + wsa_error_name(err));
-        if (internal_of(ov) != untouched) fail("WSPRecv on a closed handle wrote its WSAOVERLAPPED");
+            fail(std::string("WSPRecv on a closed handle: rc=") + std::to_string(rc) + " " +
+                 wsa_error_name(err));
+        if (internal_of(ov) != untouched)
+            fail("WSPRecv on a closed handle wrote its WSAOVERLAPPED");
     }
 
     std::size_t outstanding() const {
         std::size_t n = 0;
         for (auto& rs : socks_)
-            for (const op_slot& o : rs->ops) n += o.outstanding;
+            for (const op_slot& o : rs->ops)
+                n += o.outstanding;
         return n;
     }
 
     void run(steady::time_point hard_deadline) {
         if (!setup()) return cleanup();
         for (auto& rs : socks_)
-            for (op_slot& o : rs->ops) post(*rs, o);
+            for (op_slot& o : rs->ops)
+                post(*rs, o);
 
         // The owner runs its engine before any other thread exists, as a server's loop does:
         // on a driven engine that makes this thread the driver. (Left to chance, the closer's
         // WSPCloseSocket could claim the driver role first -- see the report of that bug.)
         completion_entry first[64];
-        for (std::size_t n = cq_.dequeue(first, std::size(first), 0), i = 0; i < n; ++i) on_packet(first[i]);
+        for (std::size_t n = cq_.dequeue(first, std::size(first), 0), i = 0; i < n; ++i)
+            on_packet(first[i]);
 
         std::atomic<bool> round_over{false};
         // Peers: small segments into every socket, drain whatever sanport sends.
@@ -304,8 +316,10 @@ public:
             std::memset(out, 'p', sizeof out);
             while (!round_over.load(std::memory_order_acquire)) {
                 for (auto& rs : socks_) {
-                    (void)::send(rs->peer, out, 1 + pr.below(sizeof out), MSG_NOSIGNAL | MSG_DONTWAIT);
-                    if (pr.below(2) == 0) (void)::recv(rs->peer, in.data(), in.size(), MSG_DONTWAIT);
+                    (void)::send(rs->peer, out, 1 + pr.below(sizeof out),
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                    if (pr.below(2) == 0)
+                        (void)::recv(rs->peer, in.data(), in.size(), MSG_DONTWAIT);
                 }
                 std::this_thread::sleep_for(std::chrono::microseconds(50 + pr.below(200)));
             }
@@ -315,12 +329,16 @@ public:
         std::thread closer([&, seed = r_.below(1u << 30)] {
             rng cr(seed);
             std::vector<std::size_t> order(socks_.size());
-            for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-            for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[cr.below(static_cast<std::uint32_t>(i))]);
+            for (std::size_t i = 0; i < order.size(); ++i)
+                order[i] = i;
+            for (std::size_t i = order.size(); i > 1; --i)
+                std::swap(order[i - 1], order[cr.below(static_cast<std::uint32_t>(i))]);
             for (std::size_t i : order) {
                 const std::uint32_t pause = cr.below(4);
-                if (pause == 1) std::this_thread::yield();
-                else if (pause >= 2) std::this_thread::sleep_for(std::chrono::microseconds(cr.below(600)));
+                if (pause == 1)
+                    std::this_thread::yield();
+                else if (pause >= 2)
+                    std::this_thread::sleep_for(std::chrono::microseconds(cr.below(600)));
                 race_socket& rs = *socks_[i];
                 int err = 0;
                 rs.close_rc = WSPCloseSocket(rs.s, &err);
@@ -340,11 +358,13 @@ public:
             }
             if (all_checked) break;
             if (steady::now() >= hard_deadline) {
-                fail("time limit: the closer did not finish (a WSPCloseSocket that never returns?)");
+                fail(
+                    "time limit: the closer did not finish (a WSPCloseSocket that never returns?)");
                 break;
             }
             const std::size_t n = cq_.dequeue(batch, std::size(batch), 1);
-            for (std::size_t i = 0; i < n; ++i) on_packet(batch[i]);
+            for (std::size_t i = 0; i < n; ++i)
+                on_packet(batch[i]);
         }
         // The closer ends once every WSPCloseSocket returned. A close that never returns is a
         // library bug the test cannot recover from (the thread is stuck inside it): say so and
@@ -353,8 +373,10 @@ public:
         while (!closer_done.load(std::memory_order_acquire) && steady::now() < join_until)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         if (!closer_done.load(std::memory_order_acquire)) {
-            std::fprintf(stderr, "close_race: round %d: a WSPCloseSocket did not return within the time "
-                         "limit; aborting\n", round_);
+            std::fprintf(stderr,
+                         "close_race: round %d: a WSPCloseSocket did not return within the time "
+                         "limit; aborting\n",
+                         round_);
             std::fflush(stderr);
             std::_Exit(3);
         }
@@ -363,15 +385,18 @@ public:
         const steady::time_point drain_until = steady::now() + std::chrono::seconds(3);
         while (outstanding() != 0 && steady::now() < drain_until) {
             const std::size_t n = cq_.dequeue(batch, std::size(batch), 10);
-            for (std::size_t i = 0; i < n; ++i) on_packet(batch[i]);
+            for (std::size_t i = 0; i < n; ++i)
+                on_packet(batch[i]);
         }
         if (const std::size_t left = outstanding())
-            fail(std::to_string(left) + " accepted ops never got their packet after every close returned");
+            fail(std::to_string(left) +
+                 " accepted ops never got their packet after every close returned");
         // Nothing more may come: a second completion would show up here.
         const steady::time_point quiet_until = steady::now() + std::chrono::milliseconds(20);
         while (steady::now() < quiet_until) {
             const std::size_t n = cq_.dequeue(batch, std::size(batch), 5);
-            for (std::size_t i = 0; i < n; ++i) on_packet(batch[i]);
+            for (std::size_t i = 0; i < n; ++i)
+                on_packet(batch[i]);
         }
         round_over.store(true, std::memory_order_release);
         peers.join();
@@ -403,7 +428,8 @@ private:
 void run_rounds(engine& e, const char* name) {
     REQUIRE_MESSAGE(e.status() == 0, "engine did not start: " << e.why());
     const steady::time_point t0 = steady::now();
-    const auto hard_deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(wall_limit_s));
+    const auto hard_deadline = t0 + std::chrono::duration_cast<steady::duration>(
+                                        std::chrono::duration<double>(wall_limit_s));
     tally t;
     int done = 0;
     std::string error;
@@ -415,13 +441,16 @@ void run_rounds(engine& e, const char* name) {
         ++done;
     }
     const double seconds = std::chrono::duration<double>(steady::now() - t0).count();
-    std::printf("stress: close-race engine=%s rounds=%d sockets=%zu accepted=%llu immediate=%llu rejected=%llu "
-                "packets=%llu aborted=%llu recv_data=%llu sends_done=%llu closed_probes=%llu seconds=%.2f %s\n",
-                name, done, sockets_per_round, static_cast<unsigned long long>(t.accepted),
-                static_cast<unsigned long long>(t.immediate), static_cast<unsigned long long>(t.rejected),
-                static_cast<unsigned long long>(t.packets), static_cast<unsigned long long>(t.aborted),
-                static_cast<unsigned long long>(t.recv_data), static_cast<unsigned long long>(t.send_done),
-                static_cast<unsigned long long>(t.probes), seconds, error.empty() ? "verified" : "FAILED");
+    std::printf(
+        "stress: close-race engine=%s rounds=%d sockets=%zu accepted=%llu immediate=%llu "
+        "rejected=%llu "
+        "packets=%llu aborted=%llu recv_data=%llu sends_done=%llu closed_probes=%llu seconds=%.2f "
+        "%s\n",
+        name, done, sockets_per_round, static_cast<unsigned long long>(t.accepted),
+        static_cast<unsigned long long>(t.immediate), static_cast<unsigned long long>(t.rejected),
+        static_cast<unsigned long long>(t.packets), static_cast<unsigned long long>(t.aborted),
+        static_cast<unsigned long long>(t.recv_data), static_cast<unsigned long long>(t.send_done),
+        static_cast<unsigned long long>(t.probes), seconds, error.empty() ? "verified" : "FAILED");
     std::fflush(stdout);
     REQUIRE_MESSAGE(error.empty(), error);
     CHECK(t.packets == t.accepted);
@@ -429,7 +458,7 @@ void run_rounds(engine& e, const char* name) {
     CHECK(seconds < wall_limit_s);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("stress: WSPCloseSocket from another thread at random moments while receives and "
           "sends are posted and data flows - every accepted op completes exactly once") {

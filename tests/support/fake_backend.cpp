@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,14 +22,17 @@ bool fake_backend::start(io_request& request, io_completion& done) noexcept {
         // Like IOCP's skip-on-success or a reactor's speculative send: all bytes, at once.
         --inline_next;
         std::uint32_t bytes = 0;
-        for (std::uint32_t i = 0; i < request.count; ++i) bytes += request.buffers[i].len;
+        for (std::uint32_t i = 0; i < request.count; ++i)
+            bytes += request.buffers[i].len;
         done = io_completion{&request, 0, bytes, false};
         return true;
     }
     // The seam promises one request per socket per direction: count what we see.
     std::uint32_t same = 0;
     for (io_request* r : in_flight_)
-        if (r->socket == request.socket && (r->kind == io_kind::send) == (request.kind == io_kind::send)) ++same;
+        if (r->socket == request.socket &&
+            (r->kind == io_kind::send) == (request.kind == io_kind::send))
+            ++same;
     max_in_flight_per_socket_dir = std::max(max_in_flight_per_socket_dir, same + 1);
     in_flight_.push_back(&request);
     return false;
@@ -64,7 +66,8 @@ bool fake_backend::add_region(std::int32_t slot, void*, std::size_t) noexcept {
 }
 
 void fake_backend::remove_region(std::int32_t slot) noexcept {
-    live_regions.erase(std::remove(live_regions.begin(), live_regions.end(), slot), live_regions.end());
+    live_regions.erase(std::remove(live_regions.begin(), live_regions.end(), slot),
+                       live_regions.end());
 }
 
 std::size_t fake_backend::reap(io_completion* out, std::size_t max, int) noexcept {
@@ -146,12 +149,15 @@ std::unique_ptr<detail::backend> make_fake(fake_backend*& out) {
     out = b.get();
     return b;
 }
-}  // namespace
+} // namespace
 
-fake_rig::fake_rig() : e(make_fake(fake)) { e.run_once(0); }
+fake_rig::fake_rig() : e(make_fake(fake)) {
+    e.run_once(0);
+}
 
 fake_rig::~fake_rig() {
-    for (int fd : peers_) ::close(fd);
+    for (int fd : peers_)
+        ::close(fd);
 }
 
 SOCKET fake_rig::open(int& err, DWORD flags) {
@@ -170,7 +176,8 @@ SOCKET fake_rig::open(int& err, DWORD flags) {
 posted& fake_rig::fresh(const std::vector<ULONG>& lens, WSAEVENT event) {
     posted& p = *ops_.emplace_back(std::make_unique<posted>());
     std::size_t total = 0;
-    for (ULONG n : lens) total += n;
+    for (ULONG n : lens)
+        total += n;
     p.mem.assign(total, '\0');
     std::size_t at = 0;
     for (ULONG n : lens) {
@@ -199,7 +206,8 @@ posted& fake_rig::send(SOCKET s, std::string_view data, WSAEVENT event) {
 std::vector<completion_entry> drain(completion_queue& cq) {
     std::vector<completion_entry> all;
     completion_entry batch[64];
-    while (const std::size_t n = cq.dequeue(batch, 64, 0)) all.insert(all.end(), batch, batch + n);
+    while (const std::size_t n = cq.dequeue(batch, 64, 0))
+        all.insert(all.end(), batch, batch + n);
     return all;
 }
 
@@ -207,4 +215,4 @@ bool signalled(WSAEVENT event) {
     return WSAWaitForMultipleEvents(1, &event, FALSE, 0, FALSE) == WSA_WAIT_EVENT_0;
 }
 
-}  // namespace sanport::test
+} // namespace sanport::test

@@ -43,8 +43,8 @@ public:
     detail::io_request* started_send(SOCKET s) noexcept;
     // The kernel fills the started receive of s with (a prefix of) data; returns bytes placed.
     std::uint32_t deliver(SOCKET s, std::string_view data);
-    void deliver_eof(SOCKET s);                    // the receive returns 0
-    void deliver_error(SOCKET s, int wsa);         // the receive fails with wsa
+    void deliver_eof(SOCKET s);            // the receive returns 0
+    void deliver_error(SOCKET s, int wsa); // the receive fails with wsa
     void finish_send(SOCKET s, std::uint32_t bytes, int wsa = 0);
     // Next cancel() lets the receive win the race with these bytes instead of aborting.
     void cancel_races_with(std::string_view data) { race_data = std::string(data); }
@@ -52,12 +52,12 @@ public:
     // what the core did before it asked for the cancel (runs with the socket's mutex held).
     std::function<void(SOCKET)> on_cancel;
 
-    std::vector<detail::io_request*> started;    // every start(), in order
-    std::deque<detail::io_completion> ready;     // what reap() returns next
+    std::vector<detail::io_request*> started; // every start(), in order
+    std::deque<detail::io_completion> ready;  // what reap() returns next
     std::vector<std::int32_t> live_regions;
     std::string race_data;
     int attached = 0, detached = 0, wakes = 0, cancels = 0;
-    int inline_next = 0;  // the next this many sends finish inside start(), all bytes moved
+    int inline_next = 0; // the next this many sends finish inside start(), all bytes moved
     std::uint32_t max_in_flight_per_socket_dir = 0;
 
 private:
@@ -71,12 +71,12 @@ struct posted {
     WSAOVERLAPPED ov{};
     std::vector<char> mem;
     std::vector<WSABUF> bufs;
-    DWORD bytes = 0xdeadbeef;  // the call's count out-parameter (left alone while pending)
+    DWORD bytes = 0xdeadbeef; // the call's count out-parameter (left alone while pending)
     DWORD flags = 0;
     int err = 0;
     int rc = 0;
 
-    bool pending() const;           // Internal == WSS_OPERATION_IN_PROGRESS
+    bool pending() const; // Internal == WSS_OPERATION_IN_PROGRESS
     bool pending_result() const { return rc == SOCKET_ERROR && err == WSA_IO_PENDING; }
     int status() const { return static_cast<int>(ov.OffsetHigh); }
     DWORD count() const { return static_cast<DWORD>(ov.InternalHigh); }
@@ -93,7 +93,7 @@ public:
     fake_backend* fake = nullptr;
 
 private:
-    std::deque<std::unique_ptr<posted>> ops_;  // declared before e: destroyed after it
+    std::deque<std::unique_ptr<posted>> ops_; // declared before e: destroyed after it
     std::vector<int> peers_;
 
 public:
@@ -109,7 +109,8 @@ public:
     // Fresh buffers of these lengths (0 allowed: a zero-length entry with a NULL buf).
     posted& fresh(const std::vector<ULONG>& lens, WSAEVENT event = nullptr);
     // WSPRecv over fresh buffers; WSPSend of data in one buffer.
-    posted& recv(SOCKET s, const std::vector<ULONG>& lens, DWORD flags = 0, WSAEVENT event = nullptr);
+    posted& recv(SOCKET s, const std::vector<ULONG>& lens, DWORD flags = 0,
+                 WSAEVENT event = nullptr);
     posted& send(SOCKET s, std::string_view data, WSAEVENT event = nullptr);
     // Dispatch what the script made ready.
     void run() { e.run_once(0); }
@@ -120,4 +121,4 @@ std::vector<completion_entry> drain(completion_queue& cq);
 // The event is signalled (polls).
 bool signalled(WSAEVENT event);
 
-}  // namespace sanport::test
+} // namespace sanport::test

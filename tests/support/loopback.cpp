@@ -7,21 +7,20 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
-#include <utility>
-
-#include <arpa/inet.h>
 #include <fcntl.h>
+#include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <utility>
 
 namespace sanport::test {
 
@@ -63,7 +62,7 @@ void set_nodelay(int fd) {
 std::mutex graveyard_mutex;
 std::vector<void*>* graveyard = new std::vector<void*>;
 
-}  // namespace
+} // namespace
 
 // ---- small things -----------------------------------------------------------------------------
 
@@ -74,8 +73,7 @@ void skip(const std::string& why) {
 }
 
 std::string pattern(std::size_t n, std::size_t offset, unsigned seed) {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     std::string out(n, '\0');
     for (std::size_t i = 0; i < n; ++i) {
         std::uint64_t x = (offset + i) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
@@ -161,9 +159,9 @@ sanport_listener::sanport_listener(int family, DWORD flags) {
                     "WSPBind: " << wsa_name(err));
     REQUIRE_MESSAGE(WSPListen(s, 64, &err) == 0, "WSPListen: " << wsa_name(err));
     address_len = sizeof address;
-    REQUIRE_MESSAGE(
-        WSPGetSockName(s, reinterpret_cast<sockaddr*>(&address), &address_len, &err) == 0,
-        "WSPGetSockName: " << wsa_name(err));
+    REQUIRE_MESSAGE(WSPGetSockName(s, reinterpret_cast<sockaddr*>(&address), &address_len, &err) ==
+                        0,
+                    "WSPGetSockName: " << wsa_name(err));
 }
 
 sanport_listener::~sanport_listener() {
@@ -237,8 +235,8 @@ loopback_pair make_pair(const pair_options& options) {
     switch (options.kind) {
     case pair_kind::connect: {
         posix_listener listener(options.family, options.peer_rcvbuf);
-        pair.s = WSPSocket(options.family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, options.flags,
-                           &err);
+        pair.s =
+            WSPSocket(options.family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, options.flags, &err);
         REQUIRE_MESSAGE(pair.s != INVALID_SOCKET, "WSPSocket: " << wsa_name(err));
         int len = 0;
         sockaddr_storage local = loopback_address(options.family, 0, &len);
@@ -283,8 +281,8 @@ bool try_send_all(int fd, std::string_view bytes, int timeout_ms) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     std::size_t done = 0;
     while (done < bytes.size()) {
-        ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done,
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             done += static_cast<std::size_t>(n);
             continue;
@@ -331,7 +329,7 @@ peer_end read_bounded(int fd, std::size_t limit, int timeout_ms, std::string* ou
     return peer_end::timeout;
 }
 
-}  // namespace
+} // namespace
 
 std::string read_exactly(int fd, std::size_t n, int timeout_ms) {
     std::string out;
@@ -360,8 +358,7 @@ long kernel_unread_bytes(SOCKET s) {
 
 namespace {
 
-template <class Done>
-bool poll_until(int timeout_ms, Done done) {
+template <class Done> bool poll_until(int timeout_ms, Done done) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     while (!done()) {
         if (clock::now() >= deadline) return false;
@@ -370,7 +367,7 @@ bool poll_until(int timeout_ms, Done done) {
     return true;
 }
 
-}  // namespace
+} // namespace
 
 bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms) {
     return poll_until(timeout_ms, [&] {
@@ -381,7 +378,7 @@ bool wait_kernel_unread(SOCKET s, std::size_t n, int timeout_ms) {
 
 bool wait_read_ahead_filled(SOCKET s, int timeout_ms) {
     if (!poll_until(timeout_ms, [&] { return kernel_unread_bytes(s) == 0; })) return false;
-    sleep_ms(200);  // the kernel handed the bytes over; let the engine thread take them in
+    sleep_ms(200); // the kernel handed the bytes over; let the engine thread take them in
     return true;
 }
 
@@ -448,12 +445,13 @@ void overlapped_op::set_low_bit(bool on) {
 
 std::size_t overlapped_op::capacity() const {
     std::size_t total = 0;
-    for (const WSABUF& b : st_->bufs) total += b.len;
+    for (const WSABUF& b : st_->bufs)
+        total += b.len;
     return total;
 }
 
 int overlapped_op::recv(SOCKET s, DWORD flags_in) {
-    std::vector<WSABUF> copy = st_->bufs;  // freed on return: the core must have captured it
+    std::vector<WSABUF> copy = st_->bufs; // freed on return: the core must have captured it
     bytes = bytes_sentinel;
     flags = flags_in;
     err = 0;
@@ -544,8 +542,8 @@ std::vector<completion_entry> dequeue_n(completion_queue& cq, std::size_t n, int
     std::vector<completion_entry> out;
     completion_entry batch[64];
     for (int left; out.size() < n && (left = remaining_ms(deadline)) > 0;) {
-        std::size_t got = cq.dequeue(batch, std::min<std::size_t>(64, n - out.size()),
-                                     static_cast<DWORD>(left));
+        std::size_t got =
+            cq.dequeue(batch, std::min<std::size_t>(64, n - out.size()), static_cast<DWORD>(left));
         out.insert(out.end(), batch, batch + got);
         if (got == 0 && cq.is_shut_down()) break;
     }
@@ -561,4 +559,4 @@ std::size_t count_more(completion_queue& cq, int ms) {
     return total;
 }
 
-}  // namespace sanport::test
+} // namespace sanport::test

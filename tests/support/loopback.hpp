@@ -20,10 +20,9 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <sys/socket.h>
 #include <thread>
 #include <vector>
-
-#include <sys/socket.h>
 
 namespace sanport::test {
 
@@ -44,13 +43,17 @@ inline constexpr DWORD bytes_sentinel = 0xB0B0B0B0u;
 
 // sanport::wsa_error_name as a std::string, so CHECK(wsa_name(err) == "WSAECONNRESET") prints
 // both names when it fails.
-inline std::string wsa_name(int code) { return sanport::wsa_error_name(code); }
+inline std::string wsa_name(int code) {
+    return sanport::wsa_error_name(code);
+}
 
 // Prints "[sanport-skip] <why>" (CTest's SKIP_REGULAR_EXPRESSION matches it); the caller then
 // returns from the test case.
 void skip(const std::string& why);
 
-inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+inline void sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 // Milliseconds since construction.
 class stopwatch {
@@ -115,7 +118,7 @@ private:
     std::condition_variable cv_;
     bool cancelled_ = false;
     std::atomic<bool> fired_{false};
-    std::thread thread_;  // last: starts once the members above exist
+    std::thread thread_; // last: starts once the members above exist
 };
 
 // ---- byte streams ----------------------------------------------------------------------------
@@ -167,17 +170,17 @@ int posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf =
 // ---- loopback pairs --------------------------------------------------------------------------
 
 enum class pair_kind {
-    connect,  // WSPSocket + WSPBind + WSPConnect to a POSIX listener
-    accept,   // WSPAccept from a sanport listener, the peer connects with connect(2)
-    adopt,    // a connected OS socket taken over with WSPAdoptSocket
+    connect, // WSPSocket + WSPBind + WSPConnect to a POSIX listener
+    accept,  // WSPAccept from a sanport listener, the peer connects with connect(2)
+    adopt,   // a connected OS socket taken over with WSPAdoptSocket
 };
 const char* to_string(pair_kind kind);
 
 struct pair_options {
     pair_kind kind = pair_kind::connect;
     int family = AF_INET;
-    DWORD flags = WSA_FLAG_OVERLAPPED;  // of the sanport socket (or of its listener)
-    int peer_rcvbuf = 0;                // > 0: SO_RCVBUF of the peer, set before the handshake
+    DWORD flags = WSA_FLAG_OVERLAPPED; // of the sanport socket (or of its listener)
+    int peer_rcvbuf = 0;               // > 0: SO_RCVBUF of the peer, set before the handshake
 };
 
 // One connected pair. `s` is the sanport socket, `peer` the POSIX end (TCP_NODELAY set, so
@@ -252,10 +255,10 @@ bool wait_done(const WSAOVERLAPPED& ov, int timeout_ms = max_wait_ms);
 struct op_result {
     enum class how { immediate, completed, failed_at_call, timed_out };
     how way = how::failed_at_call;
-    BOOL ok = FALSE;   // the call returned 0, or WSPGetOverlappedResult returned TRUE
+    BOOL ok = FALSE; // the call returned 0, or WSPGetOverlappedResult returned TRUE
     DWORD bytes = 0;
     DWORD flags = 0;
-    int err = 0;       // WSA code; 0 on success
+    int err = 0; // WSA code; 0 on success
 };
 
 // WSPGetOverlappedResult(s, &ov, ..., fWait, ...), with sentinel-filled outputs.
@@ -274,12 +277,12 @@ public:
 
     WSAOVERLAPPED& ov() { return st_->ov; }
     const WSAOVERLAPPED& ov() const { return st_->ov; }
-    WSAEVENT event() const { return st_->event; }  // the real event handle (low bit clear)
-    void set_low_bit(bool on = true);               // hEvent | 1: no completion-queue packet
-    WSABUF* bufs() { return st_->bufs.data(); }     // the op's own WSABUF array
+    WSAEVENT event() const { return st_->event; } // the real event handle (low bit clear)
+    void set_low_bit(bool on = true);             // hEvent | 1: no completion-queue packet
+    WSABUF* bufs() { return st_->bufs.data(); }   // the op's own WSABUF array
     DWORD count() const { return static_cast<DWORD>(st_->bufs.size()); }
     char* buffer_ptr(std::size_t i) { return st_->storage.at(i).data(); }
-    std::size_t capacity() const;  // sum of the lengths
+    std::size_t capacity() const; // sum of the lengths
 
     // Outputs of the last recv()/send() call.
     int rc = 0;
@@ -304,14 +307,14 @@ public:
     op_result finish(SOCKET s, int timeout_ms = max_wait_ms);
     bool event_signalled() const { return sanport::wsa_event_is_set(st_->event); }
 
-    std::string data(std::size_t n) const;    // first n bytes, buffers in array order
-    std::string buffer(std::size_t i) const;  // all of buffer i
+    std::string data(std::size_t n) const;   // first n bytes, buffers in array order
+    std::string buffer(std::size_t i) const; // all of buffer i
 
 private:
     struct state {
         WSAOVERLAPPED ov{};
         WSAEVENT event = WSA_INVALID_EVENT;
-        std::vector<std::vector<char>> storage;  // each buffer plus one spare byte
+        std::vector<std::vector<char>> storage; // each buffer plus one spare byte
         std::vector<WSABUF> bufs;
     };
     std::unique_ptr<state> st_;
@@ -334,4 +337,4 @@ std::vector<completion_entry> dequeue_n(completion_queue& cq, std::size_t n,
 // How many further packets arrive within `ms` (0 expected in most tests).
 std::size_t count_more(completion_queue& cq, int ms = settle_ms);
 
-}  // namespace sanport::test
+} // namespace sanport::test

@@ -4,9 +4,9 @@
 // kernel.io_uring_disabled), the case prints [sanport-skip] with the reason and passes as
 // "skipped" -- any other failure to start is a failure.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
-
 #include <sanport/engine.h>
+
+#include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -24,7 +24,7 @@ namespace {
     return false;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
 #ifdef _WIN32
@@ -41,23 +41,25 @@ int main(int argc, char** argv) {
         const std::string arg = argv[i];
         if (arg.rfind(flag, 0) == 0) backend = arg.substr(flag.size());
     }
-#ifndef SANPORT_TESTS_WITHOUT_BACKEND  // defined while a build has no backend (tests/wine.cmake)
+#ifndef SANPORT_TESTS_WITHOUT_BACKEND // defined while a build has no backend (tests/wine.cmake)
     if (!backend.empty()) {
 #ifdef _WIN32
-        _putenv_s("SANPORT_BACKEND", backend.c_str());  // the CRT has no setenv
+        _putenv_s("SANPORT_BACKEND", backend.c_str()); // the CRT has no setenv
 #else
         setenv("SANPORT_BACKEND", backend.c_str(), 1);
 #endif
         bool listing = false;
-        for (int i = 1; i < argc; ++i) listing |= std::string(argv[i]).rfind("--list", 0) == 0;
+        for (int i = 1; i < argc; ++i)
+            listing |= std::string(argv[i]).rfind("--list", 0) == 0;
         sanport::engine& e = sanport::default_engine();
         if (!listing && e.status() != 0) {
             if (kernel_refused(e.why())) {
-                std::printf("[sanport-skip] backend %s refused by the kernel: %s\n", backend.c_str(),
-                            e.why().c_str());
+                std::printf("[sanport-skip] backend %s refused by the kernel: %s\n",
+                            backend.c_str(), e.why().c_str());
                 return 0;
             }
-            std::fprintf(stderr, "backend %s failed to start: %s\n", backend.c_str(), e.why().c_str());
+            std::fprintf(stderr, "backend %s failed to start: %s\n", backend.c_str(),
+                         e.why().c_str());
             return 1;
         }
     }

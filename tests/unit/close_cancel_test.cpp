@@ -6,8 +6,6 @@
 // kernel when the call returns, and the handle is WSAENOTSOCK afterwards. On a driven engine
 // the close drives the engine itself, so the fake's cancel results are reaped inside the call.
 
-#include <doctest/doctest.h>
-
 #include "core/backend.hpp"
 #include "tests/support/fake_backend.hpp"
 
@@ -16,14 +14,15 @@
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <string>
-#include <vector>
-
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -41,8 +40,10 @@ struct rig : sanport::test::fake_rig {
     }
 };
 
-bool is_pending_result(const posted& p) { return p.pending_result(); }
-}  // namespace
+bool is_pending_result(const posted& p) {
+    return p.pending_result();
+}
+} // namespace
 
 TEST_CASE("core: close cancel - 8 receives: the queued 7 abort at once, the head via the backend") {
     rig r;
@@ -68,7 +69,8 @@ TEST_CASE("core: close cancel - 8 receives: the queued 7 abort at once, the head
         ++seen_cancels;
         CHECK(which == s);
         head_pending_at_cancel = ops[0]->pending();
-        for (int i = 1; i < 8; ++i) queued_done_at_cancel += ops[i]->pending() ? 0 : 1;
+        for (int i = 1; i < 8; ++i)
+            queued_done_at_cancel += ops[i]->pending() ? 0 : 1;
     };
 
     int err = 0;
@@ -87,17 +89,21 @@ TEST_CASE("core: close cancel - 8 receives: the queued 7 abort at once, the head
     }
     const auto packets = drain(cq);
     CHECK(packets.size() == 8);
-    for (const auto& pk : packets) CHECK(pk.status == WSA_OPERATION_ABORTED);
+    for (const auto& pk : packets)
+        CHECK(pk.status == WSA_OPERATION_ABORTED);
     for (posted* p : ops) {
-        const auto hits = std::count_if(packets.begin(), packets.end(),
-                                        [&](const sanport::completion_entry& e) { return e.overlapped == &p->ov; });
+        const auto hits =
+            std::count_if(packets.begin(), packets.end(), [&](const sanport::completion_entry& e) {
+                return e.overlapped == &p->ov;
+            });
         CHECK(hits == 1);
     }
-    CHECK(r.fake->ready.empty());  // nothing left for a later reap
+    CHECK(r.fake->ready.empty()); // nothing left for a later reap
     CHECK(r.fake->started_recv(s) == nullptr);
     CHECK(r.fake->detached == 1);
-    CHECK(r.fake->started.size() == 1);  // the close started nothing new
-    for (WSAEVENT e : ev) WSACloseEvent(e);
+    CHECK(r.fake->started.size() == 1); // the close started nothing new
+    for (WSAEVENT e : ev)
+        WSACloseEvent(e);
 }
 
 TEST_CASE("core: close cancel - a cancel that races with data: the head completes with its bytes") {
@@ -106,7 +112,8 @@ TEST_CASE("core: close cancel - a cancel that races with data: the head complete
     sanport::completion_queue cq(r.e);
     REQUIRE(cq.associate(s, 8) == 0);
     std::vector<posted*> ops;
-    for (int i = 0; i < 8; ++i) ops.push_back(&r.recv(s, {16}));
+    for (int i = 0; i < 8; ++i)
+        ops.push_back(&r.recv(s, {16}));
     r.fake->cancel_races_with("xy");
     int err = 0;
     REQUIRE(sanport::WSPCloseSocket(s, &err) == 0);
@@ -120,8 +127,10 @@ TEST_CASE("core: close cancel - a cancel that races with data: the head complete
     }
     const auto packets = drain(cq);
     CHECK(packets.size() == 8);
-    const auto head = std::find_if(packets.begin(), packets.end(),
-                                   [&](const sanport::completion_entry& e) { return e.overlapped == &ops[0]->ov; });
+    const auto head =
+        std::find_if(packets.begin(), packets.end(), [&](const sanport::completion_entry& e) {
+            return e.overlapped == &ops[0]->ov;
+        });
     REQUIRE(head != packets.end());
     CHECK(head->status == 0);
     CHECK(head->bytes == 2);
@@ -140,13 +149,13 @@ TEST_CASE("core: close cancel - data the kernel reported before the close is not
     const SOCKET s = r.open();
     posted& a = r.recv(s, {8});
     posted& b = r.recv(s, {8});
-    CHECK(r.fake->deliver(s, "early") == 5);  // reported, not yet dispatched
+    CHECK(r.fake->deliver(s, "early") == 5); // reported, not yet dispatched
     int err = 0;
     REQUIRE(sanport::WSPCloseSocket(s, &err) == 0);
     CHECK(a.status() == 0);
     CHECK(a.got() == "early");
     CHECK(b.status() == WSA_OPERATION_ABORTED);
-    CHECK(r.fake->started_recv(s) == nullptr);  // nothing started after the close began
+    CHECK(r.fake->started_recv(s) == nullptr); // nothing started after the close began
     CHECK(r.fake->started.size() == 1);
 }
 
@@ -161,7 +170,7 @@ TEST_CASE("core: close cancel - a partly filled MSG_WAITALL head keeps its bytes
     int err = 0;
     REQUIRE(sanport::WSPCloseSocket(s, &err) == 0);
     CHECK_FALSE(all.pending());
-    CHECK(all.status() == 0);  // no received byte is silently dropped
+    CHECK(all.status() == 0); // no received byte is silently dropped
     CHECK(all.got() == "abc");
     CHECK(next.status() == WSA_OPERATION_ABORTED);
 }
@@ -191,14 +200,14 @@ TEST_CASE("core: close cancel - pending and queued sends are aborted too") {
     REQUIRE(is_pending_result(first));
     REQUIRE(is_pending_result(second));
     REQUIRE(r.fake->started_send(s) != nullptr);
-    r.fake->finish_send(s, 2);  // short: the rest is re-armed
+    r.fake->finish_send(s, 2); // short: the rest is re-armed
     r.run();
     REQUIRE(first.pending());
     REQUIRE(r.fake->started_send(s) != nullptr);
 
     int err = 0;
     REQUIRE(sanport::WSPCloseSocket(s, &err) == 0);
-    CHECK(r.fake->cancels == 1);  // one cancel for the socket, both directions
+    CHECK(r.fake->cancels == 1); // one cancel for the socket, both directions
     CHECK_FALSE(first.pending());
     CHECK(first.status() == WSA_OPERATION_ABORTED);
     CHECK(signalled(ev));
@@ -231,12 +240,13 @@ TEST_CASE("core: close cancel - after close the handle is WSAENOTSOCK") {
     CHECK(sanport::WSPCloseSocket(s, &err) == SOCKET_ERROR);
     CHECK(err == WSAENOTSOCK);
     err = 0;
-    CHECK(sanport::set_socket_mode(s, sanport::socket_mode::report_disconnect, 1, &err) == SOCKET_ERROR);
+    CHECK(sanport::set_socket_mode(s, sanport::socket_mode::report_disconnect, 1, &err) ==
+          SOCKET_ERROR);
     CHECK(err == WSAENOTSOCK);
     err = 0;
     CHECK(sanport::WSPShutdown(s, SD_BOTH, &err) == SOCKET_ERROR);
     CHECK(err == WSAENOTSOCK);
-    CHECK(r.fake->detached == 1);  // detached once, not again
+    CHECK(r.fake->detached == 1); // detached once, not again
 }
 
 TEST_CASE("core: close cancel - closing an idle socket cancels nothing") {
@@ -251,7 +261,7 @@ TEST_CASE("core: close cancel - closing an idle socket cancels nothing") {
     CHECK(r.fake->cancels == 0);
     CHECK(r.fake->detached == 1);
     CHECK(p.status() == 0);
-    CHECK(p.got() == "ok");  // a completed result is left alone
+    CHECK(p.got() == "ok"); // a completed result is left alone
 }
 
 TEST_CASE("core: close cancel - a read-ahead request in flight is cancelled with no completion") {
@@ -262,7 +272,7 @@ TEST_CASE("core: close cancel - a read-ahead request in flight is cancelled with
     int err = 0;
     REQUIRE(sanport::set_socket_mode(s, sanport::socket_mode::read_ahead_bytes, 32, &err) == 0);
     REQUIRE(r.fake->started_recv(s) != nullptr);
-    r.fake->cancel_races_with("late");  // bytes nobody asked for: no operation to give them to
+    r.fake->cancel_races_with("late"); // bytes nobody asked for: no operation to give them to
     REQUIRE(sanport::WSPCloseSocket(s, &err) == 0);
     CHECK(r.fake->cancels == 1);
     CHECK(r.fake->started_recv(s) == nullptr);
@@ -271,7 +281,8 @@ TEST_CASE("core: close cancel - a read-ahead request in flight is cancelled with
     CHECK(r.fake->detached == 1);
 }
 
-TEST_CASE("core: close cancel - destroying the engine closes its sockets and completes every operation") {
+TEST_CASE(
+    "core: close cancel - destroying the engine closes its sockets and completes every operation") {
     WSAOVERLAPPED ov[3] = {};
     char mem[3][8] = {};
     WSAEVENT ev = WSACreateEvent();
@@ -283,11 +294,12 @@ TEST_CASE("core: close cancel - destroying the engine closes its sockets and com
             DWORD flags = 0, n = 0;
             int err = 0;
             ov[i].hEvent = i == 2 ? ev : nullptr;
-            CHECK(sanport::WSPRecv(s, &b, 1, &n, &flags, &ov[i], nullptr, nullptr, &err) == SOCKET_ERROR);
+            CHECK(sanport::WSPRecv(s, &b, 1, &n, &flags, &ov[i], nullptr, nullptr, &err) ==
+                  SOCKET_ERROR);
             CHECK(err == WSA_IO_PENDING);
         }
         r.fake->cancel_races_with("z");
-    }  // ~engine closes s: the head wins its race, the others abort
+    } // ~engine closes s: the head wins its race, the others abort
     CHECK(ov[0].Internal != WSS_OPERATION_IN_PROGRESS);
     CHECK(ov[0].OffsetHigh == 0);
     CHECK(ov[0].InternalHigh == 1);

@@ -3,8 +3,9 @@
 // vocabulary, checked at run time too (the headers' static_asserts only guard the build), and
 // the documented MSG_* choice.
 
-#include <doctest/doctest.h>
 #include <sanport/compat.h>
+
+#include <doctest/doctest.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -61,7 +62,7 @@ TEST_CASE("compat: WSAOVERLAPPED layout, with Offset and Pointer sharing bytes")
     ov.OffsetHigh = 0x55667788u;
     std::uint64_t pointer_bits = 0;
     std::memcpy(&pointer_bits, &ov.Pointer, sizeof pointer_bits);
-    CHECK(pointer_bits == 0x5566778811223344ull);  // little-endian union, as on x64 Windows
+    CHECK(pointer_bits == 0x5566778811223344ull); // little-endian union, as on x64 Windows
 }
 
 TEST_CASE("compat: WSAPROTOCOL_INFOW, QOS and WSANETWORKEVENTS layout") {
@@ -134,7 +135,7 @@ TEST_CASE("compat: MSG_PEEK, MSG_WAITALL and MSG_OOB keep the platform values") 
     CHECK(MSG_OOB == 0x1);
     CHECK(MSG_PEEK == 0x2);
 #ifdef _WIN32
-    CHECK(MSG_WAITALL == 0x8);  // the SDK's own value
+    CHECK(MSG_WAITALL == 0x8); // the SDK's own value
 #else
     // The documented choice: <sys/socket.h>'s values, not Windows' (MSG_WAITALL is 0x8 there).
     CHECK(MSG_WAITALL == 0x100);
@@ -196,7 +197,7 @@ TEST_CASE("compat: every WSA code has its Windows value") {
 
 TEST_CASE("compat: WSA codes are macros so ported code can test them with ifdef") {
     bool all_defined = true;
-#if !defined(WSAEDISCON) || !defined(WSA_IO_PENDING) || !defined(WSAECONNRESET) || \
+#if !defined(WSAEDISCON) || !defined(WSA_IO_PENDING) || !defined(WSAECONNRESET) ||                 \
     !defined(WSAEMSGSIZE) || !defined(WSANOTINITIALISED) || !defined(WSS_OPERATION_IN_PROGRESS)
     all_defined = false;
 #endif

@@ -5,8 +5,6 @@
 // of hEvent (event yes, packet no), packets for immediate successes unless skip_on_success, and
 // exactly one completion per operation.
 
-#include <doctest/doctest.h>
-
 #include "core/backend.hpp"
 #include "tests/support/fake_backend.hpp"
 
@@ -15,15 +13,16 @@
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
-
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -41,12 +40,14 @@ struct rig : sanport::test::fake_rig {
     }
 };
 
-bool is_pending_result(const posted& p) { return p.pending_result(); }
+bool is_pending_result(const posted& p) {
+    return p.pending_result();
+}
 WSAEVENT low_bit(WSAEVENT event) {
     return reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(event) | 1u);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("core: completion - WSAOVERLAPPED bookkeeping while pending and after completion") {
     rig r;
@@ -57,27 +58,28 @@ TEST_CASE("core: completion - WSAOVERLAPPED bookkeeping while pending and after 
     p.ov.Offset = 0x2222;
     p.ov.OffsetHigh = 0x3333;
     p.flags = MSG_PEEK;
-    p.rc = sanport::WSPRecv(s, p.bufs.data(), 1, &p.bytes, &p.flags, &p.ov, nullptr, nullptr, &p.err);
+    p.rc =
+        sanport::WSPRecv(s, p.bufs.data(), 1, &p.bytes, &p.flags, &p.ov, nullptr, nullptr, &p.err);
     REQUIRE(is_pending_result(p));
     CHECK(p.ov.Internal == WSS_OPERATION_IN_PROGRESS);
-    CHECK(p.bytes == 0xdeadbeef);   // untouched while pending
-    CHECK(p.flags == MSG_PEEK);     // untouched while pending
+    CHECK(p.bytes == 0xdeadbeef); // untouched while pending
+    CHECK(p.flags == MSG_PEEK);   // untouched while pending
     DWORD n = 0, flags = 0;
     int err = 0;
     CHECK(sanport::WSPGetOverlappedResult(s, &p.ov, &n, FALSE, &flags, &err) == FALSE);
     CHECK(err == WSA_IO_INCOMPLETE);
     r.run();
-    CHECK(p.ov.Internal == WSS_OPERATION_IN_PROGRESS);  // nothing happened yet
+    CHECK(p.ov.Internal == WSS_OPERATION_IN_PROGRESS); // nothing happened yet
 
     CHECK(r.fake->deliver(s, "hello") == 5);
-    CHECK(p.ov.Internal == WSS_OPERATION_IN_PROGRESS);  // reported, not yet dispatched
+    CHECK(p.ov.Internal == WSS_OPERATION_IN_PROGRESS); // reported, not yet dispatched
     r.run();
     CHECK(p.ov.Internal != WSS_OPERATION_IN_PROGRESS);
     CHECK(p.ov.InternalHigh == 5);
     CHECK(p.ov.Offset == 0);
     CHECK(p.ov.OffsetHigh == 0);
     CHECK(p.got() == "hello");
-    CHECK(p.bytes == 0xdeadbeef);  // a pending call's out-parameters are never written later
+    CHECK(p.bytes == 0xdeadbeef); // a pending call's out-parameters are never written later
     n = 0;
     flags = 0xff;
     CHECK(sanport::WSPGetOverlappedResult(s, &p.ov, &n, FALSE, &flags, &err) == TRUE);
@@ -88,7 +90,8 @@ TEST_CASE("core: completion - WSAOVERLAPPED bookkeeping while pending and after 
     posted& q = r.fresh({8});
     q.ov.InternalHigh = 0x1111;
     q.ov.Offset = 0x2222;
-    q.rc = sanport::WSPRecv(s, q.bufs.data(), 1, &q.bytes, &q.flags, &q.ov, nullptr, nullptr, &q.err);
+    q.rc =
+        sanport::WSPRecv(s, q.bufs.data(), 1, &q.bytes, &q.flags, &q.ov, nullptr, nullptr, &q.err);
     REQUIRE(is_pending_result(q));
     CHECK(q.ov.Internal == WSS_OPERATION_IN_PROGRESS);
     r.fake->deliver_error(s, WSAECONNRESET);
@@ -102,7 +105,8 @@ TEST_CASE("core: completion - WSAOVERLAPPED bookkeeping while pending and after 
     CHECK(err == WSAECONNRESET);
 }
 
-TEST_CASE("core: completion - an immediate completion fills the overlapped result and the out-parameters") {
+TEST_CASE("core: completion - an immediate completion fills the overlapped result and the "
+          "out-parameters") {
     rig r;
     const SOCKET s = r.open();
     WSAEVENT ev = WSACreateEvent();
@@ -114,7 +118,8 @@ TEST_CASE("core: completion - an immediate completion fills the overlapped resul
     p.ov.InternalHigh = 0x1111;
     p.ov.OffsetHigh = 0x3333;
     p.flags = MSG_PARTIAL;
-    p.rc = sanport::WSPRecv(s, p.bufs.data(), 1, &p.bytes, &p.flags, &p.ov, nullptr, nullptr, &p.err);
+    p.rc =
+        sanport::WSPRecv(s, p.bufs.data(), 1, &p.bytes, &p.flags, &p.ov, nullptr, nullptr, &p.err);
     CHECK(p.rc == 0);
     CHECK(p.bytes == 0);
     CHECK(p.flags == 0);
@@ -132,7 +137,8 @@ TEST_CASE("core: completion - each operation's event is signalled once, by its o
     posted& a = r.recv(s, {4}, 0, ev[0]);
     posted& b = r.recv(s, {4}, MSG_WAITALL, ev[1]);
     posted& c = r.recv(s, {4}, 0, ev[2]);
-    for (WSAEVENT e : ev) CHECK_FALSE(signalled(e));
+    for (WSAEVENT e : ev)
+        CHECK_FALSE(signalled(e));
 
     CHECK(r.fake->deliver(s, "aa") == 2);
     r.run();
@@ -142,7 +148,7 @@ TEST_CASE("core: completion - each operation's event is signalled once, by its o
     CHECK_FALSE(signalled(ev[2]));
     WSAResetEvent(ev[0]);
 
-    CHECK(r.fake->deliver(s, "bb") == 2);  // half of the MSG_WAITALL one: no signal yet
+    CHECK(r.fake->deliver(s, "bb") == 2); // half of the MSG_WAITALL one: no signal yet
     r.run();
     CHECK(b.pending());
     CHECK_FALSE(signalled(ev[1]));
@@ -168,11 +174,14 @@ TEST_CASE("core: completion - each operation's event is signalled once, by its o
     WSAResetEvent(ev[3]);
 
     // Nothing later signals any of them again: more engine rounds, then the close.
-    for (int i = 0; i < 3; ++i) r.run();
+    for (int i = 0; i < 3; ++i)
+        r.run();
     int err = 0;
     CHECK(sanport::WSPCloseSocket(s, &err) == 0);
-    for (WSAEVENT e : ev) CHECK_FALSE(signalled(e));
-    for (WSAEVENT e : ev) WSACloseEvent(e);
+    for (WSAEVENT e : ev)
+        CHECK_FALSE(signalled(e));
+    for (WSAEVENT e : ev)
+        WSACloseEvent(e);
     (void)c;
 }
 
@@ -193,7 +202,7 @@ TEST_CASE("core: completion - low bit of hEvent: the event is signalled, no pack
     CHECK(p.got() == "bit");
     CHECK(signalled(ev));
     CHECK(drain(cq).empty());
-    CHECK(p.ov.hEvent == low_bit(ev));  // the caller's value is left as it was
+    CHECK(p.ov.hEvent == low_bit(ev)); // the caller's value is left as it was
     DWORD n = 0, flags = 0;
     int err = 0;
     CHECK(sanport::WSPGetOverlappedResult(s, &p.ov, &n, FALSE, &flags, &err) == TRUE);
@@ -244,7 +253,7 @@ TEST_CASE("core: completion - immediate success queues a packet, unless skip_on_
     CHECK(r.fake->deliver(s1, "one") == 3);
     CHECK(r.fake->deliver(s2, "two") == 3);
     r.run();
-    CHECK(drain(cq).empty());  // read-ahead is no operation of the caller's
+    CHECK(drain(cq).empty()); // read-ahead is no operation of the caller's
 
     WSAEVENT ev = WSACreateEvent();
     posted& a = r.recv(s1, {8});
@@ -262,7 +271,7 @@ TEST_CASE("core: completion - immediate success queues a packet, unless skip_on_
     CHECK(b.bytes == 3);
     CHECK(b.got() == "two");
     CHECK_FALSE(b.pending());
-    CHECK(signalled(ev));  // the event is still signalled
+    CHECK(signalled(ev)); // the event is still signalled
     CHECK(drain(cq).empty());
 
     // skip_on_success covers immediate successes only: a pending one still queues its packet.
@@ -284,15 +293,18 @@ TEST_CASE("core: completion - every operation completes exactly once: count the 
     sanport::completion_queue cq(r.e);
     REQUIRE(cq.associate(s, 77) == 0);
     std::vector<posted*> all;
-    for (int i = 0; i < 3; ++i) all.push_back(&r.recv(s, {4}));
+    for (int i = 0; i < 3; ++i)
+        all.push_back(&r.recv(s, {4}));
     all.push_back(&r.recv(s, {0}));
     all.push_back(&r.recv(s, {8}, MSG_WAITALL));
-    for (int i = 0; i < 5; ++i) all.push_back(&r.recv(s, {4}));
+    for (int i = 0; i < 5; ++i)
+        all.push_back(&r.recv(s, {4}));
     posted& sent = r.send(s, "hello");
     posted& queued_send = r.send(s, "world");
     all.push_back(&sent);
     all.push_back(&queued_send);
-    for (posted* p : all) REQUIRE(is_pending_result(*p));
+    for (posted* p : all)
+        REQUIRE(is_pending_result(*p));
 
     CHECK(r.fake->deliver(s, "abcd") == 4);
     r.run();
@@ -300,11 +312,11 @@ TEST_CASE("core: completion - every operation completes exactly once: count the 
     r.run();
     CHECK(r.fake->deliver(s, "ef") == 2);
     r.run();
-    r.fake->deliver(s, "probe");  // the zero-byte receive's probe
+    r.fake->deliver(s, "probe"); // the zero-byte receive's probe
     r.run();
-    CHECK(r.fake->deliver(s, "xyz") == 3);  // part of the MSG_WAITALL one
+    CHECK(r.fake->deliver(s, "xyz") == 3); // part of the MSG_WAITALL one
     r.run();
-    r.fake->finish_send(s, 2);  // short: re-armed
+    r.fake->finish_send(s, 2); // short: re-armed
     r.run();
     r.fake->finish_send(s, 3);
     r.run();
@@ -318,11 +330,14 @@ TEST_CASE("core: completion - every operation completes exactly once: count the 
     CHECK(packets.size() == all.size());
     for (posted* p : all) {
         CHECK_FALSE(p->pending());
-        const auto hits = std::count_if(packets.begin(), packets.end(),
-                                        [&](const sanport::completion_entry& e) { return e.overlapped == &p->ov; });
+        const auto hits =
+            std::count_if(packets.begin(), packets.end(), [&](const sanport::completion_entry& e) {
+                return e.overlapped == &p->ov;
+            });
         CHECK(hits == 1);
     }
-    for (const auto& pk : packets) CHECK(pk.key == 77);
+    for (const auto& pk : packets)
+        CHECK(pk.key == 77);
     CHECK(r.fake->ready.empty());
     CHECK(r.fake->max_in_flight_per_socket_dir == 1);
 }

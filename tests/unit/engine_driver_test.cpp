@@ -26,7 +26,7 @@ SOCKET adopt_pair(sanport::engine& e, int& peer) {
     return s;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("core: engine - a close from another thread before the owner first drives does not "
           "steal the driven engine") {
@@ -45,7 +45,8 @@ TEST_CASE("core: engine - a close from another thread before the owner first dri
     WSAOVERLAPPED ov{};
     DWORD flags = 0;
     int err = 0;
-    CHECK(sanport::WSPRecv(b, &wb, 1, nullptr, &flags, &ov, nullptr, nullptr, &err) == SOCKET_ERROR);
+    CHECK(sanport::WSPRecv(b, &wb, 1, nullptr, &flags, &ov, nullptr, nullptr, &err) ==
+          SOCKET_ERROR);
     CHECK(err == WSA_IO_PENDING);
 
     int close_rc = -2;
@@ -75,7 +76,7 @@ TEST_CASE("core: engine - a request the backend finished inside start() complete
     auto fake_owner = std::make_unique<sanport::test::fake_backend>();
     sanport::test::fake_backend* fake = fake_owner.get();
     sanport::engine e(std::move(fake_owner));
-    CHECK(e.run_once(0) >= 0);  // this thread drives: starts happen inside the calls below
+    CHECK(e.run_once(0) >= 0); // this thread drives: starts happen inside the calls below
     sanport::completion_queue cq(e);
     int peer = -1;
     const SOCKET s = adopt_pair(e, peer);

@@ -5,12 +5,12 @@
 // op_advance), op_copy_in packing across buffers, and MSG_PEEK leaving the cursor alone.
 // Pure bookkeeping: the large-array cases use fake WSABUF pointers that are never dereferenced.
 
-#include <doctest/doctest.h>
-
 #include "core/backend.hpp"
 #include "core/op.hpp"
 
 #include <sanport/compat.h>
+
+#include <doctest/doctest.h>
 
 #include <cstdint>
 #include <cstring>
@@ -30,19 +30,23 @@ using sanport::detail::op_fill_request;
 using sanport::detail::op_inline_buffers;
 
 // A pointer that is only compared, never dereferenced.
-CHAR* fake_ptr(std::uintptr_t at) { return reinterpret_cast<CHAR*>(at); }
+CHAR* fake_ptr(std::uintptr_t at) {
+    return reinterpret_cast<CHAR*>(at);
+}
 
 std::uint64_t request_bytes(const io_request& r) {
     std::uint64_t sum = 0;
-    for (std::uint32_t i = 0; i < r.count; ++i) sum += r.buffers[i].len;
+    for (std::uint32_t i = 0; i < r.count; ++i)
+        sum += r.buffers[i].len;
     return sum;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("core: op - capture drops zero-length entries and keeps array order") {
     char a[3], b[2], c[4];
-    WSABUF in[] = {{0, fake_ptr(0x1000)}, {3, a}, {0, nullptr}, {2, b}, {0, a}, {4, c}, {0, nullptr}};
+    WSABUF in[] = {{0, fake_ptr(0x1000)}, {3, a}, {0, nullptr}, {2, b}, {0, a}, {4, c},
+                   {0, nullptr}};
     op o;
     REQUIRE(op_capture(o, in, 7));
     CHECK(o.count == 3);
@@ -67,7 +71,8 @@ TEST_CASE("core: op - capture drops zero-length entries and keeps array order") 
     io_request r;
     op_fill_request(o, r);
     REQUIRE(r.count == 3);
-    for (std::uint32_t i = 0; i < r.count; ++i) CHECK(r.buffers[i].len != 0);
+    for (std::uint32_t i = 0; i < r.count; ++i)
+        CHECK(r.buffers[i].len != 0);
 }
 
 TEST_CASE("core: op - only zero-length entries capture a zero-byte receive") {
@@ -83,10 +88,12 @@ TEST_CASE("core: op - four entries stay inline, five spill, and the spill is reu
     static_assert(op_inline_buffers == 4);
     char mem[16];
     std::vector<WSABUF> four;
-    for (int i = 0; i < 4; ++i) four.push_back({1, mem + i});
-    four.push_back({0, nullptr});  // dropped: still four kept
+    for (int i = 0; i < 4; ++i)
+        four.push_back({1, mem + i});
+    four.push_back({0, nullptr}); // dropped: still four kept
     std::vector<WSABUF> five;
-    for (int i = 0; i < 5; ++i) five.push_back({2, mem + 2 * i});
+    for (int i = 0; i < 5; ++i)
+        five.push_back({2, mem + 2 * i});
 
     op o;
     REQUIRE(op_capture(o, four.data(), static_cast<std::uint32_t>(four.size())));
@@ -120,7 +127,8 @@ TEST_CASE("core: op - a request names at most max_request_buffers entries") {
     static_assert(max_request_buffers == 1024);
     const std::uint32_t n = 3000;
     std::vector<WSABUF> in(n);
-    for (std::uint32_t i = 0; i < n; ++i) in[i] = {2, fake_ptr(0x100000 + 16 * std::uintptr_t{i})};
+    for (std::uint32_t i = 0; i < n; ++i)
+        in[i] = {2, fake_ptr(0x100000 + 16 * std::uintptr_t{i})};
     op o;
     REQUIRE(op_capture(o, in.data(), n));
     CHECK(o.count == n);
@@ -146,7 +154,8 @@ TEST_CASE("core: op - a request names at most max_request_buffers entries") {
     op_advance(o, 3);
     CHECK(o.index == max_request_buffers + 1);
     CHECK(o.buffers[o.index].len == 1);
-    CHECK(o.buffers[o.index].buf == fake_ptr(0x100000 + 16 * std::uintptr_t{max_request_buffers + 1} + 1));
+    CHECK(o.buffers[o.index].buf ==
+          fake_ptr(0x100000 + 16 * std::uintptr_t{max_request_buffers + 1} + 1));
     op_fill_request(o, r);
     CHECK(r.count == max_request_buffers);
     CHECK(r.buffers[0].len == 1);
@@ -162,10 +171,12 @@ TEST_CASE("core: op - a request names at most max_request_buffers entries") {
     CHECK(o.index == n);
 }
 
-TEST_CASE("core: op - capacity and one request stop at 2^31-1 bytes, the trimmed entry comes back") {
+TEST_CASE(
+    "core: op - capacity and one request stop at 2^31-1 bytes, the trimmed entry comes back") {
     static_assert(max_request_bytes == 0x7fffffffu);
-    const ULONG gib = 0x40000000u;  // 1 GiB each: 3 GiB in all
-    WSABUF in[] = {{gib, fake_ptr(0x10000000)}, {gib, fake_ptr(0x60000000)}, {gib, fake_ptr(0xa0000000)}};
+    const ULONG gib = 0x40000000u; // 1 GiB each: 3 GiB in all
+    WSABUF in[] = {
+        {gib, fake_ptr(0x10000000)}, {gib, fake_ptr(0x60000000)}, {gib, fake_ptr(0xa0000000)}};
     op o;
     REQUIRE(op_capture(o, in, 3));
     CHECK(o.count == 3);
@@ -176,7 +187,7 @@ TEST_CASE("core: op - capacity and one request stop at 2^31-1 bytes, the trimmed
     REQUIRE(r.count == 2);
     CHECK(request_bytes(r) == max_request_bytes);
     CHECK(r.buffers[0].len == gib);
-    CHECK(r.buffers[1].len == gib - 1);  // cut short for this one request
+    CHECK(r.buffers[1].len == gib - 1); // cut short for this one request
     CHECK(o.trimmed == 1);
     CHECK(o.held_back == 1);
 
@@ -194,7 +205,7 @@ TEST_CASE("core: op - capacity and one request stop at 2^31-1 bytes, the trimmed
         op_advance(o, max_request_bytes - 100);
         CHECK(o.full());
         CHECK(o.bytes == max_request_bytes);
-        CHECK(o.buffers[1].len == 1);  // the held-back byte is back, never filled
+        CHECK(o.buffers[1].len == 1); // the held-back byte is back, never filled
     }
     SUBCASE("a full fill ends the receive at 2^31-1") {
         op_advance(o, max_request_bytes);
@@ -264,7 +275,7 @@ TEST_CASE("core: op - peek copies without moving the cursor") {
     CHECK(op_copy_in(o, "hello", 5, true) == 5);
     CHECK(std::string(a, 2) == "he");
     CHECK(std::string(b, 3) == "llo");
-    CHECK(o.bytes == 5);  // the count a peek reports
+    CHECK(o.bytes == 5); // the count a peek reports
     CHECK(o.index == 0);
     CHECK(o.buffers[0].buf == a);
     CHECK(o.buffers[0].len == 2);

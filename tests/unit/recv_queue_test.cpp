@@ -5,8 +5,6 @@
 // probe, request-local faults, read-ahead (immediate completion, MSG_PEEK), and the
 // WSAETIMEDOUT mapping of CONTRACT section 4.
 
-#include <doctest/doctest.h>
-
 #include "core/backend.hpp"
 #include "tests/support/fake_backend.hpp"
 
@@ -15,14 +13,15 @@
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <string>
-#include <vector>
-
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -40,8 +39,10 @@ struct rig : sanport::test::fake_rig {
     }
 };
 
-bool is_pending_result(const posted& p) { return p.pending_result(); }
-}  // namespace
+bool is_pending_result(const posted& p) {
+    return p.pending_result();
+}
+} // namespace
 
 using sanport::detail::io_kind;
 
@@ -58,10 +59,10 @@ TEST_CASE("core: recv queue - receives fill in posting order whatever the segmen
         posted& p = r.recv(s, shape);
         REQUIRE(is_pending_result(p));
         CHECK(p.pending());
-        CHECK(p.bytes == 0xdeadbeef);  // untouched while pending
+        CHECK(p.bytes == 0xdeadbeef); // untouched while pending
         ops.push_back(&p);
     }
-    CHECK(r.fake->started.size() == 1);  // only the head
+    CHECK(r.fake->started.size() == 1); // only the head
 
     const std::string stream = "abcdefghijklmnopqrstuvwxyz0123456789";
     const std::vector<std::size_t> chunks = {2, 5, 1, 9, 3, 4, 6, 8};
@@ -74,10 +75,12 @@ TEST_CASE("core: recv queue - receives fill in posting order whatever the segmen
             sanport::detail::io_request* req = r.fake->started_recv(s);
             REQUIRE(req != nullptr);
             CHECK(req->kind == io_kind::recv);
-            CHECK(ops[done]->owns(req->buffers[0].buf));  // the head and nobody else
-            for (std::size_t later = done + 1; later < ops.size(); ++later) CHECK(ops[later]->pending());
+            CHECK(ops[done]->owns(req->buffers[0].buf)); // the head and nobody else
+            for (std::size_t later = done + 1; later < ops.size(); ++later)
+                CHECK(ops[later]->pending());
             const std::size_t want = std::min(left, caps[done]);
-            const std::uint32_t placed = r.fake->deliver(s, std::string_view(stream).substr(pos, left));
+            const std::uint32_t placed =
+                r.fake->deliver(s, std::string_view(stream).substr(pos, left));
             CHECK(placed == want);
             r.run();
             CHECK_FALSE(ops[done]->pending());
@@ -96,7 +99,7 @@ TEST_CASE("core: recv queue - receives fill in posting order whatever the segmen
     }
     CHECK(joined == stream.substr(0, pos));
     CHECK(r.fake->max_in_flight_per_socket_dir == 1);
-    CHECK(r.fake->started.size() == ops.size());  // one request per op, none after the last
+    CHECK(r.fake->started.size() == ops.size()); // one request per op, none after the last
     CHECK(r.fake->started_recv(s) == nullptr);
 
     const auto packets = drain(cq);
@@ -122,7 +125,7 @@ TEST_CASE("core: recv queue - MSG_WAITALL re-arms the head until every buffer is
     CHECK(all.pending());
     sanport::detail::io_request* req = r.fake->started_recv(s);
     REQUIRE(req != nullptr);
-    CHECK(req->buffers[0].buf == all.mem.data() + 3);  // re-armed where the data stopped
+    CHECK(req->buffers[0].buf == all.mem.data() + 3); // re-armed where the data stopped
     CHECK(req->buffers[0].len == 1);
     CHECK(req->count == 2);
 
@@ -135,7 +138,7 @@ TEST_CASE("core: recv queue - MSG_WAITALL re-arms the head until every buffer is
     CHECK(req->count == 1);
     CHECK(next.pending());
 
-    CHECK(r.fake->deliver(s, "ijXYZ") == 2);  // only what the head still has room for
+    CHECK(r.fake->deliver(s, "ijXYZ") == 2); // only what the head still has room for
     r.run();
     REQUIRE_FALSE(all.pending());
     CHECK(all.status() == 0);
@@ -152,14 +155,15 @@ TEST_CASE("core: recv queue - MSG_WAITALL re-arms the head until every buffer is
     CHECK(r.fake->max_in_flight_per_socket_dir == 1);
 }
 
-TEST_CASE("core: recv queue - FIN completes every queued receive with 0 bytes, then every later one") {
+TEST_CASE(
+    "core: recv queue - FIN completes every queued receive with 0 bytes, then every later one") {
     rig r;
     const SOCKET s = r.open();
     sanport::completion_queue cq(r.e);
     REQUIRE(cq.associate(s, 7) == 0);
     posted& a = r.recv(s, {8});
     posted& b = r.recv(s, {8});
-    posted& c = r.recv(s, {0});  // a zero-byte one among them
+    posted& c = r.recv(s, {0}); // a zero-byte one among them
     REQUIRE(is_pending_result(a));
     REQUIRE(is_pending_result(c));
     r.fake->deliver_eof(s);
@@ -185,7 +189,8 @@ TEST_CASE("core: recv queue - FIN completes every queued receive with 0 bytes, t
     CHECK(r.fake->started_recv(s) == nullptr);
 }
 
-TEST_CASE("core: recv queue - FIN after part of a MSG_WAITALL receive: it keeps its bytes, the next gets 0") {
+TEST_CASE("core: recv queue - FIN after part of a MSG_WAITALL receive: it keeps its bytes, the "
+          "next gets 0") {
     rig r;
     const SOCKET s = r.open();
     posted& all = r.recv(s, {8}, MSG_WAITALL);
@@ -220,7 +225,7 @@ TEST_CASE("core: recv queue - report_disconnect turns stream end into WSAEDISCON
     r.run();
     r.fake->deliver_eof(s);
     r.run();
-    CHECK(all.status() == 0);  // its bytes first
+    CHECK(all.status() == 0); // its bytes first
     CHECK(all.count() == 2);
     CHECK(b.status() == WSAEDISCON);
     CHECK(b.count() == 0);
@@ -250,7 +255,8 @@ TEST_CASE("core: recv queue - RST fails pending receives and, sticky, every late
     }
     const auto packets = drain(cq);
     CHECK(packets.size() == 3);
-    for (const auto& pk : packets) CHECK(pk.status == WSAECONNRESET);
+    for (const auto& pk : packets)
+        CHECK(pk.status == WSAECONNRESET);
     CHECK(r.fake->started_recv(s) == nullptr);
 
     for (int i = 0; i < 3; ++i) {
@@ -311,7 +317,7 @@ TEST_CASE("core: recv queue - a zero-byte receive waits with a probe and consume
     CHECK(req->count == 1);
     CHECK(req->buffers[0].len == 1);
 
-    r.fake->deliver(s, "abc");  // the probe sees data (and, being a peek, leaves it)
+    r.fake->deliver(s, "abc"); // the probe sees data (and, being a peek, leaves it)
     r.run();
     REQUIRE_FALSE(zero.pending());
     CHECK(zero.status() == 0);
@@ -345,13 +351,13 @@ TEST_CASE("core: recv queue - a zero-byte receive behind a normal one, and at st
     REQUIRE(zero.pending());
     REQUIRE(r.fake->started_recv(s) != nullptr);
     CHECK(r.fake->started_recv(s)->kind == io_kind::recv_probe);
-    r.fake->deliver_eof(s);  // the probe's 0: now it is the end
+    r.fake->deliver_eof(s); // the probe's 0: now it is the end
     r.run();
     CHECK_FALSE(zero.pending());
     CHECK(zero.status() == 0);
     CHECK(zero.count() == 0);
     posted& later = r.recv(s, {4});
-    CHECK(later.rc == 0);  // the stream ended: at once
+    CHECK(later.rc == 0); // the stream ended: at once
     CHECK(later.bytes == 0);
 }
 
@@ -373,7 +379,7 @@ TEST_CASE("core: recv queue - WSAEFAULT from the kernel fails only that receive"
     CHECK(b.status() == 0);
     CHECK(b.got() == "x");
     posted& c = r.recv(s, {4});
-    CHECK(is_pending_result(c));  // nothing sticky
+    CHECK(is_pending_result(c)); // nothing sticky
 }
 
 TEST_CASE("core: recv queue - read-ahead data completes the next receive at once, peek keeps it") {
@@ -384,7 +390,7 @@ TEST_CASE("core: recv queue - read-ahead data completes the next receive at once
     int err = 0;
     REQUIRE(sanport::set_socket_mode(s, sanport::socket_mode::read_ahead_bytes, 16, &err) == 0);
     sanport::detail::io_request* req = r.fake->started_recv(s);
-    REQUIRE(req != nullptr);  // armed while nothing is posted
+    REQUIRE(req != nullptr); // armed while nothing is posted
     CHECK(req->count == 1);
     CHECK(req->buffers[0].len == 16);
 
@@ -405,7 +411,7 @@ TEST_CASE("core: recv queue - read-ahead data completes the next receive at once
     CHECK(b.rc == 0);
     CHECK(b.bytes == 2);
     CHECK(b.got() == "lo");
-    CHECK(drain(cq).size() == 3);  // immediate successes queue packets too
+    CHECK(drain(cq).size() == 3); // immediate successes queue packets too
 
     // Nothing buffered now: the next one pends and gets what the kernel delivers next.
     posted& c = r.recv(s, {10});
@@ -425,7 +431,7 @@ TEST_CASE("core: recv queue - read-ahead then a pending receive gets the new byt
     REQUIRE(sanport::set_socket_mode(s, sanport::socket_mode::read_ahead_bytes, 16, &err) == 0);
     CHECK(r.fake->deliver(s, "hello") == 5);
     r.run();
-    posted& a = r.recv(s, {5});  // takes everything buffered
+    posted& a = r.recv(s, {5}); // takes everything buffered
     CHECK(a.rc == 0);
     CHECK(a.got() == "hello");
     posted& b = r.recv(s, {5});
@@ -444,7 +450,7 @@ TEST_CASE("core: recv queue - read-ahead serves MSG_WAITALL, then the kernel fil
     CHECK(r.fake->deliver(s, "abcd") == 4);
     r.run();
     posted& all = r.recv(s, {10}, MSG_WAITALL);
-    REQUIRE(is_pending_result(all));  // asks for more than is buffered
+    REQUIRE(is_pending_result(all)); // asks for more than is buffered
     // The bytes go in posting order whichever request the kernel fills.
     std::string rest = "efghij";
     while (all.pending() && !rest.empty()) {
@@ -531,7 +537,7 @@ TEST_CASE("core: recv queue - data then FIN while reading ahead: the data first,
     r.run();
     r.fake->deliver_eof(s);
     r.run();
-    CHECK(r.fake->started_recv(s) == nullptr);  // no re-arm after the end
+    CHECK(r.fake->started_recv(s) == nullptr); // no re-arm after the end
     posted& a = r.recv(s, {8});
     CHECK(a.rc == 0);
     CHECK(a.got() == "tail");

@@ -6,13 +6,13 @@
 // remove/contains/take_all; and the same rules reached through WSPRecv on a driven engine over
 // the fake backend (fixed slot in the request, WSAEFAULT before anything is queued).
 
-#include <doctest/doctest.h>
-
 #include "core/registry.hpp"
 #include "tests/support/fake_backend.hpp"
 
 #include <sanport/compat.h>
 #include <sanport/wsp.h>
+
+#include <doctest/doctest.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -50,7 +50,7 @@ buffer_check check1(const registry& reg, char* p, ULONG len, DWORD needed, bool 
     return reg.check(&b, 1, needed, strict);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("core: registry - lookup among thousands of regions finds each one, the last too") {
     constexpr std::size_t n = 4000;
@@ -60,12 +60,13 @@ TEST_CASE("core: registry - lookup among thousands of regions finds each one, th
     registry reg;
     // Added in a scrambled (deterministic) order, so the sort matters.
     for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = (k * 2654435761u) % n;  // a permutation: gcd(2654435761, 4000) == 1
+        const std::size_t i = (k * 2654435761u) % n; // a permutation: gcd(2654435761, 4000) == 1
         setup(regions[i], mem.data() + i * size, size, MEM_READ | MEM_WRITE,
               static_cast<std::int32_t>(i % 8));
         reg.add(&regions[i]);
     }
-    for (std::size_t i = 0; i < n; ++i) REQUIRE(reg.contains(&regions[i]));
+    for (std::size_t i = 0; i < n; ++i)
+        REQUIRE(reg.contains(&regions[i]));
 
     for (std::size_t i : {std::size_t{0}, std::size_t{1}, n / 2, n - 2, n - 1}) {
         CAPTURE(i);
@@ -97,13 +98,14 @@ TEST_CASE("core: registry - fixed_slot only when every buffer lies in one live r
     region a, b, dead;
     setup(a, mem.data(), 256, MEM_WRITE, 3);
     setup(b, mem.data() + 256, 256, MEM_WRITE, 5);
-    setup(dead, mem.data() + 512, 256, MEM_WRITE, -1);  // slot not (yet) taken by the kernel
+    setup(dead, mem.data() + 512, 256, MEM_WRITE, -1); // slot not (yet) taken by the kernel
     registry reg;
     reg.add(&b);
     reg.add(&dead);
     reg.add(&a);
 
-    WSABUF in_a[] = {{16, mem.data()}, {0, nullptr}, {32, mem.data() + 100}, {56, mem.data() + 200}};
+    WSABUF in_a[] = {
+        {16, mem.data()}, {0, nullptr}, {32, mem.data() + 100}, {56, mem.data() + 200}};
     buffer_check c = reg.check(in_a, 4, MEM_WRITE, false);
     CHECK(c.wsa == 0);
     CHECK(c.fixed_slot == 3);
@@ -165,8 +167,8 @@ TEST_CASE("core: registry - a receive needs MEM_WRITE, a send MEM_READ") {
 TEST_CASE("core: registry - overlapping regions: one that grants access is enough") {
     std::vector<char> mem(1024);
     region ro, rw, big_rw, small_ro;
-    setup(ro, mem.data(), 100, MEM_READ, 1);          // [0, 100) read-only
-    setup(rw, mem.data() + 50, 100, MEM_READ | MEM_WRITE, 2);  // [50, 150) read-write
+    setup(ro, mem.data(), 100, MEM_READ, 1);                  // [0, 100) read-only
+    setup(rw, mem.data() + 50, 100, MEM_READ | MEM_WRITE, 2); // [50, 150) read-write
     registry reg;
     reg.add(&ro);
     reg.add(&rw);
@@ -174,7 +176,7 @@ TEST_CASE("core: registry - overlapping regions: one that grants access is enoug
     buffer_check c = check1(reg, mem.data() + 60, 20, MEM_WRITE, false);
     CHECK(c.wsa == 0);
     CHECK(c.fixed_slot == 2);
-    c = check1(reg, mem.data() + 10, 20, MEM_WRITE, false);  // only the read-only one holds it
+    c = check1(reg, mem.data() + 10, 20, MEM_WRITE, false); // only the read-only one holds it
     CHECK(c.wsa == WSAEFAULT);
     c = check1(reg, mem.data() + 10, 20, MEM_READ, true);
     CHECK(c.wsa == 0);
@@ -182,14 +184,14 @@ TEST_CASE("core: registry - overlapping regions: one that grants access is enoug
 
     // A big writable region and a small read-only one inside it, registered later (so the
     // backward scan meets the refusing one first).
-    setup(big_rw, mem.data() + 200, 800, MEM_WRITE, 4);   // [200, 1000)
-    setup(small_ro, mem.data() + 900, 50, MEM_READ, 6);   // [900, 950)
+    setup(big_rw, mem.data() + 200, 800, MEM_WRITE, 4); // [200, 1000)
+    setup(small_ro, mem.data() + 900, 50, MEM_READ, 6); // [900, 950)
     reg.add(&big_rw);
     reg.add(&small_ro);
     c = check1(reg, mem.data() + 910, 20, MEM_WRITE, true);
     CHECK(c.wsa == 0);
     CHECK(c.fixed_slot == 4);
-    c = check1(reg, mem.data() + 960, 20, MEM_WRITE, true);  // after the small one, in the big one
+    c = check1(reg, mem.data() + 960, 20, MEM_WRITE, true); // after the small one, in the big one
     CHECK(c.wsa == 0);
     CHECK(c.fixed_slot == 4);
 
@@ -208,7 +210,7 @@ TEST_CASE("core: registry - a region registered twice with different rights") {
     setup(rw, mem.data(), 256, MEM_WRITE, 3);
     registry reg;
     reg.add(&rw);
-    reg.add(&ro);  // same base, added later
+    reg.add(&ro); // same base, added later
     const buffer_check c = check1(reg, mem.data() + 5, 10, MEM_WRITE, true);
     CHECK(c.wsa == 0);
     CHECK(c.fixed_slot == 3);
@@ -217,7 +219,8 @@ TEST_CASE("core: registry - a region registered twice with different rights") {
     CHECK(check1(reg, mem.data() + 5, 10, MEM_WRITE, false).wsa == WSAEFAULT);
 }
 
-TEST_CASE("core: registry - strict mode refuses unregistered buffers, zero-length entries are skipped") {
+TEST_CASE(
+    "core: registry - strict mode refuses unregistered buffers, zero-length entries are skipped") {
     std::vector<char> all_mem(160);
     char* mem_base = all_mem.data() + 16;
     char other[32];
@@ -233,8 +236,8 @@ TEST_CASE("core: registry - strict mode refuses unregistered buffers, zero-lengt
     reg.add(&r);
     CHECK(check1(reg, mem_base, 128, MEM_WRITE, true).wsa == 0);
     CHECK(check1(reg, other, 32, MEM_WRITE, true).wsa == WSAEFAULT);
-    CHECK(check1(reg, mem_base + 120, 16, MEM_WRITE, true).wsa == WSAEFAULT);  // runs past the end
-    CHECK(check1(reg, mem_base - 8, 16, MEM_WRITE, true).wsa == WSAEFAULT);    // starts before
+    CHECK(check1(reg, mem_base + 120, 16, MEM_WRITE, true).wsa == WSAEFAULT); // runs past the end
+    CHECK(check1(reg, mem_base - 8, 16, MEM_WRITE, true).wsa == WSAEFAULT);   // starts before
 
     WSABUF with_empty[] = {{0, other}, {16, mem_base}, {0, nullptr}};
     const buffer_check c = reg.check(with_empty, 3, MEM_WRITE, true);
@@ -290,7 +293,8 @@ TEST_CASE("core: registry - through WSPRecv: fixed slot for the backend, MEM_WRI
     // Into the writable region: the request names its kernel slot.
     posted& p = r.fresh({});
     p.bufs = {WSABUF{100, rw.data()}, WSABUF{100, rw.data() + 1000}};
-    p.rc = sanport::WSPRecv(s, p.bufs.data(), 2, &p.bytes, &p.flags, &p.ov, nullptr, nullptr, &p.err);
+    p.rc =
+        sanport::WSPRecv(s, p.bufs.data(), 2, &p.bytes, &p.flags, &p.ov, nullptr, nullptr, &p.err);
     REQUIRE(p.pending_result());
     REQUIRE(r.fake->started_recv(s) != nullptr);
     CHECK(r.fake->started_recv(s)->fixed_slot >= 0);
@@ -302,7 +306,8 @@ TEST_CASE("core: registry - through WSPRecv: fixed slot for the backend, MEM_WRI
     const std::size_t started = r.fake->started.size();
     posted& bad = r.fresh({});
     bad.bufs = {WSABUF{10, ro.data()}};
-    bad.rc = sanport::WSPRecv(s, bad.bufs.data(), 1, &bad.bytes, &bad.flags, &bad.ov, nullptr, nullptr, &bad.err);
+    bad.rc = sanport::WSPRecv(s, bad.bufs.data(), 1, &bad.bytes, &bad.flags, &bad.ov, nullptr,
+                              nullptr, &bad.err);
     CHECK(bad.rc == SOCKET_ERROR);
     CHECK(bad.err == WSAEFAULT);
 
@@ -310,7 +315,7 @@ TEST_CASE("core: registry - through WSPRecv: fixed slot for the backend, MEM_WRI
     r.run();
     CHECK(p.status() == 0);
     CHECK(std::string(rw.data(), 5) == "fixed");
-    CHECK(r.fake->started.size() == started);  // the bad one never reached the backend
+    CHECK(r.fake->started.size() == started); // the bad one never reached the backend
     CHECK(sanport::WSPDeregisterMemory(s, h_rw, &err) == 0);
     CHECK(sanport::WSPDeregisterMemory(s, h_ro, &err) == 0);
     r.run();

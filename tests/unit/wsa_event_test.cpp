@@ -5,8 +5,9 @@
 // Windows the events are the kernel's: the portable cases run there too, the Linux-only ones
 // (file descriptors, futex, seccomp, closing under a wait) do not.
 
-#include <doctest/doctest.h>
 #include <sanport/compat.h>
+
+#include <doctest/doctest.h>
 
 #include <atomic>
 #include <cerrno>
@@ -41,10 +42,14 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 #ifdef _WIN32
-long current_tid() { return static_cast<long>(GetCurrentThreadId()); }
+long current_tid() {
+    return static_cast<long>(GetCurrentThreadId());
+}
 
 // Windows does not say whether a thread sleeps in a wait: a pause has to do.
-void wait_until_asleep(long) { std::this_thread::sleep_for(milliseconds(100)); }
+void wait_until_asleep(long) {
+    std::this_thread::sleep_for(milliseconds(100));
+}
 #else
 std::size_t open_fd_count() {
     std::size_t count = 0;
@@ -53,7 +58,9 @@ std::size_t open_fd_count() {
     return count;
 }
 
-long current_tid() { return syscall(SYS_gettid); }
+long current_tid() {
+    return syscall(SYS_gettid);
+}
 
 // Blocks until thread `tid` sits in the futex syscall, so a set that follows really has to wake
 // a sleeper. Where /proc does not say, a pause has to do.
@@ -80,10 +87,13 @@ public:
               result_ = WSAWaitForMultipleEvents(count, events, wait_all, timeout_ms, FALSE);
               has_returned_ = true;
           }) {
-        while (tid_ == 0) std::this_thread::yield();
+        while (tid_ == 0)
+            std::this_thread::yield();
         wait_until_asleep(tid_);
     }
-    ~sleeping_waiter() { if (thread_.joinable()) thread_.join(); }
+    ~sleeping_waiter() {
+        if (thread_.joinable()) thread_.join();
+    }
 
     long tid() const { return tid_; }
     bool has_returned() const { return has_returned_; }
@@ -96,20 +106,19 @@ private:
     std::atomic<long> tid_{0};
     std::atomic<DWORD> result_{WSA_WAIT_FAILED};
     std::atomic<bool> has_returned_{false};
-    std::thread thread_;  // declared last: it starts once the atomics exist
+    std::thread thread_; // declared last: it starts once the atomics exist
 };
 
 #ifndef _WIN32
 // Runs `body` in a child whose futex syscalls kill it. Returns "ok", "futex" or the reason the
 // filter could not be installed.
-template <class Body>
-std::string run_without_futex(Body body) {
+template <class Body> std::string run_without_futex(Body body) {
 #if defined(__x86_64__)
     constexpr unsigned arch = AUDIT_ARCH_X86_64;
 #else
     constexpr unsigned arch = AUDIT_ARCH_AARCH64;
 #endif
-    std::fflush(nullptr);  // else the child could print the parent's buffered output again
+    std::fflush(nullptr); // else the child could print the parent's buffered output again
     pid_t child = fork();
     if (child < 0) return "fork failed";
     if (child == 0) {
@@ -140,8 +149,8 @@ std::string run_without_futex(Body body) {
 }
 #endif
 
-}  // namespace
-}  // namespace sanport::test
+} // namespace
+} // namespace sanport::test
 
 using namespace sanport::test;
 
@@ -149,7 +158,7 @@ TEST_CASE("compat: an event is created unset and, once set, stays set until rese
     WSAEVENT event = WSACreateEvent();
     REQUIRE(event != WSA_INVALID_EVENT);
     CHECK_FALSE(sanport::wsa_event_is_set(event));
-    CHECK(WSAResetEvent(event) == TRUE);  // resetting a reset event is fine
+    CHECK(WSAResetEvent(event) == TRUE); // resetting a reset event is fine
     CHECK(WSASetEvent(event) == TRUE);
     CHECK(WSASetEvent(event) == TRUE);
     CHECK(WSAWaitForMultipleEvents(1, &event, FALSE, 0, FALSE) == WSA_WAIT_EVENT_0);
@@ -163,31 +172,36 @@ TEST_CASE("compat: an event is created unset and, once set, stays set until rese
 
 TEST_CASE("compat: wait-any returns the lowest signalled index") {
     WSAEVENT events[4] = {WSACreateEvent(), WSACreateEvent(), WSACreateEvent(), WSACreateEvent()};
-    for (WSAEVENT event : events) REQUIRE(event != WSA_INVALID_EVENT);
+    for (WSAEVENT event : events)
+        REQUIRE(event != WSA_INVALID_EVENT);
     CHECK(WSAWaitForMultipleEvents(4, events, FALSE, 0, FALSE) == WSA_WAIT_TIMEOUT);
     WSASetEvent(events[3]);
     CHECK(WSAWaitForMultipleEvents(4, events, FALSE, 0, FALSE) == WSA_WAIT_EVENT_0 + 3);
     WSASetEvent(events[1]);
     CHECK(WSAWaitForMultipleEvents(4, events, FALSE, 0, FALSE) == WSA_WAIT_EVENT_0 + 1);
     CHECK(WSAWaitForMultipleEvents(4, events, FALSE, 50, FALSE) == WSA_WAIT_EVENT_0 + 1);
-    for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+    for (WSAEVENT event : events)
+        CHECK(WSACloseEvent(event) == TRUE);
 }
 
 TEST_CASE("compat: wait-all returns only when every event is signalled") {
     WSAEVENT events[3] = {WSACreateEvent(), WSACreateEvent(), WSACreateEvent()};
-    for (WSAEVENT event : events) REQUIRE(event != WSA_INVALID_EVENT);
+    for (WSAEVENT event : events)
+        REQUIRE(event != WSA_INVALID_EVENT);
     WSASetEvent(events[0]);
     WSASetEvent(events[2]);
     CHECK(WSAWaitForMultipleEvents(3, events, TRUE, 0, FALSE) == WSA_WAIT_TIMEOUT);
     CHECK(WSAWaitForMultipleEvents(3, events, TRUE, 20, FALSE) == WSA_WAIT_TIMEOUT);
     WSASetEvent(events[1]);
     CHECK(WSAWaitForMultipleEvents(3, events, TRUE, 0, FALSE) == WSA_WAIT_EVENT_0);
-    for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+    for (WSAEVENT event : events)
+        CHECK(WSACloseEvent(event) == TRUE);
 }
 
 TEST_CASE("compat: time-outs of 0 and 50 ms, single and multiple events, errno untouched") {
     WSAEVENT events[2] = {WSACreateEvent(), WSACreateEvent()};
-    for (WSAEVENT event : events) REQUIRE(event != WSA_INVALID_EVENT);
+    for (WSAEVENT event : events)
+        REQUIRE(event != WSA_INVALID_EVENT);
     for (DWORD count : {1u, 2u}) {
         for (BOOL wait_all : {FALSE, TRUE}) {
             CAPTURE(count);
@@ -197,12 +211,13 @@ TEST_CASE("compat: time-outs of 0 and 50 ms, single and multiple events, errno u
             auto start = steady_clock::now();
             CHECK(WSAWaitForMultipleEvents(count, events, wait_all, 50, FALSE) == WSA_WAIT_TIMEOUT);
             auto elapsed = steady_clock::now() - start;
-            CHECK(errno == EDOM);  // the futex's ETIMEDOUT must not leak out
+            CHECK(errno == EDOM); // the futex's ETIMEDOUT must not leak out
             CHECK(elapsed >= milliseconds(50));
             CHECK(elapsed < milliseconds(5000));
         }
     }
-    for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+    for (WSAEVENT event : events)
+        CHECK(WSACloseEvent(event) == TRUE);
 }
 
 TEST_CASE("compat: a set from another thread wakes a sleeping waiter") {
@@ -213,8 +228,9 @@ TEST_CASE("compat: a set from another thread wakes a sleeping waiter") {
         auto start = steady_clock::now();
         std::thread([&] { WSASetEvent(events[count - 1]); }).join();
         CHECK(waiter.join() == WSA_WAIT_EVENT_0 + count - 1);
-        CHECK(steady_clock::now() - start < milliseconds(5000));  // woken, not timed out
-        for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+        CHECK(steady_clock::now() - start < milliseconds(5000)); // woken, not timed out
+        for (WSAEVENT event : events)
+            CHECK(WSACloseEvent(event) == TRUE);
     }
 }
 
@@ -227,8 +243,9 @@ TEST_CASE("compat: a set followed at once by a reset still releases a sleeping w
         WSASetEvent(events[0]);
         WSAResetEvent(events[0]);
         CHECK(waiter.join() == WSA_WAIT_EVENT_0);
-        CHECK(steady_clock::now() - start < milliseconds(5000));  // woken, not timed out
-        for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+        CHECK(steady_clock::now() - start < milliseconds(5000)); // woken, not timed out
+        for (WSAEVENT event : events)
+            CHECK(WSACloseEvent(event) == TRUE);
     }
 }
 
@@ -237,12 +254,13 @@ TEST_CASE("compat: wait-all is woken by sets from two threads") {
     sleeping_waiter waiter(events, 2, TRUE);
     std::thread([&] { WSASetEvent(events[0]); }).join();
     wait_until_asleep(waiter.tid());
-    CHECK_FALSE(waiter.has_returned());  // only one of two is set
+    CHECK_FALSE(waiter.has_returned()); // only one of two is set
     auto start = steady_clock::now();
     std::thread([&] { WSASetEvent(events[1]); }).join();
     CHECK(waiter.join() == WSA_WAIT_EVENT_0);
-    CHECK(steady_clock::now() - start < milliseconds(5000));  // woken, not timed out
-    for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+    CHECK(steady_clock::now() - start < milliseconds(5000)); // woken, not timed out
+    for (WSAEVENT event : events)
+        CHECK(WSACloseEvent(event) == TRUE);
 }
 
 TEST_CASE("compat: ping-pong between two threads loses no wake-up") {
@@ -267,8 +285,10 @@ TEST_CASE("compat: ping-pong between two threads loses no wake-up") {
         a.join();
         b.join();
         CHECK(timeouts == 0);
-        for (WSAEVENT event : ping) CHECK(WSACloseEvent(event) == TRUE);
-        for (WSAEVENT event : pong) CHECK(WSACloseEvent(event) == TRUE);
+        for (WSAEVENT event : ping)
+            CHECK(WSACloseEvent(event) == TRUE);
+        for (WSAEVENT event : pong)
+            CHECK(WSACloseEvent(event) == TRUE);
     }
 }
 
@@ -278,7 +298,7 @@ TEST_CASE("compat: closing an event while another thread waits on it is safe") {
     WSAEVENT event = WSACreateEvent();
     sleeping_waiter waiter(&event, 1, FALSE, 200);
     CHECK(WSACloseEvent(event) == TRUE);
-    CHECK(waiter.join() == WSA_WAIT_TIMEOUT);  // a closed event can no longer be set
+    CHECK(waiter.join() == WSA_WAIT_TIMEOUT); // a closed event can no longer be set
 }
 
 TEST_CASE("compat: 5000 events alive at once cost no file descriptor") {
@@ -288,14 +308,17 @@ TEST_CASE("compat: 5000 events alive at once cost no file descriptor") {
         events.push_back(WSACreateEvent());
         REQUIRE(events.back() != WSA_INVALID_EVENT);
     }
-    for (std::size_t i = 0; i < events.size(); i += 2) WSASetEvent(events[i]);
+    for (std::size_t i = 0; i < events.size(); i += 2)
+        WSASetEvent(events[i]);
     CHECK(open_fd_count() == fds_before);
     std::size_t set_count = 0;
-    for (WSAEVENT event : events) set_count += sanport::wsa_event_is_set(event) ? 1 : 0;
+    for (WSAEVENT event : events)
+        set_count += sanport::wsa_event_is_set(event) ? 1 : 0;
     CHECK(set_count == 2500);
     CHECK(WSAWaitForMultipleEvents(WSA_MAXIMUM_WAIT_EVENTS, &events[1], FALSE, 0, FALSE) ==
           WSA_WAIT_EVENT_0 + 1);
-    for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+    for (WSAEVENT event : events)
+        CHECK(WSACloseEvent(event) == TRUE);
     CHECK(open_fd_count() == fds_before);
 }
 
@@ -317,8 +340,8 @@ TEST_CASE("compat: invalid handles and arguments give FALSE or WSA_WAIT_FAILED")
     std::vector<WSAEVENT> too_many(WSA_MAXIMUM_WAIT_EVENTS + 1, good);
     CHECK(WSAWaitForMultipleEvents(1, nullptr, FALSE, 0, FALSE) == WSA_WAIT_FAILED);
     CHECK(WSAWaitForMultipleEvents(0, &good, FALSE, 0, FALSE) == WSA_WAIT_FAILED);
-    CHECK(WSAWaitForMultipleEvents(WSA_MAXIMUM_WAIT_EVENTS + 1, too_many.data(), FALSE, 0,
-                                   FALSE) == WSA_WAIT_FAILED);
+    CHECK(WSAWaitForMultipleEvents(WSA_MAXIMUM_WAIT_EVENTS + 1, too_many.data(), FALSE, 0, FALSE) ==
+          WSA_WAIT_FAILED);
     CHECK(WSAWaitForMultipleEvents(2, with_null, FALSE, 0, FALSE) == WSA_WAIT_FAILED);
     CHECK(WSAWaitForMultipleEvents(2, with_bogus, TRUE, 0, FALSE) == WSA_WAIT_FAILED);
     CHECK(WSAWaitForMultipleEvents(WSA_MAXIMUM_WAIT_EVENTS, too_many.data(), TRUE, 0, FALSE) ==
@@ -338,7 +361,8 @@ TEST_CASE("compat: set and reset with no waiter make no syscall") {
     });
     if (control != "futex") {
         MESSAGE("[sanport-skip] cannot trap futex with seccomp here: " << control);
-        for (WSAEVENT event : events) WSACloseEvent(event);
+        for (WSAEVENT event : events)
+            WSACloseEvent(event);
         return;
     }
     std::string verdict = run_without_futex([&events] {
@@ -351,9 +375,10 @@ TEST_CASE("compat: set and reset with no waiter make no syscall") {
         }
     });
     CHECK(verdict == "ok");
-    for (WSAEVENT event : events) CHECK(WSACloseEvent(event) == TRUE);
+    for (WSAEVENT event : events)
+        CHECK(WSACloseEvent(event) == TRUE);
 }
-#endif  // !_WIN32
+#endif // !_WIN32
 
 TEST_CASE("compat: hold, then set-and-release, signals the event and keeps it usable") {
     WSAEVENT event = WSACreateEvent();
@@ -362,7 +387,7 @@ TEST_CASE("compat: hold, then set-and-release, signals the event and keeps it us
     REQUIRE(sanport::wsa_event_hold(event));
     sanport::wsa_event_set_and_release(event);
     CHECK(sanport::wsa_event_is_set(event));
-    CHECK(sanport::wsa_event_is_set(event));  // testing does not reset it
+    CHECK(sanport::wsa_event_is_set(event)); // testing does not reset it
     CHECK(WSAWaitForMultipleEvents(1, &event, FALSE, 0, FALSE) == WSA_WAIT_EVENT_0);
     CHECK(WSAResetEvent(event) == TRUE);
     CHECK_FALSE(sanport::wsa_event_is_set(event));

@@ -6,10 +6,11 @@
 
 #ifdef _WIN32
 
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <ws2spi.h>
 #include <mswsock.h>
+#include <winsock2.h>
+#include <ws2spi.h>
+
+#include <ws2tcpip.h>
 
 #if __has_include(<ddk/ws2san.h>)
 #include <ddk/ws2san.h>
@@ -50,18 +51,18 @@ typedef struct WSPUPCALLTABLEEX {
     LPWPUCLOSETHREAD lpWPUCloseThread;
     LPWPUCOMPLETEOVERLAPPEDREQUEST lpWPUCompleteOverlappedRequest;
 } WSPUPCALLTABLEEX, *LPWSPUPCALLTABLEEX;
-#endif  // ws2san.h
+#endif // ws2san.h
 
 // ws2san.h's overlapped "still running" status; mingw-w64's <ddk/ws2san.h> lacks it too.
 #ifndef WSS_OPERATION_IN_PROGRESS
 #define WSS_OPERATION_IN_PROGRESS 0x00000103L
 #endif
 
-#else  // Linux
+#else // Linux
 
-#include <sanport/compat/posix_types.h>
-#include <sanport/compat/posix_spi.h>
 #include <sanport/compat/posix_events.h>
+#include <sanport/compat/posix_spi.h>
+#include <sanport/compat/posix_types.h>
 
 #endif
 
@@ -80,4 +81,4 @@ bool wsa_event_is_set(WSAEVENT event) noexcept;
 bool wsa_event_hold(WSAEVENT event) noexcept;
 void wsa_event_set_and_release(WSAEVENT event) noexcept;
 
-}  // namespace sanport
+} // namespace sanport

@@ -21,16 +21,16 @@ class completion_queue_impl;
 
 // One completed operation, as GetQueuedCompletionStatusEx's OVERLAPPED_ENTRY carries it.
 struct completion_entry {
-    WSAOVERLAPPED* overlapped = nullptr;  // the caller's structure, or the one given to post()
-    DWORD bytes = 0;                      // bytes transferred
-    ULONG_PTR key = 0;                    // the socket's completion key, or post()'s key
-    int status = 0;                       // 0 or the WSA error of the operation
+    WSAOVERLAPPED* overlapped = nullptr; // the caller's structure, or the one given to post()
+    DWORD bytes = 0;                     // bytes transferred
+    ULONG_PTR key = 0;                   // the socket's completion key, or post()'s key
+    int status = 0;                      // 0 or the WSA error of the operation
 };
 
 class completion_queue {
 public:
     explicit completion_queue(engine& e);
-    completion_queue();  // on the default engine
+    completion_queue(); // on the default engine
     ~completion_queue();
     completion_queue(const completion_queue&) = delete;
     completion_queue& operator=(const completion_queue&) = delete;
@@ -59,4 +59,4 @@ private:
     std::shared_ptr<detail::completion_queue_impl> impl_;
 };
 
-}  // namespace sanport
+} // namespace sanport

@@ -20,12 +20,12 @@ namespace sanport {
 namespace detail {
 class engine_impl;
 class backend;
-}  // namespace detail
+} // namespace detail
 
 struct engine_options {
-    bool own_thread = true;          // false: the owner drives it with run_once/dequeue
-    unsigned queue_depth = 4096;     // kernel submission queue entries (io_uring)
-    std::string backend;             // "", "io_uring", "asio", "iocp"; "" reads SANPORT_BACKEND
+    bool own_thread = true;      // false: the owner drives it with run_once/dequeue
+    unsigned queue_depth = 4096; // kernel submission queue entries (io_uring)
+    std::string backend;         // "", "io_uring", "asio", "iocp"; "" reads SANPORT_BACKEND
 };
 
 class engine {
@@ -68,4 +68,4 @@ engine& default_engine();
 const char* running_backend();
 const std::string& backend_fallback_reason();
 
-}  // namespace sanport
+} // namespace sanport

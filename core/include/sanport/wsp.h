@@ -81,9 +81,8 @@ int WPUCompleteOverlappedRequest(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD d
 // the switch) and lpWSPData with version 2.2. Return 0 or a WSA code (not through lpErrno).
 int WSPStartup(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW lpProtocolInfo,
                WSPUPCALLTABLE UpcallTable, LPWSPPROC_TABLE lpProcTable);
-int WSPStartupEx(WORD wVersionRequested, LPWSPDATA lpWSPData,
-                 LPWSAPROTOCOL_INFOW lpProtocolInfo, LPWSPUPCALLTABLEEX lpUpcallTable,
-                 LPWSPPROC_TABLE lpProcTable);
+int WSPStartupEx(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW lpProtocolInfo,
+                 LPWSPUPCALLTABLEEX lpUpcallTable, LPWSPPROC_TABLE lpProcTable);
 // Balances one WSPStartup(Ex); WSANOTINITIALISED when there is none to balance.
 int WSPCleanup(LPINT lpErrno);
 
@@ -96,10 +95,10 @@ SOCKET WSPAdoptSocket(SOCKET os_socket, DWORD dwFlags, LPINT lpErrno);
 
 // Per-socket modes a server or a porter may switch on.
 enum class socket_mode : int {
-    strict_registration = 1,  // unregistered receive buffers fail with WSAEFAULT (the seed's world)
-    report_disconnect = 2,    // stream end is WSAEDISCON instead of a 0-byte success
-    read_ahead_bytes = 3,     // value > 0: keep a receive of that many bytes armed while no
-                              // WSPRecv is posted, so the next one completes at once (bounded)
+    strict_registration = 1, // unregistered receive buffers fail with WSAEFAULT (the seed's world)
+    report_disconnect = 2,   // stream end is WSAEDISCON instead of a 0-byte success
+    read_ahead_bytes = 3,    // value > 0: keep a receive of that many bytes armed while no
+                             // WSPRecv is posted, so the next one completes at once (bounded)
 };
 // Returns 0 or SOCKET_ERROR with WSAENOTSOCK / WSAEINVAL.
 int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno);
@@ -107,4 +106,4 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno);
 // The largest dwBufferCount WSPRecv/WSPSend accept; above it they fail with WSAEINVAL.
 inline constexpr DWORD max_buffer_count = 4096;
 
-}  // namespace sanport
+} // namespace sanport

@@ -62,7 +62,7 @@
 #endif
 
 // On Windows this checks the SDK's values; on Linux, the macros above.
-#define SANPORT_WSA_CODE(name, value, text) \
+#define SANPORT_WSA_CODE(name, value, text)                                                        \
     static_assert((name) == (value), #name " must have its Windows value " #value);
 #include <sanport/compat/wsa_codes.def>
 
@@ -86,4 +86,4 @@ int wsa_from_errno(int sys_error) noexcept;
 // 0 stays 0; an errno the table does not list gives WSAENETDOWN.
 int wsa_from_transfer_errno(int sys_error) noexcept;
 
-}  // namespace sanport
+} // namespace sanport

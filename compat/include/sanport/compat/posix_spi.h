@@ -28,8 +28,7 @@ typedef INT (*LPWSPADDRESSTOSTRING)(LPSOCKADDR lpsaAddress, DWORD dwAddressLengt
                                     LPWSAPROTOCOL_INFOW lpProtocolInfo, LPWSTR lpszAddressString,
                                     LPDWORD lpdwAddressStringLength, LPINT lpErrno);
 // lEvent and lNetworkEvents are Windows' 32-bit long, hence LONG.
-typedef int (*LPWSPASYNCSELECT)(SOCKET s, HWND hWnd, unsigned int wMsg, LONG lEvent,
-                                LPINT lpErrno);
+typedef int (*LPWSPASYNCSELECT)(SOCKET s, HWND hWnd, unsigned int wMsg, LONG lEvent, LPINT lpErrno);
 typedef int (*LPWSPBIND)(SOCKET s, const struct sockaddr* name, int namelen, LPINT lpErrno);
 typedef int (*LPWSPCANCELBLOCKINGCALL)(LPINT lpErrno);
 typedef int (*LPWSPCLEANUP)(LPINT lpErrno);
@@ -37,8 +36,8 @@ typedef int (*LPWSPCLOSESOCKET)(SOCKET s, LPINT lpErrno);
 typedef int (*LPWSPCONNECT)(SOCKET s, const struct sockaddr* name, int namelen,
                             LPWSABUF lpCallerData, LPWSABUF lpCalleeData, LPQOS lpSQOS,
                             LPQOS lpGQOS, LPINT lpErrno);
-typedef int (*LPWSPDUPLICATESOCKET)(SOCKET s, DWORD dwProcessId,
-                                    LPWSAPROTOCOL_INFOW lpProtocolInfo, LPINT lpErrno);
+typedef int (*LPWSPDUPLICATESOCKET)(SOCKET s, DWORD dwProcessId, LPWSAPROTOCOL_INFOW lpProtocolInfo,
+                                    LPINT lpErrno);
 typedef int (*LPWSPENUMNETWORKEVENTS)(SOCKET s, WSAEVENT hEventObject,
                                       LPWSANETWORKEVENTS lpNetworkEvents, LPINT lpErrno);
 typedef int (*LPWSPEVENTSELECT)(SOCKET s, WSAEVENT hEventObject, LONG lNetworkEvents,
@@ -67,9 +66,8 @@ typedef int (*LPWSPRECV)(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount,
                          LPWSATHREADID lpThreadId, LPINT lpErrno);
 typedef int (*LPWSPRECVDISCONNECT)(SOCKET s, LPWSABUF lpInboundDisconnectData, LPINT lpErrno);
 typedef int (*LPWSPRECVFROM)(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount,
-                             LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags,
-                             struct sockaddr* lpFrom, LPINT lpFromlen,
-                             LPWSAOVERLAPPED lpOverlapped,
+                             LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags, struct sockaddr* lpFrom,
+                             LPINT lpFromlen, LPWSAOVERLAPPED lpOverlapped,
                              LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine,
                              LPWSATHREADID lpThreadId, LPINT lpErrno);
 typedef int (*LPWSPSELECT)(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
@@ -80,8 +78,8 @@ typedef int (*LPWSPSEND)(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount,
                          LPWSATHREADID lpThreadId, LPINT lpErrno);
 typedef int (*LPWSPSENDDISCONNECT)(SOCKET s, LPWSABUF lpOutboundDisconnectData, LPINT lpErrno);
 typedef int (*LPWSPSENDTO)(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount,
-                           LPDWORD lpNumberOfBytesSent, DWORD dwFlags,
-                           const struct sockaddr* lpTo, int iTolen, LPWSAOVERLAPPED lpOverlapped,
+                           LPDWORD lpNumberOfBytesSent, DWORD dwFlags, const struct sockaddr* lpTo,
+                           int iTolen, LPWSAOVERLAPPED lpOverlapped,
                            LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine,
                            LPWSATHREADID lpThreadId, LPINT lpErrno);
 typedef int (*LPWSPSETSOCKOPT)(SOCKET s, int level, int optname, const char* optval, int optlen,
@@ -151,8 +149,8 @@ typedef BOOL (*LPWPURESETEVENT)(WSAEVENT hEvent, LPINT lpErrno);
 typedef BOOL (*LPWPUSETEVENT)(WSAEVENT hEvent, LPINT lpErrno);
 typedef int (*LPWPUOPENCURRENTTHREAD)(LPWSATHREADID lpThreadId, LPINT lpErrno);
 typedef int (*LPWPUCLOSETHREAD)(LPWSATHREADID lpThreadId, LPINT lpErrno);
-typedef int (*LPWPUCOMPLETEOVERLAPPEDREQUEST)(SOCKET s, LPWSAOVERLAPPED lpOverlapped,
-                                              DWORD dwError, DWORD cbTransferred, LPINT lpErrno);
+typedef int (*LPWPUCOMPLETEOVERLAPPEDREQUEST)(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD dwError,
+                                              DWORD cbTransferred, LPINT lpErrno);
 
 typedef struct WSPUPCALLTABLE {
     LPWPUCLOSEEVENT lpWPUCloseEvent;
@@ -198,10 +196,10 @@ typedef int (*LPWSPSTARTUP)(WORD wVersionRequested, LPWSPDATA lpWSPData,
                             LPWSAPROTOCOL_INFOW lpProtocolInfo, WSPUPCALLTABLE UpcallTable,
                             LPWSPPROC_TABLE lpProcTable);
 typedef int (*LPWSPSTARTUPEX)(WORD wVersionRequested, LPWSPDATA lpWSPData,
-                              LPWSAPROTOCOL_INFOW lpProtocolInfo,
-                              LPWSPUPCALLTABLEEX lpUpcallTable, LPWSPPROC_TABLE lpProcTable);
-typedef HANDLE (*LPWSPREGISTERMEMORY)(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength,
-                                      DWORD dwFlags, LPINT lpErrno);
+                              LPWSAPROTOCOL_INFOW lpProtocolInfo, LPWSPUPCALLTABLEEX lpUpcallTable,
+                              LPWSPPROC_TABLE lpProcTable);
+typedef HANDLE (*LPWSPREGISTERMEMORY)(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD dwFlags,
+                                      LPINT lpErrno);
 typedef int (*LPWSPDEREGISTERMEMORY)(SOCKET s, HANDLE lpHandle, LPINT lpErrno);
 
 // ---- layout pins (x64 Windows values, measured with mingw-w64 10) ---------------------------

@@ -24,11 +24,11 @@ typedef int INT;
 typedef unsigned int UINT;
 typedef int BOOL;
 typedef char CHAR;
-typedef unsigned short WCHAR;  // UTF-16 code unit; unsigned short as in mingw's headers
+typedef unsigned short WCHAR; // UTF-16 code unit; unsigned short as in mingw's headers
 typedef void* PVOID;
 typedef void* LPVOID;
 typedef void* HANDLE;
-typedef void* HWND;  // only WSPAsyncSelect and WPUPostMessage name it
+typedef void* HWND; // only WSPAsyncSelect and WPUPostMessage name it
 typedef std::uintptr_t ULONG_PTR;
 typedef std::uintptr_t DWORD_PTR;
 typedef std::uintptr_t UINT_PTR;
@@ -36,7 +36,7 @@ typedef std::intptr_t LONG_PTR;
 typedef std::size_t SIZE_T;
 typedef UINT_PTR WPARAM;
 typedef LONG_PTR LPARAM;
-typedef std::uintptr_t SOCKET;  // the OS socket descriptor, widened as on x64 Windows
+typedef std::uintptr_t SOCKET; // the OS socket descriptor, widened as on x64 Windows
 typedef unsigned int GROUP;
 typedef HANDLE WSAEVENT;
 
@@ -103,7 +103,7 @@ typedef struct GUID {
 } GUID, *LPGUID;
 
 typedef struct WSABUF {
-    ULONG len;  // bytes in buf
+    ULONG len; // bytes in buf
     CHAR* buf;
 } WSABUF, *LPWSABUF;
 
@@ -121,16 +121,16 @@ typedef struct WSABUFEX {
 #pragma GCC diagnostic ignored "-Wpedantic"
 #endif
 typedef struct WSAOVERLAPPED {
-    ULONG_PTR Internal;      // WSS_OPERATION_IN_PROGRESS while pending, written last on completion
-    ULONG_PTR InternalHigh;  // bytes transferred
+    ULONG_PTR Internal;     // WSS_OPERATION_IN_PROGRESS while pending, written last on completion
+    ULONG_PTR InternalHigh; // bytes transferred
     union {
         struct {
-            DWORD Offset;      // sanport: the completion's flags
-            DWORD OffsetHigh;  // sanport: the completion's WSA error
+            DWORD Offset;     // sanport: the completion's flags
+            DWORD OffsetHigh; // sanport: the completion's WSA error
         };
         PVOID Pointer;
     };
-    HANDLE hEvent;  // event to signal; low bit set = no completion-queue packet
+    HANDLE hEvent; // event to signal; low bit set = no completion-queue packet
 } WSAOVERLAPPED, *LPWSAOVERLAPPED;
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
@@ -150,7 +150,7 @@ typedef void (*LPWSAOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwError, DWORD cbTransf
 #define WSAPROTOCOL_LEN 255
 
 typedef struct WSAPROTOCOLCHAIN {
-    int ChainLen;  // 0 = layered protocol, 1 = base protocol, >1 = chain
+    int ChainLen; // 0 = layered protocol, 1 = base protocol, >1 = chain
     DWORD ChainEntries[MAX_PROTOCOL_CHAIN];
 } WSAPROTOCOLCHAIN, *LPWSAPROTOCOLCHAIN;
 
@@ -197,13 +197,13 @@ typedef struct QOS {
 } QOS, *LPQOS;
 
 typedef int (*LPCONDITIONPROC)(LPWSABUF lpCallerId, LPWSABUF lpCallerData, LPQOS lpSQOS,
-                               LPQOS lpGQOS, LPWSABUF lpCalleeId, LPWSABUF lpCalleeData,
-                               GROUP* g, DWORD_PTR dwCallbackData);
+                               LPQOS lpGQOS, LPWSABUF lpCalleeId, LPWSABUF lpCalleeData, GROUP* g,
+                               DWORD_PTR dwCallbackData);
 
 #define FD_MAX_EVENTS 10
 
 typedef struct WSANETWORKEVENTS {
-    LONG lNetworkEvents;  // Windows' long, which is 32-bit there
+    LONG lNetworkEvents; // Windows' long, which is 32-bit there
     int iErrorCode[FD_MAX_EVENTS];
 } WSANETWORKEVENTS, *LPWSANETWORKEVENTS;
 
