@@ -2,13 +2,13 @@
 // The scripted backend (see fake_backend.hpp).
 #include "tests/support/fake_backend.hpp"
 
+#include "tests/support/os_pair.hpp"
+
 #include <sanport/wsp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace sanport::test {
 
@@ -156,20 +156,20 @@ fake_rig::fake_rig() : e(make_fake(fake)) {
 }
 
 fake_rig::~fake_rig() {
-    for (int fd : peers_)
-        ::close(fd);
+    for (SOCKET peer : peers_)
+        close_os_socket(peer);
 }
 
 SOCKET fake_rig::open(int& err, DWORD flags) {
-    int fds[2] = {-1, -1};
+    SOCKET mine = INVALID_SOCKET, peer = INVALID_SOCKET;
     err = 0;
-    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+    if (!make_os_pair(mine, peer)) {
         err = WSAENETDOWN;
         return INVALID_SOCKET;
     }
-    peers_.push_back(fds[1]);
-    const SOCKET s = e.adopt(static_cast<SOCKET>(fds[0]), flags, &err);
-    if (s == INVALID_SOCKET) ::close(fds[0]);
+    peers_.push_back(peer);
+    const SOCKET s = e.adopt(mine, flags, &err);
+    if (s == INVALID_SOCKET) close_os_socket(mine);
     return s;
 }
 

@@ -84,8 +84,8 @@ struct posted {
     bool owns(const void* p) const; // p lies in this operation's memory
 };
 
-// A driven engine over a fake_backend; connected AF_UNIX socket pairs adopted into it (the fake
-// never touches the descriptors). The first run_once binds the constructing thread as the
+// A driven engine over a fake_backend; connected OS socket pairs (os_pair.hpp) adopted into it (the
+// fake never touches the descriptors). The first run_once binds the constructing thread as the
 // engine thread. Every posted operation lives in the rig and outlives the engine, whose
 // destructor closes what is still open (so each operation still completes exactly once).
 class fake_rig {
@@ -94,7 +94,7 @@ public:
 
 private:
     std::deque<std::unique_ptr<posted>> ops_; // declared before e: destroyed after it
-    std::vector<int> peers_;
+    std::vector<SOCKET> peers_;               // the plain OS ends of the pairs
 
 public:
     sanport::engine e;

@@ -20,8 +20,6 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 namespace {

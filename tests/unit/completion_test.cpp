@@ -20,8 +20,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 namespace {

@@ -2,6 +2,7 @@
 // Rows: the driven engine (own_thread = false) stays its owner's: a thread that only waits
 // inside sanport (a close, a blocking call) never claims the driver role.
 #include "tests/support/fake_backend.hpp"
+#include "tests/support/os_pair.hpp"
 
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
@@ -10,18 +11,15 @@
 #include <doctest/doctest.h>
 
 #include <memory>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 namespace {
 
-SOCKET adopt_pair(sanport::engine& e, int& peer) {
-    int fds[2] = {-1, -1};
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-    peer = fds[1];
+SOCKET adopt_pair(sanport::engine& e, SOCKET& peer) {
+    SOCKET mine = INVALID_SOCKET;
+    REQUIRE(sanport::test::make_os_pair(mine, peer));
     int err = 0;
-    const SOCKET s = e.adopt(static_cast<SOCKET>(fds[0]), WSA_FLAG_OVERLAPPED, &err);
+    const SOCKET s = e.adopt(mine, WSA_FLAG_OVERLAPPED, &err);
     REQUIRE(s != INVALID_SOCKET);
     return s;
 }
@@ -34,7 +32,7 @@ TEST_CASE("core: engine - a close from another thread before the owner first dri
     sanport::test::fake_backend* fake = fake_owner.get();
     sanport::engine e(std::move(fake_owner));
     sanport::completion_queue cq(e);
-    int peer_a = -1, peer_b = -1;
+    SOCKET peer_a = INVALID_SOCKET, peer_b = INVALID_SOCKET;
     const SOCKET a = adopt_pair(e, peer_a);
     const SOCKET b = adopt_pair(e, peer_b);
     REQUIRE(cq.associate(b, 7) == 0);
@@ -67,8 +65,8 @@ TEST_CASE("core: engine - a close from another thread before the owner first dri
     CHECK(entry.bytes == 5);
     CHECK(entry.overlapped == &ov);
     CHECK(sanport::WSPCloseSocket(b, &err) == 0);
-    ::close(peer_a);
-    ::close(peer_b);
+    sanport::test::close_os_socket(peer_a);
+    sanport::test::close_os_socket(peer_b);
 }
 
 TEST_CASE("core: engine - a request the backend finished inside start() completes once and "
@@ -78,7 +76,7 @@ TEST_CASE("core: engine - a request the backend finished inside start() complete
     sanport::engine e(std::move(fake_owner));
     CHECK(e.run_once(0) >= 0); // this thread drives: starts happen inside the calls below
     sanport::completion_queue cq(e);
-    int peer = -1;
+    SOCKET peer = INVALID_SOCKET;
     const SOCKET s = adopt_pair(e, peer);
     REQUIRE(cq.associate(s, 3) == 0);
     fake->inline_next = 2;
@@ -101,5 +99,5 @@ TEST_CASE("core: engine - a request the backend finished inside start() complete
     // With a leaked in-flight count this close would wait for ever (CTest's time-out).
     CHECK(sanport::WSPCloseSocket(s, &err) == 0);
     CHECK(fake->detached == 1);
-    ::close(peer);
+    sanport::test::close_os_socket(peer);
 }

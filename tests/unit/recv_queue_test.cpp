@@ -7,6 +7,7 @@
 
 #include "core/backend.hpp"
 #include "tests/support/fake_backend.hpp"
+#include "tests/support/os_pair.hpp"
 
 #include <sanport/compat.h>
 #include <sanport/completion_queue.h>
@@ -19,8 +20,6 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -498,8 +497,7 @@ TEST_CASE("core: recv queue - WSAETIMEDOUT becomes WSAECONNABORTED without SO_KE
 TEST_CASE("core: recv queue - WSAETIMEDOUT becomes WSAENETRESET with SO_KEEPALIVE") {
     rig r;
     const SOCKET s = r.open();
-    int on = 1;
-    REQUIRE(::setsockopt(static_cast<int>(s), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == 0);
+    REQUIRE(sanport::test::set_keepalive(s, true));
     posted& a = r.recv(s, {8});
     r.fake->deliver_error(s, WSAETIMEDOUT);
     r.run();

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// Plain OS socket pairs for the unit tests (see os_pair.hpp).
+#include "tests/support/os_pair.hpp"
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
+namespace sanport::test {
+
+#ifdef _WIN32
+
+bool make_os_pair(SOCKET& a, SOCKET& b) {
+    SOCKET listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (listener == INVALID_SOCKET) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int len = sizeof addr;
+    bool ok = bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+              listen(listener, 1) == 0 &&
+              getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    a = b = INVALID_SOCKET;
+    if (ok) {
+        // Overlapped OS sockets, as the IOCP backend needs for the one it adopts.
+        a = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
+        ok =
+            a != INVALID_SOCKET && connect(a, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    }
+    if (ok) {
+        b = accept(listener, nullptr, nullptr);
+        ok = b != INVALID_SOCKET;
+    }
+    closesocket(listener);
+    if (!ok) {
+        if (a != INVALID_SOCKET) closesocket(a);
+        if (b != INVALID_SOCKET) closesocket(b);
+    }
+    return ok;
+}
+
+void close_os_socket(SOCKET s) {
+    closesocket(s);
+}
+
+bool set_keepalive(SOCKET s, bool on) {
+    const BOOL value = on ? TRUE : FALSE;
+    return setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, reinterpret_cast<const char*>(&value),
+                      sizeof value) == 0;
+}
+
+#else
+
+bool make_os_pair(SOCKET& a, SOCKET& b) {
+    int fds[2] = {-1, -1};
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) return false;
+    a = static_cast<SOCKET>(fds[0]);
+    b = static_cast<SOCKET>(fds[1]);
+    return true;
+}
+
+void close_os_socket(SOCKET s) {
+    ::close(static_cast<int>(s));
+}
+
+bool set_keepalive(SOCKET s, bool on) {
+    const int value = on ? 1 : 0;
+    return ::setsockopt(static_cast<int>(s), SOL_SOCKET, SO_KEEPALIVE, &value, sizeof value) == 0;
+}
+
+#endif
+
+} // namespace sanport::test
