@@ -2,11 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages sanport builds and tests with, if any is missing.
 # Everything comes from Debian: nothing is downloaded at build time, nothing is vendored.
+#   scripts/install-deps.sh            the Linux build, tests and samples
+#   scripts/install-deps.sh --windows  also the Windows leg: mingw-w64 (the -posix thread model,
+#                                      for std::thread) cross-builds, Wine runs the tests
 set -eu
-# The last three are the Windows leg: mingw-w64 (the -posix thread model, for std::thread)
-# cross-builds, Wine runs the tests.
-packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev
-          g++-mingw-w64-x86-64-posix wine wine64"
+packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev"
+if [ "${1:-}" = "--windows" ]; then
+  packages="$packages g++-mingw-w64-x86-64-posix wine wine64"
+fi
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -6,7 +6,7 @@
 # tests under Wine.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --windows
 cmake --workflow --preset test
 scripts/check-package.sh build/dev
 cmake --workflow --preset mingw
