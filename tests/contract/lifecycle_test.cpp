@@ -3,13 +3,14 @@
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
 #include <cstring>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <string>
+
+#ifndef _WIN32 // on Windows the socket API comes with sanport's compat header
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
+#endif
 
 #include "../support/loopback.hpp"
 
@@ -35,7 +36,7 @@ TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, 
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     REQUIRE(s != INVALID_SOCKET);
-    CHECK(::fcntl(static_cast<int>(s), F_GETFD) != -1); // the SOCKET is the OS descriptor
+    CHECK(os_socket_open(s)); // the SOCKET is the OS socket
 
     int len = 0;
     sockaddr_storage a = loopback_address(AF_INET, 0, &len);
@@ -49,8 +50,8 @@ TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, 
     CHECK(ntohl(reinterpret_cast<sockaddr_in*>(&name)->sin_addr.s_addr) == INADDR_LOOPBACK);
     CHECK(WSPListen(s, 8, &err) == 0);
 
-    int client = posix_connect(name, name_len);
-    REQUIRE(client >= 0);
+    peer_socket client = posix_connect(name, name_len);
+    REQUIRE(client != no_peer);
     int client_len = 0;
     sockaddr_storage client_addr = local_address(client, &client_len);
     sockaddr_storage peer_addr{};
@@ -66,7 +67,7 @@ TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, 
     err = 0;
     CHECK(WSPCloseSocket(s, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAENOTSOCK");
-    ::close(client);
+    peer_close(client);
 }
 
 TEST_CASE("lifecycle: every kind of pair carries data both ways") {
@@ -106,13 +107,13 @@ TEST_CASE("lifecycle: bind to an address in use - WSAEADDRINUSE") {
 
 TEST_CASE("lifecycle: connect to a closed port - WSAECONNREFUSED") {
     // A port that was just bound and released, with nobody listening on it.
-    int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(probe >= 0);
+    peer_socket probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(probe != no_peer);
     int len = 0;
     sockaddr_storage a = loopback_address(AF_INET, 0, &len);
     REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&a), static_cast<socklen_t>(len)) == 0);
     sockaddr_storage closed = local_address(probe, &len);
-    ::close(probe);
+    peer_close(probe);
 
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
@@ -130,8 +131,8 @@ TEST_CASE("lifecycle: a socket from a successful WSPConnect without WSPBind coun
     REQUIRE(s != INVALID_SOCKET);
     REQUIRE(WSPConnect(s, reinterpret_cast<sockaddr*>(&listener.address), listener.address_len,
                        nullptr, nullptr, nullptr, nullptr, &err) == 0);
-    int peer = listener.accept_one();
-    REQUIRE(peer >= 0);
+    peer_socket peer = listener.accept_one();
+    REQUIRE(peer != no_peer);
     overlapped_op op({8});
     CHECK(op.recv(s) == SOCKET_ERROR);
     CHECK(wsa_name(op.err) == "WSA_IO_PENDING");
@@ -139,7 +140,7 @@ TEST_CASE("lifecycle: a socket from a successful WSPConnect without WSPBind coun
     REQUIRE(op.wait());
     CHECK(op.result(s).bytes == 5u);
     CHECK(WSPCloseSocket(s, &err) == 0);
-    ::close(peer);
+    peer_close(peer);
 }
 
 TEST_CASE("lifecycle: an accepted socket inherits WSA_FLAG_OVERLAPPED from its listener") {
@@ -164,9 +165,9 @@ TEST_CASE("lifecycle: an accepted socket inherits WSA_FLAG_OVERLAPPED from its l
 TEST_CASE("lifecycle: an adopted socket works and WSPCloseSocket closes the OS socket") {
     loopback_pair p = make_pair(pair_kind::adopt);
     round_trip(p, "adopted");
-    int fd = static_cast<int>(p.s);
+    SOCKET os_socket = p.s;
     REQUIRE(p.close_socket() == 0);
-    CHECK(::fcntl(fd, F_GETFD) == -1);
+    CHECK_FALSE(os_socket_open(os_socket));
     CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
 }
 

@@ -3,8 +3,6 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/socket.h>
-
 #include "../support/loopback.hpp"
 
 using namespace sanport;
@@ -35,7 +33,7 @@ TEST_CASE("overlapped result: fWait TRUE - waits until the receive completes") {
     overlapped_op op({8});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
     REQUIRE(wsa_name(op.err) == "WSA_IO_PENDING");
-    watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+    watchdog wd(max_wait_ms, [fd = p.peer] { peer_shutdown_both(fd); });
     delayed sender(50, [fd = p.peer] { try_send_all(fd, "patience"); });
     stopwatch sw;
     op_result r = op.result(p.s, TRUE);
@@ -82,13 +80,9 @@ TEST_CASE("overlapped result: failed - fWait TRUE returns the error of a receive
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
-    int peer = p.peer;
-    p.peer = -1;
-    delayed resetter(50, [peer] {
-        linger l{1, 0};
-        ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-        ::close(peer);
-    });
+    peer_socket peer = p.peer;
+    p.peer = no_peer;
+    delayed resetter(50, [peer] { peer_reset(peer); });
     watchdog wd(max_wait_ms, [s = p.s] { // aborts the receive if the reset went unnoticed
         int e = 0;
         WSPCloseSocket(s, &e);

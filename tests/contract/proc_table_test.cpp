@@ -56,7 +56,7 @@ TEST_CASE("proc table: WSPStartup fills the table with the sanport functions and
     WSPDATA data{};
     WSPPROC_TABLE table{};
     WSPUPCALLTABLE upcalls{};
-    REQUIRE(WSPStartup(0x0202, &data, nullptr, upcalls, &table) == 0);
+    REQUIRE(sanport::WSPStartup(0x0202, &data, nullptr, upcalls, &table) == 0);
     CHECK(data.wVersion == 0x0202);
     CHECK(data.wHighVersion == 0x0202);
     check_table(table);
@@ -69,8 +69,8 @@ TEST_CASE("proc table: WSPStartupEx fills the same table") {
     WSPDATA data{};
     WSPPROC_TABLE table{};
     WSPUPCALLTABLEEX upcalls{};
-    upcalls.lpWPUCompleteOverlappedRequest = &WPUCompleteOverlappedRequest;
-    REQUIRE(WSPStartupEx(0x0202, &data, nullptr, &upcalls, &table) == 0);
+    upcalls.lpWPUCompleteOverlappedRequest = &sanport::WPUCompleteOverlappedRequest;
+    REQUIRE(sanport::WSPStartupEx(0x0202, &data, nullptr, &upcalls, &table) == 0);
     CHECK(data.wVersion == 0x0202);
     check_table(table);
     receive_through(table);
@@ -83,8 +83,8 @@ TEST_CASE("proc table: WSPCleanup balances each start-up, one more is WSANOTINIT
     WSPPROC_TABLE table{};
     WSPUPCALLTABLE upcalls{};
     WSPUPCALLTABLEEX upcalls_ex{};
-    REQUIRE(WSPStartup(0x0202, &data, nullptr, upcalls, &table) == 0);
-    REQUIRE(WSPStartupEx(0x0202, &data, nullptr, &upcalls_ex, &table) == 0);
+    REQUIRE(sanport::WSPStartup(0x0202, &data, nullptr, upcalls, &table) == 0);
+    REQUIRE(sanport::WSPStartupEx(0x0202, &data, nullptr, &upcalls_ex, &table) == 0);
     int err = 0;
     CHECK(WSPCleanup(&err) == 0);
     // Still started once: the functions keep working.

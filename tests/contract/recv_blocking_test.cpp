@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <string>
-#include <sys/socket.h>
 
 #include "../support/loopback.hpp"
 
@@ -37,7 +36,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive returns 0 with the count w
         REQUIRE(wait_kernel_unread(p.s, 5));
         char a[4], b[8];
         WSABUF bufs[2] = {{4, a}, {8, b}};
-        watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+        watchdog wd(max_wait_ms, [fd = p.peer] { peer_shutdown_both(fd); });
         blocking_result r = blocking_recv(p.s, bufs, 2);
         CHECK(r.rc == 0);
         CHECK(r.bytes == 5u);
@@ -51,7 +50,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive waits for data that arrive
     loopback_pair p = make_pair();
     char buf[16];
     WSABUF b{sizeof buf, buf};
-    watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+    watchdog wd(max_wait_ms, [fd = p.peer] { peer_shutdown_both(fd); });
     delayed sender(50, [fd = p.peer] { try_send_all(fd, "late"); });
     stopwatch sw;
     blocking_result r = blocking_recv(p.s, &b, 1);
@@ -86,13 +85,9 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive fails with WSAECONNRESET a
     loopback_pair p = make_pair();
     char buf[16];
     WSABUF b{sizeof buf, buf};
-    int peer = p.peer;
-    p.peer = -1; // the delayed action owns it now
-    delayed resetter(50, [peer] {
-        linger l{1, 0};
-        ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-        ::close(peer);
-    });
+    peer_socket peer = p.peer;
+    p.peer = no_peer; // the delayed action owns it now
+    delayed resetter(50, [peer] { peer_reset(peer); });
     blocking_result r = blocking_recv(p.s, &b, 1);
     resetter.join();
     CHECK(r.rc == SOCKET_ERROR);
@@ -109,7 +104,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive works on a socket made wit
         loopback_pair p = make_pair(kind, AF_INET, 0);
         char buf[16];
         WSABUF b{sizeof buf, buf};
-        watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+        watchdog wd(max_wait_ms, [fd = p.peer] { peer_shutdown_both(fd); });
         delayed sender(30, [fd = p.peer] { try_send_all(fd, "plain"); });
         blocking_result r = blocking_recv(p.s, &b, 1);
         sender.join();
@@ -124,7 +119,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking MSG_WAITALL returns only when ever
     loopback_pair p = make_pair();
     char a[4], b[6];
     WSABUF bufs[2] = {{4, a}, {6, b}};
-    watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+    watchdog wd(max_wait_ms, [fd = p.peer] { peer_shutdown_both(fd); });
     delayed sender(0, [fd = p.peer] {
         try_send_all(fd, "abc");
         sleep_ms(50);

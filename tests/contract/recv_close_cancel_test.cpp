@@ -145,8 +145,7 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - a pending send is comple
     pair_options options;
     options.peer_rcvbuf = 4096;
     loopback_pair p = make_pair(options);
-    int small = 4096;
-    ::setsockopt(static_cast<int>(p.s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    set_send_buffer(p.s, 4096);
     const std::string big = pattern(4 << 20);
     overlapped_op send_op({static_cast<ULONG>(big.size())});
     send_op.send(p.s, big);

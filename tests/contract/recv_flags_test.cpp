@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <string>
-#include <sys/socket.h>
 
 #include "../support/loopback.hpp"
 

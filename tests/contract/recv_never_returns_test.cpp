@@ -3,14 +3,17 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#ifndef _WIN32 // O_NONBLOCK and signals: the two Linux-only cases below
 #include <csignal>
 #include <fcntl.h>
-#include <memory>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <string>
 #include <sys/socket.h>
-#include <vector>
+#endif
 
 #include "../support/loopback.hpp"
 
@@ -69,7 +72,9 @@ void check_none_forbidden(const std::vector<observed>& seen) {
     }
 }
 
+#ifndef _WIN32
 void on_signal(int) {}
+#endif
 
 } // namespace
 
@@ -152,6 +157,8 @@ TEST_CASE("recv: never returns the forbidden codes - across the error paths of e
     check_none_forbidden(seen);
 }
 
+// Linux-only: O_NONBLOCK is a POSIX descriptor flag (Winsock's FIONBIO needs a case of its own).
+#ifndef _WIN32
 TEST_CASE("recv: never returns WSAEWOULDBLOCK - an O_NONBLOCK socket still pends or blocks") {
     loopback_pair p = make_pair();
     int fd = static_cast<int>(p.s);
@@ -165,7 +172,7 @@ TEST_CASE("recv: never returns WSAEWOULDBLOCK - an O_NONBLOCK socket still pends
     REQUIRE(op.wait());
     CHECK(op.result(p.s).bytes == 5u);
 
-    watchdog wd(max_wait_ms, [peer = p.peer] { ::shutdown(peer, SHUT_RDWR); });
+    watchdog wd(max_wait_ms, [peer = p.peer] { peer_shutdown_both(peer); });
     delayed sender(50, [peer = p.peer] { try_send_all(peer, "second"); });
     char buf[16];
     WSABUF b{sizeof buf, buf};
@@ -178,7 +185,11 @@ TEST_CASE("recv: never returns WSAEWOULDBLOCK - an O_NONBLOCK socket still pends
     CHECK(bytes == 6u);
     CHECK(std::string(buf, 6) == "second");
 }
+#endif // !_WIN32
 
+// Linux-only: interrupts the blocking call with SIGUSR1 (sigaction, pthread_kill); Windows has
+// no signals that interrupt a wait.
+#ifndef _WIN32
 TEST_CASE("recv: never returns WSAEINTR - a signal during a blocking receive is not reported") {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
@@ -189,7 +200,7 @@ TEST_CASE("recv: never returns WSAEINTR - a signal during a blocking receive is 
 
     loopback_pair p = make_pair();
     pthread_t self = ::pthread_self();
-    watchdog wd(max_wait_ms, [peer = p.peer] { ::shutdown(peer, SHUT_RDWR); });
+    watchdog wd(max_wait_ms, [peer = p.peer] { peer_shutdown_both(peer); });
     delayed interrupter(30, [self, peer = p.peer] {
         for (int i = 0; i < 3; ++i) {
             ::pthread_kill(self, SIGUSR1);
@@ -223,3 +234,4 @@ TEST_CASE("recv: never returns WSAEINTR - a signal during a blocking receive is 
     CHECK(r.bytes == 5u);
     ::sigaction(SIGUSR1, &old, nullptr);
 }
+#endif // !_WIN32

@@ -3,8 +3,6 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/socket.h>
-
 #include "../support/loopback.hpp"
 
 using namespace sanport;
@@ -51,7 +49,7 @@ TEST_CASE("recv: low bit of hEvent - WSPGetOverlappedResult can wait for the com
     quiet.set_low_bit();
     REQUIRE(quiet.recv(p.s) == SOCKET_ERROR);
     REQUIRE(wsa_name(quiet.err) == "WSA_IO_PENDING");
-    watchdog wd(max_wait_ms, [fd = p.peer] { ::shutdown(fd, SHUT_RDWR); });
+    watchdog wd(max_wait_ms, [fd = p.peer] { peer_shutdown_both(fd); });
     delayed sender(50, [fd = p.peer] { try_send_all(fd, "waited"); });
     op_result r = quiet.result(p.s, TRUE);
     sender.join();

@@ -30,7 +30,7 @@ std::vector<ULONG> shape_of(std::size_t i) {
 }
 
 // Sends `stream` in chunks of 1..37 bytes.
-void send_in_chunks(int fd, const std::string& stream) {
+void send_in_chunks(peer_socket fd, const std::string& stream) {
     std::size_t offset = 0, step = 0;
     while (offset < stream.size()) {
         std::size_t n = std::min<std::size_t>(1 + (step * 11) % 37, stream.size() - offset);

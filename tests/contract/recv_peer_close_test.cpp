@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <string>
-#include <sys/socket.h>
 
 #include "../support/loopback.hpp"
 
@@ -164,8 +163,7 @@ TEST_CASE("recv: peer resets - with a send pending too, the pending receive stil
         pair_options options;
         options.peer_rcvbuf = 4096;
         loopback_pair p = make_pair(options);
-        int small = 4096;
-        ::setsockopt(static_cast<int>(p.s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        set_send_buffer(p.s, 4096);
         overlapped_op receive({16});
         REQUIRE(receive.recv(p.s) == SOCKET_ERROR);
         overlapped_op send({1u << 20});

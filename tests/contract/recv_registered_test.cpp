@@ -21,7 +21,7 @@ void enable_strict(SOCKET s) {
 
 HANDLE register_region(SOCKET s, char* p, std::size_t n, DWORD flags) {
     int err = 0;
-    HANDLE h = WSPRegisterMemory(s, p, static_cast<DWORD>(n), flags, &err);
+    HANDLE h = sanport::WSPRegisterMemory(s, p, static_cast<DWORD>(n), flags, &err);
     REQUIRE_MESSAGE(h != nullptr, "WSPRegisterMemory: " << wsa_name(err));
     return h;
 }
@@ -74,7 +74,7 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - MEM_READ and MEM_WRI
         CHECK(region[99] == '.');
         CHECK(region[110] == '.');
         int err = 0;
-        CHECK(WSPDeregisterMemory(p.s, h, &err) == 0);
+        CHECK(sanport::WSPDeregisterMemory(p.s, h, &err) == 0);
     }
 }
 
@@ -92,7 +92,7 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - a region registered 
     CHECK(region[0] == '.');
     CHECK(recv_once(p.s, 16).data == "untouched");
     int err = 0;
-    CHECK(WSPDeregisterMemory(p.s, h, &err) == 0);
+    CHECK(sanport::WSPDeregisterMemory(p.s, h, &err) == 0);
 }
 
 TEST_CASE("recv: buffer not registered - works through the ordinary path by default") {
@@ -157,7 +157,7 @@ TEST_CASE("recv: WSPDeregisterMemory while a receive into it is pending - WSAEIN
     REQUIRE(wsa_name(err) == "WSA_IO_PENDING");
 
     err = 0;
-    CHECK(WSPDeregisterMemory(p.s, h, &err) == SOCKET_ERROR);
+    CHECK(sanport::WSPDeregisterMemory(p.s, h, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
 
     send_all(p.peer, "still mine");
@@ -165,9 +165,9 @@ TEST_CASE("recv: WSPDeregisterMemory while a receive into it is pending - WSAEIN
     CHECK(op.result(p.s).bytes == 10u);
     CHECK(std::string(region.data() + 10, 10) == "still mine");
     err = 0;
-    CHECK(WSPDeregisterMemory(p.s, h, &err) == 0);
+    CHECK(sanport::WSPDeregisterMemory(p.s, h, &err) == 0);
     // Once gone, the handle is unknown.
-    CHECK(WSPDeregisterMemory(p.s, h, &err) == SOCKET_ERROR);
+    CHECK(sanport::WSPDeregisterMemory(p.s, h, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
 }
 
@@ -178,23 +178,24 @@ TEST_CASE("recv: WSPDeregisterMemory - a handle that is not a registration of th
     std::vector<char> region(256);
     HANDLE other_h = register_region(other.s, region.data(), region.size(), MEM_READ | MEM_WRITE);
     int err = 0;
-    CHECK(WSPDeregisterMemory(p.s, reinterpret_cast<HANDLE>(0x1234), &err) == SOCKET_ERROR);
+    CHECK(sanport::WSPDeregisterMemory(p.s, reinterpret_cast<HANDLE>(0x1234), &err) ==
+          SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
     err = 0;
-    CHECK(WSPDeregisterMemory(p.s, nullptr, &err) == SOCKET_ERROR);
+    CHECK(sanport::WSPDeregisterMemory(p.s, nullptr, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
     err = 0;
-    CHECK(WSPDeregisterMemory(p.s, other_h, &err) == SOCKET_ERROR);
+    CHECK(sanport::WSPDeregisterMemory(p.s, other_h, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
     err = 0;
-    CHECK(WSPDeregisterMemory(other.s, other_h, &err) == 0);
+    CHECK(sanport::WSPDeregisterMemory(other.s, other_h, &err) == 0);
 }
 
 TEST_CASE("recv: WSPRegisterMemory - flags without MEM_READ or MEM_WRITE are WSAEINVAL") {
     loopback_pair p = make_pair();
     std::vector<char> region(256);
     int err = 0;
-    CHECK(WSPRegisterMemory(p.s, region.data(), 256, 0, &err) == nullptr);
+    CHECK(sanport::WSPRegisterMemory(p.s, region.data(), 256, 0, &err) == nullptr);
     CHECK(wsa_name(err) == "WSAEINVAL");
 }
 
@@ -208,8 +209,8 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - 4,000 regions on one
     handles.reserve(regions);
     for (std::size_t i = 0; i < regions; ++i) {
         int err = 0;
-        HANDLE h =
-            WSPRegisterMemory(p.s, memory.data() + i * stride, size, MEM_READ | MEM_WRITE, &err);
+        HANDLE h = sanport::WSPRegisterMemory(p.s, memory.data() + i * stride, size,
+                                              MEM_READ | MEM_WRITE, &err);
         if (h == nullptr) {
             FAIL("WSPRegisterMemory of region " << i << " failed: " << wsa_name(err));
         }
@@ -239,7 +240,7 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - 4,000 regions on one
     std::size_t failures = 0;
     for (HANDLE h : handles) {
         int err = 0;
-        if (WSPDeregisterMemory(p.s, h, &err) != 0) ++failures;
+        if (sanport::WSPDeregisterMemory(p.s, h, &err) != 0) ++failures;
     }
     CHECK(failures == 0u);
 }
@@ -282,7 +283,7 @@ TEST_CASE("recv: buffer not registered - memory whose registration was removed i
     std::vector<char> region(128, '.');
     HANDLE h = register_region(p.s, region.data(), region.size(), MEM_READ | MEM_WRITE);
     int err = 0;
-    REQUIRE(WSPDeregisterMemory(p.s, h, &err) == 0);
+    REQUIRE(sanport::WSPDeregisterMemory(p.s, h, &err) == 0);
     overlapped_op op({1});
     raw_recv got = recv_into(p.s, region.data(), 64, op);
     CHECK(got.rc == SOCKET_ERROR);

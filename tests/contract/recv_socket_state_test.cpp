@@ -3,10 +3,12 @@
 
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
 #include <string>
+
+#ifndef _WIN32 // on Windows the socket API comes with sanport's compat header
+#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
+#endif
 
 #include "../support/loopback.hpp"
 
@@ -58,10 +60,10 @@ TEST_CASE("recv: unknown SOCKET - WSAENOTSOCK") {
     CHECK(wsa_name(failing_recv(static_cast<SOCKET>(987654), op)) == "WSAENOTSOCK");
     CHECK(wsa_name(failing_recv(INVALID_SOCKET, op)) == "WSAENOTSOCK");
     // A real OS socket that sanport never created or adopted is unknown to it as well.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
+    peer_socket fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd != no_peer);
     CHECK(wsa_name(failing_recv(static_cast<SOCKET>(fd), op)) == "WSAENOTSOCK");
-    ::close(fd);
+    peer_close(fd);
 }
 
 TEST_CASE("recv: closed SOCKET - WSAENOTSOCK, overlapped and blocking") {

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <sys/socket.h>
 #include <vector>
 
 #include "../support/loopback.hpp"
@@ -73,8 +72,7 @@ TEST_CASE("send: an 8 MiB overlapped send to a slow reader completes only after 
     pair_options options;
     options.peer_rcvbuf = 65536;
     loopback_pair p = make_pair(options);
-    int sndbuf = 65536;
-    ::setsockopt(static_cast<int>(p.s), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    set_send_buffer(p.s, 65536);
     const std::size_t total = 8u << 20;
     const std::string big = pattern(total, 0, 12);
     overlapped_op op({static_cast<ULONG>(total / 2), static_cast<ULONG>(total / 2)});
@@ -133,7 +131,8 @@ TEST_CASE("send: after the peer reset - WSAECONNRESET or WSAECONNABORTED, and no
 
 TEST_CASE("send: dwFlags other than 0 - WSAEINVAL, nothing sent") {
     loopback_pair p = make_pair();
-    for (DWORD flags : {static_cast<DWORD>(MSG_OOB), static_cast<DWORD>(MSG_PARTIAL), 0x40000u}) {
+    for (DWORD flags :
+         {static_cast<DWORD>(MSG_OOB), static_cast<DWORD>(MSG_PARTIAL), DWORD{0x40000}}) {
         INFO("dwFlags = " << flags);
         overlapped_op op({4});
         char data[] = "oops";

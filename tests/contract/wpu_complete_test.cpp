@@ -18,7 +18,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest sets the bookkeeping, signals the e
     overlapped_op op({1});
     op.ov().Internal = in_progress;
     int err = 0;
-    CHECK(WPUCompleteOverlappedRequest(p.s, &op.ov(), 0, 42, &err) == 0);
+    CHECK(sanport::WPUCompleteOverlappedRequest(p.s, &op.ov(), 0, 42, &err) == 0);
     CHECK_FALSE(op.pending());
     CHECK(op.ov().InternalHigh == 42u);
     CHECK(op.ov().OffsetHigh == 0u);
@@ -43,7 +43,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest with an error - WSPGetOverlappedRes
     overlapped_op op({1});
     op.ov().Internal = in_progress;
     int err = 0;
-    CHECK(WPUCompleteOverlappedRequest(p.s, &op.ov(), WSAECONNRESET, 0, &err) == 0);
+    CHECK(sanport::WPUCompleteOverlappedRequest(p.s, &op.ov(), WSAECONNRESET, 0, &err) == 0);
     CHECK_FALSE(op.pending());
     CHECK(wsa_name(static_cast<int>(op.ov().OffsetHigh)) == "WSAECONNRESET");
     op_result r = op.result(p.s);
@@ -63,7 +63,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest with the low bit of hEvent - event 
     op.set_low_bit();
     op.ov().Internal = in_progress;
     int err = 0;
-    CHECK(WPUCompleteOverlappedRequest(p.s, &op.ov(), 0, 7, &err) == 0);
+    CHECK(sanport::WPUCompleteOverlappedRequest(p.s, &op.ov(), 0, 7, &err) == 0);
     CHECK_FALSE(op.pending());
     CHECK(op.event_signalled());
     CHECK(op.result(p.s).bytes == 7u);
@@ -83,7 +83,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest releases a waiter in WSPGetOverlapp
     });
     delayed completer(50, [s, ov] {
         int e = 0;
-        WPUCompleteOverlappedRequest(s, ov, 0, 3, &e);
+        sanport::WPUCompleteOverlappedRequest(s, ov, 0, 3, &e);
     });
     stopwatch sw;
     op_result r = op.result(p.s, TRUE);
@@ -98,8 +98,8 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest on a socket sanport does not know f
     overlapped_op op({1});
     op.ov().Internal = in_progress;
     int err = 0;
-    CHECK(WPUCompleteOverlappedRequest(static_cast<SOCKET>(987654), &op.ov(), 0, 1, &err) ==
-          SOCKET_ERROR);
+    CHECK(sanport::WPUCompleteOverlappedRequest(static_cast<SOCKET>(987654), &op.ov(), 0, 1,
+                                                &err) == SOCKET_ERROR);
     CHECK(err != 0);
     CHECK(op.pending());
     op.ov().Internal = 0; // not really pending: let the destructor free it

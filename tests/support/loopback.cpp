@@ -7,24 +7,20 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
 #include <mutex>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 #include <utility>
+
+#include "peer_os.hpp"
 
 namespace sanport::test {
 
 namespace {
+
+using namespace os;
 
 using clock = std::chrono::steady_clock;
 
@@ -33,28 +29,22 @@ int remaining_ms(clock::time_point deadline) {
     return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
-bool poll_for(int fd, short events, int timeout_ms) {
+bool poll_for(peer_socket fd, short events, int timeout_ms) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
-        pollfd p{fd, events, 0};
-        int n = ::poll(&p, 1, remaining_ms(deadline));
+        int n = os_poll(fd, events, remaining_ms(deadline));
         if (n > 0) return true;
         if (n == 0) return false;
-        if (errno != EINTR) return false;
+        if (!interrupted(last_error())) return false;
     }
 }
 
-std::string errno_text(const char* what) {
-    return std::string(what) + ": " + std::strerror(errno);
+void set_rcvbuf(peer_socket fd, int bytes) {
+    if (bytes > 0) set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes);
 }
 
-void set_rcvbuf(int fd, int bytes) {
-    if (bytes > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-}
-
-void set_nodelay(int fd) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+void set_nodelay(peer_socket fd) {
+    set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 }
 
 // Operations destroyed while pending live here for the rest of the process: reachable, so
@@ -111,7 +101,7 @@ unsigned short port_of(const sockaddr_storage& address) {
     return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
 }
 
-sockaddr_storage local_address(int fd, int* len) {
+sockaddr_storage local_address(peer_socket fd, int* len) {
     sockaddr_storage ss{};
     socklen_t n = sizeof ss;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &n) != 0) n = 0;
@@ -120,18 +110,18 @@ sockaddr_storage local_address(int fd, int* len) {
 }
 
 bool ipv6_loopback_available() {
-    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0) return false;
+    peer_socket fd = new_socket(AF_INET6);
+    if (fd == no_peer) return false;
     int len = 0;
     sockaddr_storage ss = loopback_address(AF_INET6, 0, &len);
     bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) == 0;
-    ::close(fd);
+    close_socket_now(fd);
     return ok;
 }
 
 posix_listener::posix_listener(int family, int rcvbuf) {
-    fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE_MESSAGE(fd >= 0, errno_text("socket"));
+    fd = new_socket(family);
+    REQUIRE_MESSAGE(fd != no_peer, errno_text("socket"));
     set_rcvbuf(fd, rcvbuf);
     int len = 0;
     sockaddr_storage ss = loopback_address(family, 0, &len);
@@ -142,12 +132,14 @@ posix_listener::posix_listener(int family, int rcvbuf) {
 }
 
 posix_listener::~posix_listener() {
-    if (fd >= 0) ::close(fd);
+    peer_close(fd);
 }
 
-int posix_listener::accept_one(int timeout_ms) {
-    if (!poll_for(fd, POLLIN, timeout_ms)) return -1;
-    return ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+peer_socket posix_listener::accept_one(int timeout_ms) {
+    if (!poll_for(fd, POLLIN, timeout_ms)) return no_peer;
+    peer_socket peer = accept_socket(fd);
+    if (peer != no_peer) set_nonblocking(peer);
+    return peer;
 }
 
 sanport_listener::sanport_listener(int family, DWORD flags) {
@@ -170,23 +162,48 @@ sanport_listener::~sanport_listener() {
 }
 
 SOCKET sanport_listener::accept_one(int* err, int timeout_ms) {
-    if (!poll_for(static_cast<int>(s), POLLIN, timeout_ms)) {
+    if (!poll_for(static_cast<peer_socket>(s), POLLIN, timeout_ms)) {
         *err = 0;
         return INVALID_SOCKET;
     }
     return WSPAccept(s, nullptr, nullptr, nullptr, 0, err);
 }
 
-int posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf) {
-    int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+peer_socket posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf) {
+    peer_socket fd = new_socket(address.ss_family);
+    if (fd == no_peer) return no_peer;
     set_rcvbuf(fd, rcvbuf);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&address),
                   static_cast<socklen_t>(address_len)) != 0) {
-        ::close(fd);
-        return -1;
+        close_socket_now(fd);
+        return no_peer;
     }
     return fd;
+}
+
+void peer_close(peer_socket fd) {
+    if (fd != no_peer) close_socket_now(fd);
+}
+
+void peer_shutdown_both(peer_socket fd) {
+    if (fd != no_peer) ::shutdown(fd, shut_both);
+}
+
+void peer_reset(peer_socket fd) {
+    if (fd == no_peer) return;
+    linger l{};
+    l.l_onoff = 1;
+    l.l_linger = 0;
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&l), sizeof l);
+    close_socket_now(fd);
+}
+
+bool os_socket_open(SOCKET s) {
+    return is_open_socket(static_cast<peer_socket>(s));
+}
+
+bool set_send_buffer(SOCKET s, int bytes) {
+    return set_int_option(static_cast<peer_socket>(s), SOL_SOCKET, SO_SNDBUF, bytes);
 }
 
 // ---- loopback pairs --------------------------------------------------------------------------
@@ -197,7 +214,7 @@ const char* to_string(pair_kind kind) {
 }
 
 loopback_pair::loopback_pair(loopback_pair&& other) noexcept
-    : s(std::exchange(other.s, INVALID_SOCKET)), peer(std::exchange(other.peer, -1)) {}
+    : s(std::exchange(other.s, INVALID_SOCKET)), peer(std::exchange(other.peer, no_peer)) {}
 
 loopback_pair::~loopback_pair() {
     close_socket();
@@ -213,20 +230,17 @@ int loopback_pair::close_socket() {
 }
 
 void loopback_pair::close_peer() {
-    if (peer >= 0) ::close(peer);
-    peer = -1;
+    peer_close(peer);
+    peer = no_peer;
 }
 
 void loopback_pair::shutdown_peer_write() {
-    if (peer >= 0) ::shutdown(peer, SHUT_WR);
+    if (peer != no_peer) ::shutdown(peer, shut_write);
 }
 
 void loopback_pair::reset_peer() {
-    if (peer < 0) return;
-    linger l{1, 0};
-    ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    ::close(peer);
-    peer = -1;
+    peer_reset(peer);
+    peer = no_peer;
 }
 
 loopback_pair make_pair(const pair_options& options) {
@@ -247,48 +261,49 @@ loopback_pair make_pair(const pair_options& options) {
                                    &err) == 0,
                         "WSPConnect: " << wsa_name(err));
         pair.peer = listener.accept_one();
-        REQUIRE_MESSAGE(pair.peer >= 0, errno_text("accept"));
+        REQUIRE_MESSAGE(pair.peer != no_peer, errno_text("accept"));
         break;
     }
     case pair_kind::accept: {
         sanport_listener listener(options.family, options.flags);
         pair.peer = posix_connect(listener.address, listener.address_len, options.peer_rcvbuf);
-        REQUIRE_MESSAGE(pair.peer >= 0, errno_text("connect"));
+        REQUIRE_MESSAGE(pair.peer != no_peer, errno_text("connect"));
         pair.s = listener.accept_one(&err);
         REQUIRE_MESSAGE(pair.s != INVALID_SOCKET, "WSPAccept: " << wsa_name(err));
         break;
     }
     case pair_kind::adopt: {
         posix_listener listener(options.family, options.peer_rcvbuf);
-        int fd = posix_connect(listener.address, listener.address_len);
-        REQUIRE_MESSAGE(fd >= 0, errno_text("connect"));
+        peer_socket fd = posix_connect(listener.address, listener.address_len);
+        REQUIRE_MESSAGE(fd != no_peer, errno_text("connect"));
         pair.peer = listener.accept_one();
-        if (pair.peer < 0) ::close(fd);
-        REQUIRE_MESSAGE(pair.peer >= 0, errno_text("accept"));
+        if (pair.peer == no_peer) peer_close(fd);
+        REQUIRE_MESSAGE(pair.peer != no_peer, errno_text("accept"));
         pair.s = WSPAdoptSocket(static_cast<SOCKET>(fd), options.flags, &err);
-        if (pair.s == INVALID_SOCKET) ::close(fd);
+        if (pair.s == INVALID_SOCKET) peer_close(fd);
         REQUIRE_MESSAGE(pair.s != INVALID_SOCKET, "WSPAdoptSocket: " << wsa_name(err));
         break;
     }
     }
     set_nodelay(pair.peer);
+    set_nonblocking(pair.peer);
     return pair;
 }
 
 // ---- the peer's side -------------------------------------------------------------------------
 
-bool try_send_all(int fd, std::string_view bytes, int timeout_ms) {
+bool try_send_all(peer_socket fd, std::string_view bytes, int timeout_ms) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     std::size_t done = 0;
     while (done < bytes.size()) {
-        ssize_t n =
-            ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        long long n = peer_send(fd, bytes.data() + done, bytes.size() - done);
         if (n > 0) {
             done += static_cast<std::size_t>(n);
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        int code = n < 0 ? last_error() : 0;
+        if (n < 0 && interrupted(code)) continue;
+        if (!(n < 0 && would_block(code))) {
             std::fprintf(stderr, "sanport test: %s\n", errno_text("peer send").c_str());
             return false;
         }
@@ -303,7 +318,7 @@ bool try_send_all(int fd, std::string_view bytes, int timeout_ms) {
     return true;
 }
 
-void send_all(int fd, std::string_view bytes, int timeout_ms) {
+void send_all(peer_socket fd, std::string_view bytes, int timeout_ms) {
     REQUIRE_MESSAGE(try_send_all(fd, bytes, timeout_ms),
                     "the peer could not send " << bytes.size() << " bytes (see stderr)");
 }
@@ -312,16 +327,16 @@ namespace {
 
 // Reads up to `limit` bytes (kept in *out when given) until the limit, EOF, an
 // error or the deadline.
-peer_end read_bounded(int fd, std::size_t limit, int timeout_ms, std::string* out,
+peer_end read_bounded(peer_socket fd, std::size_t limit, int timeout_ms, std::string* out,
                       std::size_t* total) {
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     char chunk[65536];
     while (*total < limit) {
         if (!poll_for(fd, POLLIN, remaining_ms(deadline))) return peer_end::timeout;
-        ssize_t got = ::recv(fd, chunk, std::min(sizeof chunk, limit - *total), MSG_DONTWAIT);
+        long long got = peer_recv(fd, chunk, std::min(sizeof chunk, limit - *total));
         if (got == 0) return peer_end::eof;
-        if (got < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
-            return peer_end::reset;
+        int code = got < 0 ? last_error() : 0;
+        if (got < 0 && !interrupted(code) && !would_block(code)) return peer_end::reset;
         if (got < 0) continue;
         *total += static_cast<std::size_t>(got);
         if (out) out->append(chunk, static_cast<std::size_t>(got));
@@ -331,7 +346,7 @@ peer_end read_bounded(int fd, std::size_t limit, int timeout_ms, std::string* ou
 
 } // namespace
 
-std::string read_exactly(int fd, std::size_t n, int timeout_ms) {
+std::string read_exactly(peer_socket fd, std::size_t n, int timeout_ms) {
     std::string out;
     std::size_t total = 0;
     read_bounded(fd, n, timeout_ms, &out, &total);
@@ -343,7 +358,7 @@ const char* to_string(peer_end end) {
     return names[static_cast<int>(end)];
 }
 
-peer_end read_until_end(int fd, int timeout_ms, std::size_t* discarded) {
+peer_end read_until_end(peer_socket fd, int timeout_ms, std::size_t* discarded) {
     std::size_t total = 0;
     peer_end end = read_bounded(fd, SIZE_MAX, timeout_ms, nullptr, &total);
     if (discarded) *discarded = total;
@@ -351,9 +366,7 @@ peer_end read_until_end(int fd, int timeout_ms, std::size_t* discarded) {
 }
 
 long kernel_unread_bytes(SOCKET s) {
-    int n = 0;
-    if (::ioctl(static_cast<int>(s), FIONREAD, &n) != 0) return -1;
-    return n;
+    return unread_bytes(static_cast<peer_socket>(s));
 }
 
 namespace {

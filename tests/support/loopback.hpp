@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Test support for the contract suite: connected loopback TCP pairs whose one end is a sanport
-// socket and whose other end (the "peer") is a plain POSIX descriptor the test drives by hand
-// (segmentation, FIN, RST), an RAII overlapped operation, a deterministic byte pattern and
-// bounded waits. Invariant: every wait here ends within its time limit (max_wait_ms by
-// default), so a broken core makes a test fail, never hang. Only 127.0.0.1 and ::1 are used.
-// Only sanport's public headers are used, so the same helpers serve every backend.
+// socket and whose other end (the "peer") is a plain OS socket (a POSIX descriptor; a Winsock
+// SOCKET on Windows) the test drives by hand (segmentation, FIN, RST), an RAII overlapped
+// operation, a deterministic byte pattern and bounded waits. Invariant: every wait here ends within
+// its time limit (max_wait_ms by default), so a broken core makes a test fail, never hang. Only
+// 127.0.0.1 and ::1 are used. Only sanport's public headers are used, so the same helpers serve
+// every backend.
 #pragma once
 
 #include <sanport/completion_queue.h>
@@ -20,11 +21,24 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <sys/socket.h>
 #include <thread>
 #include <vector>
 
+#ifndef _WIN32
+#include <sys/socket.h>
+#endif
+
 namespace sanport::test {
+
+// A plain OS socket of the tests' own (the peer end of a pair, a POSIX listener): a
+// descriptor on POSIX, a Winsock SOCKET on Windows. no_peer: none (closed or not made).
+#ifdef _WIN32
+using peer_socket = SOCKET;
+inline constexpr peer_socket no_peer = INVALID_SOCKET;
+#else
+using peer_socket = int;
+inline constexpr peer_socket no_peer = -1;
+#endif
 
 // The longest any single wait of the suite lasts before the test fails.
 inline constexpr int max_wait_ms = 5000;
@@ -133,20 +147,22 @@ std::string pattern(std::size_t n, std::size_t offset = 0, unsigned seed = 1);
 sockaddr_storage loopback_address(int family, unsigned short port, int* len);
 unsigned short port_of(const sockaddr_storage& address);
 // The local address of an OS socket (getsockname).
-sockaddr_storage local_address(int fd, int* len);
+sockaddr_storage local_address(peer_socket fd, int* len);
 bool ipv6_loopback_available();
 
-// A POSIX listener on 127.0.0.1 or ::1 with an ephemeral port; closed by the destructor.
+// A plain OS listener (not sanport's) on 127.0.0.1 or ::1 with an ephemeral port; closed by
+// the destructor.
 struct posix_listener {
-    int fd = -1;
+    peer_socket fd = no_peer;
     sockaddr_storage address{};
     int address_len = 0;
     explicit posix_listener(int family = AF_INET, int rcvbuf = 0);
     ~posix_listener();
     posix_listener(const posix_listener&) = delete;
     posix_listener& operator=(const posix_listener&) = delete;
-    // accept(2), after waiting (bounded) for a connection; -1 if none came.
-    int accept_one(int timeout_ms = max_wait_ms);
+    // accept(2), after waiting (bounded) for a connection; no_peer if none came. On Windows
+    // the accepted socket is made non-blocking (FIONBIO), as Winsock has no MSG_DONTWAIT.
+    peer_socket accept_one(int timeout_ms = max_wait_ms);
 };
 
 // A sanport listener (WSPSocket + WSPBind + WSPListen) on 127.0.0.1 or ::1; closed (through
@@ -164,8 +180,23 @@ struct sanport_listener {
     SOCKET accept_one(int* err, int timeout_ms = max_wait_ms);
 };
 
-// A plain client socket connected (blocking) to `address`; -1 on failure.
-int posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf = 0);
+// A plain client socket connected (blocking) to `address`; no_peer on failure.
+peer_socket posix_connect(const sockaddr_storage& address, int address_len, int rcvbuf = 0);
+
+// Plain OS calls on a peer socket, the same on every OS; each ignores no_peer.
+// close(2) / closesocket.
+void peer_close(peer_socket fd);
+// shutdown(SHUT_RDWR) / shutdown(SD_BOTH): ends a peer's blocking wait, or a sanport call
+// blocked on this connection.
+void peer_shutdown_both(peer_socket fd);
+// SO_LINGER {1, 0} + close: the peer sends RST.
+void peer_reset(peer_socket fd);
+// Whether s is an open OS socket (fcntl F_GETFD / getsockopt SO_TYPE succeeds): a sanport
+// SOCKET is the OS socket, so this tells whether WSPCloseSocket closed it.
+bool os_socket_open(SOCKET s);
+// SO_SNDBUF of an OS socket (also of a sanport SOCKET, which is the OS socket);
+// false if the OS refused.
+bool set_send_buffer(SOCKET s, int bytes);
 
 // ---- loopback pairs --------------------------------------------------------------------------
 
@@ -183,14 +214,14 @@ struct pair_options {
     int peer_rcvbuf = 0;               // > 0: SO_RCVBUF of the peer, set before the handshake
 };
 
-// One connected pair. `s` is the sanport socket, `peer` the POSIX end (TCP_NODELAY set, so
+// One connected pair. `s` is the sanport socket, `peer` the plain OS end (TCP_NODELAY set, so
 // each send_all leaves as its own segment). The destructor closes whatever is still open:
 // close the sanport end only through close_socket(), never with WSPCloseSocket directly, so
 // a handle number the OS already reused is never closed twice.
 class loopback_pair {
 public:
     SOCKET s = INVALID_SOCKET;
-    int peer = -1;
+    peer_socket peer = no_peer;
 
     loopback_pair() = default;
     loopback_pair(loopback_pair&& other) noexcept;
@@ -218,16 +249,17 @@ inline loopback_pair make_pair(pair_kind kind = pair_kind::connect, int family =
 // ---- the peer's side -------------------------------------------------------------------------
 
 // Writes every byte (bounded by timeout_ms); fails the test if it cannot.
-void send_all(int fd, std::string_view bytes, int timeout_ms = max_wait_ms);
+void send_all(peer_socket fd, std::string_view bytes, int timeout_ms = max_wait_ms);
 // The same without doctest, for helper threads: false (and a line on stderr) if it could not.
-bool try_send_all(int fd, std::string_view bytes, int timeout_ms = max_wait_ms);
+bool try_send_all(peer_socket fd, std::string_view bytes, int timeout_ms = max_wait_ms);
 // Reads until n bytes, EOF, an error or the time limit; returns what it got.
-std::string read_exactly(int fd, std::size_t n, int timeout_ms = max_wait_ms);
+std::string read_exactly(peer_socket fd, std::size_t n, int timeout_ms = max_wait_ms);
 
 enum class peer_end { eof, reset, timeout };
 const char* to_string(peer_end end);
 // Reads and discards until EOF, a reset or the time limit; *discarded gets the byte count.
-peer_end read_until_end(int fd, int timeout_ms = max_wait_ms, std::size_t* discarded = nullptr);
+peer_end read_until_end(peer_socket fd, int timeout_ms = max_wait_ms,
+                        std::size_t* discarded = nullptr);
 
 // Bytes the kernel holds unread for this socket (FIONREAD), or -1.
 long kernel_unread_bytes(SOCKET s);
