@@ -11,6 +11,8 @@
 #include "core/transfer.hpp"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <new>
 
 namespace sanport::detail {
@@ -18,6 +20,42 @@ namespace sanport::detail {
 std::atomic<std::uint32_t>& completion_generation() noexcept {
     static std::atomic<std::uint32_t> generation{0};
     return generation;
+}
+
+namespace {
+
+struct generation_waiters {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::atomic<std::uint32_t> count{0};
+};
+
+generation_waiters& waiters() noexcept {
+    static generation_waiters* w = new generation_waiters; // never destroyed, like the table
+    return *w;
+}
+
+} // namespace
+
+void bump_completion_generation() noexcept {
+    // seq_cst pair with wait_completion_generation: either the waiter's check under the mutex
+    // sees the new value, or this sees the waiter counted and notifies under the mutex.
+    completion_generation().fetch_add(1, std::memory_order_seq_cst);
+    generation_waiters& w = waiters();
+    if (w.count.load(std::memory_order_seq_cst) == 0) return;
+    { std::lock_guard lock(w.mutex); }
+    w.cv.notify_all();
+}
+
+void wait_completion_generation(std::uint32_t seen) noexcept {
+    generation_waiters& w = waiters();
+    w.count.fetch_add(1, std::memory_order_seq_cst);
+    {
+        std::unique_lock lock(w.mutex);
+        w.cv.wait(lock,
+                  [&] { return completion_generation().load(std::memory_order_seq_cst) != seen; });
+    }
+    w.count.fetch_sub(1, std::memory_order_relaxed);
 }
 
 op* op_alloc(socket_state& s) noexcept {
@@ -63,9 +101,7 @@ void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int w
     const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
     if (held) wsa_event_set_and_release(held);
     if (s && s->queue && !low_bit && !no_packet) s->queue->push({ov, bytes, s->key, wsa});
-    auto& generation = completion_generation();
-    generation.fetch_add(1, std::memory_order_acq_rel);
-    generation.notify_all(); // no syscall unless a waiter is registered
+    bump_completion_generation(); // no syscall unless a waiter is registered
 }
 
 } // namespace

@@ -86,10 +86,7 @@ void engine_impl::dispatch(const io_completion& c) {
         send_done(*s, c);
     // Last touch of s: a closer waiting for busy == 0 then takes the mutex before moving on.
     s->busy.fetch_sub(1, std::memory_order_acq_rel);
-    s->busy.notify_all();
-    auto& generation = completion_generation(); // wait_until() waiters re-check busy
-    generation.fetch_add(1, std::memory_order_acq_rel);
-    generation.notify_all();
+    bump_completion_generation(); // wait_until() waiters re-check busy
 }
 
 void engine_impl::wake_if_sleeping() noexcept {
@@ -229,7 +226,7 @@ void engine_impl::wait_until(const std::function<bool()>& pred) {
     while (!pred()) {
         const std::uint32_t seen = generation.load(std::memory_order_acquire);
         if (pred()) return;
-        generation.wait(seen, std::memory_order_acquire);
+        wait_completion_generation(seen);
     }
 }
 

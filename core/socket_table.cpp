@@ -22,9 +22,7 @@ void socket_ref::reset() noexcept {
     // A closer waits (in engine_impl::wait_until) for the count to drop to its own reference.
     const std::uint32_t before = s_->refs.fetch_sub(1, std::memory_order_acq_rel);
     if (before <= 2 && s_->close_waiting.load(std::memory_order_acquire)) {
-        auto& generation = completion_generation();
-        generation.fetch_add(1, std::memory_order_acq_rel);
-        generation.notify_all();
+        bump_completion_generation();
     }
     s_ = nullptr;
 }

@@ -25,8 +25,13 @@ void op_free(socket_state& s, op& o) noexcept;
 void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept;
 // The same bookkeeping for an overlapped that is not one of our ops (WPUCompleteOverlappedRequest).
 void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept;
-// Bumped after every completion; waiters without an event wait on it.
+// Bumped after every completion (and every reference a closer waits for); waiters without an
+// event wait on it. Waiting is a mutex/condvar pair, not std::atomic::wait: libstdc++ 12
+// without futexes (mingw-w64) checks the value and then waits on a condvar without holding
+// the notifier out, so a notify in between is lost and the waiter sleeps for ever.
 std::atomic<std::uint32_t>& completion_generation() noexcept;
+void bump_completion_generation() noexcept;                   // no syscall unless someone waits
+void wait_completion_generation(std::uint32_t seen) noexcept; // until it differs from seen
 // A connection-level failure code as CONTRACT section 4 wants it (keep-alive time-outs).
 int connection_error(socket_state& s, int wsa) noexcept;
 

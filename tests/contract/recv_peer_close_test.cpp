@@ -123,6 +123,9 @@ TEST_CASE("recv: peer resets - a pending receive fails with WSAECONNRESET, and e
 
 TEST_CASE("recv: peer resets - data sent before the reset is delivered first, then "
           "WSAECONNRESET, sticky") {
+    if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
+                        "(CONTRACT 4 exempts it)"))
+        return;
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -143,6 +146,9 @@ TEST_CASE("recv: peer resets - data sent before the reset is delivered first, th
 }
 
 TEST_CASE("recv: peer resets - blocking receives after the reset fail with WSAECONNRESET too") {
+    if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
+                        "(CONTRACT 4 exempts it)"))
+        return;
     loopback_pair p = make_pair();
     p.reset_peer();
     sleep_ms(20);

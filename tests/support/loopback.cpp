@@ -189,8 +189,26 @@ void peer_shutdown_both(peer_socket fd) {
     if (fd != no_peer) ::shutdown(fd, shut_both);
 }
 
+bool under_wine() {
+#ifdef _WIN32
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
+#else
+    return false;
+#endif
+}
+
+bool skip_under_wine(const char* why) {
+    if (!under_wine()) return false;
+    std::printf("[sanport-skip] under Wine: %s\n", why);
+    return true;
+}
+
 void peer_reset(peer_socket fd) {
     if (fd == no_peer) return;
+    // Wine turns a reset into WSAECONNRESET only for a receive already pending in its server;
+    // sanport hands a posted receive to its engine thread, so give it time to get there.
+    if (under_wine()) sleep_ms(100);
     linger l{};
     l.l_onoff = 1;
     l.l_linger = 0;
