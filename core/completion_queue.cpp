@@ -14,39 +14,6 @@ using namespace detail;
 
 namespace detail {
 
-bool completion_queue_impl::grow() noexcept {
-    try {
-        std::vector<completion_entry> bigger(ring_.size() * 2);
-        for (std::size_t i = 0; i < size_; ++i)
-            bigger[i] = ring_[(head_ + i) % ring_.size()];
-        ring_.swap(bigger);
-        head_ = 0;
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
-
-void completion_queue_impl::push(const completion_entry& entry) noexcept {
-    std::lock_guard lock(mutex_);
-    if (shut_) return;
-    // Grows by doubling to the deepest backlog seen, then never allocates again.
-    if (size_ == ring_.size() && !grow()) return;
-    ring_[(head_ + size_) % ring_.size()] = entry;
-    ++size_;
-    if (waiters_ != 0) cv_.notify_one();
-}
-
-std::size_t completion_queue_impl::take(completion_entry* out, std::size_t max) noexcept {
-    std::size_t n = 0;
-    while (n < max && size_ != 0) {
-        out[n++] = ring_[head_];
-        head_ = (head_ + 1) % ring_.size();
-        --size_;
-    }
-    return n;
-}
-
 std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t max,
                                            DWORD timeout_ms) {
     if (!out || max == 0) return 0;
@@ -62,56 +29,26 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
     // A driven engine makes progress only while its thread runs it: do that while waiting.
     if (engine_.can_drive()) {
         for (;;) {
-            {
-                std::lock_guard lock(mutex_);
-                if (std::size_t n = take(out, max)) return n;
-                if (shut_) return 0;
-            }
+            if (std::size_t n = port_.pop(out, max, 0)) return n;
+            if (port_.is_closed()) return 0;
             const int left = remaining_ms();
             engine_.run_once(left);
-            if (left == 0) {
-                std::lock_guard lock(mutex_);
-                return take(out, max);
-            }
+            if (left == 0) return port_.pop(out, max, 0);
         }
     }
-    std::unique_lock lock(mutex_);
-    ++waiters_;
-    const auto ready = [&] { return size_ != 0 || shut_; };
-    if (forever)
-        cv_.wait(lock, ready);
-    else
-        cv_.wait_until(lock, deadline, ready);
-    --waiters_;
-    return take(out, max);
+    return port_.pop(out, max, forever ? -1 : static_cast<int>(timeout_ms));
 }
 
 int completion_queue_impl::post(const completion_entry& entry) noexcept {
-    {
-        std::lock_guard lock(mutex_);
-        if (shut_) return WSAESHUTDOWN;
-        if (size_ == ring_.size() && !grow()) return WSAENOBUFS;
-        ring_[(head_ + size_) % ring_.size()] = entry;
-        ++size_;
-        if (waiters_ != 0) cv_.notify_one();
-    }
+    if (port_.is_closed()) return WSAESHUTDOWN;
+    if (!port_.push(entry)) return port_.is_closed() ? WSAESHUTDOWN : WSAENOBUFS;
     engine_.wake_if_sleeping(); // a driven engine's owner may be waiting inside run_once
     return 0;
 }
 
 void completion_queue_impl::shutdown() noexcept {
-    {
-        std::lock_guard lock(mutex_);
-        shut_ = true;
-        size_ = 0;
-        cv_.notify_all();
-    }
+    port_.close();
     engine_.wake_if_sleeping();
-}
-
-bool completion_queue_impl::is_shut_down() const noexcept {
-    std::lock_guard lock(mutex_);
-    return shut_;
 }
 
 } // namespace detail

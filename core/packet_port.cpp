@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// The portable packet port (see packet_port.hpp): a ring that doubles to the deepest backlog
+// seen and then never allocates again; the condition variable is signalled only when a thread
+// waits, so a busy server pays no syscall per packet.
+#include "core/packet_port.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+namespace sanport::detail {
+
+struct packet_port::state {
+    mutable std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<completion_entry> ring = std::vector<completion_entry>(256);
+    std::size_t head = 0;
+    std::size_t size = 0;
+    int waiters = 0;
+    bool closed = false;
+
+    bool grow() noexcept {
+        try {
+            std::vector<completion_entry> bigger(ring.size() * 2);
+            for (std::size_t i = 0; i < size; ++i)
+                bigger[i] = ring[(head + i) % ring.size()];
+            ring.swap(bigger);
+            head = 0;
+            return true;
+        } catch (...) {
+            return false;
+        }
+    }
+
+    std::size_t take(completion_entry* out, std::size_t max) noexcept {
+        std::size_t n = 0;
+        while (n < max && size != 0) {
+            out[n++] = ring[head];
+            head = (head + 1) % ring.size();
+            --size;
+        }
+        return n;
+    }
+};
+
+packet_port::packet_port() : state_(std::make_unique<state>()) {}
+packet_port::~packet_port() = default;
+
+bool packet_port::push(const completion_entry& entry) noexcept {
+    state& s = *state_;
+    std::lock_guard lock(s.mutex);
+    if (s.closed || (s.size == s.ring.size() && !s.grow())) return false;
+    s.ring[(s.head + s.size) % s.ring.size()] = entry;
+    ++s.size;
+    if (s.waiters != 0) s.cv.notify_one();
+    return true;
+}
+
+std::size_t packet_port::pop(completion_entry* out, std::size_t max, int timeout_ms) noexcept {
+    state& s = *state_;
+    std::unique_lock lock(s.mutex);
+    if (s.closed) return 0;
+    if (s.size == 0 && timeout_ms != 0) {
+        ++s.waiters;
+        const auto ready = [&] { return s.size != 0 || s.closed; };
+        if (timeout_ms < 0)
+            s.cv.wait(lock, ready);
+        else
+            s.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
+        --s.waiters;
+        if (s.closed) return 0;
+    }
+    return s.take(out, max);
+}
+
+void packet_port::close() noexcept {
+    state& s = *state_;
+    std::lock_guard lock(s.mutex);
+    s.closed = true;
+    s.size = 0;
+    s.cv.notify_all();
+}
+
+bool packet_port::is_closed() const noexcept {
+    std::lock_guard lock(state_->mutex);
+    return state_->closed;
+}
+
+} // namespace sanport::detail
