@@ -19,7 +19,6 @@
 #include <sanport/wsp.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
@@ -27,9 +26,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
+#ifndef _WIN32 // on Windows, <sanport/wsp.h> brings winsock2.h and ws2tcpip.h
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <vector>
+#endif
 
 namespace {
 
@@ -180,6 +182,10 @@ int main(int argc, char** argv) {
                              "[--messages M] [--size S] [--pipeline P] [--timeout T]\n");
         return 2;
     }
+#ifdef _WIN32
+    WSADATA wsa_data; // Winsock for inet_pton and htons; sanport's engine starts its own
+    if (WSAStartup(MAKEWORD(2, 2), &wsa_data) != 0) return 1;
+#endif
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(opt.port));
@@ -220,7 +226,12 @@ int main(int argc, char** argv) {
             ok = failed(*c, "associate", err);
         } else {
             const int one = 1; // small request/response messages: no Nagle delay
+#ifdef _WIN32
+            setsockopt(c->s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one),
+                       sizeof one);
+#else
             setsockopt(static_cast<int>(c->s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
             ok = post_recv(*c) && pump_sends(*c); // first post of the life cycle
         }
         conns.push_back(std::move(c));

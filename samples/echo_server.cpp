@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // echo_server: a TCP echo service on sanport's overlapped WSPRecv/WSPSend and a completion queue.
 //
-//   echo_server [--port N] [--host 127.0.0.1] [--seconds S] [--posted K]
+//   echo_server [--port N] [--host 127.0.0.1] [--seconds S] [--posted K] [--exit-after N]
 //
 // Every overlapped operation here lives the life an I/O-completion-port server knows:
 //   1. post:    WSPRecv/WSPSend get a buffer and a WSAOVERLAPPED that must stay put until 3.
@@ -12,12 +12,12 @@
 //               connection, the overlapped which operation.
 //   4. re-post: the received buffer goes out as a WSPSend; when that completes, the same buffer
 //               and WSAOVERLAPPED are posted as the next WSPRecv.
-// Linux only (POSIX signals). Stop it with Ctrl-C or kill -TERM; it prints one summary line.
+// Stop it with Ctrl-C (or kill -TERM on Linux), --seconds S, or --exit-after N (once N
+// connections have come and gone); it prints one summary line. Linux and Windows alike.
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
-#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -27,13 +27,16 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+#ifndef _WIN32 // on Windows, <sanport/wsp.h> brings winsock2.h and ws2tcpip.h
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <thread>
-#include <unordered_set>
-#include <vector>
+#endif
 
 namespace {
 
@@ -77,7 +80,8 @@ struct server {
     std::unordered_set<connection*> live; // so shutdown can close what is still open
     std::atomic<bool> stopping{false};
     std::atomic<std::uint64_t> connections{0};
-    std::uint64_t bytes = 0, messages = 0; // main loop only
+    std::atomic<std::uint64_t> finished{0}; // connections closed and freed (--exit-after)
+    std::uint64_t bytes = 0, messages = 0;  // main loop only
 };
 
 // A peer that resets or vanishes is ordinary for a server: only other codes are worth a line.
@@ -168,6 +172,17 @@ void free_connection(server& srv, connection* c) {
     std::lock_guard lock(srv.live_mutex);
     srv.live.erase(c);
     delete c;
+    srv.finished.fetch_add(1);
+}
+
+// SOCKET is the OS descriptor: socket options work as usual (Winsock takes a const char*).
+void set_option(SOCKET s, int level, int name) {
+    const int one = 1;
+#ifdef _WIN32
+    setsockopt(s, level, name, reinterpret_cast<const char*>(&one), sizeof one);
+#else
+    setsockopt(static_cast<int>(s), level, name, &one, sizeof one);
+#endif
 }
 
 // One batch from cq.dequeue. Key 0 is never a connection (keys are context addresses): it is
@@ -197,8 +212,7 @@ void accept_loop(server& srv, SOCKET listener, unsigned posted) {
             if (err == WSAENOTSOCK || err == WSAEINVAL) return;
             continue;
         }
-        const int one = 1; // SOCKET is the OS descriptor: socket options work as usual
-        setsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        set_option(s, IPPROTO_TCP, TCP_NODELAY);
         auto* c = new connection(s, posted);
         {
             std::lock_guard lock(srv.live_mutex);
@@ -225,6 +239,7 @@ struct options {
     const char* host = "127.0.0.1";
     double seconds = 0; // 0: until a signal
     unsigned posted = 1;
+    unsigned exit_after = 0; // 0: never; else once that many connections have closed
 };
 
 bool parse(int argc, char** argv, options& o) {
@@ -238,6 +253,8 @@ bool parse(int argc, char** argv, options& o) {
             o.seconds = std::atof(v);
         else if (!std::strcmp(argv[i], "--posted"))
             o.posted = static_cast<unsigned>(std::atoi(v));
+        else if (!std::strcmp(argv[i], "--exit-after"))
+            o.exit_after = static_cast<unsigned>(std::atoi(v));
         else
             return false;
     }
@@ -259,8 +276,9 @@ SOCKET open_listener(server& srv, const options& opt, sockaddr_in& addr) {
         report("WSPSocket", err);
         return INVALID_SOCKET;
     }
-    const int one = 1;
-    setsockopt(static_cast<int>(l), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifndef _WIN32 // on Windows SO_REUSEADDR would let another socket take over the port
+    set_option(l, SOL_SOCKET, SO_REUSEADDR);
+#endif
     int len = sizeof addr;
     if (sanport::WSPBind(l, reinterpret_cast<sockaddr*>(&addr), len, &err) == 0 &&
         sanport::WSPListen(l, SOMAXCONN, &err) == 0 &&
@@ -271,15 +289,29 @@ SOCKET open_listener(server& srv, const options& opt, sockaddr_in& addr) {
     return INVALID_SOCKET;
 }
 
+#ifdef _WIN32
+// Ctrl-C on Windows runs this handler on a new thread, where cq.post is safe. (Wine cannot
+// deliver Ctrl-C to a program started from a Linux shell: there, use --seconds/--exit-after.)
+sanport::completion_queue* stop_queue = nullptr;
+BOOL WINAPI on_ctrl(DWORD) {
+    stop_queue->post(0, 0, nullptr);
+    return TRUE;
+}
+#endif
+
 } // namespace
 
 int main(int argc, char** argv) {
     options opt;
     if (!parse(argc, argv, opt)) {
         std::fprintf(stderr, "usage: echo_server [--port N] [--host 127.0.0.1] [--seconds S] "
-                             "[--posted K]\n");
+                             "[--posted K] [--exit-after N]\n");
         return 2;
     }
+#ifdef _WIN32
+    WSADATA wsa_data; // Winsock for inet_pton and htons; sanport's engine starts its own
+    if (WSAStartup(MAKEWORD(2, 2), &wsa_data) != 0) return 1;
+#else
     // Block SIGINT/SIGTERM before any thread exists (sanport's engine thread included), so they
     // wait for the sigwait thread below: a signal handler could not safely call cq.post. A
     // non-interactive shell starts background jobs with SIGINT ignored; restore the default
@@ -291,6 +323,7 @@ int main(int argc, char** argv) {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+#endif
 
     auto srv = std::make_unique<server>();
     if (srv->engine.status() != 0) {
@@ -304,6 +337,10 @@ int main(int argc, char** argv) {
                 srv->engine.backend_name());
     std::fflush(stdout); // a script waits for this line
 
+#ifdef _WIN32
+    stop_queue = &srv->cq;
+    SetConsoleCtrlHandler(on_ctrl, TRUE);
+#else
     std::atomic<bool> signalled{false};
     std::thread signal_thread([&] {
         int sig = 0;
@@ -311,6 +348,7 @@ int main(int argc, char** argv) {
         signalled.store(true);
         srv->cq.post(0, 0, nullptr); // the stop packet, handled in order with the others
     });
+#endif
     std::thread acceptor(accept_loop, std::ref(*srv), listener, opt.posted);
 
     // The main loop: dequeue in batches, handle each packet, free contexts whose last packet
@@ -321,7 +359,8 @@ int main(int argc, char** argv) {
     };
     sanport::completion_entry entries[64];
     bool stop = false;
-    while (!stop && (opt.seconds <= 0 || elapsed() < opt.seconds))
+    while (!stop && (opt.seconds <= 0 || elapsed() < opt.seconds) &&
+           (opt.exit_after == 0 || srv->finished.load() < opt.exit_after))
         stop = handle_batch(*srv, entries, srv->cq.dequeue(entries, 64, 100));
 
     // Shutdown: stop accepting (closing the listener wakes the blocked WSPAccept), then close
@@ -338,8 +377,12 @@ int main(int argc, char** argv) {
         delete c;
     }
 
+#ifdef _WIN32
+    SetConsoleCtrlHandler(on_ctrl, FALSE);
+#else
     if (!signalled.load()) pthread_kill(signal_thread.native_handle(), SIGINT); // wake it
     signal_thread.join();
+#endif
     std::printf("echo_server: connections=%" PRIu64 " bytes=%" PRIu64 " messages=%" PRIu64
                 " elapsed=%.2fs\n",
                 srv->connections.load(), srv->bytes, srv->messages, elapsed());
