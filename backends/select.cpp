@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 // make_backend: which backend an engine gets, from SANPORT_BACKEND's value (or "" for the best
 // available). Invariant: a backend that cannot start yields nullptr and a reason naming what
-// the OS refused; a forced backend never silently becomes another one.
+// the OS refused; a forced backend never silently becomes another one. Unforced, an io_uring
+// that the kernel or a policy refuses (EPERM, ENOSYS, EOPNOTSUPP, EINVAL) gives the asio
+// backend plus the refusal as the reason, which the core logs once.
 
+#include "backends/asio/asio_make.hpp"
 #include "backends/io_uring/uring_backend.hpp"
 #include "core/backend.hpp"
 
@@ -51,10 +54,14 @@ std::string uring_refusal(const uring_backend& attempt) {
     return why;
 }
 
-std::unique_ptr<backend> make_uring(unsigned queue_depth, std::string& why_not) {
+// io_uring, or nullptr with why_not set; `refused` says the kernel or a policy turned
+// io_uring away for good (not a resource shortage that a smaller ring could fix).
+std::unique_ptr<backend> make_uring(unsigned queue_depth, std::string& why_not, bool& refused) {
     auto attempt = std::make_unique<uring_backend>(queue_depth);
-    if (attempt->setup_error() != 0) {
+    if (const int sys_error = attempt->setup_error(); sys_error != 0) {
         why_not = uring_refusal(*attempt);
+        refused = sys_error == EPERM || sys_error == ENOSYS || sys_error == EOPNOTSUPP ||
+                  sys_error == EINVAL;
         return nullptr;
     }
     return attempt;
@@ -65,17 +72,20 @@ std::unique_ptr<backend> make_uring(unsigned queue_depth, std::string& why_not) 
 std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,
                                       std::string& why_not) {
     why_not.clear();
+    bool refused = false;
     if (forced.empty()) {
-        std::unique_ptr<backend> chosen = make_uring(queue_depth, why_not);
-        // Issue 4: when io_uring is refused, fall back to the Asio reactor here (keeping
-        // why_not for the one log line that reports the fallback).
+        std::unique_ptr<backend> chosen = make_uring(queue_depth, why_not, refused);
+        if (chosen != nullptr || !refused) return chosen;
+        // io_uring is refused here (seccomp, io_uring_disabled, too old a kernel): the Asio
+        // reactor takes over, and why_not stays set for the core's one "using the asio
+        // backend: ..." line.
+        std::string asio_why;
+        chosen = make_asio_backend(asio_why);
+        if (chosen == nullptr) why_not += "; " + asio_why;
         return chosen;
     }
-    if (forced == "io_uring") return make_uring(queue_depth, why_not);
-    if (forced == "asio") {
-        why_not = "the asio backend is not built yet";
-        return nullptr;
-    }
+    if (forced == "io_uring") return make_uring(queue_depth, why_not, refused);
+    if (forced == "asio") return make_asio_backend(why_not);
     if (forced == "iocp") {
         // Issue 3: on Windows this builds the IOCP backend.
         why_not = "the iocp backend exists only on Windows; on Linux use io_uring or asio";

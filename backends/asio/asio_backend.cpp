@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+// The Boost.Asio reactor backend: attach, start, cancel, reap, wake.
+//
+// Invariant: start() tries the transfer inline first and reports it at once when the kernel
+// had something to say; only "nothing now" (WSAEWOULDBLOCK) arms an async_wait, whose handler
+// retries and re-arms until the kernel answers, or reports WSA_OPERATION_ABORTED once after
+// cancel(). Handlers run on the engine thread inside reap() and only queue completions.
+
+#include "backends/asio/asio_backend.hpp"
+
+#include "backends/asio/asio_make.hpp"
+#include "core/sys.hpp"
+
+#include <sanport/compat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <new>
+
+namespace sanport::detail {
+
+namespace {
+
+// One reap() hands out at most this many queued completions without growing the queue.
+constexpr std::size_t asio_ready_reserve = 256;
+
+// Inline completions allowed between two reap() calls; further starts retry from reap().
+constexpr std::uint32_t asio_inline_budget = 128;
+
+} // namespace
+
+asio_backend::asio_backend() : work_(boost::asio::make_work_guard(ctx_)) {
+    ready_.reserve(asio_ready_reserve);
+}
+
+asio_backend::~asio_backend() {
+    work_.reset();
+}
+
+namespace {
+
+// The wait handler: which socket and direction became ready, and where its operation lives.
+struct asio_ready_handler {
+    using allocator_type = asio_slot_allocator<void>;
+    asio_backend* backend;
+    asio_socket* socket;
+    asio_direction* direction;
+    allocator_type get_allocator() const noexcept { return allocator_type(&direction->slot); }
+    void operator()(const boost::system::error_code& ec) const noexcept {
+        backend->on_ready(*socket, *direction, ec);
+    }
+};
+
+// A deferred first attempt (see asio_inline_budget); the same slot, as no wait is armed yet.
+struct asio_deferred_handler {
+    using allocator_type = asio_slot_allocator<void>;
+    asio_backend* backend;
+    asio_socket* socket;
+    asio_direction* direction;
+    allocator_type get_allocator() const noexcept { return allocator_type(&direction->slot); }
+    void operator()() const noexcept {
+        backend->on_ready(*socket, *direction, boost::system::error_code{});
+    }
+};
+
+} // namespace
+
+int asio_backend::attach(SOCKET s, void*& backend_socket) noexcept {
+    auto* socket = new (std::nothrow) asio_socket(ctx_);
+    if (socket == nullptr) return WSAENOBUFS;
+    boost::system::error_code ec;
+    // Registers the fd with the reactor (epoll_ctl ADD); the reactor locks, so any thread.
+    socket->descriptor.assign(static_cast<int>(s), ec);
+    if (ec) {
+        delete socket;
+        return ec.value() == ENOMEM ? WSAENOBUFS : wsa_from_transfer_errno(ec.value());
+    }
+    backend_socket = socket;
+    return 0;
+}
+
+void asio_backend::detach(SOCKET, void* backend_socket) noexcept {
+    auto* socket = static_cast<asio_socket*>(backend_socket);
+    if (socket == nullptr) return;
+    // Deregisters from epoll while the fd is still open, and hands it back unclosed: the core
+    // closes it right after.
+    socket->descriptor.release();
+    delete socket;
+}
+
+bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
+    DWORD bytes = 0;
+    int wsa = 0;
+    switch (request.kind) {
+    case io_kind::recv:
+        wsa = sys::recv_now(request.socket, request.buffers, request.count, request.flags, bytes);
+        break;
+    case io_kind::recv_probe: {
+        const WSABUF probe{1, request.buffers[0].buf};
+        wsa = sys::recv_now(request.socket, &probe, 1, MSG_PEEK, bytes);
+        break;
+    }
+    case io_kind::send:
+        wsa = sys::send_now(request.socket, request.buffers, request.count, bytes);
+        break;
+    }
+    if (wsa == WSAEWOULDBLOCK) return false;
+    done = io_completion{&request, wsa, wsa == 0 ? static_cast<std::uint32_t>(bytes) : 0u, false};
+    return true;
+}
+
+bool asio_backend::start(io_request& request, io_completion& done) noexcept {
+    if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers ||
+        request.backend_socket == nullptr) {
+        done = io_completion{&request, WSAEINVAL, 0, false}; // the core never does this
+        return true;
+    }
+    auto* socket = static_cast<asio_socket*>(request.backend_socket);
+    asio_direction& direction = request.kind == io_kind::send ? socket->send : socket->recv;
+    if (inline_since_reap_ >= asio_inline_budget) {
+        // Fairness: a driven engine's owner runs the engine only when no packet is waiting,
+        // and inline completions post packets that make it post again; without a bound, the
+        // engine (kicks, cancels of a closing socket) would starve. Retry from the next reap.
+        direction.active = &request;
+        direction.cancelled = false;
+        boost::asio::post(ctx_, asio_deferred_handler{this, socket, &direction});
+        return false;
+    }
+    if (attempt(request, done)) {
+        ++inline_since_reap_;
+        return true;
+    }
+    direction.active = &request;
+    direction.cancelled = false;
+    arm(*socket, direction);
+    return false;
+}
+
+void asio_backend::arm(asio_socket& socket, asio_direction& direction) noexcept {
+    const auto what = &direction == &socket.send ? boost::asio::posix::descriptor_base::wait_write
+                                                 : boost::asio::posix::descriptor_base::wait_read;
+    // The operation goes into direction.slot (see asio_slot_allocator): no allocation, also
+    // when armed from start(), outside run(), where Asio's own recycling does not apply.
+    socket.descriptor.async_wait(what, asio_ready_handler{this, &socket, &direction});
+}
+
+void asio_backend::finish(asio_direction& direction, const io_completion& done) {
+    direction.active = nullptr;
+    direction.cancelled = false;
+    ready_.push_back(done);
+}
+
+void asio_backend::on_ready(asio_socket& socket, asio_direction& direction,
+                            const boost::system::error_code& ec) noexcept {
+    io_request* request = direction.active;
+    if (request == nullptr) return; // cannot happen: one wait per started request
+    if (direction.cancelled || ec == boost::asio::error::operation_aborted) {
+        finish(direction, io_completion{request, WSA_OPERATION_ABORTED, 0, false});
+        return;
+    }
+    io_completion done{};
+    if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::interrupted) {
+        // A reactor failure (EPOLLERR is reported as readiness, not here): report it as is.
+        const int wsa = ec.category() == boost::system::system_category()
+                            ? wsa_from_transfer_errno(ec.value())
+                            : WSAENETDOWN;
+        finish(direction, io_completion{request, wsa, 0, false});
+        return;
+    }
+    if (attempt(*request, done)) {
+        finish(direction, done);
+        return;
+    }
+    arm(socket, direction); // spurious readiness, or someone else took the data: wait again
+}
+
+void asio_backend::cancel(SOCKET, void* backend_socket) noexcept {
+    auto* socket = static_cast<asio_socket*>(backend_socket);
+    bool any = false;
+    for (asio_direction* d : {&socket->recv, &socket->send}) {
+        if (d->active == nullptr) continue;
+        // Also covers a wait that already completed and whose handler is still queued.
+        d->cancelled = true;
+        any = true;
+    }
+    if (!any) return;
+    boost::system::error_code ec;
+    socket->descriptor.cancel(ec); // pending waits complete with operation_aborted
+}
+
+std::size_t asio_backend::hand_out(io_completion* out, std::size_t max) noexcept {
+    std::size_t n = 0;
+    while (n < max && ready_head_ < ready_.size())
+        out[n++] = ready_[ready_head_++];
+    if (ready_head_ == ready_.size()) {
+        ready_.clear();
+        ready_head_ = 0;
+    }
+    return n;
+}
+
+std::size_t asio_backend::reap(io_completion* out, std::size_t max, int timeout_ms) noexcept {
+    using clock = std::chrono::steady_clock;
+    if (max == 0) return 0;
+    inline_since_reap_ = 0;
+    if (ready_head_ < ready_.size()) return hand_out(out, max);
+    woke_ = false;
+    if (ctx_.stopped()) ctx_.restart();
+    if (timeout_ms == 0) {
+        ctx_.poll();
+        return hand_out(out, max);
+    }
+    const clock::time_point deadline =
+        timeout_ms > 0 ? clock::now() + std::chrono::milliseconds(timeout_ms) : clock::time_point{};
+    for (;;) {
+        const std::size_t ran = timeout_ms < 0 ? ctx_.run_one() : ctx_.run_one_until(deadline);
+        if (ran > 0) ctx_.poll(); // everything else that is ready, without waiting
+        if (ready_head_ < ready_.size() || woke_ || ran == 0) break;
+        if (timeout_ms > 0 && clock::now() >= deadline) break;
+        // Only a re-armed wait ran (spurious readiness): no answer yet for a waiting caller.
+    }
+    if (ctx_.stopped()) ctx_.restart();
+    return hand_out(out, max);
+}
+
+void asio_backend::wake() noexcept {
+    // post() is thread-safe and interrupts the reactor's epoll_wait.
+    boost::asio::post(ctx_, [this] { woke_ = true; });
+}
+
+std::unique_ptr<backend> make_asio_backend(std::string& why_not) {
+    try {
+        return std::make_unique<asio_backend>();
+    } catch (const std::exception& e) {
+        why_not = std::string("asio backend unavailable: ") + e.what();
+        return nullptr;
+    }
+}
+
+} // namespace sanport::detail

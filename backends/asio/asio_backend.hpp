@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+// The Boost.Asio reactor backend (the Linux fallback when io_uring is refused): one io_context
+// per engine, driven from the engine thread only.
+//
+// Invariants: readiness comes from Asio (async_wait on a posix::stream_descriptor that adopts
+// the fd and releases it on detach, so the fd is never closed twice); the transfer itself is
+// our own non-blocking recvmsg/sendmsg (sys::recv_now/send_now), so Asio's 64-buffer cap,
+// MSG_PEEK and the WSABUF layout never matter. At most one wait per socket per direction is
+// outstanding, and exactly one completion is queued per started request. Inline completions
+// are bounded per reap() (asio_inline_budget) so that a driven engine is always run again.
+#pragma once
+
+#include "backends/asio/asio.hpp"
+#include "core/backend.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <vector>
+
+namespace sanport::detail {
+
+// Memory for the one wait operation a direction has outstanding, so that arming a wait never
+// allocates: Asio frees an operation's memory before it calls the handler, so a handler that
+// re-arms finds the slot free again. Larger or concurrent requests fall back to operator new.
+struct asio_handler_slot {
+    static constexpr std::size_t size = 256;
+    alignas(std::max_align_t) unsigned char bytes[size];
+    bool in_use = false;
+};
+
+// The allocator Asio finds through the handler's allocator_type/get_allocator().
+template <class T> struct asio_slot_allocator {
+    using value_type = T;
+    asio_handler_slot* slot;
+    explicit asio_slot_allocator(asio_handler_slot* s) noexcept : slot(s) {}
+    template <class U>
+    asio_slot_allocator(const asio_slot_allocator<U>& other) noexcept : slot(other.slot) {}
+    T* allocate(std::size_t n) {
+        if (!slot->in_use && n * sizeof(T) <= asio_handler_slot::size &&
+            alignof(T) <= alignof(std::max_align_t)) {
+            slot->in_use = true;
+            return reinterpret_cast<T*>(slot->bytes);
+        }
+        return static_cast<T*>(::operator new(n * sizeof(T)));
+    }
+    void deallocate(T* p, std::size_t) noexcept {
+        if (reinterpret_cast<unsigned char*>(p) == slot->bytes)
+            slot->in_use = false;
+        else
+            ::operator delete(p);
+    }
+    template <class U> bool operator==(const asio_slot_allocator<U>& o) const noexcept {
+        return slot == o.slot;
+    }
+    template <class U> bool operator!=(const asio_slot_allocator<U>& o) const noexcept {
+        return slot != o.slot;
+    }
+};
+
+// One direction of one socket.
+struct asio_direction {
+    io_request* active = nullptr; // started, not yet reported
+    bool cancelled = false;       // cancel() came: the next handler reports an abort
+    asio_handler_slot slot;       // the outstanding wait's operation lives here
+};
+
+// What attach() makes; handed back as io_request::backend_socket.
+struct asio_socket {
+    explicit asio_socket(boost::asio::io_context& ctx) : descriptor(ctx) {}
+    boost::asio::posix::stream_descriptor descriptor;
+    asio_direction recv;
+    asio_direction send;
+};
+
+class asio_backend final : public backend {
+public:
+    asio_backend();
+    ~asio_backend() override;
+    asio_backend(const asio_backend&) = delete;
+    asio_backend& operator=(const asio_backend&) = delete;
+
+    const char* name() const noexcept override { return "asio"; }
+    int bind_thread() noexcept override { return 0; }
+    int attach(SOCKET s, void*& backend_socket) noexcept override;
+    void detach(SOCKET s, void* backend_socket) noexcept override;
+    bool start(io_request& request, io_completion& done) noexcept override;
+    void cancel(SOCKET s, void* backend_socket) noexcept override;
+    std::size_t max_regions() const noexcept override { return 0; }
+    bool add_region(std::int32_t, void*, std::size_t) noexcept override { return false; }
+    void remove_region(std::int32_t) noexcept override {}
+    std::size_t reap(io_completion* out, std::size_t max, int timeout_ms) noexcept override;
+    void wake() noexcept override;
+
+private:
+    // One non-blocking attempt. false: nothing now (wait for readiness); true: `done` is set.
+    static bool attempt(io_request& request, io_completion& done) noexcept;
+    void arm(asio_socket& socket, asio_direction& direction) noexcept;
+
+public:
+    // The wait handler's entry (engine thread, inside reap()).
+    void on_ready(asio_socket& socket, asio_direction& direction,
+                  const boost::system::error_code& ec) noexcept;
+
+private:
+    void finish(asio_direction& direction, const io_completion& done);
+    std::size_t hand_out(io_completion* out, std::size_t max) noexcept;
+
+    boost::asio::io_context ctx_;
+    // Keeps run_one() waiting when nothing is started (else it returns 0 at once).
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    std::vector<io_completion> ready_; // queued by handlers, handed out by reap()
+    std::size_t ready_head_ = 0;
+    bool woke_ = false;                   // a wake() handler ran during this reap()
+    std::uint32_t inline_since_reap_ = 0; // start() calls that finished inline since reap()
+};
+
+} // namespace sanport::detail
