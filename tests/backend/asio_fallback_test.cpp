@@ -8,9 +8,11 @@
 #include "core/backend.hpp"
 
 #include <sanport/engine.h>
+#include <sanport/wsp.h>
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -18,8 +20,10 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <memory>
+#include <netinet/in.h>
 #include <string>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,13 +33,15 @@ namespace {
 
 constexpr int child_skip = 77;
 
-// io_uring_setup fails with EPERM; everything else is allowed. No architecture check: this
-// filter only has to refuse one syscall in a test process, not to be a security boundary.
-bool refuse_io_uring() {
+// io_uring_setup fails with `error` (EPERM: Docker's profile, kernel.io_uring_disabled;
+// ENOSYS: kernels built without it, gVisor); everything else is allowed. No architecture
+// check: this filter only has to refuse one syscall in a test process, not be a boundary.
+bool refuse_io_uring(int error) {
     sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K,
+                 SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
@@ -43,31 +49,72 @@ bool refuse_io_uring() {
            ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
 
+// The key cases end to end on whatever the default engine chose: a scatter receive that pends
+// and completes with the peer's bytes in order, then a close that aborts a pending receive.
+int end_to_end() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener, 1) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        return 20;
+    int err = 0;
+    const SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, 0, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    if (s == INVALID_SOCKET) return 21;
+    if (WSPConnect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr, nullptr, nullptr, nullptr,
+                   nullptr, &err) != 0)
+        return 22;
+    const int peer = ::accept(listener, nullptr, nullptr);
+    if (peer < 0) return 23;
+    char a[3] = {}, b[8] = {};
+    WSABUF bufs[2] = {{3, a}, {8, b}};
+    WSAOVERLAPPED ov{};
+    DWORD flags = 0, bytes = 0;
+    const int r = WSPRecv(s, bufs, 2, nullptr, &flags, &ov, nullptr, nullptr, &err);
+    if (r != 0 && err != WSA_IO_PENDING) return 24;
+    if (::write(peer, "abcdef", 6) != 6) return 25;
+    if (!WSPGetOverlappedResult(s, &ov, &bytes, TRUE, &flags, &err)) return 26;
+    if (bytes != 6 || std::string(a, 3) != "abc" || std::string(b, 3) != "def") return 27;
+    WSAOVERLAPPED pending{};
+    if (WSPRecv(s, bufs, 2, nullptr, &flags, &pending, nullptr, nullptr, &err) != SOCKET_ERROR ||
+        err != WSA_IO_PENDING)
+        return 28;
+    if (WSPCloseSocket(s, &err) != 0) return 29;
+    if (WSPGetOverlappedResult(s, &pending, &bytes, FALSE, &flags, &err) ||
+        err != WSA_OPERATION_ABORTED)
+        return 30;
+    ::close(peer);
+    ::close(listener);
+    return 0;
+}
+
 // The child's checks, as an exit code: 0 passes, child_skip skips, others name the check.
-int child_checks() {
-    if (!refuse_io_uring()) return child_skip;
+int child_checks(int error, const char* name) {
+    if (!refuse_io_uring(error)) return child_skip;
     ::unsetenv("SANPORT_BACKEND");
     std::string why;
     std::unique_ptr<detail::backend> chosen = detail::make_backend("", 64, why);
     if (chosen == nullptr) return 10;
     if (std::string(chosen->name()) != "asio") return 11;
     if (why.find("io_uring unavailable") == std::string::npos) return 12;
-    if (why.find("EPERM") == std::string::npos || why.find("seccomp") == std::string::npos)
-        return 13;
+    if (why.find(name) == std::string::npos || why.find("seccomp") == std::string::npos) return 13;
     chosen.reset();
     if (detail::make_backend("io_uring", 64, why) != nullptr) return 14; // forced: no fallback
-    if (why.find("EPERM") == std::string::npos) return 15;
+    if (why.find(name) == std::string::npos) return 15;
     // The default engine (what WSPStartup uses) runs on the fallback and keeps the reason.
     if (std::string(running_backend()) != "asio") return 16;
     if (backend_fallback_reason().find("io_uring unavailable") == std::string::npos) return 17;
-    return 0;
+    return end_to_end();
 }
 
-TEST_CASE("asio fallback: io_uring refused by seccomp gives the asio backend and the reason") {
+void run_refused(int error, const char* name) {
     std::fflush(nullptr);
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
-    if (child == 0) ::_exit(child_checks());
+    if (child == 0) ::_exit(child_checks(error, name));
     int status = 0;
     REQUIRE(::waitpid(child, &status, 0) == child);
     REQUIRE(WIFEXITED(status));
@@ -78,6 +125,16 @@ TEST_CASE("asio fallback: io_uring refused by seccomp gives the asio backend and
     }
     INFO("child check that failed: " << code);
     CHECK(code == 0);
+}
+
+TEST_CASE("asio fallback: io_uring refused with EPERM by seccomp - the asio backend runs "
+          "receives and close end to end, and the reason is kept") {
+    run_refused(EPERM, "EPERM");
+}
+
+TEST_CASE("asio fallback: io_uring refused with ENOSYS by seccomp - the asio backend runs "
+          "receives and close end to end, and the reason is kept") {
+    run_refused(ENOSYS, "ENOSYS");
 }
 
 } // namespace
