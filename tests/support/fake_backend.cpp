@@ -6,6 +6,8 @@
 
 #include <sanport/wsp.h>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -170,6 +172,13 @@ SOCKET fake_rig::open(int& err, DWORD flags) {
     peers_.push_back(peer);
     const SOCKET s = e.adopt(mine, flags, &err);
     if (s == INVALID_SOCKET) close_os_socket(mine);
+    return s;
+}
+
+SOCKET fake_rig::open() {
+    int err = 0;
+    const SOCKET s = open(err);
+    REQUIRE_MESSAGE(s != INVALID_SOCKET, sanport::wsa_error_name(err));
     return s;
 }
 

@@ -84,6 +84,10 @@ struct posted {
     bool owns(const void* p) const; // p lies in this operation's memory
 };
 
+inline bool is_pending_result(const posted& p) {
+    return p.pending_result();
+}
+
 // A driven engine over a fake_backend; connected OS socket pairs (os_pair.hpp) adopted into it (the
 // fake never touches the descriptors). The first run_once binds the constructing thread as the
 // engine thread. Every posted operation lives in the rig and outlives the engine, whose
@@ -106,6 +110,8 @@ public:
 
     // A connected stream socket under sanport, or INVALID_SOCKET (err says why).
     SOCKET open(int& err, DWORD flags = WSA_FLAG_OVERLAPPED);
+    // The same, for tests whose socket must open: a failure ends the test case (doctest).
+    SOCKET open();
     // Fresh buffers of these lengths (0 allowed: a zero-length entry with a NULL buf).
     posted& fresh(const std::vector<ULONG>& lens, WSAEVENT event = nullptr);
     // WSPRecv over fresh buffers; WSPSend of data in one buffer.

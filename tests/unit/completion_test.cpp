@@ -28,19 +28,8 @@ using sanport::test::drain;
 using sanport::test::posted;
 using sanport::test::signalled;
 
-// The rig of tests/support/fake_backend.hpp, with a socket that must open.
-struct rig : sanport::test::fake_rig {
-    SOCKET open() {
-        int err = 0;
-        const SOCKET s = fake_rig::open(err);
-        REQUIRE_MESSAGE(s != INVALID_SOCKET, sanport::wsa_error_name(err));
-        return s;
-    }
-};
-
-bool is_pending_result(const posted& p) {
-    return p.pending_result();
-}
+using rig = sanport::test::fake_rig;
+using sanport::test::is_pending_result;
 WSAEVENT low_bit(WSAEVENT event) {
     return reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(event) | 1u);
 }
