@@ -19,6 +19,8 @@
 //   counters: mode=default receives_total=T peer_sends=P warmup=W allocs=A frees=F
 //   bytes_allocated=B backend=...
 
+#include "tests/support/os_pair.hpp"
+
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -44,6 +46,8 @@
 
 // ---- counting allocator ------------------------------------------------------------------------
 namespace {
+
+using sanport::test::tcp_pair;
 
 std::atomic<std::uint64_t> g_allocs{0};
 std::atomic<std::uint64_t> g_frees{0};
@@ -150,41 +154,6 @@ struct receive {
     WSABUF wsabuf{};
     std::size_t socket = 0;
 };
-
-bool tcp_pair(int& mine, int& peer) {
-    mine = peer = -1;
-    const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-              ::listen(lfd, 4) == 0 &&
-              ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) == 0;
-    if (ok) {
-        peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ok = peer >= 0 && ::connect(peer, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    }
-    if (ok) {
-        pollfd p{lfd, POLLIN, 0};
-        ok = ::poll(&p, 1, 5000) == 1;
-        if (ok) mine = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        ok = mine >= 0;
-    }
-    ::close(lfd);
-    if (!ok) {
-        if (peer >= 0) ::close(peer);
-        if (mine >= 0) ::close(mine);
-        return false;
-    }
-    const int one = 1;
-    ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // A send that would block for long ends with EAGAIN, so the peer thread stays bounded.
-    timeval tv{0, 100 * 1000};
-    ::setsockopt(peer, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    return true;
-}
 
 int usage() {
     std::fprintf(stderr, "usage: recv_counters [--driven] [--receives N] [--warmup N]\n");

@@ -73,7 +73,6 @@ int engine_impl::run_once(int timeout_ms) {
     for (std::size_t i = 0; i < n; ++i)
         dispatch(batch[i]);
     drain_kicks();
-    progress_.fetch_add(1, std::memory_order_release);
     return static_cast<int>(n);
 }
 

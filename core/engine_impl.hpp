@@ -87,7 +87,6 @@ private:
     std::atomic<bool> sleeping_{false};
     std::atomic<socket_state*> kicks_{nullptr};
     std::atomic<bool> commands_pending_{false};
-    std::atomic<std::uint32_t> progress_{0}; // bumped after each dispatch round
 
     std::mutex mutex_; // commands, slots, socket list
     std::vector<std::function<void()>> commands_;

@@ -19,6 +19,8 @@
 // once on a driven engine (own_thread = false) that the owner runs through dequeue while the
 // closer's WSPCloseSocket waits for it. Plain POSIX for the peers; only 127.0.0.1.
 
+#include "tests/support/os_pair.hpp"
+
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -34,6 +36,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <memory>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,6 +51,8 @@
 using namespace sanport;
 
 namespace {
+
+using sanport::test::tcp_pair;
 
 using steady = std::chrono::steady_clock;
 
@@ -78,43 +83,6 @@ struct rng {
 ULONG_PTR internal_of(const WSAOVERLAPPED& ov) {
     return std::atomic_ref<ULONG_PTR>(const_cast<ULONG_PTR&>(ov.Internal))
         .load(std::memory_order_acquire);
-}
-
-bool tcp_pair(int& mine, int& peer) {
-    mine = peer = -1;
-    const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-              ::listen(lfd, 4) == 0 &&
-              ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) == 0;
-    if (ok) {
-        peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        ok = peer >= 0;
-        if (ok && ::connect(peer, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            pollfd p{peer, POLLOUT, 0};
-            ok = errno == EINPROGRESS && ::poll(&p, 1, 5000) == 1;
-        }
-    }
-    if (ok) {
-        pollfd p{lfd, POLLIN, 0};
-        ok = ::poll(&p, 1, 5000) == 1;
-        if (ok) mine = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        ok = mine >= 0;
-    }
-    ::close(lfd);
-    if (!ok) {
-        if (peer >= 0) ::close(peer);
-        if (mine >= 0) ::close(mine);
-        mine = peer = -1;
-        return false;
-    }
-    const int one = 1;
-    ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
 }
 
 struct op_slot {
@@ -166,6 +134,8 @@ public:
             auto rs = std::make_unique<race_socket>();
             int mine = -1;
             if (!tcp_pair(mine, rs->peer)) return fail("loopback pair failed"), false;
+            // The peer threads poll and never block on it.
+            ::fcntl(rs->peer, F_SETFL, ::fcntl(rs->peer, F_GETFL) | O_NONBLOCK);
             int err = 0;
             rs->s = e_.adopt(static_cast<SOCKET>(mine), WSA_FLAG_OVERLAPPED, &err);
             if (rs->s == INVALID_SOCKET) {

@@ -13,6 +13,8 @@
 //
 // Plain POSIX for the peer side (no dependency on tests/support); only 127.0.0.1 is used.
 
+#include "tests/support/os_pair.hpp"
+
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -42,6 +44,8 @@
 using namespace sanport;
 
 namespace {
+
+using sanport::test::tcp_pair;
 
 using steady = std::chrono::steady_clock;
 
@@ -141,41 +145,6 @@ struct checksum {
 };
 
 // ---- loopback plumbing (plain POSIX) ---------------------------------------------------------
-
-// A connected TCP pair on 127.0.0.1: `mine` for sanport to adopt, `peer` for the sender.
-bool tcp_pair(int& mine, int& peer) {
-    mine = peer = -1;
-    const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t alen = sizeof a;
-    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-              ::listen(lfd, 4) == 0 &&
-              ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) == 0;
-    if (ok) {
-        peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ok = peer >= 0 && ::connect(peer, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    }
-    if (ok) {
-        pollfd p{lfd, POLLIN, 0};
-        ok = ::poll(&p, 1, 5000) == 1;
-        if (ok) mine = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        ok = mine >= 0;
-    }
-    ::close(lfd);
-    if (!ok) {
-        if (peer >= 0) ::close(peer);
-        if (mine >= 0) ::close(mine);
-        mine = peer = -1;
-        return false;
-    }
-    const int one = 1;
-    ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
-}
 
 // ---- one receive and one socket ------------------------------------------------------------
 

@@ -5,6 +5,10 @@
 #ifdef _WIN32
 #include <ws2tcpip.h>
 #else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
@@ -64,6 +68,39 @@ bool make_os_pair(SOCKET& a, SOCKET& b) {
 
 void close_os_socket(SOCKET s) {
     ::close(static_cast<int>(s));
+}
+
+bool tcp_pair(int& mine, int& peer) {
+    mine = peer = -1;
+    const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    bool ok = ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+              ::listen(lfd, 4) == 0 &&
+              ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) == 0;
+    if (ok) {
+        peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ok = peer >= 0 && ::connect(peer, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }
+    if (ok) {
+        pollfd p{lfd, POLLIN, 0};
+        ok = ::poll(&p, 1, 5000) == 1;
+        if (ok) mine = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        ok = mine >= 0;
+    }
+    ::close(lfd);
+    if (!ok) {
+        if (peer >= 0) ::close(peer);
+        if (mine >= 0) ::close(mine);
+        mine = peer = -1;
+        return false;
+    }
+    const int one = 1;
+    ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return true;
 }
 
 bool set_keepalive(SOCKET s, bool on) {

@@ -14,4 +14,10 @@ void close_os_socket(SOCKET s);
 // SO_KEEPALIVE on (true) or off; false if the OS refused.
 bool set_keepalive(SOCKET s, bool on);
 
+#ifndef _WIN32
+// A connected TCP pair on 127.0.0.1 (blocking, close-on-exec, TCP_NODELAY on the peer): `mine`
+// for sanport to adopt, `peer` for the test's sender. false (errno set) if the OS refused.
+bool tcp_pair(int& mine, int& peer);
+#endif
+
 } // namespace sanport::test
