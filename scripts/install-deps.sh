@@ -5,11 +5,17 @@
 #   scripts/install-deps.sh            the Linux build, tests and samples
 #   scripts/install-deps.sh --windows  also the Windows leg: mingw-w64 (the -posix thread model,
 #                                      for std::thread) cross-builds, Wine runs the tests
+#   scripts/install-deps.sh --bench    also what the full benchmark needs (scripts/bench.sh):
+#                                      plots, perf tracepoints, callgrind
 set -eu
-packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev"
-if [ "${1:-}" = "--windows" ]; then
-  packages="$packages g++-mingw-w64-x86-64-posix wine wine64"
-fi
+packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev libbenchmark-dev python3"
+for arg in "$@"; do
+  case "$arg" in
+    --windows) packages="$packages g++-mingw-w64-x86-64-posix wine wine64" ;;
+    --bench) packages="$packages python3-matplotlib linux-perf valgrind strace" ;;
+    *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# bench runner modules (see run.py)

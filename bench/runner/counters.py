@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: MIT
+# The counters pass (after the timed repetitions) and the two non-server benchmarks:
+#   syscalls per message on multi64 (perf raw_syscalls tracepoint, else strace -c),
+#   user-space instructions per message under callgrind (two message counts, difference),
+#   bench_recv_immediate (Google Benchmark, medians) and bench_memory (one JSON object).
+#
+# Why counters are a separate pass: perf/strace/valgrind slow the server down, so their runs
+# must never feed the timed figures. Callgrind takes two runs with N1 and N2 messages and
+# reports (Ir2 - Ir1) / (N2 - N1), which cancels start-up, accept and shutdown exactly.
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from .proc import RunError, Server, parse_json_output, pinned, run_json, spawn_tool, stop_tool
+from .workloads import BY_NAME, SERVERS, client_argv, client_timeout, server_argv
+
+
+def perf_usable():
+    if shutil.which("perf") is None:
+        return False
+    try:
+        res = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                             capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0 and b"raw_syscalls:sys_enter" in res.stderr \
+        and b"not supported" not in res.stderr
+
+
+def syscall_tool():
+    if perf_usable():
+        return "perf"
+    return "strace" if shutil.which("strace") else None
+
+
+def _count_perf(path):
+    with open(path) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) > 2 and parts[2].startswith("raw_syscalls:sys_enter"):
+                return int(parts[0])  # "<not counted>" raises ValueError -> failed run
+    raise RunError("perf wrote no raw_syscalls:sys_enter count")
+
+
+def _count_strace(path):
+    with open(path) as f:
+        for line in f:
+            cols = line.split()
+            if cols and cols[-1] == "total":
+                return int(cols[3])
+    raise RunError("strace -c wrote no total line")
+
+
+def syscalls_per_msg(bindir, server, tool, seconds):
+    """Count the server's syscalls over one multi64 client run (warm-up 0, so the msgs the
+    client counts cover the whole run but the 64 echoes of the connect wave)."""
+    wl = BY_NAME["multi64"]
+    rec = {"pass": "syscalls", "server": server, "workload": "multi64", "tool": tool, "ok": False}
+    srv = Server(server_argv(bindir, server, wl), cpu=wl["server_cpu"])
+    out = tempfile.NamedTemporaryFile(prefix="bench-sys-", delete=False)
+    out.close()
+    tracer = None
+    try:
+        srv.start()
+        if tool == "perf":
+            tracer = spawn_tool(["perf", "stat", "-x,", "-o", out.name, "-e",
+                                 "raw_syscalls:sys_enter", "-p", str(srv.pid)])
+            time.sleep(0.3)
+        else:
+            tracer = spawn_tool(["strace", "-c", "-f", "-o", out.name, "-p", str(srv.pid)])
+            time.sleep(0.8)
+        if tracer.poll() is not None:
+            raise RunError(f"{tool} exited at once: {stop_tool(tracer)[-300:]}")
+        argv = client_argv(bindir, wl, srv.port, srv.pid, seconds, 0)
+        res = run_json(argv, client_timeout(wl, seconds, 0) + 60)
+        err = stop_tool(tracer)
+        tracer = None
+        count = _count_perf(out.name) if tool == "perf" else _count_strace(out.name)
+        msgs = res.get("msgs") or 0
+        if msgs <= 0:
+            raise RunError(f"client echoed no messages ({err[-200:]})")
+        rec.update(client=res, syscalls=count, msgs=msgs, per_msg=count / msgs, ok=True)
+    except (RunError, ValueError, OSError) as e:
+        rec["error"] = str(e)
+    finally:
+        if tracer is not None:
+            stop_tool(tracer)
+        srv.stop()
+        os.unlink(out.name)
+    return rec
+
+
+def _callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise RunError(f"no totals line in {path}")
+
+
+def callgrind_one(bindir, server, messages, workdir):
+    wl = BY_NAME["multi64"]
+    out = os.path.join(workdir, f"callgrind.{server}.{messages}.out")
+    wrap = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    argv = server_argv(bindir, server, wl, wrapper=wrap)
+    if SERVERS[server][0] == "srv_sanport":
+        # valgrind holds its lock while a thread blocks in io_uring_enter: bounded waits let
+        # the acceptor and signal threads run (see server_common.hpp, poll_ms).
+        argv += ["--poll-ms", "10"]
+    srv = Server(argv, cpu=wl["server_cpu"],
+                 ready_timeout=30.0, grace=20.0)
+    try:
+        srv.start()
+        argv = client_argv(bindir, wl, srv.port, srv.pid, 600, 0,
+                           extra=["--messages", str(messages)])
+        try:
+            res = run_json(argv, 600)
+        except RunError as e:
+            raise RunError(f"{e} (server under callgrind{srv.stderr()[-200:]})")
+    finally:
+        code = srv.stop()
+    if code != 0:
+        raise RunError(f"server under callgrind exit {code}" + srv.stderr())
+    msgs = res.get("msgs") or messages
+    return _callgrind_total(out), msgs
+
+
+def callgrind_per_msg(bindir, server, n1, n2, workdir):
+    rec = {"pass": "callgrind", "server": server, "workload": "multi64", "ok": False,
+           "messages": [n1, n2]}
+    try:
+        ir1, m1 = callgrind_one(bindir, server, n1, workdir)
+        ir2, m2 = callgrind_one(bindir, server, n2, workdir)
+        if m2 <= m1:
+            raise RunError(f"message counts {m1}, {m2} do not grow")
+        rec.update(ir=[ir1, ir2], msgs=[m1, m2], per_msg=(ir2 - ir1) / (m2 - m1), ok=True)
+    except (RunError, OSError) as e:
+        rec["error"] = str(e)
+    return rec
+
+
+_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def micro(bindir, smoke):
+    """bench_recv_immediate on CPU 0: median real time per benchmark name, in ns."""
+    rec = {"pass": "micro", "server": "sanport", "workload": "micro", "ok": False}
+    argv = [os.path.join(bindir, "bench_recv_immediate"), "--benchmark_format=json",
+            "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"]
+    if smoke:
+        argv[2] = "--benchmark_repetitions=2"
+        argv.append("--benchmark_min_time=0.01")
+    try:
+        doc = run_json(pinned(0, argv), 120 if smoke else 600, "bench_recv_immediate")
+        medians = {}
+        for b in doc.get("benchmarks", []):
+            if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+                continue
+            name = b.get("run_name") or b.get("name")
+            medians[name] = b["real_time"] * _UNIT_NS.get(b.get("time_unit", "ns"), 1.0)
+        if not medians:
+            raise RunError("no benchmarks in the JSON")
+        rec.update(medians_ns=medians, ok=True)
+    except (RunError, KeyError, TypeError) as e:
+        rec["error"] = str(e)
+    return rec
+
+
+def wsabufs_of(name):
+    """How many WSABUFs a benchmark or key name says it uses (None if it does not say):
+    `buffers:2`, `posted_receive_8_wsabufs`, `2buf`, or a bare `/1` or `/2` argument."""
+    low = name.lower()
+    m = re.search(r"(?:wsa)?buf(?:fer)?s?[:=_ -]?(\d+)", low) or \
+        re.search(r"(\d+)[_ -]?(?:wsa)?buf(?:fer)?s?\b", low)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"/(\d+)(?:/|$)", low)
+    return int(m.group(1)) if m and int(m.group(1)) in (1, 2) else None
+
+
+def is_wsprecv_immediate(name):
+    """The benchmarks target (f) is about: a WSPRecv through the kernel, not the raw syscall
+    references and not a receive served from sanport's read-ahead buffer."""
+    low = name.lower()
+    return "wsprecv" in low and "read_ahead" not in low and "readahead" not in low
+
+
+def memory(bindir):
+    rec = {"pass": "memory", "server": "sanport", "workload": "memory", "ok": False}
+    try:
+        rec["result"] = run_json([os.path.join(bindir, "bench_memory")], 300, "bench_memory")
+        rec["ok"] = True
+    except RunError as e:
+        rec["error"] = str(e)
+    return rec
