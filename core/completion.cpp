@@ -27,8 +27,15 @@ namespace {
 struct generation_waiters {
     std::mutex mutex;
     std::condition_variable cv;
-    std::atomic<std::uint32_t> count{0};
 };
+
+// Outside generation_waiters so that a bump with nobody waiting reads one constant-initialised
+// atomic and never reaches the function-local static's guard.
+constinit std::atomic<std::uint32_t> waiter_count{0};
+
+// Set while the engine thread dispatches one kernel completion: the completions it makes bump
+// the generation once, at the end of dispatch (set_generation_bumps_deferred).
+thread_local bool bumps_deferred = false;
 
 generation_waiters& waiters() noexcept {
     static generation_waiters* w = new generation_waiters; // never destroyed, like the table
@@ -41,21 +48,25 @@ void bump_completion_generation() noexcept {
     // seq_cst pair with wait_completion_generation: either the waiter's check under the mutex
     // sees the new value, or this sees the waiter counted and notifies under the mutex.
     completion_generation().fetch_add(1, std::memory_order_seq_cst);
+    if (waiter_count.load(std::memory_order_seq_cst) == 0) return;
     generation_waiters& w = waiters();
-    if (w.count.load(std::memory_order_seq_cst) == 0) return;
     { std::lock_guard lock(w.mutex); }
     w.cv.notify_all();
 }
 
+void set_generation_bumps_deferred(bool deferred) noexcept {
+    bumps_deferred = deferred;
+}
+
 void wait_completion_generation(std::uint32_t seen) noexcept {
     generation_waiters& w = waiters();
-    w.count.fetch_add(1, std::memory_order_seq_cst);
+    waiter_count.fetch_add(1, std::memory_order_seq_cst);
     {
         std::unique_lock lock(w.mutex);
         w.cv.wait(lock,
                   [&] { return completion_generation().load(std::memory_order_seq_cst) != seen; });
     }
-    w.count.fetch_sub(1, std::memory_order_relaxed);
+    waiter_count.fetch_sub(1, std::memory_order_relaxed);
 }
 
 op* op_alloc(socket_state& s) noexcept {
@@ -101,7 +112,7 @@ void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int w
     const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
     if (held) wsa_event_set_and_release(held);
     if (s && s->queue && !low_bit && !no_packet) s->queue->push({ov, bytes, s->key, wsa});
-    bump_completion_generation(); // no syscall unless a waiter is registered
+    if (!bumps_deferred) bump_completion_generation(); // no syscall unless a waiter is registered
 }
 
 } // namespace

@@ -42,9 +42,12 @@ bool engine_impl::claim_if_never_driven() noexcept {
 bool engine_impl::can_drive() noexcept {
     if (!backend_) return false;
     if (own_thread_) return on_engine_thread();
-    std::thread::id none{};
+    // Read first: once claimed, every call would otherwise pay a locked compare-exchange.
     const std::thread::id me = std::this_thread::get_id();
-    return driver_.compare_exchange_strong(none, me) || none == me;
+    std::thread::id current = driver_.load(std::memory_order_acquire);
+    if (current == me) return true;
+    if (current != std::thread::id{}) return false;
+    return driver_.compare_exchange_strong(current, me) || current == me;
 }
 
 void engine_impl::bind_thread_once() {
@@ -78,14 +81,18 @@ int engine_impl::run_once(int timeout_ms) {
 
 void engine_impl::dispatch(const io_completion& c) {
     auto* s = static_cast<socket_state*>(c.request->owner);
-    std::lock_guard lock(s->mutex);
-    if (c.request == &s->recv.request)
-        recv_done(*s, c);
-    else
-        send_done(*s, c);
+    set_generation_bumps_deferred(true); // the one bump below covers what completes here
+    {
+        std::lock_guard lock(s->mutex);
+        if (c.request == &s->recv.request)
+            recv_done(*s, c);
+        else
+            send_done(*s, c);
+    }
+    set_generation_bumps_deferred(false);
     // Last touch of s: a closer waiting for busy == 0 then takes the mutex before moving on.
     s->busy.fetch_sub(1, std::memory_order_acq_rel);
-    bump_completion_generation(); // wait_until() waiters re-check busy
+    bump_completion_generation(); // wait_until() and WSPGetOverlappedResult waiters re-check
 }
 
 void engine_impl::wake_if_sleeping() noexcept {
@@ -106,6 +113,7 @@ void engine_impl::kick(socket_state& s) {
 }
 
 void engine_impl::drain_kicks() {
+    if (!kicks_.load(std::memory_order_relaxed)) return; // the usual case: no locked exchange
     socket_state* list = kicks_.exchange(nullptr, std::memory_order_acquire);
     // The list is LIFO; order between sockets does not matter, within a socket the FIFO does.
     while (list) {

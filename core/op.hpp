@@ -17,9 +17,10 @@
 
 namespace sanport::detail {
 
-// Four inline entries cover what SAN switches and servers post (1-2 WSABUFs, libuv picks 4);
-// larger arrays spill to a per-op array that is kept when the op is recycled.
-inline constexpr std::uint32_t op_inline_buffers = 4;
+// Two inline entries cover what SAN switches and servers post (1-2 WSABUFs: header + payload);
+// larger arrays spill to a per-op array that is kept when the op is recycled. Each inline entry
+// costs 16 B in every posted operation (issue 7's budget: 64 B + 16 B per WSABUF).
+inline constexpr std::uint32_t op_inline_buffers = 2;
 
 struct op {
     op* next = nullptr;

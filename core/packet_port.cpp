@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The portable packet port (see packet_port.hpp): a ring that doubles to the deepest backlog
 // seen and then never allocates again; the condition variable is signalled only when a thread
-// waits, so a busy server pays no syscall per packet.
+// waits, so a busy server pays no syscall per packet. The ring's size is a power of two, so a
+// slot is a mask, not a division (a division per packet showed in callgrind).
 #include "core/packet_port.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -18,13 +20,15 @@ struct packet_port::state {
     std::size_t head = 0;
     std::size_t size = 0;
     int waiters = 0;
-    bool closed = false;
+    std::atomic<bool> closed{false}; // written under the mutex; read without it by is_closed
+
+    std::size_t slot(std::size_t i) const noexcept { return i & (ring.size() - 1); }
 
     bool grow() noexcept {
         try {
             std::vector<completion_entry> bigger(ring.size() * 2);
             for (std::size_t i = 0; i < size; ++i)
-                bigger[i] = ring[(head + i) % ring.size()];
+                bigger[i] = ring[slot(head + i)];
             ring.swap(bigger);
             head = 0;
             return true;
@@ -37,7 +41,7 @@ struct packet_port::state {
         std::size_t n = 0;
         while (n < max && size != 0) {
             out[n++] = ring[head];
-            head = (head + 1) % ring.size();
+            head = slot(head + 1);
             --size;
         }
         return n;
@@ -51,7 +55,7 @@ bool packet_port::push(const completion_entry& entry) noexcept {
     state& s = *state_;
     std::lock_guard lock(s.mutex);
     if (s.closed || (s.size == s.ring.size() && !s.grow())) return false;
-    s.ring[(s.head + s.size) % s.ring.size()] = entry;
+    s.ring[s.slot(s.head + s.size)] = entry;
     ++s.size;
     if (s.waiters != 0) s.cv.notify_one();
     return true;
@@ -77,14 +81,13 @@ std::size_t packet_port::pop(completion_entry* out, std::size_t max, int timeout
 void packet_port::close() noexcept {
     state& s = *state_;
     std::lock_guard lock(s.mutex);
-    s.closed = true;
+    s.closed.store(true, std::memory_order_release);
     s.size = 0;
     s.cv.notify_all();
 }
 
 bool packet_port::is_closed() const noexcept {
-    std::lock_guard lock(state_->mutex);
-    return state_->closed;
+    return state_->closed.load(std::memory_order_acquire);
 }
 
 } // namespace sanport::detail

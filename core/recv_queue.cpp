@@ -112,8 +112,18 @@ int recv_post(socket_state& s, op& o) noexcept {
         }
     }
     s.recv.ops.push_back(o);
-    if (!s.recv.in_flight) s.engine->want_recv_start(s);
-    return WSA_IO_PENDING;
+    if (s.recv.in_flight) return WSA_IO_PENDING;
+    if (!s.engine->on_engine_thread()) {
+        s.engine->want_recv_start(s);
+        return WSA_IO_PENDING;
+    }
+    // seed: "If no error occurs and the receive operation has completed immediately, WSPRecv
+    // returns a value of zero." The backend may finish the op inside recv_start.
+    s.posting = &o;
+    s.posting_done = false;
+    recv_start(s);
+    s.posting = nullptr;
+    return s.posting_done ? 0 : WSA_IO_PENDING;
 }
 
 void recv_start(socket_state& s) noexcept {
@@ -243,7 +253,9 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         // provider signals a completion event" -- MSG_WAITALL is the one exception.
         if (head.wants_all() && !head.full()) return recv_start(s);
         s.recv.ops.pop_front();
-        complete_op(s, head, 0, false);
+        const bool immediate = &head == s.posting; // still inside its own WSPRecv
+        s.posting_done = immediate;
+        complete_op(s, head, 0, immediate);
         return recv_start(s);
     }
     if (c.wsa == 0) return end_of_stream(s);

@@ -35,6 +35,7 @@ bool registry::contains(const region* r) const noexcept {
 buffer_check registry::check(const WSABUF* buffers, DWORD count, DWORD needed,
                              bool strict) const noexcept {
     buffer_check out;
+    if (by_base_.empty() && !strict) return out; // nothing registered: every buffer is plain
     const region* common = nullptr;
     bool all_in_common = true;
     for (DWORD i = 0; i < count; ++i) {

@@ -10,6 +10,7 @@
 #include "core/backend.hpp"
 #include "core/op.hpp"
 #include "core/registry.hpp"
+#include "core/spin_mutex.hpp"
 
 #include <sanport/compat.h>
 
@@ -36,7 +37,7 @@ struct direction {
 };
 
 struct socket_state {
-    std::mutex mutex;
+    spin_mutex mutex; // see spin_mutex.hpp: held briefly, rarely contended
     SOCKET handle = INVALID_SOCKET;
     engine_impl* engine = nullptr;
     void* backend_socket = nullptr;
@@ -77,6 +78,10 @@ struct socket_state {
     direction recv;
     direction send;
     recv_target recv_target_kind = recv_target::head;
+    // recv_post on the engine thread starts its op at once; when the backend finishes it inline
+    // (data was queued), WSPRecv returns 0 instead of WSA_IO_PENDING, as the seed asks.
+    op* posting = nullptr;
+    bool posting_done = false;
     char probe_byte = 0;
     WSABUF probe_buffer{};
 

@@ -46,7 +46,7 @@ ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
 
 // Posts o (capture done) on s, whose mutex `lock` holds; waits for a blocking call.
 // Returns 0 or the WSA code; on 0 `bytes` holds the count.
-int run_blocking(socket_ref& s, std::unique_lock<std::mutex>& lock, op& o,
+int run_blocking(socket_ref& s, std::unique_lock<spin_mutex>& lock, op& o,
                  int (*post)(socket_state&, op&) noexcept, DWORD& bytes) {
     WSAOVERLAPPED ov{};
     ov.Internal = overlapped_in_progress;

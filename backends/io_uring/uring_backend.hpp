@@ -22,8 +22,9 @@ namespace sanport::detail {
 // against include/uapi/linux/io_uring.h, where it follows IORING_OP_EPOLL_WAIT (59).
 inline constexpr std::uint8_t uring_op_readv_fixed = 60;
 
-// Covers the 1-4 WSABUFs real callers post; a larger array grows the socket's scratch once.
-inline constexpr std::uint32_t uring_inline_iovecs = 8;
+// One-buffer requests need no iovec at all (addr/len go in the SQE); two cover the header +
+// payload shape. A larger array grows the socket's scratch once, so idle sockets stay small.
+inline constexpr std::uint32_t uring_inline_iovecs = 2;
 
 // What the kernel reads from user memory for one direction's request (iovecs, msghdr), plus
 // that request's bookkeeping. Stable from start() until the request is reported.
@@ -45,6 +46,9 @@ struct uring_scratch {
 // What attach() makes; handed back as io_request::backend_socket.
 struct uring_socket {
     int fd = -1;
+    // The last receive said more bytes were queued (IORING_CQE_F_SOCK_NONEMPTY, or a direct
+    // receive that filled every buffer): the next one is tried at once (try_recv_now).
+    bool recv_ready = false;
     uring_scratch recv;
     uring_scratch send;
 };
@@ -89,7 +93,10 @@ private:
                       int fd) const noexcept;
 
     // uring_backend.cpp
-    io_uring_sqe* next_sqe() noexcept; // submits to make room when the SQ is full
+    io_uring_sqe* next_sqe() noexcept;
+    static bool filled(const io_request& request, std::uint32_t bytes) noexcept;
+    bool try_recv_now(io_request& request, uring_socket& socket,
+                      io_completion& done) noexcept; // submits to make room when the SQ is full
     void arm_wake() noexcept;
     void drain_local_work(std::size_t max) noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;

@@ -132,7 +132,8 @@ struct attached {
                        std::int32_t slot = -1) const {
         return io_request{socket, state, kind, buffers, count, 0, slot, nullptr};
     }
-    // Starts a request that must pend: io_uring never completes one inline.
+    // Starts a request that must pend: without the "data is queued" hint of a previous
+    // receive, io_uring never completes one inline.
     void start(io_request& request) const {
         io_completion inline_done;
         REQUIRE_FALSE(backend.start(request, inline_done));
@@ -158,11 +159,29 @@ TEST_CASE("io_uring backend: recv completes with data and scatters into 2 buffer
     CHECK(std::string(a, 4) == "0123");
     CHECK(std::string(b, 8) == "456789AB");
 
-    // A one-buffer RECV that leaves data behind says so (IORING_CQE_F_SOCK_NONEMPTY).
+    // That receive filled every buffer, so the next one is tried at once with recvmsg and,
+    // data being queued, completes inline; it fills its buffer too, so the hint stays.
     pair.write_client("0123456789");
     WSABUF small{sizeof a, a};
+    io_request direct = s.request(io_kind::recv, &small, 1);
+    io_completion inline_done;
+    REQUIRE(r.backend->start(direct, inline_done));
+    CHECK(inline_done.request == &direct);
+    expect(inline_done, 0, 4);
+    CHECK(inline_done.more_data);
+    CHECK(std::string(a, 4) == "0123");
+    // A direct receive that leaves room says the socket is drained: the next one takes the ring.
+    WSABUF big{sizeof b, b};
+    io_request rest = s.request(io_kind::recv, &big, 1);
+    REQUIRE(r.backend->start(rest, inline_done));
+    expect(inline_done, 0, 6);
+    CHECK_FALSE(inline_done.more_data);
+
+    // A one-buffer ring RECV that leaves data behind says so (IORING_CQE_F_SOCK_NONEMPTY).
     io_request partial = s.request(io_kind::recv, &small, 1);
     s.start(partial);
+    CHECK(r.poll() == 0);
+    pair.write_client("0123456789");
     done = r.one();
     CHECK(done.bytes == 4);
     CHECK(done.more_data);
@@ -287,8 +306,9 @@ TEST_CASE("io_uring backend: a fixed-buffer recv lands in the registered memory"
     attached s(*r.backend, pair.server);
 
     // READ_FIXED. An empty slot (7) proves the fixed path is taken: only a fixed read fails
-    // with EFAULT on memory that is valid; it consumes nothing.
-    WSABUF one{16, base + 100};
+    // with EFAULT on memory that is valid; it consumes nothing. 32 bytes of room for 16 sent:
+    // a receive that fills its buffers would make the next one a direct recvmsg (the hint).
+    WSABUF one{32, base + 100};
     io_request wrong_slot = s.request(io_kind::recv, &one, 1, 7);
     s.start(wrong_slot);
     pair.write_client("fixed-read-16byt");

@@ -53,7 +53,7 @@ TEST_CASE("core: op - capture drops zero-length entries and keeps array order") 
     CHECK(o.capacity == 9);
     CHECK(o.index == 0);
     CHECK(o.bytes == 0);
-    CHECK(o.buffers == o.inline_buffers);
+    CHECK((o.buffers == o.inline_buffers) == (3 <= op_inline_buffers));
     CHECK(o.buffers[0].buf == a);
     CHECK(o.buffers[0].len == 3);
     CHECK(o.buffers[1].buf == b);
@@ -84,43 +84,44 @@ TEST_CASE("core: op - only zero-length entries capture a zero-byte receive") {
     CHECK(o.full());
 }
 
-TEST_CASE("core: op - four entries stay inline, five spill, and the spill is reused") {
-    static_assert(op_inline_buffers == 4);
-    char mem[16];
-    std::vector<WSABUF> four;
-    for (int i = 0; i < 4; ++i)
-        four.push_back({1, mem + i});
-    four.push_back({0, nullptr}); // dropped: still four kept
-    std::vector<WSABUF> five;
-    for (int i = 0; i < 5; ++i)
-        five.push_back({2, mem + 2 * i});
+TEST_CASE("core: op - small arrays stay inline, one entry more spills, and the spill is reused") {
+    constexpr std::uint32_t k = op_inline_buffers;
+    static_assert(k >= 1 && k < 8);
+    char mem[32];
+    std::vector<WSABUF> small;
+    for (std::uint32_t i = 0; i < k; ++i)
+        small.push_back({1, mem + i});
+    small.push_back({0, nullptr}); // dropped: still k kept
+    std::vector<WSABUF> large;
+    for (std::uint32_t i = 0; i <= k; ++i)
+        large.push_back({2, mem + 2 * i});
 
     op o;
-    REQUIRE(op_capture(o, four.data(), static_cast<std::uint32_t>(four.size())));
+    REQUIRE(op_capture(o, small.data(), static_cast<std::uint32_t>(small.size())));
     CHECK(o.buffers == o.inline_buffers);
-    CHECK(o.count == 4);
-    CHECK(o.capacity == 4);
+    CHECK(o.count == k);
+    CHECK(o.capacity == k);
     CHECK(o.spill == nullptr);
 
-    REQUIRE(op_capture(o, five.data(), 5));
+    REQUIRE(op_capture(o, large.data(), k + 1));
     REQUIRE(o.spill != nullptr);
     CHECK(o.buffers == o.spill.get());
-    CHECK(o.spill_capacity >= 5);
-    CHECK(o.count == 5);
-    CHECK(o.capacity == 10);
-    for (std::uint32_t i = 0; i < 5; ++i) {
+    CHECK(o.spill_capacity >= k + 1);
+    CHECK(o.count == k + 1);
+    CHECK(o.capacity == 2 * (k + 1));
+    for (std::uint32_t i = 0; i <= k; ++i) {
         CHECK(o.buffers[i].buf == mem + 2 * i);
         CHECK(o.buffers[i].len == 2);
     }
     const WSABUF* spill = o.spill.get();
 
     // Back to inline for a small array; a later large one reuses the same spill array.
-    REQUIRE(op_capture(o, four.data(), 4));
+    REQUIRE(op_capture(o, small.data(), k));
     CHECK(o.buffers == o.inline_buffers);
-    CHECK(o.count == 4);
-    REQUIRE(op_capture(o, five.data(), 5));
+    CHECK(o.count == k);
+    REQUIRE(op_capture(o, large.data(), k + 1));
     CHECK(o.buffers == spill);
-    CHECK(o.count == 5);
+    CHECK(o.count == k + 1);
 }
 
 TEST_CASE("core: op - a request names at most max_request_buffers entries") {
