@@ -33,8 +33,8 @@ struct generation_waiters {
 // atomic and never reaches the function-local static's guard.
 constinit std::atomic<std::uint32_t> waiter_count{0};
 
-// Set while the engine thread dispatches one kernel completion: the completions it makes bump
-// the generation once, at the end of dispatch (set_generation_bumps_deferred).
+// Set while the engine thread dispatches a reaped batch: the completions it makes bump the
+// generation once, after the batch (set_generation_bumps_deferred, engine_impl::run_once).
 thread_local bool bumps_deferred = false;
 
 generation_waiters& waiters() noexcept {

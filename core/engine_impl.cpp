@@ -73,15 +73,19 @@ int engine_impl::run_once(int timeout_ms) {
     io_completion batch[128];
     const std::size_t n = backend_->reap(batch, std::size(batch), timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
+    // Waiters (WSPGetOverlappedResult, a closer waiting for busy == 0) re-check after one bump
+    // per batch: a seq_cst increment per completion was a locked instruction per completion.
+    set_generation_bumps_deferred(true);
     for (std::size_t i = 0; i < n; ++i)
         dispatch(batch[i]);
+    set_generation_bumps_deferred(false);
+    if (n != 0) bump_completion_generation();
     drain_kicks();
     return static_cast<int>(n);
 }
 
 void engine_impl::dispatch(const io_completion& c) {
     auto* s = static_cast<socket_state*>(c.request->owner);
-    set_generation_bumps_deferred(true); // the one bump below covers what completes here
     {
         std::lock_guard lock(s->mutex);
         if (c.request == &s->recv.request)
@@ -89,10 +93,9 @@ void engine_impl::dispatch(const io_completion& c) {
         else
             send_done(*s, c);
     }
-    set_generation_bumps_deferred(false);
-    // Last touch of s: a closer waiting for busy == 0 then takes the mutex before moving on.
-    s->busy.fetch_sub(1, std::memory_order_acq_rel);
-    bump_completion_generation(); // wait_until() and WSPGetOverlappedResult waiters re-check
+    // Last touch of s: a closer that then reads busy == 0 may recycle it. run_once bumps the
+    // completion generation after the batch, which wakes that closer.
+    busy_add(*s, -1);
 }
 
 void engine_impl::wake_if_sleeping() noexcept {

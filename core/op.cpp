@@ -9,6 +9,16 @@
 namespace sanport::detail {
 
 bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
+    o.index = 0;
+    o.bytes = 0;
+    o.held_back = 0;
+    if (count == 1 && in[0].len != 0) { // the common shape: one buffer, nothing to drop
+        o.buffers = o.inline_buffers;
+        o.inline_buffers[0] = in[0];
+        o.count = 1;
+        o.capacity = std::min<std::uint32_t>(in[0].len, max_request_bytes);
+        return true;
+    }
     std::uint32_t kept = 0;
     for (std::uint32_t i = 0; i < count; ++i)
         kept += in[i].len != 0 ? 1 : 0;
@@ -34,9 +44,6 @@ bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
         total += in[i].len;
     }
     o.count = kept;
-    o.index = 0;
-    o.bytes = 0;
-    o.held_back = 0;
     // One receive never reports more than 2^31 - 1 bytes, whatever the lengths add up to.
     o.capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, max_request_bytes));
     return true;
@@ -44,6 +51,12 @@ bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
 
 void op_fill_request(op& o, io_request& request) noexcept {
     std::uint32_t room = o.capacity - o.bytes;
+    request.buffers = o.buffers + o.index;
+    request.fixed_slot = o.fixed_slot;
+    if (o.count - o.index == 1 && o.buffers[o.index].len <= room) { // one entry, no cut
+        request.count = 1;
+        return;
+    }
     std::uint32_t n = 0;
     std::uint64_t sum = 0;
     const std::uint32_t last = std::min(o.count, o.index + max_request_buffers);
@@ -59,9 +72,7 @@ void op_fill_request(op& o, io_request& request) noexcept {
         }
         sum += o.buffers[i].len;
     }
-    request.buffers = o.buffers + o.index;
     request.count = n;
-    request.fixed_slot = o.fixed_slot;
 }
 
 void op_advance(op& o, std::uint32_t n) noexcept {

@@ -183,7 +183,7 @@ void recv_start(socket_state& s) noexcept {
     // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
     // is reaped meanwhile (engine thread, s.mutex held).
     if (s.engine->io().start(r, done)) return recv_done(s, done);
-    s.busy.fetch_add(1, std::memory_order_relaxed);
+    busy_add(s, 1);
 }
 
 void recv_done(socket_state& s, const io_completion& c) noexcept {

@@ -58,7 +58,7 @@ void send_start(socket_state& s) noexcept {
     // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
     // is reaped meanwhile (engine thread, s.mutex held).
     if (s.engine->io().start(r, done)) return send_done(s, done);
-    s.busy.fetch_add(1, std::memory_order_relaxed);
+    busy_add(s, 1);
 }
 
 void send_done(socket_state& s, const io_completion& c) noexcept {

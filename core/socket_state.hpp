@@ -45,7 +45,8 @@ struct socket_state {
     // Lookup references (socket_table); never reset, only counted, because the object is
     // recycled rather than freed (a stale reader may still count on it briefly).
     std::atomic<std::uint32_t> refs{0};
-    // Kernel requests in flight; WSPCloseSocket waits for zero.
+    // Kernel requests in flight; WSPCloseSocket waits for zero. Written by the engine thread
+    // only (busy_add), so a load and a store, not a locked read-modify-write.
     std::atomic<std::uint32_t> busy{0};
     // Set while WSPCloseSocket waits for lookups to end (they then bump the wait generation).
     std::atomic<bool> close_waiting{false};
@@ -108,5 +109,11 @@ struct socket_state {
 
     std::uint32_t ra_available() const noexcept { return ra_end - ra_begin; }
 };
+
+// Engine thread only. Release: a closer that reads 0 sees everything the engine did before.
+inline void busy_add(socket_state& s, int delta) noexcept {
+    s.busy.store(s.busy.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(delta),
+                 std::memory_order_release);
+}
 
 } // namespace sanport::detail

@@ -33,7 +33,7 @@ std::atomic<std::uint32_t>& completion_generation() noexcept;
 void bump_completion_generation() noexcept;                   // no syscall unless someone waits
 void wait_completion_generation(std::uint32_t seen) noexcept; // until it differs from seen
 // On the calling thread, completions skip their own bump while deferred; the caller bumps once
-// after (engine_impl::dispatch: one seq_cst increment per kernel completion, not two).
+// after (engine_impl::run_once: one seq_cst increment per reaped batch).
 void set_generation_bumps_deferred(bool deferred) noexcept;
 // A connection-level failure code as CONTRACT section 4 wants it (keep-alive time-outs).
 int connection_error(socket_state& s, int wsa) noexcept;

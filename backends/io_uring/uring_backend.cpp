@@ -19,14 +19,6 @@
 
 namespace sanport::detail {
 
-namespace {
-
-// From 6.13 a DEFER_TASKRUN ring runs at most this many task-work items per pass
-// (IO_LOCAL_TW_DEFAULT_MAX), or min_complete if larger; the rest wait for the next enter.
-constexpr std::size_t uring_local_work_batch = 20;
-
-} // namespace
-
 int uring_backend::attach(SOCKET s, void*& backend_socket) noexcept {
     auto* socket = new (std::nothrow) uring_socket;
     if (socket == nullptr) return WSAENOBUFS;
@@ -182,25 +174,6 @@ std::size_t uring_backend::harvest(io_completion* out, std::size_t max, bool& wo
     return produced;
 }
 
-// Runs up to `max` more deferred completions without waiting: min_complete raises the
-// kernel's per-pass limit, and a zero timeout turns the wait into -ETIME at once.
-void uring_backend::drain_local_work(std::size_t max) noexcept {
-    for (int pass = 0; pass < 4; ++pass) {
-        const unsigned ready = io_uring_cq_ready(&ring_);
-        if (ready < uring_local_work_batch || ready >= max) return;
-        __kernel_timespec zero{};
-        io_uring_getevents_arg arg{};
-        arg.sigmask_sz = _NSIG / 8;
-        arg.ts = reinterpret_cast<std::uint64_t>(&zero);
-        // With IORING_ENTER_EXT_ARG the "sigset" argument is the getevents_arg (liburing
-        // passes it the same way; its prototype predates EXT_ARG).
-        io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), 0, static_cast<unsigned>(max - ready),
-                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                        reinterpret_cast<sigset_t*>(&arg), sizeof arg);
-        if (io_uring_cq_ready(&ring_) == ready) return; // nothing was left
-    }
-}
-
 std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout_ms) noexcept {
     using clock = std::chrono::steady_clock;
     if (max == 0) return 0; // nothing could be handed out: never spin on a full CQ
@@ -233,7 +206,6 @@ std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout
             ts.tv_nsec = left.count() % 1000000000;
             result = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
         }
-        if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) drain_local_work(max);
         bool woke = false;
         const std::size_t produced = harvest(out, max, woke);
         // -ETIME, -EINTR (and any other refusal): zero completions is the answer. Only

@@ -98,7 +98,6 @@ private:
     bool try_recv_now(io_request& request, uring_socket& socket,
                       io_completion& done) noexcept; // submits to make room when the SQ is full
     void arm_wake() noexcept;
-    void drain_local_work(std::size_t max) noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
     bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;
 
