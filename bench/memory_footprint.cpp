@@ -77,7 +77,7 @@ std::string structures() {
         "\"io_request\": %zu, \"op_fifo\": %zu, \"registry\": %zu, \"queue_shared_ptr\": %zu, "
         "\"read_ahead_buffer\": \"0 unless read_ahead_bytes is set, then that many bytes\"}, "
         "\"socket_table_slot\": %zu, \"backend_socket\": {\"io_uring\": %zu, "
-        "\"io_uring_parts\": {\"uring_scratch_x2\": %zu, \"inline_iovecs\": %u, \"msghdr\": %zu}, "
+        "\"io_uring_parts\": {\"uring_scratch_x2\": %zu, \"multi_buffer_vectors_when_used\": %zu}, "
         "\"asio\": %zu, \"asio_parts\": {\"stream_descriptor\": %zu, \"handler_slot_x2\": %zu}, "
         "\"asio_reactor_descriptor_state\": null}, "
         "\"idle_total_io_uring\": %zu, \"idle_total_asio_without_reactor_state\": %zu, "
@@ -89,8 +89,8 @@ std::string structures() {
         sizeof(socket_state), sizeof(std::mutex), 2 * sizeof(direction), sizeof(io_request),
         sizeof(op_fifo), sizeof(registry), sizeof(std::shared_ptr<int>),
         sizeof(std::atomic<socket_state*>), sizeof(uring_socket), 2 * sizeof(uring_scratch),
-        uring_inline_iovecs, sizeof(msghdr), sizeof(asio_socket),
-        sizeof(boost::asio::posix::stream_descriptor), 2 * sizeof(asio_handler_slot),
+        sizeof(uring_vectors), sizeof(asio_socket), sizeof(boost::asio::posix::stream_descriptor),
+        2 * sizeof(asio_handler_slot),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(uring_socket),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket), sizeof(op),
         op_inline_buffers, op_inline_buffers * sizeof(WSABUF), sizeof(WSABUF), sizeof(region));

@@ -79,7 +79,7 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
     socket.recv_ready = false;
     iovec one{request.buffers[0].buf, request.buffers[0].len};
     msghdr msg{};
-    msg.msg_iov = request.count == 1 ? &one : socket.recv.iov;
+    msg.msg_iov = request.count == 1 ? &one : socket.recv.vectors->iov; // see load_iovecs
     msg.msg_iovlen = request.count;
     ssize_t n = -1;
     do {

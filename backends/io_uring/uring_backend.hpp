@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -23,24 +24,30 @@ namespace sanport::detail {
 inline constexpr std::uint8_t uring_op_readv_fixed = 60;
 
 // One-buffer requests need no iovec at all (addr/len go in the SQE); two cover the header +
-// payload shape. A larger array grows the socket's scratch once, so idle sockets stay small.
+// payload shape. A larger array grows the socket's vectors once.
 inline constexpr std::uint32_t uring_inline_iovecs = 2;
 
-// What the kernel reads from user memory for one direction's request (iovecs, msghdr), plus
-// that request's bookkeeping. Stable from start() until the request is reported.
-struct uring_scratch {
-    io_request* active = nullptr; // started, not yet reported
-    iovec* iov = inline_iov;      // inline_iov or a grown array
-    std::uint32_t capacity = uring_inline_iovecs;
-    bool abort_on_retry = false; // cancel() came: a -EAGAIN/-EINTR result is final
-    bool poll_first = false;     // -EAGAIN came: the retry waits for readiness first
+// What the kernel reads from user memory for a multi-buffer request (iovecs, msghdr). Made on
+// the first such request of a socket's direction and kept: single-buffer sockets (the common
+// server) never pay its 100 bytes, and nothing is allocated per request.
+struct uring_vectors {
     msghdr msg{};
+    iovec* iov = inline_iov; // inline_iov or a grown array
+    std::uint32_t capacity = uring_inline_iovecs;
     iovec inline_iov[uring_inline_iovecs]{};
 
-    uring_scratch() = default;
-    uring_scratch(const uring_scratch&) = delete;
-    uring_scratch& operator=(const uring_scratch&) = delete;
-    ~uring_scratch();
+    uring_vectors() = default;
+    uring_vectors(const uring_vectors&) = delete;
+    uring_vectors& operator=(const uring_vectors&) = delete;
+    ~uring_vectors();
+};
+
+// One direction's request bookkeeping. Stable from start() until the request is reported.
+struct uring_scratch {
+    io_request* active = nullptr;           // started, not yet reported
+    std::unique_ptr<uring_vectors> vectors; // see uring_vectors
+    bool abort_on_retry = false;            // cancel() came: a -EAGAIN/-EINTR result is final
+    bool poll_first = false;                // -EAGAIN came: the retry waits for readiness first
 };
 
 // What attach() makes; handed back as io_request::backend_socket.

@@ -28,22 +28,27 @@ namespace sanport::detail {
 bool uring_backend::load_iovecs(const io_request& request, uring_scratch& scratch) noexcept {
     const std::uint32_t count = request.count;
     if (count <= 1) return true; // single-buffer rows pass addr/len directly
-    if (count > scratch.capacity) {
+    if (!scratch.vectors) {
+        scratch.vectors.reset(new (std::nothrow) uring_vectors);
+        if (!scratch.vectors) return false;
+    }
+    uring_vectors& v = *scratch.vectors;
+    if (count > v.capacity) {
         // Grows once per socket and direction to the largest array seen, never per request.
-        std::uint32_t capacity = scratch.capacity;
+        std::uint32_t capacity = v.capacity;
         while (capacity < count)
             capacity *= 2;
         if (capacity > max_request_buffers) capacity = max_request_buffers;
         if (count > capacity) return false;
         iovec* grown = new (std::nothrow) iovec[capacity];
         if (grown == nullptr) return false;
-        if (scratch.iov != scratch.inline_iov) delete[] scratch.iov;
-        scratch.iov = grown;
-        scratch.capacity = capacity;
+        if (v.iov != v.inline_iov) delete[] v.iov;
+        v.iov = grown;
+        v.capacity = capacity;
     }
     for (std::uint32_t i = 0; i < count; ++i) {
-        scratch.iov[i].iov_base = request.buffers[i].buf;
-        scratch.iov[i].iov_len = request.buffers[i].len;
+        v.iov[i].iov_base = request.buffers[i].buf;
+        v.iov[i].iov_len = request.buffers[i].len;
     }
     return true;
 }
@@ -54,10 +59,13 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
     const bool single = request.count == 1;
     bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
 
-    auto fill_msghdr = [&scratch, &request] {
-        scratch.msg = msghdr{};
-        scratch.msg.msg_iov = scratch.iov;
-        scratch.msg.msg_iovlen = request.count;
+    // Multi-buffer rows only: load_iovecs made scratch.vectors for them.
+    auto fill_msghdr = [&scratch, &request]() -> msghdr* {
+        uring_vectors& v = *scratch.vectors;
+        v.msg = msghdr{};
+        v.msg.msg_iov = v.iov;
+        v.msg.msg_iovlen = request.count;
+        return &v.msg;
     };
 
     switch (request.kind) {
@@ -68,8 +76,7 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
         if (single) {
             io_uring_prep_send(sqe, fd, first.buf, first.len, MSG_NOSIGNAL);
         } else {
-            fill_msghdr();
-            io_uring_prep_sendmsg(sqe, fd, &scratch.msg, MSG_NOSIGNAL);
+            io_uring_prep_sendmsg(sqe, fd, fill_msghdr(), MSG_NOSIGNAL);
         }
         break;
     case io_kind::recv: {
@@ -80,14 +87,13 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
             io_uring_prep_read_fixed(sqe, fd, first.buf, first.len, 0, slot);
             kernel_flags_ok = false;
         } else if (fixed && !single && has_readv_fixed_) {
-            io_uring_prep_rw(uring_op_readv_fixed, sqe, fd, scratch.iov, request.count, 0);
+            io_uring_prep_rw(uring_op_readv_fixed, sqe, fd, scratch.vectors->iov, request.count, 0);
             sqe->buf_index = static_cast<__u16>(slot);
             kernel_flags_ok = false;
         } else if (single) {
             io_uring_prep_recv(sqe, fd, first.buf, first.len, flags);
         } else {
-            fill_msghdr();
-            io_uring_prep_recvmsg(sqe, fd, &scratch.msg, static_cast<unsigned>(flags));
+            io_uring_prep_recvmsg(sqe, fd, fill_msghdr(), static_cast<unsigned>(flags));
         }
         break;
     }

@@ -31,7 +31,7 @@ constexpr unsigned min_entries = 8;
 
 } // namespace
 
-uring_scratch::~uring_scratch() {
+uring_vectors::~uring_vectors() {
     if (iov != inline_iov) delete[] iov;
 }
 
