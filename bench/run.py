@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from runner import counters, proc, report, workloads  # noqa: E402
 from runner.workloads import BY_NAME, EXTRA, SERVERS, TIMED  # noqa: E402
 
-SMOKE_WORKLOADS = ["pingpong", "multi64", "posted64", "stream", "micro", "memory"]
+SMOKE_WORKLOADS = ["pingpong", "multi64", "posted64", "stream", "micro", "memory", "allocs"]
 
 
 def parse_args(argv):
@@ -117,8 +117,11 @@ def main(argv):
     problems += [f"{m} missing" for m in missing]
 
     timed = [w for w in TIMED if w in a.selected] if client_ok else []
+    def rotated(servers, r):  # repetition r starts with the r-th server: no fixed position
+        return servers[r % len(servers):] + servers[:r % len(servers)] if servers else servers
+
     plan = [(r, wl, s) for r in range(a.reps) for wl in timed
-            for s in workloads.servers_for(BY_NAME[wl], have)]
+            for s in rotated(workloads.servers_for(BY_NAME[wl], have), r)]
     tool = None if a.skip_counters or "multi64" not in timed else counters.syscall_tool()
     sys_servers = [s for s in SERVERS if s in have] if tool else []
     cg_servers = [s for s in ("sanport_uring", "uring_recv") if s in have] \
@@ -159,13 +162,15 @@ def main(argv):
                           + (f"{rec['per_msg']:.0f} Ir/msg" if rec["ok"]
                              else "FAILED: " + rec["error"]))
     for e in extras:
-        exe = "bench_recv_immediate" if e == "micro" else "bench_memory"
+        exe = {"micro": "bench_recv_immediate", "memory": "bench_memory",
+               "allocs": "recv_counters"}[e]
         if not os.access(os.path.join(a.bin, exe), os.X_OK):
             print(f"run.py: warning: {exe} not in {a.bin}: {e} skipped", file=sys.stderr)
             problems.append(f"{exe} missing")
             prog.step(f"{e}: skipped ({exe} missing)")
             continue
-        rec = counters.micro(a.bin, a.smoke) if e == "micro" else counters.memory(a.bin)
+        rec = (counters.micro(a.bin, a.smoke) if e == "micro" else
+               counters.memory(a.bin) if e == "memory" else counters.allocs(a.bin, a.smoke))
         keep(rec, cnt)
         prog.step(f"{e}: " + ("ok" if rec["ok"] else "FAILED: " + rec["error"]))
     raw.close()
@@ -185,7 +190,8 @@ def main(argv):
         ("kernel", platform.release()), ("CPU", cpu_model()), ("nproc", str(os.cpu_count())),
         ("command", "`" + shlex.join(["python3"] + [os.path.relpath(sys.argv[0], repo)
                                                     if sys.argv else "run.py"] + argv) + "`"),
-        ("repetitions", f"{a.reps} (servers interleaved inside each repetition)"),
+        ("repetitions", f"{a.reps} (servers interleaved inside each repetition, order rotated "
+                        "by one server per repetition)"),
         ("window", f"{a.seconds:g} s measured after {a.warmup:g} s warm-up per run"),
         ("pinning", "server on CPU 0, client on CPU 1 (ping-pong: both on CPU 0)"),
         ("servers measured", ", ".join(s for s in SERVERS if s in have) or "none"),

@@ -196,3 +196,24 @@ def memory(bindir):
     except RunError as e:
         rec["error"] = str(e)
     return rec
+
+
+def allocs(bindir, smoke):
+    """recv_counters in both engine modes: operator new calls per steady-state receive."""
+    rec = {"pass": "allocs", "server": "sanport", "workload": "allocs", "ok": False,
+           "result": {}}
+    receives = "20000" if smoke else "200000"
+    try:
+        for mode, extra in (("default", []), ("driven", ["--driven"])):
+            argv = [os.path.join(bindir, "recv_counters"), "--receives", receives] + extra
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                raise RunError(f"recv_counters {mode} exit {out.returncode}: {out.stderr[-200:]}")
+            m = re.search(r"allocs_per_recv=([0-9.]+)", out.stdout)
+            if not m:
+                raise RunError(f"recv_counters {mode}: no allocs_per_recv in its output")
+            rec["result"][f"allocations_per_receive_{mode}_engine"] = float(m.group(1))
+        rec["ok"] = True
+    except (RunError, OSError, subprocess.TimeoutExpired) as e:
+        rec["error"] = str(e)
+    return rec

@@ -51,7 +51,7 @@ WORKLOADS = [
       ["--mode", "stream", "--send-size", "1048576"], "gbps", "server_cpu_ns_per_64k"),
 ]
 TIMED = [w["name"] for w in WORKLOADS]
-EXTRA = ["micro", "memory"]  # not server workloads; run once after the timed reps
+EXTRA = ["micro", "memory", "allocs"]  # not server workloads; run once after the timed reps
 BY_NAME = {w["name"]: w for w in WORKLOADS}
 
 # Units and formats of the figures, for progress lines and the report.
