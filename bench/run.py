@@ -185,8 +185,12 @@ def main(argv):
     header = [
         ("date", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
         ("git commit", sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+         # The results being written are no change to the code measured.
          + (" (with uncommitted changes)" if sh(["git", "-C", repo, "status", "--porcelain",
-                                                  "--untracked-files=no"], "") else "")),
+                                                  "--untracked-files=no", "--", ".",
+                                                  ":(exclude)" + os.path.relpath(
+                                                      os.path.abspath(a.out), repo)],
+                                                 "") else "")),
         ("kernel", platform.release()), ("CPU", cpu_model()), ("nproc", str(os.cpu_count())),
         ("command", "`" + shlex.join(["python3"] + [os.path.relpath(sys.argv[0], repo)
                                                     if sys.argv else "run.py"] + argv) + "`"),
