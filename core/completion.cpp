@@ -123,6 +123,7 @@ void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     HANDLE event = ov->hEvent;
     const bool no_packet = o.no_packet || (immediate && s.skip_on_success);
     const DWORD bytes = o.bytes;
+    if (immediate) s.immediate_bytes = bytes;
     op_free(s, o);
     HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);

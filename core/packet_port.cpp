@@ -86,24 +86,31 @@ bool packet_port::push(const completion_entry& entry) noexcept {
 
 std::size_t packet_port::pop(completion_entry* out, std::size_t max, int timeout_ms) noexcept {
     state& s = *state_;
-    {
+    using clock = std::chrono::steady_clock;
+    const auto deadline =
+        timeout_ms > 0 ? clock::now() + std::chrono::milliseconds(timeout_ms) : clock::time_point{};
+    for (;;) {
+        {
+            std::lock_guard lock(s.ring_lock);
+            if (s.closed.load(std::memory_order_relaxed)) return 0;
+            if (s.size != 0 || timeout_ms == 0) return s.take(out, max);
+            ++s.waiters;
+        }
+        {
+            std::unique_lock lock(s.sleep_mutex);
+            const auto ready = [&] { return s.ready(); };
+            if (timeout_ms < 0)
+                s.cv.wait(lock, ready);
+            else
+                s.cv.wait_until(lock, deadline, ready);
+        }
         std::lock_guard lock(s.ring_lock);
+        --s.waiters;
         if (s.closed.load(std::memory_order_relaxed)) return 0;
-        if (s.size != 0 || timeout_ms == 0) return s.take(out, max);
-        ++s.waiters;
+        // Another dequeuer may have taken what woke us: 0 is only for the deadline or close.
+        if (const std::size_t n = s.take(out, max)) return n;
+        if (timeout_ms > 0 && clock::now() >= deadline) return 0;
     }
-    {
-        std::unique_lock lock(s.sleep_mutex);
-        const auto ready = [&] { return s.ready(); };
-        if (timeout_ms < 0)
-            s.cv.wait(lock, ready);
-        else
-            s.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
-    }
-    std::lock_guard lock(s.ring_lock);
-    --s.waiters;
-    if (s.closed.load(std::memory_order_relaxed)) return 0;
-    return s.take(out, max);
 }
 
 void packet_port::close() noexcept {

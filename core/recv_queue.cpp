@@ -126,7 +126,19 @@ int recv_post(socket_state& s, op& o) noexcept {
     return s.posting_done ? 0 : WSA_IO_PENDING;
 }
 
+namespace {
+
+void recv_start_once(socket_state& s) noexcept;
+
+} // namespace
+
 void recv_start(socket_state& s) noexcept {
+    start_flat(s.recv, [&s] { recv_start_once(s); });
+}
+
+namespace {
+
+void recv_start_once(socket_state& s) noexcept {
     s.recv.start_wanted = false;
     if (s.recv.in_flight || s.closing) return;
     io_request& r = s.recv.request;
@@ -185,6 +197,8 @@ void recv_start(socket_state& s) noexcept {
     if (s.engine->io().start(r, done)) return recv_done(s, done);
     busy_add(s, 1);
 }
+
+} // namespace
 
 void recv_done(socket_state& s, const io_completion& c) noexcept {
     s.recv.in_flight = false;

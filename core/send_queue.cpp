@@ -41,7 +41,19 @@ int send_post(socket_state& s, op& o) noexcept {
     return WSA_IO_PENDING;
 }
 
+namespace {
+
+void send_start_once(socket_state& s) noexcept;
+
+} // namespace
+
 void send_start(socket_state& s) noexcept {
+    start_flat(s.send, [&s] { send_start_once(s); });
+}
+
+namespace {
+
+void send_start_once(socket_state& s) noexcept {
     s.send.start_wanted = false;
     if (s.send.in_flight || s.closing) return;
     if (s.send.ops.empty()) return shutdown_if_drained(s);
@@ -60,6 +72,8 @@ void send_start(socket_state& s) noexcept {
     if (s.engine->io().start(r, done)) return send_done(s, done);
     busy_add(s, 1);
 }
+
+} // namespace
 
 void send_done(socket_state& s, const io_completion& c) noexcept {
     s.send.in_flight = false;

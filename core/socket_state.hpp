@@ -34,6 +34,11 @@ struct direction {
     io_request request;
     bool in_flight = false;
     bool start_wanted = false; // a non-engine thread asked the engine to start the head
+    // recv_start/send_start are running on this socket (engine thread): a request that finished
+    // inline asks for the next start by `restart`, so the stack stays flat however many queued
+    // operations complete inline one after the other.
+    bool starting = false;
+    bool restart = false;
 };
 
 struct socket_state {
@@ -83,6 +88,9 @@ struct socket_state {
     // (data was queued), WSPRecv returns 0 instead of WSA_IO_PENDING, as the seed asks.
     op* posting = nullptr;
     bool posting_done = false;
+    // Bytes of the last operation completed immediately (complete_op with immediate = true),
+    // read by the poster under the lock: its WSAOVERLAPPED may already be another thread's.
+    DWORD immediate_bytes = 0;
     char probe_byte = 0;
     WSABUF probe_buffer{};
 
@@ -109,6 +117,21 @@ struct socket_state {
 
     std::uint32_t ra_available() const noexcept { return ra_end - ra_begin; }
 };
+
+// Runs start_once() for direction d, again for as long as an inline completion inside it asked
+// for another start, instead of recursing (see direction::starting).
+template <class Fn> void start_flat(direction& d, Fn&& start_once) noexcept {
+    if (d.starting) {
+        d.restart = true;
+        return;
+    }
+    d.starting = true;
+    do {
+        d.restart = false;
+        start_once();
+    } while (d.restart);
+    d.starting = false;
+}
 
 // Engine thread only. Release: a closer that reads 0 sees everything the engine did before.
 inline void busy_add(socket_state& s, int delta) noexcept {

@@ -3,10 +3,12 @@
 // or by a thread posting an operation, and is almost never contended. Uncontended it costs one
 // exchange and one plain store; a pthread mutex costs two locked instructions and two calls
 // (callgrind: 68 instructions per lock/unlock pair, four pairs per echoed message). Under
-// contention it spins briefly, then yields, so a preempted holder gets the CPU back.
+// contention it spins briefly, then yields, then sleeps, so a preempted holder gets the CPU back
+// (a holder may be inside one syscall: a direct recvmsg, a futex wake for a sleeping dequeuer).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 namespace sanport::detail {
@@ -18,8 +20,10 @@ public:
             for (unsigned spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {
                 if (spins < 64)
                     relax();
-                else
+                else if (spins < 128)
                     std::this_thread::yield();
+                else // a holder of lower (real-time) priority gets the CPU whatever the policy
+                    std::this_thread::sleep_for(std::chrono::microseconds(50));
             }
         }
     }

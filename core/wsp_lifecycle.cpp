@@ -206,7 +206,9 @@ int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     }
     if (listening) sys::wake_accept(s);
     e.wait_until([&] { return st.busy.load(std::memory_order_acquire) == 0; });
-    { std::lock_guard lock(st.mutex); } // the engine's last touch of st happened under it
+    // The engine's last touch of st is its release store of busy (dispatch); a request that
+    // finished inline released the lock before its caller could see busy == 0 here.
+    { std::lock_guard lock(st.mutex); }
 
     // From here on the handle is gone for new callers; wait for the ones that looked it up.
     table.remove(s, &st);

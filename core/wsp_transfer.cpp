@@ -94,7 +94,7 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
     o->overlapped = overlapped;
     const int r = call.post(*sock, *o);
     if (r == 0)
-        bytes = static_cast<DWORD>(overlapped->InternalHigh);
+        bytes = sock->immediate_bytes; // the overlapped may already be reused by a dequeuer
     else if (r != WSA_IO_PENDING)
         record_sync_failure(*overlapped, r);
     return r;

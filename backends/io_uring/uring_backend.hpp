@@ -100,10 +100,9 @@ private:
                       int fd) const noexcept;
 
     // uring_backend.cpp
-    io_uring_sqe* next_sqe() noexcept;
+    io_uring_sqe* next_sqe() noexcept; // submits to make room when the SQ is full
     static bool filled(const io_request& request, std::uint32_t bytes) noexcept;
-    bool try_recv_now(io_request& request, uring_socket& socket,
-                      io_completion& done) noexcept; // submits to make room when the SQ is full
+    bool try_recv_now(io_request& request, uring_socket& socket, io_completion& done) noexcept;
     void arm_wake() noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
     bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;

@@ -17,9 +17,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -327,4 +329,34 @@ TEST_CASE("core: completion - every operation completes exactly once: count the 
         CHECK(pk.key == 77);
     CHECK(r.fake->ready.empty());
     CHECK(r.fake->max_in_flight_per_socket_dir == 1);
+}
+
+TEST_CASE("core: completion queue - several threads waiting without a time limit get a packet "
+          "each time they return, never 0 before shutdown") {
+    sanport::engine e(std::make_unique<sanport::test::fake_backend>());
+    CHECK(e.run_once(0) >= 0); // the test thread drives: the dequeuers below only wait
+    sanport::completion_queue cq(e);
+    constexpr int packets = 60000;
+    std::atomic<int> taken{0}, spurious{0};
+    std::vector<std::thread> dequeuers;
+    for (int t = 0; t < 3; ++t)
+        dequeuers.emplace_back([&] {
+            sanport::completion_entry out[4];
+            for (;;) {
+                const std::size_t n = cq.dequeue(out, 4, WSA_INFINITE);
+                if (n == 0 && cq.is_shut_down()) return;
+                if (n == 0) spurious.fetch_add(1);
+                taken.fetch_add(static_cast<int>(n));
+            }
+        });
+    for (int i = 0; i < packets; ++i)
+        REQUIRE(cq.post(static_cast<DWORD>(i), 9, nullptr) == 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (taken.load() < packets && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    cq.shutdown();
+    for (std::thread& t : dequeuers)
+        t.join();
+    CHECK(taken.load() == packets);
+    CHECK(spurious.load() == 0);
 }
