@@ -12,11 +12,17 @@ bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     o.index = 0;
     o.bytes = 0;
     o.held_back = 0;
-    if (count == 1 && in[0].len != 0) { // the common shape: one buffer, nothing to drop
+    if (count <= op_inline_buffers) { // the common shapes: one pass, no spill decision
+        std::uint64_t total = 0;
+        std::uint32_t j = 0;
+        for (std::uint32_t i = 0; i < count; ++i) {
+            if (in[i].len == 0) continue; // seed: packed "so as not to create holes"
+            o.inline_buffers[j++] = in[i];
+            total += in[i].len;
+        }
         o.buffers = o.inline_buffers;
-        o.inline_buffers[0] = in[0];
-        o.count = 1;
-        o.capacity = std::min<std::uint32_t>(in[0].len, max_request_bytes);
+        o.count = j;
+        o.capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, max_request_bytes));
         return true;
     }
     std::uint32_t kept = 0;
