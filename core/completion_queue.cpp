@@ -31,14 +31,26 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
         return left.count() > 0 ? static_cast<int>(left.count()) : 0;
     };
-    // A driven engine makes progress only while its thread runs it: do that while waiting.
+    // A driven engine makes progress only while its thread runs it: do that while waiting, and
+    // also every pops_per_engine_run dequeues while packets keep waiting. Operations that
+    // complete inside their WSPRecv/WSPSend queue a packet that makes the owner post again;
+    // served from the queue alone, that loop would starve the rest of the engine (reaping other
+    // sockets, submitting their requests, kicks, cancels of a closing socket).
+    constexpr unsigned pops_per_engine_run = 16;
     if (engine_.can_drive()) {
         for (;;) {
-            if (std::size_t n = port_.pop(out, max, 0)) return n;
+            if (pops_without_run_ < pops_per_engine_run) {
+                if (std::size_t n = port_.pop(out, max, 0)) {
+                    ++pops_without_run_;
+                    return n;
+                }
+            }
             if (port_.is_closed()) return 0;
-            const int left = remaining_ms();
+            const bool owed = pops_without_run_ >= pops_per_engine_run; // packets may wait
+            pops_without_run_ = 0;
+            const int left = owed ? 0 : remaining_ms();
             engine_.run_once(left);
-            if (left == 0) return port_.pop(out, max, 0);
+            if (!owed && left == 0) return port_.pop(out, max, 0);
         }
     }
     return port_.pop(out, max, forever ? -1 : static_cast<int>(timeout_ms));

@@ -28,6 +28,9 @@ public:
 private:
     engine_impl& engine_;
     packet_port port_;
+    // Driven engine: dequeues served from waiting packets since the engine last ran (driver
+    // thread only). See dequeue: the engine runs at least every pops_per_engine_run of them.
+    unsigned pops_without_run_ = 0;
 };
 
 } // namespace sanport::detail

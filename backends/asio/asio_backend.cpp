@@ -24,9 +24,6 @@ namespace {
 // One reap() hands out at most this many queued completions without growing the queue.
 constexpr std::size_t asio_ready_reserve = 256;
 
-// Inline completions allowed between two reap() calls; further starts retry from reap().
-constexpr std::uint32_t asio_inline_budget = 128;
-
 } // namespace
 
 asio_backend::asio_backend() : work_(boost::asio::make_work_guard(ctx_)) {
@@ -48,18 +45,6 @@ struct asio_ready_handler {
     allocator_type get_allocator() const noexcept { return allocator_type(&direction->slot); }
     void operator()(const boost::system::error_code& ec) const noexcept {
         backend->on_ready(*socket, *direction, ec);
-    }
-};
-
-// A deferred first attempt (see asio_inline_budget); the same slot, as no wait is armed yet.
-struct asio_deferred_handler {
-    using allocator_type = asio_slot_allocator<void>;
-    asio_backend* backend;
-    asio_socket* socket;
-    asio_direction* direction;
-    allocator_type get_allocator() const noexcept { return allocator_type(&direction->slot); }
-    void operator()() const noexcept {
-        backend->on_ready(*socket, *direction, boost::system::error_code{});
     }
 };
 
@@ -117,19 +102,7 @@ bool asio_backend::start(io_request& request, io_completion& done) noexcept {
     }
     auto* socket = static_cast<asio_socket*>(request.backend_socket);
     asio_direction& direction = request.kind == io_kind::send ? socket->send : socket->recv;
-    if (inline_since_reap_ >= asio_inline_budget) {
-        // Fairness: a driven engine's owner runs the engine only when no packet is waiting,
-        // and inline completions post packets that make it post again; without a bound, the
-        // engine (kicks, cancels of a closing socket) would starve. Retry from the next reap.
-        direction.active = &request;
-        direction.cancelled = false;
-        boost::asio::post(ctx_, asio_deferred_handler{this, socket, &direction});
-        return false;
-    }
-    if (attempt(request, done)) {
-        ++inline_since_reap_;
-        return true;
-    }
+    if (attempt(request, done)) return true;
     direction.active = &request;
     direction.cancelled = false;
     arm(*socket, direction);
@@ -202,7 +175,6 @@ std::size_t asio_backend::hand_out(io_completion* out, std::size_t max) noexcept
 std::size_t asio_backend::reap(io_completion* out, std::size_t max, int timeout_ms) noexcept {
     using clock = std::chrono::steady_clock;
     if (max == 0) return 0;
-    inline_since_reap_ = 0;
     if (ready_head_ < ready_.size()) return hand_out(out, max);
     woke_ = false;
     if (ctx_.stopped()) ctx_.restart();

@@ -6,8 +6,9 @@
 // the fd and releases it on detach, so the fd is never closed twice); the transfer itself is
 // our own non-blocking recvmsg/sendmsg (sys::recv_now/send_now), so Asio's 64-buffer cap,
 // MSG_PEEK and the WSABUF layout never matter. At most one wait per socket per direction is
-// outstanding, and exactly one completion is queued per started request. Inline completions
-// are bounded per reap() (asio_inline_budget) so that a driven engine is always run again.
+// outstanding, and exactly one completion is queued per started request. (A driven engine
+// whose owner keeps posting requests that finish inline is still run: completion_queue's
+// dequeue sees to it, for every backend.)
 #pragma once
 
 #include "backends/asio/asio.hpp"
@@ -111,8 +112,7 @@ private:
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
     std::vector<io_completion> ready_; // queued by handlers, handed out by reap()
     std::size_t ready_head_ = 0;
-    bool woke_ = false;                   // a wake() handler ran during this reap()
-    std::uint32_t inline_since_reap_ = 0; // start() calls that finished inline since reap()
+    bool woke_ = false; // a wake() handler ran during this reap()
 };
 
 } // namespace sanport::detail

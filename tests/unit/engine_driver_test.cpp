@@ -136,3 +136,54 @@ TEST_CASE("core: engine - 200,000 queued sends that the backend finishes inline 
     CHECK(sanport::WSPCloseSocket(s, &err) == 0);
     sanport::test::close_os_socket(peer);
 }
+
+TEST_CASE("core: completion queue - on a driven engine, sends that keep finishing inline on one "
+          "socket do not starve another socket's completion") {
+    auto fake_owner = std::make_unique<sanport::test::fake_backend>();
+    sanport::test::fake_backend* fake = fake_owner.get();
+    sanport::engine e(std::move(fake_owner));
+    CHECK(e.run_once(0) >= 0); // this thread drives
+    sanport::completion_queue cq(e);
+    SOCKET peer_a = INVALID_SOCKET, peer_b = INVALID_SOCKET;
+    const SOCKET a = adopt_pair(e, peer_a);
+    const SOCKET b = adopt_pair(e, peer_b);
+    REQUIRE(cq.associate(a, 1) == 0);
+    REQUIRE(cq.associate(b, 2) == 0);
+    char in[8] = {};
+    WSABUF rb{sizeof in, in};
+    WSAOVERLAPPED rov{}, sov{};
+    DWORD flags = 0, count = 0;
+    int err = 0;
+    REQUIRE(sanport::WSPRecv(b, &rb, 1, &count, &flags, &rov, nullptr, nullptr, &err) ==
+            SOCKET_ERROR);
+    REQUIRE(err == WSA_IO_PENDING);
+    REQUIRE(fake->started_recv(b) != nullptr);
+    CHECK(fake->deliver(b, "hi") == 2); // reaped the next time the engine runs
+
+    // The owner's loop: every packet of a makes it send on a again, and each send finishes
+    // inside WSPSend, so a packet is always waiting when it dequeues.
+    fake->inline_next = 1000000;
+    char data[2] = "x";
+    WSABUF wb{1, data};
+    sanport::WSPSend(a, &wb, 1, &count, 0, &sov, nullptr, nullptr, &err);
+    int dequeues = 0;
+    bool b_done = false;
+    while (!b_done && dequeues < 1000) {
+        sanport::completion_entry got[4];
+        const std::size_t n = cq.dequeue(got, 4, 0);
+        ++dequeues;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (got[i].key == 2) b_done = true;
+            if (got[i].key == 1)
+                sanport::WSPSend(a, &wb, 1, &count, 0, &sov, nullptr, nullptr, &err);
+        }
+    }
+    MESSAGE("b's packet after " << dequeues << " dequeues");
+    CHECK(b_done);
+    CHECK(dequeues <= 32);
+    CHECK(rov.InternalHigh == 2);
+    CHECK(sanport::WSPCloseSocket(a, &err) == 0);
+    CHECK(sanport::WSPCloseSocket(b, &err) == 0);
+    sanport::test::close_os_socket(peer_a);
+    sanport::test::close_os_socket(peer_b);
+}
