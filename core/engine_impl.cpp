@@ -170,6 +170,8 @@ void engine_impl::post_command(std::function<void()> fn) {
 }
 
 void engine_impl::drain_commands() {
+    // Read first: the usual case (no command) then costs no locked exchange per run_once.
+    if (!commands_pending_.load(std::memory_order_relaxed)) return;
     if (!commands_pending_.exchange(false, std::memory_order_acq_rel)) return;
     std::vector<std::function<void()>> todo;
     {

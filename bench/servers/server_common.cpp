@@ -25,7 +25,6 @@ namespace bench {
 namespace {
 
 const char* g_prog = "server";
-volatile std::sig_atomic_t g_stop = 0;
 
 bool usage(const char* why, const char* arg) {
     std::fprintf(stderr, "%s: %s%s%s\n", g_prog, why, arg ? ": " : "", arg ? arg : "");
@@ -41,10 +40,6 @@ bool parse_number(const std::string& s, long lo, long hi, long& out) {
     errno = 0;
     out = std::strtol(s.c_str(), &end, 10);
     return errno == 0 && end != s.c_str() && *end == '\0' && out >= lo && out <= hi;
-}
-
-void on_stop_signal(int) {
-    g_stop = 1;
 }
 
 } // namespace
@@ -164,19 +159,6 @@ int make_stop_signalfd() {
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0) fail("signalfd: %s", std::strerror(errno));
     return fd;
-}
-
-void install_stop_flag() {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; // no SA_RESTART: a blocked epoll_wait/io_uring_enter returns EINTR
-    if (sigaction(SIGINT, &sa, nullptr) != 0 || sigaction(SIGTERM, &sa, nullptr) != 0)
-        fail("sigaction: %s", std::strerror(errno));
-}
-
-bool stop_requested() {
-    return g_stop != 0;
 }
 
 void ignore_sigpipe() {

@@ -60,11 +60,6 @@ sigset_t block_stop_signals();
 // flag and going to sleep.
 int make_stop_signalfd();
 
-// Alternative for loops that cannot wait on an fd: a SIGINT/SIGTERM handler installed without
-// SA_RESTART (so a blocking syscall returns EINTR) that sets a flag read by stop_requested().
-void install_stop_flag();
-bool stop_requested();
-
 // SIGPIPE off for the whole process: a peer that resets must not kill the server.
 void ignore_sigpipe();
 

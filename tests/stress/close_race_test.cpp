@@ -20,6 +20,7 @@
 // closer's WSPCloseSocket waits for it. Plain POSIX for the peers; only 127.0.0.1.
 
 #include "tests/support/os_pair.hpp"
+#include "tests/support/test_rng.hpp"
 
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
@@ -67,18 +68,7 @@ constexpr std::size_t send_len_max = 48 * 1024;
 constexpr ULONG_PTR untouched = 0x5A5A5A5Au; // Internal before a call: a rejected call keeps it
 constexpr ULONG_PTR in_progress = static_cast<ULONG_PTR>(WSS_OPERATION_IN_PROGRESS);
 
-std::uint64_t mix64(std::uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-struct rng {
-    std::uint64_t state;
-    explicit rng(std::uint64_t seed) : state(seed) {}
-    std::uint32_t below(std::uint32_t n) { return static_cast<std::uint32_t>(mix64(state++) % n); }
-};
+using sanport::test::rng;
 
 ULONG_PTR internal_of(const WSAOVERLAPPED& ov) {
     return std::atomic_ref<ULONG_PTR>(const_cast<ULONG_PTR&>(ov.Internal))

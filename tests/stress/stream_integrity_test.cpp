@@ -14,6 +14,7 @@
 // Plain POSIX for the peer side (no dependency on tests/support); only 127.0.0.1 is used.
 
 #include "tests/support/os_pair.hpp"
+#include "tests/support/test_rng.hpp"
 
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
@@ -61,19 +62,7 @@ double seconds_since(steady::time_point t0) {
     return std::chrono::duration<double>(steady::now() - t0).count();
 }
 
-std::uint64_t mix64(std::uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-struct rng {
-    std::uint64_t state;
-    explicit rng(std::uint64_t seed) : state(seed) {}
-    std::uint64_t next() { return mix64(state++); }
-    std::uint32_t below(std::uint32_t n) { return static_cast<std::uint32_t>(next() % n); }
-};
+using sanport::test::rng;
 
 // ---- the stream ------------------------------------------------------------------------------
 // Byte i of the (endless) stream is table[(i % P + (i / P) * 7919) % P] for a prime P: every lap

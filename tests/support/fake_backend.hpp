@@ -127,4 +127,13 @@ std::vector<completion_entry> drain(completion_queue& cq);
 // The event is signalled (polls).
 bool signalled(WSAEVENT event);
 
+// The names the core's unit tests use unqualified (`using namespace ...unit_names;`).
+namespace unit_names {
+using sanport::test::drain;
+using sanport::test::is_pending_result;
+using sanport::test::posted;
+using sanport::test::signalled;
+using rig = sanport::test::fake_rig;
+} // namespace unit_names
+
 } // namespace sanport::test

@@ -24,12 +24,7 @@
 
 namespace {
 
-using sanport::test::drain;
-using sanport::test::posted;
-using sanport::test::signalled;
-
-using rig = sanport::test::fake_rig;
-using sanport::test::is_pending_result;
+using namespace sanport::test::unit_names;
 } // namespace
 
 TEST_CASE("core: close cancel - 8 receives: the queued 7 abort at once, the head via the backend") {

@@ -26,12 +26,7 @@
 
 namespace {
 
-using sanport::test::drain;
-using sanport::test::posted;
-using sanport::test::signalled;
-
-using rig = sanport::test::fake_rig;
-using sanport::test::is_pending_result;
+using namespace sanport::test::unit_names;
 WSAEVENT low_bit(WSAEVENT event) {
     return reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(event) | 1u);
 }
