@@ -3,11 +3,12 @@
 # finding liburing again, since a static archive's users link it) and sanport.pc.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS sanport EXPORT sanportTargets
+install(TARGETS sanport sanport_porting sanport_suite EXPORT sanportTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/compat/include/sanport ${PROJECT_SOURCE_DIR}/core/include/sanport
+                  ${PROJECT_SOURCE_DIR}/porting/include/sanport
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT sanportTargets NAMESPACE sanport::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/sanport)

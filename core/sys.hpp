@@ -35,6 +35,10 @@ int wake_accept(SOCKET s) noexcept;
 int close(SOCKET s) noexcept;
 int inspect(SOCKET s, socket_facts& facts) noexcept; // WSAENOTSOCK if s is no socket
 bool keepalive_enabled(SOCKET s) noexcept;           // SO_KEEPALIVE is on
+// setsockopt/getsockopt passed through with the platform's levels and names (WSPSetSockOpt,
+// WSPGetSockOpt of the proc table; ported code names options, never numbers).
+int set_option(SOCKET s, int level, int name, const char* value, int length) noexcept;
+int get_option(SOCKET s, int level, int name, char* value, int* length) noexcept;
 // Make accepted/connected sockets suitable for the backends (e.g. TCP_NODELAY off, nothing).
 int prepare(SOCKET s) noexcept;
 // Receive or send on the calling thread without blocking: bytes moved, or a WSA code with

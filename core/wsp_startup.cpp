@@ -54,6 +54,46 @@ int get_peer_name(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
     return 0;
 }
 
+int set_sock_opt(SOCKET s, int level, int optname, const char* optval, int optlen,
+                 LPINT lpErrno) {
+    if (!lpErrno) return SOCKET_ERROR;
+    if (!socket_table::instance().find(s)) return fail(lpErrno, WSAENOTSOCK);
+    if (const int wsa = sys::set_option(s, level, optname, optval, optlen)) return fail(lpErrno, wsa);
+    return 0;
+}
+
+int get_sock_opt(SOCKET s, int level, int optname, char* optval, LPINT optlen, LPINT lpErrno) {
+    if (!lpErrno) return SOCKET_ERROR;
+    if (!socket_table::instance().find(s)) return fail(lpErrno, WSAENOTSOCK);
+    if (const int wsa = sys::get_option(s, level, optname, optval, optlen)) return fail(lpErrno, wsa);
+    return 0;
+}
+
+// The switch's way to the SAN extensions: SIO_GET_EXTENSION_FUNCTION_POINTER with ws2san.h's
+// GUID in, the function pointer out. Any other control code is WSAEINVAL, as for an unknown
+// ioctl on Windows.
+int ioctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_size,
+          LPDWORD returned, LPWSAOVERLAPPED, LPWSAOVERLAPPED_COMPLETION_ROUTINE, LPWSATHREADID,
+          LPINT lpErrno) {
+    if (!lpErrno) return SOCKET_ERROR;
+    if (!socket_table::instance().find(s)) return fail(lpErrno, WSAENOTSOCK);
+    if (code != SIO_GET_EXTENSION_FUNCTION_POINTER) return fail(lpErrno, WSAEINVAL);
+    if (!in || in_size < sizeof(GUID) || !out || out_size < sizeof(void*) || !returned)
+        return fail(lpErrno, WSAEFAULT);
+    static const GUID register_id = WSAID_REGISTERMEMORY;
+    static const GUID deregister_id = WSAID_DEREGISTERMEMORY;
+    void* fn = nullptr;
+    if (std::memcmp(in, &register_id, sizeof(GUID)) == 0)
+        fn = reinterpret_cast<void*>(static_cast<LPFN_WSPREGISTERMEMORY>(&WSPRegisterMemory));
+    else if (std::memcmp(in, &deregister_id, sizeof(GUID)) == 0)
+        fn = reinterpret_cast<void*>(static_cast<LPFN_WSPDEREGISTERMEMORY>(&WSPDeregisterMemory));
+    else
+        return fail(lpErrno, WSAEINVAL);
+    std::memcpy(out, &fn, sizeof fn);
+    *returned = sizeof fn;
+    return 0;
+}
+
 int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
     if (!data || !t) return WSAEFAULT;
     const BYTE major = static_cast<BYTE>(version & 0xff);
@@ -86,15 +126,15 @@ int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
     stub(t->lpWSPDuplicateSocket);
     stub(t->lpWSPEnumNetworkEvents);
     stub(t->lpWSPEventSelect);
-    stub(t->lpWSPGetSockOpt);
-    stub(t->lpWSPIoctl);
+    t->lpWSPGetSockOpt = get_sock_opt;
+    t->lpWSPIoctl = ioctl;
     stub(t->lpWSPJoinLeaf);
     stub(t->lpWSPRecvDisconnect);
     stub(t->lpWSPRecvFrom);
     stub(t->lpWSPSelect);
     stub(t->lpWSPSendDisconnect);
     stub(t->lpWSPSendTo);
-    stub(t->lpWSPSetSockOpt);
+    t->lpWSPSetSockOpt = set_sock_opt;
     stub(t->lpWSPStringToAddress);
     startups.fetch_add(1, std::memory_order_acq_rel);
     return 0;

@@ -221,6 +221,18 @@ bool keepalive_enabled(SOCKET s) noexcept {
     return get_int_option(s, SOL_SOCKET, SO_KEEPALIVE, value) == 0 && value != 0;
 }
 
+int set_option(SOCKET s, int level, int name, const char* value, int length) noexcept {
+    iocp_last_error_guard guard;
+    if (length < 0 || (!value && length > 0)) return WSAEFAULT;
+    return ::setsockopt(s, level, name, value, length) == 0 ? 0 : last_error();
+}
+
+int get_option(SOCKET s, int level, int name, char* value, int* length) noexcept {
+    iocp_last_error_guard guard;
+    if (!length_ok(value, length)) return WSAEFAULT;
+    return ::getsockopt(s, level, name, value, length) == 0 ? 0 : last_error();
+}
+
 int prepare(SOCKET) noexcept {
     // Nothing: accepted sockets inherit WSA_FLAG_OVERLAPPED, and attach() associates the port
     // and sets the completion modes.

@@ -229,6 +229,23 @@ bool keepalive_enabled(SOCKET s) noexcept {
     return get_int_option(fd_of(s), SOL_SOCKET, SO_KEEPALIVE, value) == 0 && value != 0;
 }
 
+int set_option(SOCKET s, int level, int name, const char* value, int length) noexcept {
+    errno_guard guard;
+    if (length < 0 || (!value && length > 0)) return WSAEFAULT;
+    if (::setsockopt(fd_of(s), level, name, value, static_cast<socklen_t>(length)) == 0) return 0;
+    return errno == EBADF ? WSAENOTSOCK : last_error();
+}
+
+int get_option(SOCKET s, int level, int name, char* value, int* length) noexcept {
+    errno_guard guard;
+    if (!length_ok(value, length)) return WSAEFAULT;
+    socklen_t size = static_cast<socklen_t>(*length);
+    if (::getsockopt(fd_of(s), level, name, value, &size) != 0)
+        return errno == EBADF ? WSAENOTSOCK : last_error();
+    *length = static_cast<int>(size);
+    return 0;
+}
+
 int prepare(SOCKET) noexcept {
     // Nothing: io_uring needs no socket option, and sockets stay blocking (accept4 already
     // set SOCK_CLOEXEC).

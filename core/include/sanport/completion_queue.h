@@ -54,6 +54,8 @@ public:
     bool is_shut_down() const noexcept;
 
     detail::completion_queue_impl& impl() noexcept { return *impl_; }
+    // For sanport's provider host: keeps the queue's state alive while a handle points at it.
+    std::shared_ptr<detail::completion_queue_impl> shared_impl() const noexcept { return impl_; }
 
 private:
     std::shared_ptr<detail::completion_queue_impl> impl_;

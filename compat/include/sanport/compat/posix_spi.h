@@ -201,6 +201,25 @@ typedef int (*LPWSPSTARTUPEX)(WORD wVersionRequested, LPWSPDATA lpWSPData,
 typedef HANDLE (*LPWSPREGISTERMEMORY)(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD dwFlags,
                                       LPINT lpErrno);
 typedef int (*LPWSPDEREGISTERMEMORY)(SOCKET s, HANDLE lpHandle, LPINT lpErrno);
+// ws2san.h's own names for the two, which provider code uses.
+typedef LPWSPREGISTERMEMORY LPFN_WSPREGISTERMEMORY;
+typedef LPWSPDEREGISTERMEMORY LPFN_WSPDEREGISTERMEMORY;
+
+// The switch fetches the SAN extensions with WSPIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER), the
+// GUID in, the function pointer out. Values of winsock2.h (_WSAIORW(IOC_WS2, 6)) and ws2san.h.
+#define SIO_GET_EXTENSION_FUNCTION_POINTER 0xC8000006u
+#define WSAID_REGISTERMEMORY                                                                       \
+    {0xC0B422F5, 0xF58C, 0x11d1, {0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D}}
+#define WSAID_DEREGISTERMEMORY                                                                     \
+    {0xC0B422F6, 0xF58C, 0x11d1, {0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D}}
+
+// Calling-convention keywords provider source carries; x64 has one convention, so empty.
+#ifndef WSPAPI
+#define WSPAPI
+#endif
+#ifndef WSAAPI
+#define WSAAPI
+#endif
 
 // ---- layout pins (x64 Windows values, measured with mingw-w64 10) ---------------------------
 static_assert(sizeof(WSPDATA) == 516 && alignof(WSPDATA) == 2);

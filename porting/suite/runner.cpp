@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// The row table and the loop that runs it: each row in its own session, a thrown row_failed
+// or row_skipped (or any exception) is that row's result and the next row starts clean.
+#include "porting/suite/rows.hpp"
+
+#include <chrono>
+#include <iomanip>
+#include <ostream>
+
+namespace sanport::suite {
+
+namespace {
+
+using detail::session;
+
+struct row_def {
+    row_info info;
+    void (*run)(session&);
+};
+
+const std::vector<row_def>& table() {
+    using namespace detail;
+    static const std::vector<row_def> t = {
+        {{"recv.pending", "no data yet, overlapped: SOCKET_ERROR with WSA_IO_PENDING, counts untouched"}, row_pending},
+        {{"recv.bookkeeping", "on completion InternalHigh = bytes, Offset = flags, OffsetHigh = error, Internal last"}, row_bookkeeping},
+        {{"recv.event", "the event is signalled on completion, pending or at once"}, row_event},
+        {{"recv.immediate", "data available: returns 0 with count and overlapped set, or pends"}, row_immediate},
+        {{"recv.blocking", "lpOverlapped NULL: a blocking receive"}, row_blocking},
+        {{"recv.scatter", "N WSABUFs filled in array order, each full first, zero-length skipped"}, row_scatter},
+        {{"recv.completes-early", "completes as soon as any data arrived, not when all buffers are full"}, row_completes_early},
+        {{"recv.zero-byte", "buffers of zero bytes pend until data, complete with 0, consume nothing"}, row_zero_byte},
+        {{"recv.capture", "the WSABUF array is captured before return"}, row_capture},
+        {{"recv.many-buffers", "1,024 WSABUFs work"}, row_many_buffers},
+        {{"recv.posting-order", "several receives are filled in posting order, no byte lost or repeated"}, row_posting_order},
+        {{"recv.exactly-once", "every receive completes exactly once: one completion packet each"}, row_exactly_once},
+        {{"recv.low-bit", "low bit of hEvent: no completion packet, the event is still signalled"}, row_low_bit},
+        {{"result.wait", "WSPGetOverlappedResult: fWait FALSE gives WSA_IO_INCOMPLETE, TRUE waits"}, row_overlapped_result},
+        {{"args.count-zero", "dwBufferCount 0: WSAEINVAL, nothing consumed"}, row_count_zero},
+        {{"args.bad-pointers", "NULL lpBuffers, buf, lpFlags: WSAEFAULT; lpErrno NULL: SOCKET_ERROR"}, row_bad_pointers},
+        {{"args.not-socket", "unknown or closed SOCKET: WSAENOTSOCK"}, row_not_socket},
+        {{"args.not-overlapped", "overlapped call on a socket without WSA_FLAG_OVERLAPPED: WSAEINVAL"}, row_not_overlapped},
+        {{"args.not-connected", "not bound: WSAEINVAL; bound or listening, not connected: WSAENOTCONN"}, row_not_connected},
+        {{"args.bad-flags", "MSG_OOB and MSG_WAITALL | MSG_PEEK: WSAEINVAL"}, row_bad_flags},
+        {{"conn.shutdown-receive", "after SD_RECEIVE new receives fail WSAESHUTDOWN; pending ones complete"}, row_shutdown_receive},
+        {{"conn.graceful-close", "peer closes: data first, then every receive succeeds with 0 bytes"}, row_graceful_close},
+        {{"conn.reset", "peer resets: the pending and every later receive fail WSAECONNRESET"}, row_reset},
+        {{"conn.close-pending", "WSPCloseSocket completes each pending receive once, aborted, before it returns"}, row_close_pending},
+        {{"flags.peek", "MSG_PEEK copies without consuming"}, row_peek},
+        {{"flags.waitall", "MSG_WAITALL completes only when every buffer is full"}, row_waitall},
+        {{"send.gather", "WSPSend gathers in array order and completes with every byte"}, row_send},
+        {{"memory.registered", "a receive into WSPRegisterMemory'd memory works"}, row_registered},
+        {{"memory.read-only", "a buffer registered without MEM_WRITE: WSAEFAULT"}, row_read_only_region},
+        {{"memory.deregister-pending", "deregistering memory a pending receive uses: WSAEINVAL or deferred"}, row_deregister_pending},
+        {{"codes.seed-only", "WSPRecv never gives a code outside the seed's list (WSAEWOULDBLOCK, ...)"}, nullptr},
+    };
+    return t;
+}
+
+} // namespace
+
+const std::vector<row_info>& rows() {
+    static const std::vector<row_info> r = [] {
+        std::vector<row_info> out;
+        for (const row_def& d : table())
+            out.push_back(d.info);
+        return out;
+    }();
+    return r;
+}
+
+const char* outcome_name(outcome o) noexcept {
+    switch (o) {
+    case outcome::pass: return "PASS";
+    case outcome::fail: return "FAIL";
+    case outcome::skip: return "SKIP";
+    }
+    return "?";
+}
+
+std::vector<row_result> run(provider_host& host, const options& opts) {
+    std::vector<row_result> results;
+    detail::code_log codes;
+    for (const row_def& d : table()) {
+        const std::string id = d.info.id;
+        if (!opts.only.empty() && id.rfind(opts.only, 0) != 0) continue;
+        row_result r{id, outcome::pass, {}, 0};
+        const auto start = std::chrono::steady_clock::now();
+        try {
+            if (host.status() != 0) detail::fail("the provider did not start: " + host.why());
+            if (d.run) {
+                session ses(host, opts, codes, id);
+                d.run(ses);
+            } else {
+                detail::check_codes(codes);
+            }
+        } catch (const detail::row_failed& f) {
+            r.result = outcome::fail;
+            r.detail = f.what;
+        } catch (const detail::row_skipped& s) {
+            r.result = outcome::skip;
+            r.detail = s.why;
+        } catch (const std::exception& e) {
+            r.result = outcome::fail;
+            r.detail = std::string("exception: ") + e.what();
+        }
+        r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                   .count();
+        if (opts.progress)
+            *opts.progress << outcome_name(r.result) << "  " << id
+                           << (r.detail.empty() ? "" : ": " + r.detail) << std::endl;
+        results.push_back(std::move(r));
+    }
+    return results;
+}
+
+int print_report(const std::vector<row_result>& results, std::ostream& out) {
+    int counts[3] = {0, 0, 0};
+    for (const row_result& r : results) {
+        ++counts[static_cast<int>(r.result)];
+        out << std::left << std::setw(28) << r.id << outcome_name(r.result) << std::right
+            << std::setw(9) << std::fixed << std::setprecision(0) << r.ms << " ms";
+        if (!r.detail.empty()) out << "  " << r.detail;
+        out << '\n';
+    }
+    out << results.size() << " rows: " << counts[0] << " passed, " << counts[1] << " failed, "
+        << counts[2] << " skipped\n";
+    return counts[1];
+}
+
+} // namespace sanport::suite

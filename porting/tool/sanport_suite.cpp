@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// sanport-suite: runs CONTRACT section 4's rows against a provider and prints one line per row.
+//
+//   sanport-suite --provider ./libmyprovider.so    a provider library (dlopen / LoadLibrary)
+//   sanport-suite --sanport                         sanport's own WSPStartupEx
+//   options: --row PREFIX  --list  --wait-ms N
+// Exit status: 0 when no row failed, 1 when one did, 2 for a usage or start-up error.
+#include <sanport/contract_suite.h>
+#include <sanport/provider_host.h>
+#include <sanport/wsp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+namespace {
+
+int usage() {
+    std::cerr << "usage: sanport-suite (--provider LIBRARY | --sanport) [--row PREFIX] "
+                 "[--wait-ms N] [--list]\n";
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string library;
+    bool own = false, list = false;
+    sanport::suite::options opts;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (a == "--provider" && has_value) library = argv[++i];
+        else if (a == "--sanport") own = true;
+        else if (a == "--row" && has_value) opts.only = argv[++i];
+        else if (a == "--wait-ms" && has_value) opts.wait_ms = static_cast<DWORD>(std::atoi(argv[++i]));
+        else if (a == "--list") list = true;
+        else return usage();
+    }
+    if (list) {
+        for (const auto& r : sanport::suite::rows())
+            std::cout << r.id << "  " << r.contract << '\n';
+        return 0;
+    }
+    if (library.empty() == !own) return usage();
+    std::unique_ptr<sanport::provider_host> host =
+        own ? std::make_unique<sanport::provider_host>(&sanport::WSPStartupEx)
+            : sanport::provider_host::load(library);
+    if (host->status() != 0) {
+        std::cerr << "sanport-suite: " << host->why() << '\n';
+        return 2;
+    }
+    std::cout << "provider: " << (own ? "sanport (WSPStartupEx)" : library) << '\n';
+    const auto results = sanport::suite::run(*host, opts);
+    return sanport::suite::print_report(results, std::cout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+#include "broken_provider.hpp"
+
+#if SANPORT_HAVE_SAMPLE_PROVIDER
+
+#include "samples/san_provider/san_provider.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sanport::test::broken {
+
+namespace {
+
+fault active = fault::none;
+WSPUPCALLTABLEEX host_upcalls{};  // the switch's table, as handed to startup()
+WSPUPCALLTABLEEX inner_upcalls{}; // what the sample gets: ours for the completion upcall
+WSPPROC_TABLE inner{};            // the sample's proc table
+
+// out_of_order: the first receive waits here for a second one (or a short time-out).
+struct held_receive {
+    SOCKET s = INVALID_SOCKET;
+    std::vector<WSABUF> bufs;
+    DWORD flags = 0;
+    LPWSAOVERLAPPED ov = nullptr;
+};
+std::mutex hold_mutex;
+held_receive held;
+bool holding = false;
+std::thread flusher;
+
+void post_held_locked() {
+    if (!holding) return;
+    holding = false;
+    DWORD bytes = 0;
+    int err = 0;
+    inner.lpWSPRecv(held.s, held.bufs.data(), static_cast<DWORD>(held.bufs.size()), &bytes,
+                    &held.flags, held.ov, nullptr, nullptr, &err);
+}
+
+int WSPAPI complete(SOCKET s, LPWSAOVERLAPPED ov, DWORD error, DWORD bytes, LPINT lpErrno) {
+    if (active == fault::no_event)
+        ov->hEvent = reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(ov->hEvent) & 1u);
+    if (active == fault::twice) {
+        const WSAEVENT event = ov->hEvent;
+        host_upcalls.lpWPUCompleteOverlappedRequest(s, ov, error, bytes, lpErrno);
+        ov->hEvent = event;
+    }
+    return host_upcalls.lpWPUCompleteOverlappedRequest(s, ov, error, bytes, lpErrno);
+}
+
+int WSPAPI recv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD flags,
+                LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine,
+                LPWSATHREADID thread, LPINT lpErrno) {
+    if (active == fault::holes && ov && bufs && count >= 2) {
+        std::vector<WSABUF> halved(bufs, bufs + count);
+        for (WSABUF& b : halved)
+            b.len = (b.len + 1) / 2;
+        return inner.lpWSPRecv(s, halved.data(), count, received, flags, ov, routine, thread,
+                               lpErrno);
+    }
+    if (active == fault::out_of_order && ov && bufs && count > 0 && flags && lpErrno) {
+        std::lock_guard lock(hold_mutex);
+        if (!holding) {
+            if (flusher.joinable()) flusher.join();
+            held = {s, std::vector<WSABUF>(bufs, bufs + count), *flags, ov};
+            holding = true;
+            ov->Internal = WSS_OPERATION_IN_PROGRESS;
+            flusher = std::thread([] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                std::lock_guard l(hold_mutex);
+                post_held_locked();
+            });
+            *lpErrno = WSA_IO_PENDING;
+            return SOCKET_ERROR;
+        }
+        const int rc =
+            inner.lpWSPRecv(s, bufs, count, received, flags, ov, routine, thread, lpErrno);
+        post_held_locked(); // after the one posted later: filled second
+        return rc;
+    }
+    const int rc = inner.lpWSPRecv(s, bufs, count, received, flags, ov, routine, thread, lpErrno);
+    if (active == fault::would_block && rc == SOCKET_ERROR && *lpErrno == WSA_IO_PENDING)
+        *lpErrno = WSAEWOULDBLOCK;
+    return rc;
+}
+
+int WSPAPI cleanup(LPINT lpErrno) {
+    {
+        std::lock_guard lock(hold_mutex);
+        holding = false;
+    }
+    if (flusher.joinable()) flusher.join();
+    return inner.lpWSPCleanup(lpErrno);
+}
+
+} // namespace
+
+void set_fault(fault f) noexcept {
+    active = f;
+}
+
+int WSPAPI startup(WORD version, LPWSPDATA data, LPWSAPROTOCOL_INFOW info,
+                   LPWSPUPCALLTABLEEX upcalls, LPWSPPROC_TABLE procs) {
+    if (!upcalls || !procs) return WSAEFAULT;
+    host_upcalls = *upcalls;
+    inner_upcalls = *upcalls;
+    inner_upcalls.lpWPUCompleteOverlappedRequest = complete;
+    if (const int rc = ::WSPStartupEx(version, data, info, &inner_upcalls, &inner)) return rc;
+    *procs = inner;
+    procs->lpWSPRecv = recv;
+    procs->lpWSPCleanup = cleanup;
+    return 0;
+}
+
+} // namespace sanport::test::broken
+
+#endif
