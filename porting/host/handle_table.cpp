@@ -25,7 +25,9 @@ handle_table::slot* handle_table::slot_of(SOCKET s) const noexcept {
 SOCKET handle_table::create(DWORD catalog_entry, DWORD_PTR context, int& wsa) noexcept {
     std::lock_guard lock(mutex_);
     std::size_t index;
-    if (!free_.empty()) {
+    // Reuse only from a long free list (or when no fresh slot is left): a value just closed is
+    // not handed out again at once, so a late call with it finds WSAENOTSOCK, not a stranger.
+    if (free_.size() > reuse_after || (!free_.empty() && used_ == chunk_slots * max_chunks)) {
         index = free_.front();
         free_.pop_front();
     } else {

@@ -6,7 +6,8 @@
 // Handles are 0x5A000000 + 4 * slot: far above the small numbers Linux gives file descriptors
 // and, like Windows handles, multiples of 4. Slots live in chunks that are never freed, so a
 // lookup (every provider call does one) reads atomics without a lock. A closed slot goes to the
-// back of the free list, so a value is not handed out again soon after it was closed.
+// back of the free list, which is drawn from only once 1,024 slots wait there, so a value is not
+// handed out again soon after it was closed.
 #pragma once
 
 #include "core/completion_queue_impl.hpp"
@@ -49,6 +50,7 @@ private:
     static constexpr std::uintptr_t base = 0x5A000000u;
     static constexpr std::size_t chunk_slots = 4096;
     static constexpr std::size_t max_chunks = 256; // 1,048,576 handles
+    static constexpr std::size_t reuse_after = 1024;
 
     slot* slot_of(SOCKET s) const noexcept;
 

@@ -33,7 +33,7 @@ void say_missing(std::atomic<bool>& said, const char* name) noexcept {
     if (!said.exchange(true))
         std::fprintf(stderr,
                      "sanport: the provider called %s, which sanport's host does not implement "
-                     "(it returns WSAEOPNOTSUPP); see docs/porting.md\n",
+                     "(the call fails); see docs/porting.md\n",
                      name);
 }
 

@@ -6,6 +6,7 @@
 //   options: --row PREFIX  --list  --wait-ms N
 // Exit status: 0 when no row failed, 1 when one did, 2 for a usage or start-up error.
 #include <sanport/contract_suite.h>
+#include <sanport/engine.h>
 #include <sanport/provider_host.h>
 #include <sanport/wsp.h>
 
@@ -44,6 +45,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (library.empty() == !own) return usage();
+    if (own && sanport::default_engine().status() != 0) {
+        // A backend forced with SANPORT_BACKEND that this kernel cannot run: skipped, not failed.
+        std::cout << "[sanport-skip] sanport's backend did not start: "
+                  << sanport::default_engine().why() << '\n';
+        return 0;
+    }
     std::unique_ptr<sanport::provider_host> host =
         own ? std::make_unique<sanport::provider_host>(&sanport::WSPStartupEx)
             : sanport::provider_host::load(library);

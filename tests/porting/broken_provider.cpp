@@ -30,6 +30,7 @@ struct held_receive {
 std::mutex hold_mutex;
 held_receive held;
 bool holding = false;
+unsigned hold_generation = 0; // a flusher posts only the receive it was started for
 std::thread flusher;
 
 void post_held_locked() {
@@ -63,17 +64,20 @@ int WSPAPI recv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD 
                                lpErrno);
     }
     if (active == fault::out_of_order && ov && bufs && count > 0 && flags && lpErrno) {
-        std::lock_guard lock(hold_mutex);
+        std::unique_lock lock(hold_mutex);
         if (!holding) {
-            if (flusher.joinable()) flusher.join();
+            std::thread previous = std::move(flusher);
             held = {s, std::vector<WSABUF>(bufs, bufs + count), *flags, ov};
             holding = true;
+            const unsigned generation = ++hold_generation;
             ov->Internal = WSS_OPERATION_IN_PROGRESS;
-            flusher = std::thread([] {
+            flusher = std::thread([generation] {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 std::lock_guard l(hold_mutex);
-                post_held_locked();
+                if (generation == hold_generation) post_held_locked();
             });
+            lock.unlock(); // the previous flusher may be waiting for the lock
+            if (previous.joinable()) previous.join();
             *lpErrno = WSA_IO_PENDING;
             return SOCKET_ERROR;
         }
@@ -83,9 +87,24 @@ int WSPAPI recv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD 
         return rc;
     }
     const int rc = inner.lpWSPRecv(s, bufs, count, received, flags, ov, routine, thread, lpErrno);
-    if (active == fault::would_block && rc == SOCKET_ERROR && *lpErrno == WSA_IO_PENDING)
+    if (active == fault::would_block && rc == SOCKET_ERROR && lpErrno && *lpErrno == WSA_IO_PENDING)
         *lpErrno = WSAEWOULDBLOCK;
     return rc;
+}
+
+// A held receive whose socket closes is aborted here, as the sample would abort it: reordering
+// is this fault's only one.
+int WSPAPI close_socket(SOCKET s, LPINT lpErrno) {
+    {
+        std::lock_guard lock(hold_mutex);
+        if (holding && held.s == s) {
+            holding = false;
+            int err = 0;
+            host_upcalls.lpWPUCompleteOverlappedRequest(s, held.ov, WSA_OPERATION_ABORTED, 0,
+                                                        &err);
+        }
+    }
+    return inner.lpWSPCloseSocket(s, lpErrno);
 }
 
 int WSPAPI cleanup(LPINT lpErrno) {
@@ -113,6 +132,7 @@ int WSPAPI startup(WORD version, LPWSPDATA data, LPWSAPROTOCOL_INFOW info,
     *procs = inner;
     procs->lpWSPRecv = recv;
     procs->lpWSPCleanup = cleanup;
+    procs->lpWSPCloseSocket = close_socket;
     return 0;
 }
 

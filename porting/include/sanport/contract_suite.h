@@ -8,7 +8,7 @@
 // bytes sent with its WSPSend, a reset made with WSPSetSockOpt(SO_LINGER {1, 0}) and
 // WSPCloseSocket. Completions are watched through the WSAOVERLAPPED (polled, never trusting the
 // event), the event, and a sanport completion queue the host associates with the socket.
-// scripts/provider-suite.sh and the sanport-suite program run it from the command line.
+// The sanport-suite program (porting/tool) runs it from the command line.
 #pragma once
 
 #include <sanport/compat.h>

@@ -14,8 +14,8 @@
 //    OffsetHigh, then Internal), the event, and one completion-queue packet unless the low bit
 //    of hEvent is set, so a provider's completions look exactly like sanport's own.
 // WPUFDIsSet, WPUGetProviderPath, WPUPostMessage, WPUQueueApc, WPUOpenCurrentThread and
-// WPUCloseThread fail with WSAEOPNOTSUPP (or FALSE) and print one line to stderr naming the
-// upcall: they serve window messages, APCs and select(), which a SAN data path does not use.
+// WPUCloseThread fail (WSAEOPNOTSUPP where they take an lpErrno; FALSE or 0 otherwise) and print
+// one line to stderr naming the upcall: they serve window messages, APCs and select(), which a SAN data path does not use.
 #pragma once
 
 #include <sanport/compat.h>
@@ -36,7 +36,8 @@ public:
     // A provider in a shared library: dlopen on Linux, LoadLibrary on Windows; calls its
     // exported WSPStartupEx, or WSPStartup when it has no EX form.
     static std::unique_ptr<provider_host> load(const std::string& library_path);
-    // WSPCleanup, once per successful start-up; then unloads the library.
+    // WSPCleanup, once per successful start-up. The library stays loaded: a provider's threads
+    // may outlive WSPCleanup (porting/host/library.hpp).
     ~provider_host();
     provider_host(const provider_host&) = delete;
     provider_host& operator=(const provider_host&) = delete;
