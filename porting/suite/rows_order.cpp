@@ -128,13 +128,7 @@ void row_overlapped_result(session& ses) {
     SUITE_EXPECT(ok == FALSE && err == WSA_IO_INCOMPLETE,
                  "fWait=FALSE on a pending receive: not FALSE with WSA_IO_INCOMPLETE (" +
                      code(err) + ")");
-    std::thread later([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(ses.opts.settle_ms));
-        int e = 0;
-        DWORD sent = 0;
-        WSABUF b{4, const_cast<char*>("wait")};
-        ses.p.lpWSPSend(c.peer, &b, 1, &sent, 0, nullptr, nullptr, nullptr, &e);
-    });
+    std::jthread later = ses.send_later(c.peer, "wait");
     err = 0;
     ok = ses.p.lpWSPGetOverlappedResult(c.s, &r.ov, &bytes, TRUE, &flags, &err);
     later.join();

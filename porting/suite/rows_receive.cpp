@@ -99,13 +99,7 @@ void row_blocking(session& ses) {
     ses.send(c.peer, "blocking");
     SUITE_EXPECT(ses.receive_blocking(c.s, 8) == "blocking", "a blocking receive of buffered data");
     // And one that has to wait for the peer.
-    std::thread later([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(ses.opts.settle_ms));
-        int err = 0;
-        DWORD sent = 0;
-        WSABUF b{4, const_cast<char*>("late")};
-        ses.p.lpWSPSend(c.peer, &b, 1, &sent, 0, nullptr, nullptr, nullptr, &err);
-    });
+    std::jthread later = ses.send_later(c.peer, "late");
     const std::string got = ses.receive_blocking(c.s, 4);
     later.join();
     SUITE_EXPECT(got == "late", "a blocking receive that waited got '" + got + "'");

@@ -4,8 +4,13 @@
 #include "porting/suite/rows.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <iomanip>
+#include <mutex>
 #include <ostream>
+#include <thread>
 
 namespace sanport::suite {
 
@@ -56,6 +61,37 @@ const std::vector<row_def>& table() {
     return t;
 }
 
+// A call into the provider that never returns (a blocking receive nobody completes, a
+// WSPGetOverlappedResult that waits forever) would hang the whole run without naming the row:
+// the watchdog names it and ends the process with status 1.
+class watchdog {
+public:
+    watchdog(const std::string& row, DWORD limit_ms)
+        : thread_([this, row, limit_ms] {
+              std::unique_lock lock(mutex_);
+              if (cv_.wait_for(lock, std::chrono::milliseconds(limit_ms), [this] { return done_; }))
+                  return;
+              std::fprintf(stdout, "FAIL  %s: did not finish within %lu ms: a call into the "
+                                   "provider never returned\n",
+                           row.c_str(), static_cast<unsigned long>(limit_ms));
+              std::fflush(stdout);
+              std::_Exit(1);
+          }) {}
+    ~watchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        cv_.notify_one();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::jthread thread_; // last: started after the members it reads, joined first
+};
+
 } // namespace
 
 const std::vector<row_info>& rows() {
@@ -88,6 +124,7 @@ std::vector<row_result> run(provider_host& host, const options& opts) {
         try {
             if (host.status() != 0) detail::fail("the provider did not start: " + host.why());
             if (d.run) {
+                const watchdog guard(id, 10 * opts.wait_ms + 10000);
                 session ses(host, opts, codes, id);
                 d.run(ses);
             } else {

@@ -159,6 +159,16 @@ void session::send(SOCKET s, const std::string& bytes) {
     }
 }
 
+std::jthread session::send_later(SOCKET s, std::string bytes) {
+    return std::jthread([this, s, bytes = std::move(bytes)] {
+        pause(opts.settle_ms);
+        WSABUF b{static_cast<ULONG>(bytes.size()), const_cast<char*>(bytes.data())};
+        DWORD sent = 0;
+        int err = 0;
+        p.lpWSPSend(s, &b, 1, &sent, 0, nullptr, nullptr, nullptr, &err); // the row checks
+    });
+}
+
 void session::close(SOCKET s) {
     const auto it = std::find(sockets_.begin(), sockets_.end(), s);
     if (it != sockets_.end()) sockets_.erase(it);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sanport::suite::detail {
@@ -92,6 +93,9 @@ public:
     // A connected pair over 127.0.0.1; `flags` is the listener's, which the accepted s inherits.
     pair connect(DWORD flags = WSA_FLAG_OVERLAPPED);
     void send(SOCKET s, const std::string& bytes); // blocking WSPSend until all are sent
+    // Sends `bytes` from another thread after settle_ms, for rows that must be waiting first.
+    // The thread joins when it goes out of scope, also when the row fails.
+    std::jthread send_later(SOCKET s, std::string bytes);
     void close(SOCKET s);                          // WSPCloseSocket; fails the row on error
     void abort(SOCKET s); // SO_LINGER {1, 0} and close: the peer sees a reset
     // Blocking receives until `n` bytes or the stream ends.

@@ -32,25 +32,52 @@ held_receive held;
 bool holding = false;
 unsigned hold_generation = 0; // a flusher posts only the receive it was started for
 std::thread flusher;
+// Receives the sample accepted and has not completed yet, with their sockets: only a receive
+// posted while another is outstanding on its socket is held, so calls the sample would refuse
+// (on idle sockets, in the argument rows) still reach it and fail as they should.
+std::vector<std::pair<LPWSAOVERLAPPED, SOCKET>> outstanding;
+
+bool outstanding_on_locked(SOCKET s) {
+    for (const auto& [ov, sock] : outstanding)
+        if (sock == s) return true;
+    return false;
+}
+
+int post_inner_locked(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD flags,
+                      LPWSAOVERLAPPED ov, LPINT lpErrno) {
+    const int rc = inner.lpWSPRecv(s, bufs, count, received, flags, ov, nullptr, nullptr, lpErrno);
+    if (rc == SOCKET_ERROR && *lpErrno == WSA_IO_PENDING) outstanding.emplace_back(ov, s);
+    return rc;
+}
 
 void post_held_locked() {
     if (!holding) return;
     holding = false;
     DWORD bytes = 0;
     int err = 0;
-    inner.lpWSPRecv(held.s, held.bufs.data(), static_cast<DWORD>(held.bufs.size()), &bytes,
-                    &held.flags, held.ov, nullptr, nullptr, &err);
+    post_inner_locked(held.s, held.bufs.data(), static_cast<DWORD>(held.bufs.size()), &bytes,
+                      &held.flags, held.ov, &err);
+}
+
+void drop_event(LPWSAOVERLAPPED ov) {
+    ov->hEvent = reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(ov->hEvent) & 1u);
 }
 
 int WSPAPI complete(SOCKET s, LPWSAOVERLAPPED ov, DWORD error, DWORD bytes, LPINT lpErrno) {
-    if (active == fault::no_event)
-        ov->hEvent = reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(ov->hEvent) & 1u);
-    if (active == fault::twice) {
-        const WSAEVENT event = ov->hEvent;
-        host_upcalls.lpWPUCompleteOverlappedRequest(s, ov, error, bytes, lpErrno);
-        ov->hEvent = event;
+    if (active == fault::out_of_order) {
+        std::lock_guard lock(hold_mutex);
+        std::erase_if(outstanding, [ov](const auto& entry) { return entry.first == ov; });
     }
-    return host_upcalls.lpWPUCompleteOverlappedRequest(s, ov, error, bytes, lpErrno);
+    if (active == fault::no_event) drop_event(ov);
+    const int rc = host_upcalls.lpWPUCompleteOverlappedRequest(s, ov, error, bytes, lpErrno);
+    if (active == fault::twice) {
+        // The second report without the event: the waiter may have closed it after the first
+        // (Windows would refuse a closed handle; sanport's Linux events are plain pointers).
+        // The extra completion-queue packet is the fault.
+        drop_event(ov);
+        host_upcalls.lpWPUCompleteOverlappedRequest(s, ov, error, bytes, lpErrno);
+    }
+    return rc;
 }
 
 int WSPAPI recv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD flags,
@@ -65,6 +92,8 @@ int WSPAPI recv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD 
     }
     if (active == fault::out_of_order && ov && bufs && count > 0 && flags && lpErrno) {
         std::unique_lock lock(hold_mutex);
+        if (!holding && !outstanding_on_locked(s))
+            return post_inner_locked(s, bufs, count, received, flags, ov, lpErrno);
         if (!holding) {
             std::thread previous = std::move(flusher);
             held = {s, std::vector<WSABUF>(bufs, bufs + count), *flags, ov};
@@ -81,8 +110,7 @@ int WSPAPI recv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD received, LPDWORD 
             *lpErrno = WSA_IO_PENDING;
             return SOCKET_ERROR;
         }
-        const int rc =
-            inner.lpWSPRecv(s, bufs, count, received, flags, ov, routine, thread, lpErrno);
+        const int rc = post_inner_locked(s, bufs, count, received, flags, ov, lpErrno);
         post_held_locked(); // after the one posted later: filled second
         return rc;
     }
@@ -111,6 +139,7 @@ int WSPAPI cleanup(LPINT lpErrno) {
     {
         std::lock_guard lock(hold_mutex);
         holding = false;
+        outstanding.clear();
     }
     if (flusher.joinable()) flusher.join();
     return inner.lpWSPCleanup(lpErrno);

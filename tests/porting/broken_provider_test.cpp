@@ -76,11 +76,25 @@ TEST_CASE("suite catches: WSAEWOULDBLOCK instead of WSA_IO_PENDING") {
     expect_caught(fault::would_block, "codes.seed-only");
 }
 
+// These two faults are data races by design (a second write of a WSAOVERLAPPED the caller
+// already reads; hEvent rewritten under a waiter), which ThreadSanitizer rightly reports: under
+// TSan they skip instead of carrying a suppression.
+bool racy_fault_under_tsan() {
+#if defined(__SANITIZE_THREAD__)
+    std::cout << "[sanport-skip] this fault is a data race by design; TSan would report it\n";
+    return true;
+#else
+    return false;
+#endif
+}
+
 TEST_CASE("suite catches: an operation completed twice") {
+    if (racy_fault_under_tsan()) return;
     expect_caught(fault::twice, "recv.exactly-once");
 }
 
 TEST_CASE("suite catches: a completion that forgets the event") {
+    if (racy_fault_under_tsan()) return;
     expect_caught(fault::no_event, "recv.event");
 }
 
