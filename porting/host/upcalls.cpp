@@ -191,3 +191,12 @@ WSPUPCALLTABLE upcall_table() noexcept {
 }
 
 } // namespace sanport
+
+#ifndef _WIN32
+// ws2_32's export, for providers that call it by name (compat declares it on Linux).
+extern "C" __attribute__((visibility("default"))) int
+WPUCompleteOverlappedRequest(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD dwError,
+                             DWORD cbTransferred, LPINT lpErrno) {
+    return sanport::host_complete_overlapped_request(s, lpOverlapped, dwError, cbTransferred, lpErrno);
+}
+#endif

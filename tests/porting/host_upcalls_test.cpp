@@ -10,6 +10,10 @@
 #include <atomic>
 #include <cstdint>
 
+#ifndef _WIN32
+#include <dlfcn.h>
+#endif
+
 using namespace sanport;
 
 namespace {
@@ -128,6 +132,41 @@ TEST_CASE("host upcalls: WPUCompleteOverlappedRequest on a host handle does the 
     CHECK(err == WSAEINVAL); // not a handle any more, and not a sanport socket
     WSACloseEvent(event);
 }
+
+#ifndef _WIN32
+TEST_CASE("host upcalls: the global WPUCompleteOverlappedRequest (ws2_32's export on Windows) "
+          "reaches the host, and a host program exports it for provider libraries") {
+    // A provider library's undefined reference binds through the dynamic symbol table.
+    CHECK(dlsym(RTLD_DEFAULT, "WPUCompleteOverlappedRequest") != nullptr);
+    int err = 0;
+    const SOCKET s = up().lpWPUCreateSocketHandle(1001, 1, &err);
+    REQUIRE(s != INVALID_SOCKET);
+    completion_queue q;
+    provider_host host(static_cast<LPWSPSTARTUPEX>(nullptr));
+    REQUIRE(host.associate(q, s, 0x77) == 0);
+    WSAOVERLAPPED ov{};
+    ov.Internal = WSS_OPERATION_IN_PROGRESS;
+    CHECK(::WPUCompleteOverlappedRequest(s, &ov, 0, 9, &err) == 0);
+    CHECK(ov.InternalHigh == 9u);
+    completion_entry e[2];
+    REQUIRE(q.dequeue(e, 2, 1000) == 1);
+    CHECK(e[0].key == 0x77u);
+
+    // And from a library, as a provider would call it: its undefined reference bound at dlopen.
+    void* lib = dlopen(SANPORT_TEST_BY_NAME_LIB, RTLD_NOW | RTLD_LOCAL);
+    REQUIRE_MESSAGE(lib != nullptr, dlerror());
+    using complete_fn = int (*)(SOCKET, LPWSAOVERLAPPED, DWORD);
+    auto complete = reinterpret_cast<complete_fn>(dlsym(lib, "complete_by_name"));
+    REQUIRE((complete != nullptr));
+    ov.Internal = WSS_OPERATION_IN_PROGRESS;
+    CHECK(complete(s, &ov, 11) == 0);
+    CHECK(ov.InternalHigh == 11u);
+    REQUIRE(q.dequeue(e, 2, 1000) == 1);
+    CHECK(e[0].bytes == 11u);
+    dlclose(lib);
+    CHECK(up().lpWPUCloseSocketHandle(s, &err) == 0);
+}
+#endif
 
 TEST_CASE("provider host: a library that does not exist, or exports no start-up, is reported") {
     auto missing = provider_host::load("./no-such-provider-library.so");

@@ -221,6 +221,13 @@ typedef LPWSPDEREGISTERMEMORY LPFN_WSPDEREGISTERMEMORY;
 #define WSAAPI
 #endif
 
+// What Windows exports from ws2_32 for providers that complete through the switch rather than
+// through WSPUPCALLTABLEEX. On Linux sanport's provider host (the sanport::porting library)
+// defines it, and a program linking that library exports it, so a provider library's call
+// binds to the host's handle table as it would bind to ws2_32 on Windows.
+extern "C" int WPUCompleteOverlappedRequest(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD dwError,
+                                            DWORD cbTransferred, LPINT lpErrno);
+
 // ---- layout pins (x64 Windows values, measured with mingw-w64 10) ---------------------------
 static_assert(sizeof(WSPDATA) == 516 && alignof(WSPDATA) == 2);
 static_assert(sizeof(WSPPROC_TABLE) == 30 * sizeof(void*) && sizeof(WSPPROC_TABLE) == 240);
