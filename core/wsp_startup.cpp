@@ -48,7 +48,8 @@ BOOL get_qos_by_name(SOCKET, LPWSABUF, LPQOS, LPINT lpErrno) {
 
 int get_peer_name(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
-    if (!socket_table::instance().find(s)) return fail(lpErrno, WSAENOTSOCK);
+    const socket_ref held = socket_table::instance().find(s); // a close waits for the call
+    if (!held) return fail(lpErrno, WSAENOTSOCK);
     if (!name || !namelen) return fail(lpErrno, WSAEFAULT);
     if (const int wsa = sys::getpeername(s, name, namelen)) return fail(lpErrno, wsa);
     return 0;
@@ -57,14 +58,18 @@ int get_peer_name(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno)
 int set_sock_opt(SOCKET s, int level, int optname, const char* optval, int optlen,
                  LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
-    if (!socket_table::instance().find(s)) return fail(lpErrno, WSAENOTSOCK);
+    // Held across the call: a concurrent close waits for it, so the option never lands on
+    // a new socket that got the same number (SO_LINGER {1, 0} there would reset a stranger).
+    const socket_ref held = socket_table::instance().find(s);
+    if (!held) return fail(lpErrno, WSAENOTSOCK);
     if (const int wsa = sys::set_option(s, level, optname, optval, optlen)) return fail(lpErrno, wsa);
     return 0;
 }
 
 int get_sock_opt(SOCKET s, int level, int optname, char* optval, LPINT optlen, LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
-    if (!socket_table::instance().find(s)) return fail(lpErrno, WSAENOTSOCK);
+    const socket_ref held = socket_table::instance().find(s); // a close waits for the call
+    if (!held) return fail(lpErrno, WSAENOTSOCK);
     if (const int wsa = sys::get_option(s, level, optname, optval, optlen)) return fail(lpErrno, wsa);
     return 0;
 }

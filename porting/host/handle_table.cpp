@@ -56,9 +56,10 @@ int handle_table::close(SOCKET s) noexcept {
     std::lock_guard lock(mutex_);
     slot* sl = slot_of(s);
     if (!sl) return WSAENOTSOCK;
-    sl->live.store(false, std::memory_order_release);
     {
+        // Under the slot lock, so associate and route see the slot either live or not.
         std::lock_guard slot_lock(sl->mutex);
+        sl->live.store(false, std::memory_order_release);
         sl->queue.reset();
     }
     free_.push_back((static_cast<std::uintptr_t>(s) - base) / 4);
@@ -77,6 +78,7 @@ int handle_table::associate(SOCKET s, std::shared_ptr<completion_queue_impl> que
     slot* sl = slot_of(s);
     if (!sl) return WSAENOTSOCK;
     std::lock_guard slot_lock(sl->mutex);
+    if (!sl->live.load(std::memory_order_relaxed)) return WSAENOTSOCK; // closed meanwhile
     if (sl->queue) return WSAEINVAL; // as for sanport's sockets: one queue per socket
     sl->queue = std::move(queue);
     sl->key = key;
@@ -88,6 +90,7 @@ bool handle_table::route(SOCKET s, std::shared_ptr<completion_queue_impl>& queue
     const slot* sl = slot_of(s);
     if (!sl) return false;
     std::lock_guard slot_lock(sl->mutex);
+    if (!sl->live.load(std::memory_order_relaxed)) return false; // closed meanwhile
     queue = sl->queue;
     key = sl->key;
     return true;

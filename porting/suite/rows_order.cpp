@@ -19,30 +19,6 @@ std::string stream(std::size_t n) {
     return s;
 }
 
-void associate(session& ses, completion_queue& q, SOCKET s, ULONG_PTR key) {
-    if (const int wsa = ses.host.associate(q, s, key))
-        fail("cannot associate the socket with a completion queue: " + code(wsa));
-}
-
-// Packets until `want` arrived or wait_ms passed, then whatever else comes within settle_ms.
-std::vector<completion_entry> collect(session& ses, completion_queue& q, std::size_t want) {
-    std::vector<completion_entry> got;
-    completion_entry batch[16];
-    const auto until =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(ses.opts.wait_ms);
-    while (got.size() < want && std::chrono::steady_clock::now() < until) {
-        const std::size_t n = q.dequeue(batch, 16, 20);
-        got.insert(got.end(), batch, batch + n);
-    }
-    const auto settle =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(ses.opts.settle_ms);
-    while (std::chrono::steady_clock::now() < settle) {
-        const std::size_t n = q.dequeue(batch, 16, 10);
-        got.insert(got.end(), batch, batch + n);
-    }
-    return got;
-}
-
 } // namespace
 
 void row_posting_order(session& ses) {
@@ -72,7 +48,7 @@ void row_posting_order(session& ses) {
 void row_exactly_once(session& ses) {
     const auto c = ses.connect();
     completion_queue q;
-    associate(ses, q, c.s, 77);
+    ses.associate(q, c.s, 77);
     std::vector<receive*> posted;
     for (int i = 0; i < 8; ++i) {
         receive& r = ses.make_receive({16});
@@ -82,7 +58,7 @@ void row_exactly_once(session& ses) {
     ses.send(c.peer, stream(128));
     for (receive* r : posted)
         ses.await(*r, "one of 8 posted receives");
-    const std::vector<completion_entry> packets = collect(ses, q, posted.size());
+    const std::vector<completion_entry> packets = ses.collect(q, posted.size());
     std::map<WSAOVERLAPPED*, int> seen;
     for (const completion_entry& e : packets) {
         ++seen[e.overlapped];
@@ -100,7 +76,7 @@ void row_exactly_once(session& ses) {
 void row_low_bit(session& ses) {
     const auto c = ses.connect();
     completion_queue q;
-    associate(ses, q, c.s, 5);
+    ses.associate(q, c.s, 5);
     receive& r = ses.make_receive({16});
     r.ov.hEvent = reinterpret_cast<WSAEVENT>(reinterpret_cast<std::uintptr_t>(r.event) | 1u);
     r.post(ses, c.s);
@@ -113,7 +89,7 @@ void row_low_bit(session& ses) {
     SUITE_EXPECT(ses.p.lpWSPGetOverlappedResult(c.s, &r.ov, &bytes, FALSE, &flags, &err) == TRUE &&
                      bytes == 5,
                  "WSPGetOverlappedResult did not report the 5 bytes (" + code(err) + ")");
-    const std::vector<completion_entry> packets = collect(ses, q, 0);
+    const std::vector<completion_entry> packets = ses.collect(q, 0);
     SUITE_EXPECT(packets.empty(), std::to_string(packets.size()) +
                                       " completion packet(s) queued despite the low bit of hEvent");
 }

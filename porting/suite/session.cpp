@@ -135,12 +135,17 @@ session::pair session::connect(DWORD flags) {
     if (p.lpWSPGetSockName(listener, reinterpret_cast<sockaddr*>(&a), &len, &err) != 0)
         fail("WSPGetSockName failed with " + code(err));
     const SOCKET peer = make_socket(WSA_FLAG_OVERLAPPED);
-    // The backlog completes the connection, so connect-then-accept needs no second thread.
-    if (p.lpWSPConnect(peer, reinterpret_cast<sockaddr*>(&a), len, nullptr, nullptr, nullptr,
-                       nullptr, &err) != 0)
-        fail("WSPConnect to the listener failed with " + code(err));
-    const SOCKET s = p.lpWSPAccept(listener, nullptr, nullptr, nullptr, 0, &err);
-    if (s == INVALID_SOCKET) fail("WSPAccept failed with " + code(err));
+    // Accept on its own thread: a SAN transport's connect may need the passive side waiting.
+    SOCKET s = INVALID_SOCKET;
+    int accept_err = 0;
+    std::jthread acceptor(
+        [&] { s = p.lpWSPAccept(listener, nullptr, nullptr, nullptr, 0, &accept_err); });
+    const int connected = p.lpWSPConnect(peer, reinterpret_cast<sockaddr*>(&a), len, nullptr,
+                                         nullptr, nullptr, nullptr, &err);
+    if (connected != 0) close(listener); // wakes the acceptor
+    acceptor.join();
+    if (connected != 0) fail("WSPConnect to the listener failed with " + code(err));
+    if (s == INVALID_SOCKET) fail("WSPAccept failed with " + code(accept_err));
     sockets_.push_back(s);
     close(listener);
     return {s, peer};
@@ -223,6 +228,37 @@ void session::expect_pending(const receive& r, const std::string& what) {
     if (r.wait(opts.settle_ms))
         fail(what + ": completed (" + std::to_string(r.bytes()) + " bytes, " + code(r.error()) +
              ") when it had to stay pending");
+}
+
+void session::associate(completion_queue& q, SOCKET s, ULONG_PTR key) {
+    if (const int wsa = host.associate(q, s, key))
+        fail("cannot associate the socket with a completion queue: " + code(wsa));
+}
+
+std::vector<completion_entry> session::collect(completion_queue& q, std::size_t want) {
+    std::vector<completion_entry> got;
+    completion_entry batch[16];
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.wait_ms);
+    while (got.size() < want && std::chrono::steady_clock::now() < until) {
+        const std::size_t n = q.dequeue(batch, 16, 20);
+        got.insert(got.end(), batch, batch + n);
+    }
+    const auto settle = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.settle_ms);
+    while (std::chrono::steady_clock::now() < settle) {
+        const std::size_t n = q.dequeue(batch, 16, 10);
+        got.insert(got.end(), batch, batch + n);
+    }
+    return got;
+}
+
+void session::expect_one_packet(completion_queue& q, const WSAOVERLAPPED* ov,
+                                const std::string& what) {
+    const std::vector<completion_entry> packets = collect(q, 1);
+    std::size_t mine = 0;
+    for (const completion_entry& e : packets)
+        mine += e.overlapped == ov ? 1 : 0;
+    if (mine != 1)
+        fail(what + ": " + std::to_string(mine) + " completion packets (must be exactly 1)");
 }
 
 void session::pause(DWORD ms) const {

@@ -4,6 +4,7 @@
 // completes late never writes into freed memory), and the codes WSPRecv gave.
 #pragma once
 
+#include <sanport/completion_queue.h>
 #include <sanport/contract_suite.h>
 #include <sanport/provider_host.h>
 
@@ -101,6 +102,12 @@ public:
     // Blocking receives until `n` bytes or the stream ends.
     std::string receive_blocking(SOCKET s, std::size_t n);
     receive& make_receive(const std::vector<ULONG>& lengths, bool with_event = true);
+    // Associates s with q through the host (fails the row if it cannot).
+    void associate(completion_queue& q, SOCKET s, ULONG_PTR key);
+    // Packets from q until `want` arrived or wait_ms passed, then any more within settle_ms.
+    std::vector<completion_entry> collect(completion_queue& q, std::size_t want);
+    // Fails the row unless q holds exactly one packet for ov (within wait_ms).
+    void expect_one_packet(completion_queue& q, const WSAOVERLAPPED* ov, const std::string& what);
     // Waits for r to complete (fails the row naming `what` if it does not within wait_ms) and
     // logs its completion code.
     void await(const receive& r, const std::string& what);

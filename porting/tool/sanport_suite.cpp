@@ -3,7 +3,7 @@
 //
 //   sanport-suite --provider ./libmyprovider.so    a provider library (dlopen / LoadLibrary)
 //   sanport-suite --sanport                         sanport's own WSPStartupEx
-//   options: --row PREFIX  --list  --wait-ms N
+//   options: --row PREFIX  --list  --wait-ms N  --settle-ms N
 // Exit status: 0 when no row failed, 1 when one did, 2 for a usage or start-up error.
 #include <sanport/contract_suite.h>
 #include <sanport/engine.h>
@@ -19,7 +19,7 @@ namespace {
 
 int usage() {
     std::cerr << "usage: sanport-suite (--provider LIBRARY | --sanport) [--row PREFIX] "
-                 "[--wait-ms N] [--list]\n";
+                 "[--wait-ms N] [--settle-ms N] [--list]\n";
     return 2;
 }
 
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
         else if (a == "--sanport") own = true;
         else if (a == "--row" && has_value) opts.only = argv[++i];
         else if (a == "--wait-ms" && has_value) opts.wait_ms = static_cast<DWORD>(std::atoi(argv[++i]));
+        else if (a == "--settle-ms" && has_value) opts.settle_ms = static_cast<DWORD>(std::atoi(argv[++i]));
         else if (a == "--list") list = true;
         else return usage();
     }
@@ -45,8 +46,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (library.empty() == !own) return usage();
-    if (own && sanport::default_engine().status() != 0) {
+    if (sanport::default_engine().status() != 0) {
         // A backend forced with SANPORT_BACKEND that this kernel cannot run: skipped, not failed.
+        // For --provider too: a provider built on sanport reads the same variable.
         std::cout << "[sanport-skip] sanport's backend did not start: "
                   << sanport::default_engine().why() << '\n';
         return 0;

@@ -65,6 +65,8 @@ int WSPAPI wsp_send(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD l
 
     DWORD sent = 0;
     int err = 0;
+    const transport_hold hold(*sock);
+    if (!hold.ok()) return fail(lpErrno, WSAENOTSOCK);
     if (sanport::WSPSend(sock->transport, lpBuffers, dwBufferCount, &sent, 0, nullptr, nullptr,
                          nullptr, &err) != 0)
         return fail(lpErrno, err); // failed at once: no completion, as for any call that fails

@@ -63,7 +63,9 @@ int close_socket(san_socket& s) noexcept {
     // sanport completes the worker's transport receive (WSA_OPERATION_ABORTED, or its bytes)
     // and wakes a blocked WSPAccept; the worker then aborts every queued request, exactly once.
     int err = 0;
+    std::unique_lock no_calls(s.transport_use); // waits out calls already using the transport
     const int r = sanport::WSPCloseSocket(s.transport, &err);
+    no_calls.unlock();
     // `worker` is only assigned under s.mutex while not closing: safe to read here.
     if (s.worker.joinable()) s.worker.join();
     // Last: the switch's handle must still be valid while the worker completes requests.
@@ -78,11 +80,18 @@ template <class F> int with_socket(SOCKET s, LPINT lpErrno, F f) {
     int wsa = 0;
     socket_ptr sock = find_socket(s, &wsa);
     if (!sock) return fail(lpErrno, wsa);
+    const transport_hold hold(*sock);
+    if (!hold.ok()) return fail(lpErrno, WSAENOTSOCK);
     if ((wsa = f(*sock)) != 0) return fail(lpErrno, wsa);
     return 0;
 }
 
 } // namespace
+
+transport_hold::transport_hold(san_socket& s) : lock_(s.transport_use) {
+    std::lock_guard lock(s.mutex);
+    if (s.closing) lock_.unlock();
+}
 
 socket_ptr find_socket(SOCKET s, int* wsa) noexcept {
     DWORD_PTR context = 0;
@@ -184,6 +193,8 @@ int WSPAPI wsp_connect(SOCKET s, const struct sockaddr* name, int namelen, LPWSA
     int err = 0;
     socket_ptr sock = find_socket(s, &err);
     if (!sock) return fail(lpErrno, err);
+    const transport_hold hold(*sock);
+    if (!hold.ok()) return fail(lpErrno, WSAENOTSOCK);
     if (sanport::WSPConnect(sock->transport, name, namelen, lpCallerData, lpCalleeData, lpSQOS,
                             lpGQOS, &err) != 0)
         return fail(lpErrno, err);

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -84,6 +85,12 @@ struct san_socket {
     DWORD_PTR context = 0;             // our registry key, stored in the switch's handle
     bool overlapped = false;           // made with WSA_FLAG_OVERLAPPED
 
+    // Held shared by every call that uses `transport` (except WSPAccept, which the close must
+    // be able to wake), exclusively by WSPCloseSocket around the transport's close: the OS
+    // hands a closed socket's number to the next new socket at once, so a call racing the
+    // close must not reach the kernel with it. A blocking send delays the close until it ends.
+    std::shared_mutex transport_use;
+
     std::mutex mutex;             // guards everything below
     std::condition_variable wake; // the worker waits here for a request or a close
     conn_state state = conn_state::fresh;
@@ -96,6 +103,17 @@ struct san_socket {
     std::map<std::uintptr_t, memory_region> regions; // WSPRegisterMemory handle -> region
 };
 using socket_ptr = std::shared_ptr<san_socket>;
+
+// A call's hold on s.transport (see san_socket::transport_use); ok() is false, and nothing is
+// held, once s is closing.
+class transport_hold {
+public:
+    explicit transport_hold(san_socket& s);
+    bool ok() const noexcept { return lock_.owns_lock(); }
+
+private:
+    std::shared_lock<std::shared_mutex> lock_;
+};
 
 // ---- socket registry (provider_socket.cpp) --------------------------------------------------
 // The switch's handle carries a context id, never a raw pointer: a call that races with
