@@ -7,12 +7,14 @@
 #                                      for std::thread) cross-builds, Wine runs the tests
 #   scripts/install-deps.sh --bench    also what the full benchmark needs (scripts/bench.sh):
 #                                      plots, perf tracepoints, callgrind
+#   scripts/install-deps.sh --fuzz     also clang and libFuzzer's runtime (the fuzz preset)
 set -eu
 packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev libbenchmark-dev python3"
 for arg in "$@"; do
   case "$arg" in
     --windows) packages="$packages g++-mingw-w64-x86-64-posix wine wine64" ;;
     --bench) packages="$packages python3-matplotlib linux-perf valgrind strace" ;;
+    --fuzz) packages="$packages clang libclang-rt-14-dev" ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
