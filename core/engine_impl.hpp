@@ -27,6 +27,8 @@ class engine_impl {
 public:
     // Backend already made (or nullptr with why_not). own_thread starts the completion thread.
     engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread);
+    // Whether a completion thread of the engine's own serves it (else its owner drives it).
+    bool has_own_thread() const noexcept { return own_thread_; }
     ~engine_impl();
     engine_impl(const engine_impl&) = delete;
     engine_impl& operator=(const engine_impl&) = delete;

@@ -58,6 +58,18 @@ int socket_table::insert(SOCKET s, socket_state* state) {
     return 0;
 }
 
+std::vector<SOCKET> socket_table::handles() {
+    std::vector<SOCKET> out;
+    for (std::size_t c = 0; c < max_chunks; ++c) {
+        const slot* chunk = chunks_[c].load(std::memory_order_acquire);
+        if (!chunk) continue;
+        for (std::size_t i = 0; i < chunk_size; ++i)
+            if (chunk[i].load(std::memory_order_acquire))
+                out.push_back(static_cast<SOCKET>((c << chunk_bits) | i));
+    }
+    return out;
+}
+
 socket_ref socket_table::find(SOCKET s) noexcept {
     if (s == INVALID_SOCKET) return {};
     slot* chunk = chunk_for(s, false);

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <mutex>
+#include <vector>
 
 namespace sanport::detail {
 
@@ -46,6 +47,8 @@ public:
     int insert(SOCKET s, socket_state* state);
     socket_ref find(SOCKET s) noexcept;
     void remove(SOCKET s, socket_state* state) noexcept;
+    // A snapshot of the handles in the table (for the last WSPCleanup, which closes them).
+    std::vector<SOCKET> handles();
 
     // Recycled state objects (type-stable memory, see above).
     socket_state* make_state();

@@ -3,6 +3,7 @@
 //
 // The functions also work with no start-up at all (the embedded default engine); start-up is
 // counted only so that WSPCleanup can report WSANOTINITIALISED when it has nothing to balance.
+#include "core/engine_impl.hpp"
 #include "core/entry.hpp"
 #include "core/socket_table.hpp"
 #include "core/sys.hpp"
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 namespace sanport {
 
@@ -99,6 +101,27 @@ int ioctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_
     return 0;
 }
 
+// The last WSPCleanup closes what is still open, as WSACleanup does ("as if closesocket was
+// called"): every pending operation completes once, with WSA_OPERATION_ABORTED. Only sockets
+// whose engine has a thread of its own: a driven engine's sockets belong to its owner, and a
+// close from here would wait for a driver that may never run again.
+void close_all_sockets() noexcept {
+    std::vector<SOCKET> all;
+    try {
+        all = socket_table::instance().handles();
+    } catch (...) {
+        return; // out of memory: nothing closed, as if there had been nothing to close
+    }
+    for (SOCKET s : all) {
+        {
+            const socket_ref sock = socket_table::instance().find(s);
+            if (!sock || !sock->engine || !sock->engine->has_own_thread()) continue;
+        }
+        int ignored = 0;
+        WSPCloseSocket(s, &ignored); // WSAENOTSOCK if someone else closed it meanwhile
+    }
+}
+
 int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
     if (!data || !t) return WSAEFAULT;
     const BYTE major = static_cast<BYTE>(version & 0xff);
@@ -164,6 +187,7 @@ int WSPCleanup(LPINT lpErrno) {
     do {
         if (n == 0) return fail(lpErrno, WSANOTINITIALISED);
     } while (!startups.compare_exchange_weak(n, n - 1, std::memory_order_acq_rel));
+    if (n == 1) close_all_sockets();
     return 0;
 }
 

@@ -103,3 +103,38 @@ TEST_CASE("proc table: the entry points work with no start-up call at all") {
     send_all(p.peer, "embedded");
     CHECK(recv_stream(p.s, 8) == "embedded");
 }
+
+TEST_CASE("proc table: the last WSPCleanup closes every open socket - each pending receive "
+          "completes once with WSA_OPERATION_ABORTED, as WSACleanup does") {
+    WSPDATA data{};
+    WSPPROC_TABLE table{};
+    WSPUPCALLTABLE upcalls{};
+    REQUIRE(sanport::WSPStartup(0x0202, &data, nullptr, upcalls, &table) == 0);
+    REQUIRE(sanport::WSPStartup(0x0202, &data, nullptr, upcalls, &table) == 0);
+    loopback_pair a = make_pair(), b = make_pair();
+    completion_queue cq;
+    REQUIRE(cq.associate(a.s, 1) == 0);
+    overlapped_op ra1({16}), ra2({16}), rb({16});
+    REQUIRE(ra1.recv(a.s) == SOCKET_ERROR);
+    REQUIRE(ra2.recv(a.s) == SOCKET_ERROR);
+    REQUIRE(rb.recv(b.s) == SOCKET_ERROR);
+    int err = 0;
+    CHECK(WSPCleanup(&err) == 0); // not the last: nothing closed
+    sleep_ms(settle_ms);
+    CHECK(ra1.pending());
+    CHECK(rb.pending());
+    CHECK(WSPCleanup(&err) == 0); // the last: everything closed, every receive completed
+    for (overlapped_op* op : {&ra1, &ra2, &rb}) {
+        CHECK_FALSE(op->pending());
+        CHECK(wsa_name(op->result(a.s).err) == "WSA_OPERATION_ABORTED");
+        CHECK(op->event_signalled());
+    }
+    CHECK(dequeue_n(cq, 2).size() == 2u);
+    CHECK(count_more(cq) == 0u);
+    overlapped_op after({16});
+    after.recv(a.s);
+    CHECK(wsa_name(after.err) == "WSAENOTSOCK");
+    // The pairs' own close must not close a number the OS may have handed out again.
+    a.s = INVALID_SOCKET;
+    b.s = INVALID_SOCKET;
+}

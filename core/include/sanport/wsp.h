@@ -83,7 +83,10 @@ int WSPStartup(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW 
                WSPUPCALLTABLE UpcallTable, LPWSPPROC_TABLE lpProcTable);
 int WSPStartupEx(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW lpProtocolInfo,
                  LPWSPUPCALLTABLEEX lpUpcallTable, LPWSPPROC_TABLE lpProcTable);
-// Balances one WSPStartup(Ex); WSANOTINITIALISED when there is none to balance.
+// Balances one WSPStartup(Ex); WSANOTINITIALISED when there is none to balance. The last one
+// closes every socket still open on an engine with its own thread (the default engine, and
+// engines made with own_thread = true) as WSPCloseSocket would: each pending operation
+// completes once with WSA_OPERATION_ABORTED. Sockets of driven engines are their owner's.
 int WSPCleanup(LPINT lpErrno);
 
 // ---- sanport extensions ---------------------------------------------------------------------
