@@ -5,6 +5,7 @@
 // soak_main.cpp (arguments, progress, watchdog, summary).
 #pragma once
 
+#include "tests/support/checksum.hpp"
 #include "tests/support/test_rng.hpp"
 
 #include <sanport/completion_queue.h>
@@ -56,17 +57,7 @@ void stream_fill(std::uint64_t key, std::uint64_t pos, char* out, std::size_t n)
 std::size_t stream_mismatch(std::uint64_t key, std::uint64_t pos, const char* data, std::size_t n);
 unsigned char stream_byte(std::uint64_t key, std::uint64_t pos);
 
-// Fletcher-style, position-sensitive, independent of how the bytes were split.
-struct checksum {
-    std::uint64_t a = 1, b = 0;
-    void add(const char* p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) {
-            a += static_cast<unsigned char>(p[i]);
-            b += a;
-        }
-    }
-    bool operator==(const checksum&) const = default;
-};
+using sanport::test::checksum; // tests/support/checksum.hpp
 
 // ---- the file-descriptor guard -----------------------------------------------------------------
 // A SOCKET is the OS descriptor, and the OS hands a closed number to the next socket at once.

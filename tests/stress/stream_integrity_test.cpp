@@ -13,6 +13,7 @@
 //
 // Plain POSIX for the peer side (no dependency on tests/support); only 127.0.0.1 is used.
 
+#include "tests/support/checksum.hpp"
 #include "tests/support/os_pair.hpp"
 #include "tests/support/test_rng.hpp"
 
@@ -121,17 +122,7 @@ unsigned char stream_byte(std::uint64_t offset) {
     return *stream_run(offset, 1, len);
 }
 
-// Fletcher-style, position-sensitive and independent of how the bytes were split.
-struct checksum {
-    std::uint64_t a = 1, b = 0;
-    void add(const char* p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) {
-            a += static_cast<unsigned char>(p[i]);
-            b += a;
-        }
-    }
-    bool operator==(const checksum&) const = default;
-};
+using sanport::test::checksum; // tests/support/checksum.hpp
 
 // ---- loopback plumbing (plain POSIX) ---------------------------------------------------------
 
