@@ -590,4 +590,10 @@ std::size_t count_more(completion_queue& cq, int ms) {
     return total;
 }
 
+bool overlapped_op::event_signalled_soon(int timeout_ms) const {
+    WSAEVENT e = st_->event;
+    return WSAWaitForMultipleEvents(1, &e, TRUE, static_cast<DWORD>(timeout_ms), FALSE) ==
+           WSA_WAIT_EVENT_0;
+}
+
 } // namespace sanport::test

@@ -345,6 +345,10 @@ public:
     // WSPGetOverlappedResult.
     op_result finish(SOCKET s, int timeout_ms = max_wait_ms);
     bool event_signalled() const { return sanport::wsa_event_is_set(st_->event); }
+    // The event becomes signalled within a bounded wait. The completer publishes the result
+    // (Internal last) and then signals the event, so a test that saw the result may still be
+    // a moment early for the event: positive checks use this, negative ones event_signalled().
+    bool event_signalled_soon(int timeout_ms = max_wait_ms) const;
 
     std::string data(std::size_t n) const;   // first n bytes, buffers in array order
     std::string buffer(std::size_t i) const; // all of buffer i
