@@ -22,7 +22,7 @@ handle_table::slot* handle_table::slot_of(SOCKET s) const noexcept {
     return sl->live.load(std::memory_order_acquire) ? sl : nullptr;
 }
 
-SOCKET handle_table::create(DWORD catalog_entry, DWORD_PTR context, int& wsa) noexcept {
+SOCKET handle_table::create(DWORD_PTR context, int& wsa) noexcept {
     std::lock_guard lock(mutex_);
     std::size_t index;
     // Reuse only from a long free list (or when no fresh slot is left): a value just closed is
@@ -45,7 +45,6 @@ SOCKET handle_table::create(DWORD catalog_entry, DWORD_PTR context, int& wsa) no
         std::lock_guard slot_lock(sl.mutex);
         sl.queue.reset();
         sl.key = 0;
-        sl.catalog_entry = catalog_entry;
     }
     sl.context.store(context, std::memory_order_relaxed);
     sl.live.store(true, std::memory_order_release);

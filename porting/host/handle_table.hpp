@@ -28,7 +28,7 @@ public:
     static handle_table& instance() noexcept;
 
     // A new handle carrying `context`; INVALID_SOCKET with WSAENOBUFS when the table is full.
-    SOCKET create(DWORD catalog_entry, DWORD_PTR context, int& wsa) noexcept;
+    SOCKET create(DWORD_PTR context, int& wsa) noexcept;
     // 0, or WSAENOTSOCK for a value that is not a live handle.
     int close(SOCKET s) noexcept;
     int query(SOCKET s, DWORD_PTR& context) const noexcept;
@@ -42,7 +42,6 @@ private:
     struct slot {
         std::atomic<bool> live{false};
         std::atomic<DWORD_PTR> context{0};
-        DWORD catalog_entry = 0;
         mutable std::mutex mutex; // guards queue and key
         std::shared_ptr<completion_queue_impl> queue;
         ULONG_PTR key = 0;

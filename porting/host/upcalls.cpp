@@ -61,9 +61,11 @@ BOOL WSPAPI reset_event(WSAEVENT e, LPINT lpErrno) {
     return FALSE;
 }
 
-SOCKET WSPAPI create_socket_handle(DWORD catalog_entry, DWORD_PTR context, LPINT lpErrno) {
+// The catalog entry says which provider owns the handle; no upcall ever asks for it back, so
+// the host does not keep it.
+SOCKET WSPAPI create_socket_handle(DWORD, DWORD_PTR context, LPINT lpErrno) {
     int wsa = 0;
-    const SOCKET s = handle_table::instance().create(catalog_entry, context, wsa);
+    const SOCKET s = handle_table::instance().create(context, wsa);
     if (s == INVALID_SOCKET && lpErrno) *lpErrno = wsa;
     return s;
 }

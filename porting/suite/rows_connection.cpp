@@ -81,12 +81,7 @@ void row_close_pending(session& ses) {
     const auto c = ses.connect();
     completion_queue q;
     ses.associate(q, c.s, 9);
-    std::vector<receive*> posted;
-    for (int i = 0; i < 3; ++i) {
-        receive& r = ses.make_receive({16});
-        r.post(ses, c.s);
-        posted.push_back(&r);
-    }
+    const std::vector<receive*> posted = ses.post_receives(c.s, 3, 16);
     ses.close(c.s);
     for (std::size_t i = 0; i < posted.size(); ++i) {
         receive& r = *posted[i];

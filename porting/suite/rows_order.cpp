@@ -49,12 +49,7 @@ void row_exactly_once(session& ses) {
     const auto c = ses.connect();
     completion_queue q;
     ses.associate(q, c.s, 77);
-    std::vector<receive*> posted;
-    for (int i = 0; i < 8; ++i) {
-        receive& r = ses.make_receive({16});
-        r.post(ses, c.s);
-        posted.push_back(&r);
-    }
+    const std::vector<receive*> posted = ses.post_receives(c.s, 8, 16);
     ses.send(c.peer, stream(128));
     for (receive* r : posted)
         ses.await(*r, "one of 8 posted receives");

@@ -37,7 +37,7 @@ receive::receive(const std::vector<ULONG>& lengths, bool with_event) {
     memory.reserve(lengths.size());
     for (ULONG len : lengths) {
         memory.emplace_back(len, fill_byte);
-        bufs.push_back(WSABUF{len, len ? memory.back().data() : memory.back().data()});
+        bufs.push_back(WSABUF{len, memory.back().data()});
     }
     if (with_event) event = WSACreateEvent();
     ov.hEvent = event;
@@ -228,6 +228,16 @@ void session::expect_pending(const receive& r, const std::string& what) {
     if (r.wait(opts.settle_ms))
         fail(what + ": completed (" + std::to_string(r.bytes()) + " bytes, " + code(r.error()) +
              ") when it had to stay pending");
+}
+
+std::vector<receive*> session::post_receives(SOCKET s, std::size_t n, ULONG length) {
+    std::vector<receive*> posted;
+    for (std::size_t i = 0; i < n; ++i) {
+        receive& r = make_receive({length});
+        r.post(*this, s);
+        posted.push_back(&r);
+    }
+    return posted;
 }
 
 void session::associate(completion_queue& q, SOCKET s, ULONG_PTR key) {

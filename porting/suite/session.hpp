@@ -102,6 +102,8 @@ public:
     // Blocking receives until `n` bytes or the stream ends.
     std::string receive_blocking(SOCKET s, std::size_t n);
     receive& make_receive(const std::vector<ULONG>& lengths, bool with_event = true);
+    // n receives of `length` bytes each, posted on s in order.
+    std::vector<receive*> post_receives(SOCKET s, std::size_t n, ULONG length);
     // Associates s with q through the host (fails the row if it cannot).
     void associate(completion_queue& q, SOCKET s, ULONG_PTR key);
     // Packets from q until `want` arrived or wait_ms passed, then any more within settle_ms.
