@@ -73,12 +73,46 @@ void asio_backend::detach(SOCKET, void* backend_socket) noexcept {
     delete socket;
 }
 
+// The fault seam: true when `done` holds an injected answer; a short transfer narrows the
+// request to `trimmed` (over its first buffer) and goes on to the kernel.
+bool asio_backend::inject(io_request& request, io_completion& done, WSABUF& trimmed) noexcept {
+    asio_fault_plan& plan = *faults_;
+    if (plan.failed_transfers > 0 && plan.fail_errno > 0) {
+        --plan.failed_transfers;
+        ++plan.injected.failed_transfers;
+        const int wsa =
+            plan.fail_errno == EAGAIN ? WSAEWOULDBLOCK : wsa_from_transfer_errno(plan.fail_errno);
+        done = io_completion{&request, wsa, 0, false};
+        return true;
+    }
+    if (plan.short_transfers > 0 && plan.short_bytes > 0 && request.kind != io_kind::recv_probe) {
+        --plan.short_transfers;
+        ++plan.injected.short_transfers;
+        trimmed = request.buffers[0];
+        if (trimmed.len > plan.short_bytes) trimmed.len = plan.short_bytes;
+    }
+    return false;
+}
+
 bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
+    const WSABUF* buffers = request.buffers;
+    std::uint32_t count = request.count;
     DWORD bytes = 0;
     int wsa = 0;
+    WSABUF trimmed{0, nullptr};
+    if (faults_ != nullptr) [[unlikely]] {
+        if (inject(request, done, trimmed)) {
+            if (done.wsa == WSAEWOULDBLOCK) return false;
+            return true;
+        }
+        if (trimmed.buf != nullptr) {
+            buffers = &trimmed;
+            count = 1;
+        }
+    }
     switch (request.kind) {
     case io_kind::recv:
-        wsa = sys::recv_now(request.socket, request.buffers, request.count, request.flags, bytes);
+        wsa = sys::recv_now(request.socket, buffers, count, request.flags, bytes);
         break;
     case io_kind::recv_probe: {
         const WSABUF probe{1, request.buffers[0].buf};
@@ -86,7 +120,7 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
         break;
     }
     case io_kind::send:
-        wsa = sys::send_now(request.socket, request.buffers, request.count, bytes);
+        wsa = sys::send_now(request.socket, buffers, count, bytes);
         break;
     }
     if (wsa == WSAEWOULDBLOCK) return false;
@@ -124,9 +158,14 @@ void asio_backend::finish(asio_direction& direction, const io_completion& done) 
 }
 
 void asio_backend::on_ready(asio_socket& socket, asio_direction& direction,
-                            const boost::system::error_code& ec) noexcept {
+                            boost::system::error_code ec) noexcept {
     io_request* request = direction.active;
     if (request == nullptr) return; // cannot happen: one wait per started request
+    if (faults_ != nullptr && faults_->failed_waits > 0 && faults_->wait_errno > 0) [[unlikely]] {
+        --faults_->failed_waits;
+        ++faults_->injected.failed_waits;
+        ec = boost::system::error_code(faults_->wait_errno, boost::system::system_category());
+    }
     if (direction.cancelled || ec == boost::asio::error::operation_aborted) {
         finish(direction, io_completion{request, WSA_OPERATION_ABORTED, 0, false});
         return;

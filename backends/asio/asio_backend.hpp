@@ -12,6 +12,7 @@
 #pragma once
 
 #include "backends/asio/asio.hpp"
+#include "backends/asio/asio_faults.hpp"
 #include "core/backend.hpp"
 
 #include <cstddef>
@@ -81,6 +82,9 @@ public:
     asio_backend(const asio_backend&) = delete;
     asio_backend& operator=(const asio_backend&) = delete;
 
+    // Tests only (asio_faults.hpp), before the engine runs; the plan outlives the backend.
+    void set_fault_plan(asio_fault_plan* plan) noexcept { faults_ = plan; }
+
     const char* name() const noexcept override { return "asio"; }
     int bind_thread() noexcept override { return 0; }
     int attach(SOCKET s, void*& backend_socket) noexcept override;
@@ -95,13 +99,14 @@ public:
 
 private:
     // One non-blocking attempt. false: nothing now (wait for readiness); true: `done` is set.
-    static bool attempt(io_request& request, io_completion& done) noexcept;
+    bool attempt(io_request& request, io_completion& done) noexcept;
+    bool inject(io_request& request, io_completion& done, WSABUF& trimmed) noexcept;
     void arm(asio_socket& socket, asio_direction& direction) noexcept;
 
 public:
     // The wait handler's entry (engine thread, inside reap()).
     void on_ready(asio_socket& socket, asio_direction& direction,
-                  const boost::system::error_code& ec) noexcept;
+                  boost::system::error_code ec) noexcept;
 
 private:
     void finish(asio_direction& direction, const io_completion& done);
@@ -113,6 +118,7 @@ private:
     std::vector<io_completion> ready_; // queued by handlers, handed out by reap()
     std::size_t ready_head_ = 0;
     bool woke_ = false; // a wake() handler ran during this reap()
+    asio_fault_plan* faults_ = nullptr;
 };
 
 } // namespace sanport::detail

@@ -10,6 +10,7 @@
 
 #include "backends/io_uring/uring_tags.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -28,21 +29,30 @@ int uring_backend::attach(SOCKET s, void*& backend_socket) noexcept {
 }
 
 void uring_backend::detach(SOCKET, void* backend_socket) noexcept {
-    delete static_cast<uring_socket*>(backend_socket);
+    auto* socket = static_cast<uring_socket*>(backend_socket);
+    forget_owed(socket->recv); // only a dropped cancel can still be linked: nothing is started
+    forget_owed(socket->send);
+    delete socket;
 }
 
 io_uring_sqe* uring_backend::next_sqe() noexcept {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_sqe* sqe = get_sqe();
     if (sqe != nullptr) return sqe;
     io_uring_submit(&ring_); // the SQ is full: hand it to the kernel to make room
-    return io_uring_get_sqe(&ring_);
+    return get_sqe();
+}
+
+void uring_backend::prep_and_inject(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
+                                    int fd) noexcept {
+    prep_request(sqe, request, scratch, fd);
+    if (faults_ != nullptr) [[unlikely]]
+        inject(sqe, scratch);
 }
 
 bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     auto* socket = static_cast<uring_socket*>(request.backend_socket);
-    uring_scratch& scratch = request.kind == io_kind::send ? socket->send : socket->recv;
+    uring_scratch& scratch = scratch_of(request);
     int wsa = 0;
-    io_uring_sqe* sqe = nullptr;
     if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers)
         wsa = WSAEINVAL; // the core never does this; refuse rather than hand it to the kernel
     else if (!load_iovecs(request, scratch))
@@ -50,8 +60,6 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     else if (socket->recv_ready && request.kind == io_kind::recv &&
              try_recv_now(request, *socket, done))
         return true;
-    else if ((sqe = next_sqe()) == nullptr)
-        wsa = WSAENOBUFS;
     if (wsa != 0) {
         done = io_completion{&request, wsa, 0, false};
         return true;
@@ -59,7 +67,11 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     scratch.active = &request;
     scratch.abort_on_retry = false;
     scratch.poll_first = false;
-    prep_request(sqe, request, scratch, socket->fd);
+    scratch.injected_res = 0;
+    if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
+        prep_and_inject(sqe, request, scratch, socket->fd);
+    else
+        owe(scratch, false); // even a submit made no room: the next reap() prepares it
     return false;
 }
 
@@ -83,11 +95,24 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
         msg.msg_iov = socket.recv.vectors->iov; // loaded by load_iovecs
         msg.msg_iovlen = request.count;
     }
+    std::uint32_t most = 0; // the fault seam's short transfer: at most this, from buffer 0
+    if (faults_ != nullptr) [[unlikely]] {
+        int error = 0;
+        if (inject_direct(error, most) && error != EINTR) { // EINTR: retried, as below
+            if (error == EAGAIN) return false;
+            done = io_completion{&request, wsa_from_transfer_errno(error), 0, false};
+            return true;
+        }
+    }
     ssize_t n = -1;
     do { // recv(2) for one buffer: ~100 ns cheaper than recvmsg (research 5.6)
-        n = request.count == 1
-                ? ::recv(socket.fd, request.buffers[0].buf, request.buffers[0].len, flags)
-                : ::recvmsg(socket.fd, &msg, flags);
+        if (most != 0) [[unlikely]]
+            n = ::recv(socket.fd, request.buffers[0].buf,
+                       std::min<std::size_t>(request.buffers[0].len, most), flags);
+        else if (request.count == 1)
+            n = ::recv(socket.fd, request.buffers[0].buf, request.buffers[0].len, flags);
+        else
+            n = ::recvmsg(socket.fd, &msg, flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false; // the ring waits
     if (n < 0) {
@@ -119,16 +144,21 @@ void uring_backend::wake() noexcept {
 bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept {
     auto* request = reinterpret_cast<io_request*>(static_cast<std::uintptr_t>(cqe.user_data));
     auto* socket = static_cast<uring_socket*>(request->backend_socket);
-    uring_scratch& scratch = request->kind == io_kind::send ? socket->send : socket->recv;
-    const int res = cqe.res;
+    uring_scratch& scratch = scratch_of(*request);
+    int res = cqe.res;
+    if (scratch.injected_res != 0) [[unlikely]] { // the fault seam's NOP stood in for it
+        res = scratch.injected_res;
+        scratch.injected_res = 0;
+    }
     const bool retry = res == -EAGAIN || res == -EINTR;
 
     if (retry && !scratch.abort_on_retry) {
-        if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr) {
-            if (res == -EAGAIN) scratch.poll_first = true;
-            prep_request(sqe, *request, scratch, socket->fd);
-            return false;
-        }
+        if (res == -EAGAIN) scratch.poll_first = true;
+        if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
+            prep_and_inject(sqe, *request, scratch, socket->fd);
+        else
+            owe(scratch, false);
+        return false;
     }
     out.request = request;
     out.bytes = 0;
@@ -141,16 +171,12 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
         // READ_FIXED/READV_FIXED carry no SOCK_NONEMPTY flag: a full buffer is the hint there.
         if (request->kind == io_kind::recv)
             socket->recv_ready = out.more_data || filled(*request, out.bytes);
-    } else if (res == -ECANCELED || (retry && scratch.abort_on_retry)) {
+    } else if (res == -ECANCELED || retry) { // retry here: after cancel()
         out.wsa = WSA_OPERATION_ABORTED;
-    } else if (retry) {
-        out.wsa = WSAENOBUFS; // could not re-arm: no SQE even after a submit
     } else {
         out.wsa = wsa_from_transfer_errno(-res);
     }
-    scratch.active = nullptr;
-    scratch.abort_on_retry = false;
-    scratch.poll_first = false;
+    settle(scratch);
     return true;
 }
 
@@ -171,6 +197,8 @@ std::size_t uring_backend::harvest(io_completion* out, std::size_t max, bool& wo
             }
             continue;
         }
+        if (faults_ != nullptr && hold(*cqe)) [[unlikely]]
+            continue;
         if (finish(*cqe, out[produced])) ++produced;
     }
     io_uring_cq_advance(&ring_, seen);
@@ -186,32 +214,51 @@ std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout
     const clock::time_point deadline =
         timeout_ms > 0 ? clock::now() + std::chrono::milliseconds(timeout_ms) : clock::time_point{};
     for (;;) {
+        // What waited for room in the SQ (or, under the fault seam, for a cancel) goes first.
+        std::size_t produced = 0;
+        if (owed_head_ != nullptr || held_.user_data != 0) [[unlikely]]
+            produced = pay_backlog(out, max);
         // Without DEFER_TASKRUN completions are posted for us; with it (or with work pending,
         // or something to submit) only entering the kernel runs the task work.
         const unsigned kernel_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
         const bool work_pending = (kernel_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
         const bool must_enter = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0 ||
                                 io_uring_sq_ready(&ring_) > 0 || work_pending;
+        const bool no_wait = timeout_ms == 0 || produced > 0 || io_uring_cq_ready(&ring_) > 0;
+        if (faults_ != nullptr) [[unlikely]] {
+            if ((kernel_flags & IORING_SQ_CQ_OVERFLOW) != 0) ++faults_->observed.cq_overflow;
+        }
         int result = 0;
         io_uring_cqe* first = nullptr;
-        if (timeout_ms == 0 || io_uring_cq_ready(&ring_) > 0) {
+        if (faults_ != nullptr && faults_->enter_eintr > 0 && (must_enter || !no_wait)) {
+            --faults_->enter_eintr;
+            ++faults_->injected.enter_eintr;
+            result = -EINTR; // as if a signal had interrupted the call before it did anything
+        } else if (no_wait) {
             if (must_enter) result = io_uring_submit_and_get_events(&ring_);
         } else if (timeout_ms < 0) {
             result = io_uring_submit_and_wait_timeout(&ring_, &first, 1, nullptr, nullptr);
+            if (result == -EINTR && faults_ != nullptr) ++faults_->observed.enter_eintr;
         } else {
             const auto left =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
             if (left.count() <= 0) {
                 bool woke = false;
-                return harvest(out, max, woke);
+                return produced + harvest(out + produced, max - produced, woke);
             }
             __kernel_timespec ts{};
             ts.tv_sec = left.count() / 1000000000;
             ts.tv_nsec = left.count() % 1000000000;
             result = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+            if (result == -EINTR && faults_ != nullptr) ++faults_->observed.enter_eintr;
+        }
+        if (faults_ != nullptr && faults_->stalled_reaps > 0) [[unlikely]] {
+            --faults_->stalled_reaps; // the kernel posted; nobody takes from the CQ this time
+            ++faults_->injected.stalled_reaps;
+            return produced;
         }
         bool woke = false;
-        const std::size_t produced = harvest(out, max, woke);
+        produced += harvest(out + produced, max - produced, woke);
         // -ETIME, -EINTR (and any other refusal): zero completions is the answer. Only
         // internal CQEs (a cancel's verdict, a re-armed retry) are no answer for a waiting
         // caller: wait on.

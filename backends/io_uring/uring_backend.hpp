@@ -6,6 +6,7 @@
 // lives in uring_socket, one part per direction, so nothing is allocated per request.
 #pragma once
 
+#include "backends/io_uring/uring_faults.hpp"
 #include "core/backend.hpp"
 
 #include <liburing.h>
@@ -48,6 +49,12 @@ struct uring_scratch {
     std::unique_ptr<uring_vectors> vectors; // see uring_vectors
     bool abort_on_retry = false;            // cancel() came: a -EAGAIN/-EINTR result is final
     bool poll_first = false;                // -EAGAIN came: the retry waits for readiness first
+    // No SQE was free (uring_backlog.cpp): the next reap() prepares the request, or its cancel.
+    bool prep_owed = false;
+    bool cancel_owed = false;
+    bool in_backlog = false;
+    uring_scratch* next_owed = nullptr;
+    int injected_res = 0; // fault seam: the NOP standing in for the request completes with this
 };
 
 // What attach() makes; handed back as io_request::backend_socket.
@@ -60,11 +67,29 @@ struct uring_socket {
     uring_scratch send;
 };
 
+// The direction a request belongs to.
+inline uring_scratch& scratch_of(const io_request& request) noexcept {
+    auto* socket = static_cast<uring_socket*>(request.backend_socket);
+    return request.kind == io_kind::send ? socket->send : socket->recv;
+}
+
+// The request has been reported: the direction is free for the next one.
+inline void settle(uring_scratch& scratch) noexcept {
+    scratch.active = nullptr;
+    scratch.abort_on_retry = false;
+    scratch.poll_first = false;
+    scratch.prep_owed = false;
+    scratch.cancel_owed = false; // an owed cancel still linked is dropped by pay_backlog()
+    scratch.injected_res = 0;
+}
+
 class uring_backend final : public backend {
 public:
     // Creates the ring (disabled until bind_thread when the kernel allows it). On failure
     // setup_error() is non-zero and the object must not be used as a backend.
     explicit uring_backend(unsigned queue_depth) noexcept;
+    // Tests only (uring_faults.hpp), before the engine runs; the plan outlives the backend.
+    void set_fault_plan(uring_fault_plan* plan) noexcept { faults_ = plan; }
     ~uring_backend() override;
     uring_backend(const uring_backend&) = delete;
     uring_backend& operator=(const uring_backend&) = delete;
@@ -99,8 +124,20 @@ private:
     void prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
                       int fd) const noexcept;
 
+    // uring_backlog.cpp: SQEs that waited for room, and the fault seam.
+    io_uring_sqe* get_sqe() noexcept; // io_uring_get_sqe, unless a fault says the SQ is full
+    void owe(uring_scratch& scratch, bool cancel) noexcept;
+    void forget_owed(uring_scratch& scratch) noexcept; // detach: unlink from the backlog
+    std::size_t pay_backlog(io_completion* out, std::size_t max) noexcept;
+    void inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept;
+    // try_recv_now's share: true with an errno to answer; or `most` bytes for a short one.
+    bool inject_direct(int& error, std::uint32_t& most) noexcept;
+    bool hold(const io_uring_cqe& cqe) noexcept;
+
     // uring_backend.cpp
     io_uring_sqe* next_sqe() noexcept; // submits to make room when the SQ is full
+    void prep_and_inject(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
+                         int fd) noexcept;
     static bool filled(const io_request& request, std::uint32_t bytes) noexcept;
     bool try_recv_now(io_request& request, uring_socket& socket, io_completion& done) noexcept;
     void arm_wake() noexcept;
@@ -119,6 +156,10 @@ private:
     int wake_fd_ = -1;              // eventfd; blocking, so io_uring polls it
     bool wake_armed_ = false;
     std::uint64_t wake_value_ = 0; // the armed READ's destination
+    uring_scratch* owed_head_ = nullptr; // the backlog, in the order room was missing
+    uring_scratch* owed_tail_ = nullptr;
+    uring_fault_plan* faults_ = nullptr;
+    io_uring_cqe held_{}; // hold_recv_until_cancel: the CQE kept back (user_data 0: none)
 };
 
 } // namespace sanport::detail

@@ -23,9 +23,12 @@ void uring_backend::cancel(SOCKET, void* backend_socket) noexcept {
         // A -EAGAIN/-EINTR result seen after this point is final, not re-armed: the cancel
         // may already have passed the request by.
         d->abort_on_retry = true;
+        if (d->prep_owed) continue; // the kernel never saw it: pay_backlog() reports the abort
         io_uring_sqe* sqe = next_sqe();
-        // Cannot fail after a submit; if it did, the guard above still ends a re-arm loop.
-        if (sqe == nullptr) continue;
+        if (sqe == nullptr) { // even a submit made no room: the next reap() issues it
+            owe(*d, true);
+            continue;
+        }
         // SQEs run in order, so this also finds a request prepared in the same submission.
         io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(d->active), 0);
         sqe->user_data = uring_tag_cancel;

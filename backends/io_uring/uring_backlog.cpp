@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+// SQEs that had to wait for room, and the fault seam (uring_faults.hpp).
+//
+// Why a backlog: io_uring_get_sqe can come back empty even after a submit (the kernel refused
+// the submission: -EBUSY while its CQ backlog is full, -EAGAIN/-ENOMEM). Failing the request
+// then would turn a busy ring into a lost receive, and a cancel that never reaches the kernel
+// would leave a close waiting forever. Instead the direction is linked here and the next reap()
+// prepares it, first thing, before it enters the kernel. Requests keep their posting order: at
+// most one per direction is started, and the backlog is first in, first out.
+//
+// Invariant: a scratch is linked at most once (in_backlog); what it still owes is prep_owed or
+// cancel_owed. A request reported meanwhile clears both (settle), and its stale entry is
+// dropped when reached, or unlinked by detach().
+
+#include "backends/io_uring/uring_backend.hpp"
+#include "backends/io_uring/uring_tags.hpp"
+
+#include <algorithm>
+
+namespace sanport::detail {
+
+io_uring_sqe* uring_backend::get_sqe() noexcept {
+    if (faults_ != nullptr && faults_->sq_full > 0) [[unlikely]] {
+        --faults_->sq_full;
+        ++faults_->injected.sq_full;
+        return nullptr;
+    }
+    return io_uring_get_sqe(&ring_);
+}
+
+void uring_backend::owe(uring_scratch& scratch, bool cancel) noexcept {
+    (cancel ? scratch.cancel_owed : scratch.prep_owed) = true;
+    if (faults_ != nullptr) ++faults_->observed.deferred;
+    if (scratch.in_backlog) return;
+    scratch.in_backlog = true;
+    scratch.next_owed = nullptr;
+    if (owed_tail_ != nullptr)
+        owed_tail_->next_owed = &scratch;
+    else
+        owed_head_ = &scratch;
+    owed_tail_ = &scratch;
+}
+
+void uring_backend::forget_owed(uring_scratch& scratch) noexcept {
+    if (!scratch.in_backlog) return;
+    uring_scratch* before = nullptr;
+    for (uring_scratch* at = owed_head_; at != nullptr; before = at, at = at->next_owed) {
+        if (at != &scratch) continue;
+        (before != nullptr ? before->next_owed : owed_head_) = at->next_owed;
+        if (owed_tail_ == at) owed_tail_ = before;
+        break;
+    }
+    scratch.in_backlog = false;
+    scratch.next_owed = nullptr;
+}
+
+std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noexcept {
+    std::size_t produced = 0;
+    // The fault seam's held receive: reported once cancel() was asked for its socket.
+    if (held_.user_data != 0 && produced < max) {
+        auto* request = reinterpret_cast<io_request*>(static_cast<std::uintptr_t>(held_.user_data));
+        if (scratch_of(*request).abort_on_retry) {
+            const io_uring_cqe cqe = held_;
+            held_ = io_uring_cqe{};
+            if (finish(cqe, out[produced])) ++produced;
+        }
+    }
+    while (owed_head_ != nullptr) {
+        uring_scratch& owed = *owed_head_;
+        const bool aborted = owed.prep_owed && owed.abort_on_retry;
+        io_uring_sqe* sqe = nullptr;
+        if (aborted) {
+            if (produced == max) break;
+        } else if (owed.prep_owed || owed.cancel_owed) {
+            sqe = next_sqe();
+            if (sqe == nullptr) break; // still no room: the next reap() tries again
+        }
+        owed_head_ = owed.next_owed;
+        if (owed_head_ == nullptr) owed_tail_ = nullptr;
+        owed.in_backlog = false;
+        owed.next_owed = nullptr;
+        io_request* request = owed.active;
+        if (aborted) {
+            // cancel() came before the kernel ever saw the request: nothing moved.
+            out[produced++] = io_completion{request, WSA_OPERATION_ABORTED, 0, false};
+            settle(owed);
+        } else if (owed.prep_owed) {
+            owed.prep_owed = false;
+            prep_and_inject(sqe, *request, owed,
+                            static_cast<uring_socket*>(request->backend_socket)->fd);
+        } else if (owed.cancel_owed) {
+            owed.cancel_owed = false;
+            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(request), 0);
+            sqe->user_data = uring_tag_cancel;
+        }
+    }
+    return produced;
+}
+
+namespace {
+
+// Ask the kernel for at most `most` bytes. A multi-buffer request becomes the single-buffer
+// form over its first buffer, so the socket's iovec array (reused by a re-arm) is untouched.
+void trim(io_uring_sqe* sqe, std::uint32_t most) noexcept {
+    const auto op = sqe->opcode;
+    if (op != IORING_OP_RECVMSG && op != IORING_OP_SENDMSG && op != uring_op_readv_fixed) {
+        sqe->len = std::min<std::uint32_t>(sqe->len, most); // RECV, SEND, READ_FIXED
+        return;
+    }
+    const iovec* first = op == uring_op_readv_fixed
+                             ? reinterpret_cast<const iovec*>(static_cast<std::uintptr_t>(sqe->addr))
+                             : reinterpret_cast<const msghdr*>(static_cast<std::uintptr_t>(sqe->addr))->msg_iov;
+    const auto len = static_cast<unsigned>(std::min<std::size_t>(first->iov_len, most));
+    const int fd = sqe->fd;
+    const unsigned flags = sqe->msg_flags;
+    const auto ioprio = sqe->ioprio;
+    const auto index = sqe->buf_index;
+    const auto data = sqe->user_data;
+    if (op == IORING_OP_RECVMSG)
+        io_uring_prep_recv(sqe, fd, first->iov_base, len, static_cast<int>(flags));
+    else if (op == IORING_OP_SENDMSG)
+        io_uring_prep_send(sqe, fd, first->iov_base, len, static_cast<int>(flags));
+    else
+        io_uring_prep_read_fixed(sqe, fd, first->iov_base, len, 0, index);
+    sqe->ioprio = ioprio;
+    sqe->user_data = data;
+}
+
+} // namespace
+
+void uring_backend::inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept {
+    uring_fault_plan& plan = *faults_;
+    if (plan.failed_transfers > 0 && plan.fail_errno > 0) {
+        --plan.failed_transfers;
+        ++plan.injected.failed_transfers;
+        const auto data = sqe->user_data;
+        io_uring_prep_nop(sqe); // a real trip through the ring that never touches the socket
+        sqe->user_data = data;
+        scratch.injected_res = -plan.fail_errno;
+    } else if (plan.short_transfers > 0 && plan.short_bytes > 0) {
+        --plan.short_transfers;
+        ++plan.injected.short_transfers;
+        trim(sqe, plan.short_bytes);
+    }
+}
+
+bool uring_backend::inject_direct(int& error, std::uint32_t& most) noexcept {
+    uring_fault_plan& plan = *faults_;
+    if (plan.failed_transfers > 0 && plan.fail_errno > 0) {
+        --plan.failed_transfers;
+        ++plan.injected.failed_transfers;
+        error = plan.fail_errno;
+        return true;
+    }
+    if (plan.short_transfers > 0 && plan.short_bytes > 0) {
+        --plan.short_transfers;
+        ++plan.injected.short_transfers;
+        most = plan.short_bytes;
+    }
+    return false;
+}
+
+bool uring_backend::hold(const io_uring_cqe& cqe) noexcept {
+    if (!faults_->hold_recv_until_cancel || held_.user_data != 0 || cqe.res <= 0) return false;
+    const auto* request = reinterpret_cast<const io_request*>(cqe.user_data);
+    if (request->kind != io_kind::recv || scratch_of(*request).injected_res != 0) return false;
+    faults_->hold_recv_until_cancel = false;
+    ++faults_->injected.held_recv;
+    held_ = cqe;
+    return true;
+}
+
+} // namespace sanport::detail

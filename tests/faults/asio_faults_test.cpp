@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+// Description: the Asio backend's own error paths, delivered on purpose through its fault seam
+// (backends/asio/asio_faults.hpp) on a real reactor and real loopback TCP: short transfers,
+// readiness that finds nothing (-EAGAIN after a wake-up), -ENOMEM/-ENOBUFS from the transfer,
+// a wait that the reactor ends with an error or with operation_aborted nobody asked for, a
+// reset, and real signals interrupting epoll_wait. Same promise as the io_uring faults: the
+// bytes in posting order equal the bytes sent, each receive is reported once, the documented
+// code, and the socket goes on where the seed says so.
+
+#include "backends/asio/asio_backend.hpp"
+#include "tests/faults/fault_rig.hpp"
+
+#include <sanport/wsp.h>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <pthread.h>
+#include <thread>
+
+namespace sanport::test {
+namespace {
+
+using detail::asio_backend;
+using detail::asio_fault_plan;
+
+std::unique_ptr<asio_backend> reactor(asio_fault_plan& plan) {
+    auto backend = std::make_unique<asio_backend>();
+    backend->set_fault_plan(&plan);
+    return backend;
+}
+
+void check_intact(const stream_outcome& o, std::size_t total) {
+    CHECK_FALSE(o.timed_out);
+    CHECK(o.bad_packets == 0);
+    CHECK(o.missing_packets == 0);
+    REQUIRE(o.got.size() == total);
+    CHECK(o.got == pattern(0, total)); // nothing lost, duplicated or reordered
+}
+
+TEST_CASE("asio fault: short transfers lose nothing") {
+    asio_fault_plan plan;
+    fault_rig rig(reactor(plan));
+    const SOCKET s = rig.open();
+    plan.short_transfers = 400;
+    plan.short_bytes = 7;
+    const stream_outcome o = rig.stream(s, 96 * 1024, 21);
+    check_intact(o, 96 * 1024);
+    CHECK(o.errors() == 0);
+    CHECK(plan.injected.short_transfers == 400);
+}
+
+TEST_CASE("asio fault: short sends carry on until every byte is sent, in order") {
+    asio_fault_plan plan;
+    fault_rig rig(reactor(plan));
+    const SOCKET s = rig.open();
+    plan.short_transfers = 60;
+    plan.short_bytes = 1000;
+    int code = -1;
+    int packets = 0;
+    const std::string read = rig.send_through(s, 256 * 1024, code, packets);
+    CHECK(packets == 1);
+    CHECK(code == 0);
+    CHECK(read == pattern(0, 256 * 1024));
+    CHECK(plan.injected.short_transfers == 60);
+}
+
+TEST_CASE("asio fault: readiness that finds nothing (-EAGAIN) waits again, never reported") {
+    asio_fault_plan plan;
+    fault_rig rig(reactor(plan));
+    const SOCKET s = rig.open();
+    plan.failed_transfers = 200;
+    plan.fail_errno = EAGAIN;
+    const stream_outcome o = rig.stream(s, 64 * 1024, 22);
+    check_intact(o, 64 * 1024);
+    CHECK(o.errors() == 0);
+    CHECK(plan.injected.failed_transfers == 200);
+}
+
+TEST_CASE("asio fault: -ENOMEM and -ENOBUFS end that receive with WSAENOBUFS, the stream goes on") {
+    for (const int e : {ENOMEM, ENOBUFS}) {
+        CAPTURE(e);
+        asio_fault_plan plan;
+        fault_rig rig(reactor(plan));
+        const SOCKET s = rig.open();
+        plan.failed_transfers = 25;
+        plan.fail_errno = e;
+        const stream_outcome o = rig.stream(s, 64 * 1024, 23);
+        check_intact(o, 64 * 1024);
+        CHECK(plan.injected.failed_transfers == 25);
+        CHECK(o.errors() == 25);
+        CHECK(o.times(WSAENOBUFS) == 25);
+    }
+}
+
+TEST_CASE("asio fault: a wait ended by the reactor (operation_aborted, ENOMEM) ends only that receive") {
+    for (const int e : {ECANCELED, ENOMEM}) {
+        CAPTURE(e);
+        asio_fault_plan plan;
+        fault_rig rig(reactor(plan));
+        const SOCKET s = rig.open();
+        plan.failed_waits = 10;
+        plan.wait_errno = e;
+        // A slow sender, so receives wait on the reactor instead of finding data at once.
+        const stream_outcome o = rig.stream(s, 32 * 1024, 24, 3, 512, 300);
+        check_intact(o, 32 * 1024);
+        CHECK(plan.injected.failed_waits == 10);
+        CHECK(o.errors() == 10);
+        CHECK(o.times(e == ECANCELED ? WSA_OPERATION_ABORTED : WSAENOBUFS) == 10);
+    }
+}
+
+TEST_CASE("asio fault: -ECONNRESET fails the receive, those queued behind it and later ones") {
+    asio_fault_plan plan;
+    fault_rig rig(reactor(plan));
+    const SOCKET s = rig.open();
+    plan.failed_transfers = 1;
+    plan.fail_errno = ECONNRESET;
+    const stream_outcome o = rig.stream(s, 64 * 1024, 25, 3);
+    CHECK(o.bad_packets == 0);
+    CHECK(o.missing_packets == 0);
+    CHECK(o.got.empty());
+    CHECK(o.times(WSAECONNRESET) == o.receives);
+    recv_op& late = rig.post(s, {64});
+    CHECK(late.rc == SOCKET_ERROR);
+    CHECK(late.err == WSAECONNRESET);
+}
+
+extern "C" void on_asio_test_signal(int) {}
+
+TEST_CASE("asio fault: real signals interrupting epoll_wait lose nothing") {
+    asio_fault_plan plan;
+    fault_rig rig(reactor(plan));
+    const SOCKET s = rig.open();
+    struct sigaction action{};
+    action.sa_handler = on_asio_test_signal; // no SA_RESTART
+    struct sigaction before{};
+    REQUIRE(::sigaction(SIGUSR1, &action, &before) == 0);
+    std::atomic<bool> stop{false};
+    std::atomic<long> sent{0};
+    const pthread_t target = ::pthread_self();
+    std::thread signaller([&] {
+        while (!stop.load()) {
+            ::pthread_kill(target, SIGUSR1);
+            sent.fetch_add(1);
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+    });
+    const stream_outcome o = rig.stream(s, 32 * 1024, 26, 3, 256, 1000);
+    stop = true;
+    signaller.join();
+    ::sigaction(SIGUSR1, &before, nullptr);
+    check_intact(o, 32 * 1024);
+    CHECK(o.errors() == 0);
+    MESSAGE("signals sent to the engine thread: " << sent.load());
+    CHECK(sent.load() > 0);
+}
+
+} // namespace
+} // namespace sanport::test

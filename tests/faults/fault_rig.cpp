@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+#include "tests/faults/fault_rig.hpp"
+
+#include "tests/support/os_pair.hpp"
+#include "tests/support/test_rng.hpp"
+
+#include <sanport/wsp.h>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace sanport::test {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+bool is_final(const std::vector<int>& final_codes, int code) {
+    return std::find(final_codes.begin(), final_codes.end(), code) != final_codes.end();
+}
+
+} // namespace
+
+std::string recv_op::got() const {
+    std::string all;
+    std::size_t left = count();
+    for (const WSABUF& b : bufs) {
+        const std::size_t n = std::min<std::size_t>(left, b.len);
+        all.append(b.buf, n);
+        left -= n;
+    }
+    return all;
+}
+
+int stream_outcome::errors() const {
+    int n = 0;
+    for (const auto& [code, times] : codes)
+        if (code != 0) n += times;
+    return n;
+}
+
+int stream_outcome::times(int code) const {
+    const auto at = codes.find(code);
+    return at == codes.end() ? 0 : at->second;
+}
+
+char pattern_at(std::size_t i) {
+    return static_cast<char>((i * 131u + (i >> 8) * 7u + (i >> 16)) & 0xffu);
+}
+
+std::string pattern(std::size_t from, std::size_t count) {
+    std::string s(count, '\0');
+    for (std::size_t i = 0; i < count; ++i)
+        s[i] = pattern_at(from + i);
+    return s;
+}
+
+bool send_all(int fd, const char* data, std::size_t size) {
+    while (size > 0) {
+        const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+fault_rig::fault_rig(std::unique_ptr<detail::backend> backend) : e(std::move(backend)) {
+    e.run_once(0); // binds this thread as the engine thread
+}
+
+fault_rig::~fault_rig() {
+    for (const auto& [s, fd] : peers_) {
+        int err = 0;
+        WSPCloseSocket(s, &err);
+    }
+    drive(20);
+    for (const auto& [s, fd] : peers_)
+        ::close(fd);
+}
+
+SOCKET fault_rig::open() {
+    int mine = -1, other = -1;
+    REQUIRE_MESSAGE(tcp_pair(mine, other), "loopback TCP pair: errno ", errno);
+    int err = 0;
+    const SOCKET s = e.adopt(static_cast<SOCKET>(mine), WSA_FLAG_OVERLAPPED, &err);
+    if (s == INVALID_SOCKET) {
+        ::close(mine);
+        ::close(other);
+    }
+    REQUIRE_MESSAGE(s != INVALID_SOCKET, wsa_error_name(err));
+    peers_[s] = other;
+    REQUIRE(cq.associate(s, static_cast<ULONG_PTR>(s)) == 0);
+    return s;
+}
+
+int fault_rig::peer(SOCKET s) const {
+    return peers_.at(s);
+}
+
+void fault_rig::use_registered_arena(SOCKET s, std::size_t size) {
+    arena_.assign(size, '\0');
+    int err = 0;
+    const HANDLE h = sanport::WSPRegisterMemory(s, arena_.data(), static_cast<DWORD>(size),
+                                                MEM_READWRITE, &err);
+    REQUIRE_MESSAGE(h != nullptr, "WSPRegisterMemory: " << wsa_error_name(err));
+}
+
+recv_op& fault_rig::post(SOCKET s, const std::vector<ULONG>& lens, DWORD flags) {
+    recv_op& op = *ops_.emplace_back(std::make_unique<recv_op>());
+    std::size_t total = 0;
+    for (ULONG n : lens)
+        total += n;
+    char* base = nullptr;
+    if (!arena_.empty()) {
+        if (arena_at_ + total > arena_.size()) arena_at_ = 0;
+        base = arena_.data() + arena_at_;
+        arena_at_ += total;
+    } else {
+        op.mem.assign(total, '\0');
+        base = op.mem.data();
+    }
+    std::size_t at = 0;
+    for (ULONG n : lens) {
+        op.bufs.push_back(WSABUF{n, base + at});
+        at += n;
+    }
+    op.flags = flags;
+    op.rc = WSPRecv(s, op.bufs.data(), static_cast<DWORD>(op.bufs.size()), &op.bytes, &op.flags,
+                    &op.ov, nullptr, nullptr, &op.err);
+    return op;
+}
+
+int fault_rig::drive(int ms) {
+    int seen = 0;
+    const auto deadline = clock_type::now() + std::chrono::milliseconds(ms);
+    completion_entry batch[32];
+    do {
+        const std::size_t n = cq.dequeue(batch, 32, 5);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (batch[i].overlapped != nullptr) ++reinterpret_cast<recv_op*>(batch[i].overlapped)->packets;
+            ++seen;
+        }
+    } while (clock_type::now() < deadline);
+    return seen;
+}
+
+std::string fault_rig::send_through(SOCKET s, std::size_t total, int& code, int& packets,
+                                    int limit_ms) {
+    const int fd = peer(s);
+    std::string read;
+    std::thread reader([fd, total, &read] {
+        char chunk[8192];
+        while (read.size() < total) {
+            const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return;
+            read.append(chunk, static_cast<std::size_t>(n));
+        }
+    });
+    const std::string data = pattern(0, total);
+    std::vector<WSABUF> bufs;
+    const std::size_t part = total / 4 + 1;
+    for (std::size_t at = 0; at < total; at += part)
+        bufs.push_back(WSABUF{static_cast<ULONG>(std::min(part, total - at)),
+                              const_cast<char*>(data.data() + at)});
+    WSAOVERLAPPED ov{};
+    DWORD bytes = 0;
+    int err = 0;
+    const int rc = WSPSend(s, bufs.data(), static_cast<DWORD>(bufs.size()), &bytes, 0, &ov,
+                           nullptr, nullptr, &err);
+    packets = 0;
+    code = rc == 0 || err == WSA_IO_PENDING ? 0 : err;
+    const auto deadline = clock_type::now() + std::chrono::milliseconds(limit_ms);
+    completion_entry batch[32];
+    while ((rc == 0 || err == WSA_IO_PENDING) && packets == 0 && clock_type::now() < deadline) {
+        const std::size_t n = cq.dequeue(batch, 32, 20);
+        for (std::size_t i = 0; i < n; ++i)
+            if (batch[i].overlapped == &ov) ++packets;
+    }
+    if (packets != 0) code = static_cast<int>(ov.OffsetHigh);
+    const std::size_t n = cq.dequeue(batch, 32, 20); // a second packet would be a bug
+    for (std::size_t i = 0; i < n; ++i)
+        if (batch[i].overlapped == &ov) ++packets;
+    if (packets == 0) ::shutdown(fd, SHUT_RDWR); // the send never finished: free the reader
+    reader.join();
+    return read;
+}
+
+stream_outcome fault_rig::stream(SOCKET s, std::size_t total, std::uint32_t seed, int depth,
+                                 std::uint32_t chunk_max, int pause_us, int limit_ms,
+                                 std::vector<int> final_codes) {
+    stream_outcome out;
+    const int fd = peer(s);
+    std::thread sender([fd, total, chunk_max, pause_us, seed] {
+        rng chunks(seed ^ 0x5eedu);
+        for (std::size_t at = 0; at < total;) {
+            const std::size_t n = std::min<std::size_t>(total - at, 1 + chunks.below(chunk_max));
+            const std::string chunk = pattern(at, n);
+            if (!send_all(fd, chunk.data(), n)) return; // shut down by the check: it gave up
+            at += n;
+            if (pause_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+        }
+    });
+    rng shapes(seed);
+    std::deque<recv_op*> pending; // queued a packet that has not come yet, in posting order
+    bool ended = false;
+    auto settle = [&](recv_op& op) {
+        const int code = op.code();
+        ++out.codes[code];
+        if (code == 0)
+            out.got += op.got();
+        else if (is_final(final_codes, code))
+            ended = true;
+    };
+    auto take_packets = [&](int wait_ms) {
+        completion_entry batch[32];
+        const std::size_t n = cq.dequeue(batch, 32, static_cast<DWORD>(wait_ms));
+        for (std::size_t i = 0; i < n; ++i) {
+            auto* op = reinterpret_cast<recv_op*>(batch[i].overlapped);
+            if (op == nullptr) continue;
+            ++op->packets;
+            const auto at = std::find(pending.begin(), pending.end(), op);
+            if (at == pending.end()) { // a second packet, or one for a failed post
+                ++out.bad_packets;
+                continue;
+            }
+            if (at != pending.begin()) ++out.bad_packets; // out of posting order
+            pending.erase(at);
+            settle(*op);
+        }
+    };
+    const auto deadline = clock_type::now() + std::chrono::milliseconds(limit_ms);
+    while (!ended && out.got.size() < total) {
+        if (clock_type::now() >= deadline) {
+            out.timed_out = true;
+            break;
+        }
+        while (!ended && static_cast<int>(pending.size()) < depth) {
+            std::vector<ULONG> lens(1 + shapes.below(4));
+            for (ULONG& n : lens)
+                n = 1 + shapes.below(2048);
+            recv_op& op = post(s, lens);
+            ++out.receives;
+            if (op.queued_packet())
+                pending.push_back(&op);
+            else
+                settle(op);
+        }
+        take_packets(20);
+    }
+    if (ended || out.timed_out) ::shutdown(fd, SHUT_RDWR); // unblock the sender
+    sender.join();
+    // What is still posted completes once: with the failure, or with bytes past `total` (none
+    // are sent), or it stays pending and the rig's close aborts it.
+    const auto drain_until = clock_type::now() + std::chrono::milliseconds(ended ? 2000 : 50);
+    while (clock_type::now() < drain_until && (ended ? !pending.empty() : true))
+        take_packets(5);
+    if (ended) out.missing_packets = static_cast<int>(pending.size());
+    return out;
+}
+
+} // namespace sanport::test

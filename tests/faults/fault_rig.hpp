@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// The fault-injection tests' rig: a driven engine over a real backend whose fault plan the test
+// holds, real loopback TCP pairs adopted into it, and a stream check that keeps receives with
+// random WSABUF arrays posted while a peer thread sends a known byte stream.
+//
+// The check is the promise, per fault: the bytes of the successful receives, in posting
+// order, are exactly the bytes sent (nothing lost, duplicated or reordered); each receive is
+// reported once (one completion-queue packet, or one immediate failure and no packet); and
+// every code is recorded, so the test can name the one the fault must produce.
+#pragma once
+
+#include "core/backend.hpp"
+
+#include <sanport/completion_queue.h>
+#include <sanport/engine.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sanport::test {
+
+// One WSPRecv and what became of it.
+struct recv_op {
+    WSAOVERLAPPED ov{}; // first: a packet's overlapped pointer is the op
+    std::vector<char> mem;
+    std::vector<WSABUF> bufs;
+    DWORD bytes = 0;
+    DWORD flags = 0;
+    int rc = 0;
+    int err = 0;
+    int packets = 0;
+
+    bool queued_packet() const { return rc == 0 || err == WSA_IO_PENDING; }
+    int code() const { return queued_packet() ? static_cast<int>(ov.OffsetHigh) : err; }
+    DWORD count() const { return static_cast<DWORD>(ov.InternalHigh); }
+    std::string got() const; // the first count() bytes across bufs, in array order
+};
+
+// What one stream check saw.
+struct stream_outcome {
+    std::string got;              // bytes of successful receives, in posting order
+    std::map<int, int> codes;     // WSA code -> how many receives ended with it (0: success)
+    int receives = 0;             // receives posted
+    int bad_packets = 0;          // packets for an op that was not the oldest still pending,
+                                  // or a second packet for one op, or a packet for a failed post
+    int missing_packets = 0;      // ops that queued a packet but none came
+    bool timed_out = false;
+    int errors() const;           // receives that ended with a non-zero code
+    int times(int code) const;    // receives that ended with this code
+};
+
+class fault_rig {
+public:
+    explicit fault_rig(std::unique_ptr<detail::backend> backend);
+    ~fault_rig();
+    fault_rig(const fault_rig&) = delete;
+    fault_rig& operator=(const fault_rig&) = delete;
+
+    // A connected loopback TCP socket under sanport, associated with the queue (key = s).
+    SOCKET open();
+    int peer(SOCKET s) const;
+
+    // From now on post() carves its buffers from one region of `size` bytes registered with
+    // WSPRegisterMemory for `s` (round robin: a settled op's bytes are already copied out), so
+    // receives take the registered path (io_uring: READ_FIXED / READV_FIXED).
+    void use_registered_arena(SOCKET s, std::size_t size);
+
+    // WSPRecv over fresh buffers of these lengths.
+    recv_op& post(SOCKET s, const std::vector<ULONG>& lens, DWORD flags = 0);
+    // Drive the engine (through the queue) for up to `ms`, counting packets onto their ops.
+    // Returns the packets seen.
+    int drive(int ms);
+
+    // Sends `total` bytes of the test pattern from the peer on a thread (chunks of 1..chunk_max
+    // bytes, a pause of pause_us between chunks), while keeping `depth` receives with random
+    // arrays posted on `s`, until every byte arrived, a receive failed for good (a code in
+    // `final_codes`), or `limit_ms` passed.
+    stream_outcome stream(SOCKET s, std::size_t total, std::uint32_t seed, int depth = 3,
+                          std::uint32_t chunk_max = 4096, int pause_us = 0, int limit_ms = 10000,
+                          std::vector<int> final_codes = {WSAECONNRESET, WSAECONNABORTED});
+
+private:
+    std::deque<std::unique_ptr<recv_op>> ops_; // declared before the engine: outlive it
+    std::map<SOCKET, int> peers_;
+    std::vector<char> arena_;
+    std::size_t arena_at_ = 0;
+
+public:
+    // WSPSend of `total` pattern bytes, in 1..4 buffers, while a peer thread reads them; `code`
+    // gets the send's completion code and `packets` its packet count. Returns what the peer read.
+    std::string send_through(SOCKET s, std::size_t total, int& code, int& packets,
+                             int limit_ms = 10000);
+
+    sanport::engine e;
+    sanport::completion_queue cq{e};
+};
+
+// The test pattern's byte at stream offset i (never periodic over a short span).
+char pattern_at(std::size_t i);
+std::string pattern(std::size_t from, std::size_t count);
+
+// Sends `data` on a blocking descriptor, all of it.
+bool send_all(int fd, const char* data, std::size_t size);
+
+} // namespace sanport::test
