@@ -73,17 +73,16 @@ void asio_backend::detach(SOCKET, void* backend_socket) noexcept {
     delete socket;
 }
 
-// The fault seam: true when `done` holds an injected answer; a short transfer narrows the
-// request to `trimmed` (over its first buffer) and goes on to the kernel.
-bool asio_backend::inject(io_request& request, io_completion& done, WSABUF& trimmed) noexcept {
+// The fault seam: a WSA code to answer for the kernel (WSAEWOULDBLOCK: readiness that found
+// nothing), or 0 to go on to the kernel, over `trimmed` when it is a short transfer.
+int asio_backend::inject(const io_request& request, WSABUF& trimmed) noexcept {
     asio_fault_plan& plan = *faults_;
     if (plan.failed_transfers > 0 && plan.fail_errno > 0) {
         --plan.failed_transfers;
         ++plan.injected.failed_transfers;
-        const int wsa =
-            plan.fail_errno == EAGAIN ? WSAEWOULDBLOCK : wsa_from_transfer_errno(plan.fail_errno);
-        done = io_completion{&request, wsa, 0, false};
-        return true;
+        if (plan.fail_errno == EINTR) return 0; // recv_now/send_now retry it: the call goes on
+        return plan.fail_errno == EAGAIN ? WSAEWOULDBLOCK
+                                         : wsa_from_transfer_errno(plan.fail_errno);
     }
     if (plan.short_transfers > 0 && plan.short_bytes > 0 && request.kind != io_kind::recv_probe) {
         --plan.short_transfers;
@@ -91,7 +90,7 @@ bool asio_backend::inject(io_request& request, io_completion& done, WSABUF& trim
         trimmed = request.buffers[0];
         if (trimmed.len > plan.short_bytes) trimmed.len = plan.short_bytes;
     }
-    return false;
+    return 0;
 }
 
 bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
@@ -101,8 +100,10 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
     int wsa = 0;
     WSABUF trimmed{0, nullptr};
     if (faults_ != nullptr) [[unlikely]] {
-        if (inject(request, done, trimmed)) {
-            if (done.wsa == WSAEWOULDBLOCK) return false;
+        if (const int injected = inject(request, trimmed); injected == WSAEWOULDBLOCK) {
+            return false;
+        } else if (injected != 0) {
+            done = io_completion{&request, injected, 0, false};
             return true;
         }
         if (trimmed.buf != nullptr) {

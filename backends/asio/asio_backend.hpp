@@ -100,7 +100,7 @@ public:
 private:
     // One non-blocking attempt. false: nothing now (wait for readiness); true: `done` is set.
     bool attempt(io_request& request, io_completion& done) noexcept;
-    bool inject(io_request& request, io_completion& done, WSABUF& trimmed) noexcept;
+    int inject(const io_request& request, WSABUF& trimmed) noexcept;
     void arm(asio_socket& socket, asio_direction& direction) noexcept;
 
 public:

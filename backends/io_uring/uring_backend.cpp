@@ -29,10 +29,9 @@ int uring_backend::attach(SOCKET s, void*& backend_socket) noexcept {
 }
 
 void uring_backend::detach(SOCKET, void* backend_socket) noexcept {
-    auto* socket = static_cast<uring_socket*>(backend_socket);
-    forget_owed(socket->recv); // only a dropped cancel can still be linked: nothing is started
-    forget_owed(socket->send);
-    delete socket;
+    // Any thread: nothing of this socket is started, so nothing of it is in the backlog
+    // (finish() unlinks on the engine thread before it reports).
+    delete static_cast<uring_socket*>(backend_socket);
 }
 
 io_uring_sqe* uring_backend::next_sqe() noexcept {
@@ -176,6 +175,8 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
     } else {
         out.wsa = wsa_from_transfer_errno(-res);
     }
+    if (scratch.in_backlog) [[unlikely]]
+        forget_owed(scratch); // an owed cancel it no longer needs
     settle(scratch);
     return true;
 }
@@ -224,7 +225,9 @@ std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout
         const bool work_pending = (kernel_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
         const bool must_enter = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0 ||
                                 io_uring_sq_ready(&ring_) > 0 || work_pending;
-        const bool no_wait = timeout_ms == 0 || produced > 0 || io_uring_cq_ready(&ring_) > 0;
+        // Something still owed: enter without waiting, so room made by the kernel is used now.
+        const bool no_wait = timeout_ms == 0 || produced > 0 || owed_head_ != nullptr ||
+                             io_uring_cq_ready(&ring_) > 0;
         if (faults_ != nullptr) [[unlikely]] {
             if ((kernel_flags & IORING_SQ_CQ_OVERFLOW) != 0) ++faults_->observed.cq_overflow;
         }

@@ -127,7 +127,7 @@ private:
     // uring_backlog.cpp: SQEs that waited for room, and the fault seam.
     io_uring_sqe* get_sqe() noexcept; // io_uring_get_sqe, unless a fault says the SQ is full
     void owe(uring_scratch& scratch, bool cancel) noexcept;
-    void forget_owed(uring_scratch& scratch) noexcept; // detach: unlink from the backlog
+    void forget_owed(uring_scratch& scratch) noexcept; // finish(): unlink a stale entry
     std::size_t pay_backlog(io_completion* out, std::size_t max) noexcept;
     void inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept;
     // try_recv_now's share: true with an errno to answer; or `most` bytes for a short one.
@@ -155,7 +155,7 @@ private:
     bool table_refused_ = false;    // the kernel refused it: no fixed buffers at all
     int wake_fd_ = -1;              // eventfd; blocking, so io_uring polls it
     bool wake_armed_ = false;
-    std::uint64_t wake_value_ = 0; // the armed READ's destination
+    std::uint64_t wake_value_ = 0;       // the armed READ's destination
     uring_scratch* owed_head_ = nullptr; // the backlog, in the order room was missing
     uring_scratch* owed_tail_ = nullptr;
     uring_fault_plan* faults_ = nullptr;

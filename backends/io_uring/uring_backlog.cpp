@@ -5,12 +5,12 @@
 // the submission: -EBUSY while its CQ backlog is full, -EAGAIN/-ENOMEM). Failing the request
 // then would turn a busy ring into a lost receive, and a cancel that never reaches the kernel
 // would leave a close waiting forever. Instead the direction is linked here and the next reap()
-// prepares it, first thing, before it enters the kernel. Requests keep their posting order: at
-// most one per direction is started, and the backlog is first in, first out.
+// prepares it, first thing, before it enters the kernel. Nothing can overtake an owed request:
+// at most one per direction is started, so its successor waits in the core's FIFO.
 //
 // Invariant: a scratch is linked at most once (in_backlog); what it still owes is prep_owed or
-// cancel_owed. A request reported meanwhile clears both (settle), and its stale entry is
-// dropped when reached, or unlinked by detach().
+// cancel_owed. The list is the engine thread's alone: finish() unlinks an entry whose request
+// it reports (an owed cancel no longer needed), so detach(), on any thread, never meets one.
 
 #include "backends/io_uring/uring_backend.hpp"
 #include "backends/io_uring/uring_tags.hpp"
@@ -65,34 +65,43 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
             if (finish(cqe, out[produced])) ++produced;
         }
     }
-    while (owed_head_ != nullptr) {
-        uring_scratch& owed = *owed_head_;
-        const bool aborted = owed.prep_owed && owed.abort_on_retry;
+    // Entries that need no SQE (an abort) are paid even when the SQ is still full.
+    bool room = true;
+    uring_scratch* before = nullptr;
+    for (uring_scratch* owed = owed_head_; owed != nullptr;) {
+        uring_scratch* const after = owed->next_owed;
+        const bool aborted = owed->prep_owed && owed->abort_on_retry;
         io_uring_sqe* sqe = nullptr;
-        if (aborted) {
-            if (produced == max) break;
-        } else if (owed.prep_owed || owed.cancel_owed) {
+        if (!aborted && (owed->prep_owed || owed->cancel_owed) && room) {
             sqe = next_sqe();
-            if (sqe == nullptr) break; // still no room: the next reap() tries again
+            room = sqe != nullptr;
         }
-        owed_head_ = owed.next_owed;
-        if (owed_head_ == nullptr) owed_tail_ = nullptr;
-        owed.in_backlog = false;
-        owed.next_owed = nullptr;
-        io_request* request = owed.active;
+        const bool stays =
+            aborted ? produced == max : (owed->prep_owed || owed->cancel_owed) && sqe == nullptr;
+        if (stays) { // the next reap() tries again
+            before = owed;
+            owed = after;
+            continue;
+        }
+        (before != nullptr ? before->next_owed : owed_head_) = after;
+        if (owed_tail_ == owed) owed_tail_ = before;
+        owed->in_backlog = false;
+        owed->next_owed = nullptr;
+        io_request* request = owed->active;
         if (aborted) {
             // cancel() came before the kernel ever saw the request: nothing moved.
             out[produced++] = io_completion{request, WSA_OPERATION_ABORTED, 0, false};
-            settle(owed);
-        } else if (owed.prep_owed) {
-            owed.prep_owed = false;
-            prep_and_inject(sqe, *request, owed,
+            settle(*owed);
+        } else if (owed->prep_owed) {
+            owed->prep_owed = false;
+            prep_and_inject(sqe, *request, *owed,
                             static_cast<uring_socket*>(request->backend_socket)->fd);
-        } else if (owed.cancel_owed) {
-            owed.cancel_owed = false;
+        } else if (owed->cancel_owed) {
+            owed->cancel_owed = false;
             io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(request), 0);
             sqe->user_data = uring_tag_cancel;
         }
+        owed = after;
     }
     return produced;
 }
@@ -107,11 +116,13 @@ void trim(io_uring_sqe* sqe, std::uint32_t most) noexcept {
         sqe->len = std::min<std::uint32_t>(sqe->len, most); // RECV, SEND, READ_FIXED
         return;
     }
-    const iovec* first = op == uring_op_readv_fixed
-                             ? reinterpret_cast<const iovec*>(static_cast<std::uintptr_t>(sqe->addr))
-                             : reinterpret_cast<const msghdr*>(static_cast<std::uintptr_t>(sqe->addr))->msg_iov;
+    const iovec* first =
+        op == uring_op_readv_fixed
+            ? reinterpret_cast<const iovec*>(static_cast<std::uintptr_t>(sqe->addr))
+            : reinterpret_cast<const msghdr*>(static_cast<std::uintptr_t>(sqe->addr))->msg_iov;
     const auto len = static_cast<unsigned>(std::min<std::size_t>(first->iov_len, most));
     const int fd = sqe->fd;
+    const auto sqe_flags = sqe->flags;
     const unsigned flags = sqe->msg_flags;
     const auto ioprio = sqe->ioprio;
     const auto index = sqe->buf_index;
@@ -122,6 +133,7 @@ void trim(io_uring_sqe* sqe, std::uint32_t most) noexcept {
         io_uring_prep_send(sqe, fd, first->iov_base, len, static_cast<int>(flags));
     else
         io_uring_prep_read_fixed(sqe, fd, first->iov_base, len, 0, index);
+    sqe->flags = sqe_flags;
     sqe->ioprio = ioprio;
     sqe->user_data = data;
 }

@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 namespace sanport::test {
@@ -25,6 +27,44 @@ bool is_final(const std::vector<int>& final_codes, int code) {
 }
 
 } // namespace
+
+namespace {
+std::atomic<long> signals_handled{0};
+extern "C" void on_storm_signal(int) {
+    signals_handled.fetch_add(1, std::memory_order_relaxed);
+}
+} // namespace
+
+signal_storm::signal_storm() {
+    struct sigaction action {};
+    action.sa_handler = on_storm_signal; // no SA_RESTART: the kernel returns EINTR
+    REQUIRE(::sigaction(SIGUSR1, &action, &before_) == 0);
+    const pthread_t target = ::pthread_self();
+    signaller_ = std::thread([this, target] {
+        while (!stop_.load()) {
+            ::pthread_kill(target, SIGUSR1);
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+    });
+}
+
+signal_storm::~signal_storm() {
+    stop_ = true;
+    signaller_.join();
+    ::sigaction(SIGUSR1, &before_, nullptr);
+}
+
+long signal_storm::handled() {
+    return signals_handled.load();
+}
+
+void check_intact(const stream_outcome& o, std::size_t total) {
+    CHECK_FALSE(o.timed_out);
+    CHECK(o.bad_packets == 0);
+    CHECK(o.missing_packets == 0);
+    REQUIRE(o.got.size() == total);
+    CHECK(o.got == pattern(0, total)); // nothing lost, duplicated or reordered
+}
 
 std::string recv_op::got() const {
     std::string all;
@@ -107,8 +147,8 @@ int fault_rig::peer(SOCKET s) const {
 void fault_rig::use_registered_arena(SOCKET s, std::size_t size) {
     arena_.assign(size, '\0');
     int err = 0;
-    const HANDLE h = sanport::WSPRegisterMemory(s, arena_.data(), static_cast<DWORD>(size),
-                                                MEM_READWRITE, &err);
+    const HANDLE h =
+        sanport::WSPRegisterMemory(s, arena_.data(), static_cast<DWORD>(size), MEM_READWRITE, &err);
     REQUIRE_MESSAGE(h != nullptr, "WSPRegisterMemory: " << wsa_error_name(err));
 }
 
@@ -144,7 +184,8 @@ int fault_rig::drive(int ms) {
     do {
         const std::size_t n = cq.dequeue(batch, 32, 5);
         for (std::size_t i = 0; i < n; ++i) {
-            if (batch[i].overlapped != nullptr) ++reinterpret_cast<recv_op*>(batch[i].overlapped)->packets;
+            if (batch[i].overlapped != nullptr)
+                ++reinterpret_cast<recv_op*>(batch[i].overlapped)->packets;
             ++seen;
         }
     } while (clock_type::now() < deadline);
@@ -154,6 +195,8 @@ int fault_rig::drive(int ms) {
 std::string fault_rig::send_through(SOCKET s, std::size_t total, int& code, int& packets,
                                     int limit_ms) {
     const int fd = peer(s);
+    const timeval backstop{10, 0}; // a reader never outlives a lost send by more than this
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &backstop, sizeof backstop);
     std::string read;
     std::thread reader([fd, total, &read] {
         char chunk[8192];
@@ -173,8 +216,8 @@ std::string fault_rig::send_through(SOCKET s, std::size_t total, int& code, int&
     WSAOVERLAPPED ov{};
     DWORD bytes = 0;
     int err = 0;
-    const int rc = WSPSend(s, bufs.data(), static_cast<DWORD>(bufs.size()), &bytes, 0, &ov,
-                           nullptr, nullptr, &err);
+    const int rc = WSPSend(s, bufs.data(), static_cast<DWORD>(bufs.size()), &bytes, 0, &ov, nullptr,
+                           nullptr, &err);
     packets = 0;
     code = rc == 0 || err == WSA_IO_PENDING ? 0 : err;
     const auto deadline = clock_type::now() + std::chrono::milliseconds(limit_ms);
@@ -184,11 +227,24 @@ std::string fault_rig::send_through(SOCKET s, std::size_t total, int& code, int&
         for (std::size_t i = 0; i < n; ++i)
             if (batch[i].overlapped == &ov) ++packets;
     }
-    if (packets != 0) code = static_cast<int>(ov.OffsetHigh);
+    if (packets != 0) {
+        code = static_cast<int>(ov.OffsetHigh);
+    } else if (rc == 0 || err == WSA_IO_PENDING) {
+        // It never finished: close the socket, so it completes (aborted) before ov goes away.
+        code = WSAETIMEDOUT;
+        int ignored = 0;
+        WSPCloseSocket(s, &ignored);
+        for (int i = 0; i < 400 && packets == 0; ++i) {
+            const std::size_t n = cq.dequeue(batch, 32, 5);
+            for (std::size_t j = 0; j < n; ++j)
+                if (batch[j].overlapped == &ov) ++packets;
+        }
+        packets = 0; // not the send's own completion
+    }
     const std::size_t n = cq.dequeue(batch, 32, 20); // a second packet would be a bug
     for (std::size_t i = 0; i < n; ++i)
         if (batch[i].overlapped == &ov) ++packets;
-    if (packets == 0) ::shutdown(fd, SHUT_RDWR); // the send never finished: free the reader
+    if (code != 0) ::shutdown(fd, SHUT_RDWR); // not every byte will come: free the reader
     reader.join();
     return read;
 }

@@ -14,6 +14,8 @@
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -43,15 +45,15 @@ struct recv_op {
 
 // What one stream check saw.
 struct stream_outcome {
-    std::string got;              // bytes of successful receives, in posting order
-    std::map<int, int> codes;     // WSA code -> how many receives ended with it (0: success)
-    int receives = 0;             // receives posted
-    int bad_packets = 0;          // packets for an op that was not the oldest still pending,
-                                  // or a second packet for one op, or a packet for a failed post
-    int missing_packets = 0;      // ops that queued a packet but none came
+    std::string got;          // bytes of successful receives, in posting order
+    std::map<int, int> codes; // WSA code -> how many receives ended with it (0: success)
+    int receives = 0;         // receives posted
+    int bad_packets = 0;      // packets for an op that was not the oldest still pending,
+                              // or a second packet for one op, or a packet for a failed post
+    int missing_packets = 0;  // ops that queued a packet but none came
     bool timed_out = false;
-    int errors() const;           // receives that ended with a non-zero code
-    int times(int code) const;    // receives that ended with this code
+    int errors() const;        // receives that ended with a non-zero code
+    int times(int code) const; // receives that ended with this code
 };
 
 class fault_rig {
@@ -98,6 +100,26 @@ public:
 
     sanport::engine e;
     sanport::completion_queue cq{e};
+};
+
+// The stream check's verdict for a stream that must arrive whole: no time-out, one packet per
+// receive in posting order, and exactly pattern(0, total).
+void check_intact(const stream_outcome& o, std::size_t total);
+
+// SIGUSR1 to the constructing thread every 0.5 ms until destroyed, with a handler installed
+// without SA_RESTART, so a system call the thread waits in returns EINTR.
+class signal_storm {
+public:
+    signal_storm();
+    ~signal_storm();
+    signal_storm(const signal_storm&) = delete;
+    signal_storm& operator=(const signal_storm&) = delete;
+    static long handled(); // handler runs so far, in this process
+
+private:
+    struct sigaction before_ {};
+    std::atomic<bool> stop_{false};
+    std::thread signaller_;
 };
 
 // The test pattern's byte at stream offset i (never periodic over a short span).

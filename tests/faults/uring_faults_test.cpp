@@ -15,12 +15,9 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <pthread.h>
 #include <thread>
 
 namespace sanport::test {
@@ -39,7 +36,7 @@ std::unique_ptr<uring_backend> ring(uring_fault_plan& plan, unsigned depth = 256
         return nullptr;
     }
     REQUIRE_MESSAGE(e == 0, "io_uring setup failed at " << backend->setup_step() << ": "
-                                                         << std::strerror(e));
+                                                        << std::strerror(e));
     backend->set_fault_plan(&plan);
     return backend;
 }
@@ -48,14 +45,6 @@ std::unique_ptr<uring_backend> ring(uring_fault_plan& plan, unsigned depth = 256
     auto name##_backend = ring(plan, ##__VA_ARGS__);                                               \
     if (!name##_backend) return;                                                                   \
     fault_rig name(std::move(name##_backend))
-
-void check_intact(const stream_outcome& o, std::size_t total) {
-    CHECK_FALSE(o.timed_out);
-    CHECK(o.bad_packets == 0);
-    CHECK(o.missing_packets == 0);
-    REQUIRE(o.got.size() == total);
-    CHECK(o.got == pattern(0, total)); // nothing lost, duplicated or reordered
-}
 
 TEST_CASE("io_uring fault: short reads (ordinary and registered buffers) lose nothing") {
     for (const bool registered : {false, true}) {
@@ -103,7 +92,8 @@ TEST_CASE("io_uring fault: -EAGAIN and -EINTR results are re-armed and never rep
     }
 }
 
-TEST_CASE("io_uring fault: -ENOMEM and -ENOBUFS end that receive with WSAENOBUFS, the stream goes on") {
+TEST_CASE(
+    "io_uring fault: -ENOMEM and -ENOBUFS end that receive with WSAENOBUFS, the stream goes on") {
     for (const int e : {ENOMEM, ENOBUFS}) {
         CAPTURE(e);
         uring_fault_plan plan;
@@ -119,7 +109,8 @@ TEST_CASE("io_uring fault: -ENOMEM and -ENOBUFS end that receive with WSAENOBUFS
     }
 }
 
-TEST_CASE("io_uring fault: -ECANCELED nobody asked for ends that receive with WSA_OPERATION_ABORTED") {
+TEST_CASE(
+    "io_uring fault: -ECANCELED nobody asked for ends that receive with WSA_OPERATION_ABORTED") {
     uring_fault_plan plan;
     RIG_OR_SKIP(rig, plan);
     const SOCKET s = rig.open();
@@ -159,32 +150,19 @@ TEST_CASE("io_uring fault: -EINTR from io_uring_enter is answered by entering ag
     CHECK(plan.injected.enter_eintr == 300);
 }
 
-extern "C" void on_test_signal(int) {}
-
 TEST_CASE("io_uring fault: real signals interrupting the wait lose nothing") {
     uring_fault_plan plan;
     RIG_OR_SKIP(rig, plan);
     const SOCKET s = rig.open();
-    struct sigaction action{};
-    action.sa_handler = on_test_signal; // no SA_RESTART: the kernel returns -EINTR
-    struct sigaction before{};
-    REQUIRE(::sigaction(SIGUSR1, &action, &before) == 0);
-    std::atomic<bool> stop{false};
-    const pthread_t target = ::pthread_self();
-    std::thread signaller([&] {
-        while (!stop.load()) {
-            ::pthread_kill(target, SIGUSR1);
-            std::this_thread::sleep_for(std::chrono::microseconds(500));
-        }
-    });
-    // A slow sender, so the engine sleeps in io_uring_enter between chunks.
-    const stream_outcome o = rig.stream(s, 32 * 1024, 17, 3, 256, 1000);
-    stop = true;
-    signaller.join();
-    ::sigaction(SIGUSR1, &before, nullptr);
+    stream_outcome o;
+    {
+        signal_storm storm; // the engine sleeps in its wait between the slow chunks
+        o = rig.stream(s, 32 * 1024, 17, 3, 256, 1000);
+    }
     check_intact(o, 32 * 1024);
     CHECK(o.errors() == 0);
-    MESSAGE("io_uring_enter returned -EINTR " << plan.observed.enter_eintr << " times");
+    MESSAGE("signals handled " << signal_storm::handled() << ", io_uring_enter returned -EINTR "
+                               << plan.observed.enter_eintr << " times");
     CHECK(plan.observed.enter_eintr > 0); // the fault really happened
 }
 
@@ -227,6 +205,25 @@ TEST_CASE("io_uring fault: a close under a full submission queue still aborts ea
         CHECK(op->packets == 1);
         CHECK(op->code() == WSA_OPERATION_ABORTED);
     }
+}
+
+TEST_CASE("io_uring fault: a re-arm left waiting for room is aborted once by a close") {
+    uring_fault_plan plan;
+    RIG_OR_SKIP(rig, plan);
+    const SOCKET s = rig.open();
+    plan.failed_transfers = 1;
+    plan.fail_errno = EAGAIN;
+    recv_op& op = rig.post(s, {100});
+    REQUIRE(op.err == WSA_IO_PENDING);
+    plan.sq_full = 2;  // the re-arm after the -EAGAIN finds no room, even after a submit
+    rig.e.run_once(0); // one reap: the NOP's -EAGAIN comes back and its re-arm is owed
+    REQUIRE(plan.injected.failed_transfers == 1);
+    REQUIRE(plan.observed.deferred == 1);
+    int err = 0;
+    REQUIRE(WSPCloseSocket(s, &err) == 0);
+    rig.drive(100);
+    CHECK(op.packets == 1);
+    CHECK(op.code() == WSA_OPERATION_ABORTED);
 }
 
 TEST_CASE("io_uring fault: a completion queue overflow loses no completion") {
