@@ -225,9 +225,10 @@ std::size_t uring_backend::reap(io_completion* out, std::size_t max, int timeout
         const bool work_pending = (kernel_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
         const bool must_enter = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0 ||
                                 io_uring_sq_ready(&ring_) > 0 || work_pending;
-        // Something still owed: enter without waiting, so room made by the kernel is used now.
+        // Something still owed, or no wake READ armed (no room for it): enter without
+        // waiting, so room made by the kernel is used now and wake() is never lost.
         const bool no_wait = timeout_ms == 0 || produced > 0 || owed_head_ != nullptr ||
-                             io_uring_cq_ready(&ring_) > 0;
+                             !wake_armed_ || io_uring_cq_ready(&ring_) > 0;
         if (faults_ != nullptr) [[unlikely]] {
             if ((kernel_flags & IORING_SQ_CQ_OVERFLOW) != 0) ++faults_->observed.cq_overflow;
         }
