@@ -35,7 +35,7 @@ extern "C" void on_storm_signal(int) {
 }
 } // namespace
 
-signal_storm::signal_storm() {
+signal_storm::signal_storm() : at_start_(signals_handled.load()) {
     struct sigaction action {};
     action.sa_handler = on_storm_signal; // no SA_RESTART: the kernel returns EINTR
     REQUIRE(::sigaction(SIGUSR1, &action, &before_) == 0);
@@ -54,8 +54,8 @@ signal_storm::~signal_storm() {
     ::sigaction(SIGUSR1, &before_, nullptr);
 }
 
-long signal_storm::handled() {
-    return signals_handled.load();
+long signal_storm::handled() const {
+    return signals_handled.load() - at_start_;
 }
 
 void check_intact(const stream_outcome& o, std::size_t total) {

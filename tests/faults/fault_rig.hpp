@@ -114,9 +114,10 @@ public:
     ~signal_storm();
     signal_storm(const signal_storm&) = delete;
     signal_storm& operator=(const signal_storm&) = delete;
-    static long handled(); // handler runs so far, in this process
+    long handled() const; // handler runs since this storm began
 
 private:
+    long at_start_ = 0;
     struct sigaction before_ {};
     std::atomic<bool> stop_{false};
     std::thread signaller_;
