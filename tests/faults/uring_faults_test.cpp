@@ -228,6 +228,41 @@ TEST_CASE("io_uring fault: a re-arm left waiting for room is aborted once by a c
     CHECK(op.code() == WSA_OPERATION_ABORTED);
 }
 
+TEST_CASE("io_uring fault: a wake() is not lost while the SQ has no room for the wake READ") {
+    uring_fault_plan plan;
+    RIG_OR_SKIP(rig, plan);
+    const SOCKET s = rig.open();
+    recv_op& rescue = rig.post(s, {16}); // bytes sent to it end a wait that no wake ends
+    REQUIRE(rescue.err == WSA_IO_PENDING);
+    rig.drive(10);
+    // After the first wake the wake READ is re-armed twice (end of harvest, start of the next
+    // reap), and both find no room, even after a submit.
+    plan.sq_full = 4;
+    std::atomic<int> returned{0};
+    std::atomic<bool> lost{false};
+    std::thread waker([&] {
+        for (int round = 1; round <= 2; ++round) {
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+            while (returned.load() < round && std::chrono::steady_clock::now() < give_up) {
+                rig.e.wake(); // a no-op until the engine thread is asleep: repeat
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            if (returned.load() < round) {
+                lost = true;
+                send_all(rig.peer(s), "0123456789abcdef", 16);
+                return;
+            }
+        }
+    });
+    for (int round = 0; round < 2; ++round) {
+        rig.e.run_once(WSA_INFINITE);
+        returned.fetch_add(1);
+    }
+    waker.join();
+    CHECK_FALSE(lost.load());
+    CHECK(plan.injected.sq_full == 4);
+}
+
 TEST_CASE("io_uring fault: a completion queue overflow loses no completion") {
     uring_fault_plan plan;
     RIG_OR_SKIP(rig, plan, 8); // 8 SQEs, 16 CQEs
