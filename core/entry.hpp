@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/socket_state.hpp"
+#include "core/socket_table.hpp"
 
 #include <sanport/compat.h>
 
@@ -29,6 +30,17 @@ int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_d
 inline int fail(LPINT lpErrno, int code) noexcept {
     if (lpErrno) *lpErrno = code;
     return SOCKET_ERROR;
+}
+
+// The shape of a call on one socket: WSAENOTSOCK unless it is sanport's, then f(state) gives
+// 0 or the code. The socket is held across f, so a concurrent close waits for the call and
+// the number is never reused under it (an option set there would land on a stranger).
+template <class F> int with_socket(SOCKET s, LPINT lpErrno, F f) {
+    if (!lpErrno) return SOCKET_ERROR;
+    const socket_ref sock = socket_table::instance().find(s);
+    if (!sock) return fail(lpErrno, WSAENOTSOCK);
+    if (const int wsa = f(*sock)) return fail(lpErrno, wsa);
+    return 0;
 }
 
 } // namespace sanport::detail

@@ -45,18 +45,6 @@ SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state st
 
 } // namespace detail
 
-namespace {
-
-template <class F> int with_socket(SOCKET s, LPINT lpErrno, F f) {
-    if (!lpErrno) return SOCKET_ERROR;
-    socket_ref sock = socket_table::instance().find(s);
-    if (!sock) return fail(lpErrno, WSAENOTSOCK);
-    if (const int wsa = f(*sock)) return fail(lpErrno, wsa);
-    return 0;
-}
-
-} // namespace
-
 SOCKET WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW lpProtocolInfo, GROUP /*g*/,
                  DWORD dwFlags, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;

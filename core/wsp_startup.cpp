@@ -49,31 +49,22 @@ BOOL get_qos_by_name(SOCKET, LPWSABUF, LPQOS, LPINT lpErrno) {
 }
 
 int get_peer_name(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno) {
-    if (!lpErrno) return SOCKET_ERROR;
-    const socket_ref held = socket_table::instance().find(s); // a close waits for the call
-    if (!held) return fail(lpErrno, WSAENOTSOCK);
-    if (!name || !namelen) return fail(lpErrno, WSAEFAULT);
-    if (const int wsa = sys::getpeername(s, name, namelen)) return fail(lpErrno, wsa);
-    return 0;
+    return with_socket(s, lpErrno, [&](socket_state&) {
+        if (!name || !namelen) return WSAEFAULT;
+        return sys::getpeername(s, name, namelen);
+    });
 }
 
-int set_sock_opt(SOCKET s, int level, int optname, const char* optval, int optlen,
-                 LPINT lpErrno) {
-    if (!lpErrno) return SOCKET_ERROR;
-    // Held across the call: a concurrent close waits for it, so the option never lands on
-    // a new socket that got the same number (SO_LINGER {1, 0} there would reset a stranger).
-    const socket_ref held = socket_table::instance().find(s);
-    if (!held) return fail(lpErrno, WSAENOTSOCK);
-    if (const int wsa = sys::set_option(s, level, optname, optval, optlen)) return fail(lpErrno, wsa);
-    return 0;
+int set_sock_opt(SOCKET s, int level, int optname, const char* optval, int optlen, LPINT lpErrno) {
+    return with_socket(s, lpErrno, [&](socket_state&) {
+        return sys::set_option(s, level, optname, optval, optlen);
+    });
 }
 
 int get_sock_opt(SOCKET s, int level, int optname, char* optval, LPINT optlen, LPINT lpErrno) {
-    if (!lpErrno) return SOCKET_ERROR;
-    const socket_ref held = socket_table::instance().find(s); // a close waits for the call
-    if (!held) return fail(lpErrno, WSAENOTSOCK);
-    if (const int wsa = sys::get_option(s, level, optname, optval, optlen)) return fail(lpErrno, wsa);
-    return 0;
+    return with_socket(s, lpErrno, [&](socket_state&) {
+        return sys::get_option(s, level, optname, optval, optlen);
+    });
 }
 
 // The switch's way to the SAN extensions: SIO_GET_EXTENSION_FUNCTION_POINTER with ws2san.h's

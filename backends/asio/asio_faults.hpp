@@ -19,6 +19,7 @@ struct asio_fault_plan {
 
     // The next N transfers answer fail_errno without calling the kernel (no byte moves).
     // EAGAIN is readiness that found nothing (a spurious wake-up): the wait is armed again.
+    // EINTR is not delivered (recv_now/send_now retry it themselves).
     std::uint32_t failed_transfers = 0;
     int fail_errno = 0;
 

@@ -66,7 +66,6 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     scratch.active = &request;
     scratch.abort_on_retry = false;
     scratch.poll_first = false;
-    scratch.injected_res = 0;
     if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
         prep_and_inject(sqe, request, scratch, socket->fd);
     else
@@ -94,24 +93,25 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
         msg.msg_iov = socket.recv.vectors->iov; // loaded by load_iovecs
         msg.msg_iovlen = request.count;
     }
-    std::uint32_t most = 0; // the fault seam's short transfer: at most this, from buffer 0
+    std::size_t first_len = request.buffers[0].len;
+    bool single = request.count == 1;
     if (faults_ != nullptr) [[unlikely]] {
         int error = 0;
-        if (inject_direct(error, most) && error != EINTR) { // EINTR: retried, as below
+        std::uint32_t most = 0; // a short transfer: at most this, from buffer 0
+        if (inject_direct(error, most)) {
             if (error == EAGAIN) return false;
             done = io_completion{&request, wsa_from_transfer_errno(error), 0, false};
             return true;
         }
+        if (most != 0) {
+            first_len = std::min<std::size_t>(first_len, most);
+            single = true;
+        }
     }
     ssize_t n = -1;
     do { // recv(2) for one buffer: ~100 ns cheaper than recvmsg (research 5.6)
-        if (most != 0) [[unlikely]]
-            n = ::recv(socket.fd, request.buffers[0].buf,
-                       std::min<std::size_t>(request.buffers[0].len, most), flags);
-        else if (request.count == 1)
-            n = ::recv(socket.fd, request.buffers[0].buf, request.buffers[0].len, flags);
-        else
-            n = ::recvmsg(socket.fd, &msg, flags);
+        n = single ? ::recv(socket.fd, request.buffers[0].buf, first_len, flags)
+                   : ::recvmsg(socket.fd, &msg, flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false; // the ring waits
     if (n < 0) {
@@ -175,7 +175,7 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
     } else {
         out.wsa = wsa_from_transfer_errno(-res);
     }
-    if (scratch.in_backlog) [[unlikely]]
+    if (scratch.cancel_owed) [[unlikely]]
         forget_owed(scratch); // an owed cancel it no longer needs
     settle(scratch);
     return true;

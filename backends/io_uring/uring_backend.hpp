@@ -50,9 +50,9 @@ struct uring_scratch {
     bool abort_on_retry = false;            // cancel() came: a -EAGAIN/-EINTR result is final
     bool poll_first = false;                // -EAGAIN came: the retry waits for readiness first
     // No SQE was free (uring_backlog.cpp): the next reap() prepares the request, or its cancel.
+    // Never both (cancel() of an owed request needs no SQE); either one means "linked".
     bool prep_owed = false;
     bool cancel_owed = false;
-    bool in_backlog = false;
     uring_scratch* next_owed = nullptr;
     int injected_res = 0; // fault seam: the NOP standing in for the request completes with this
 };
@@ -78,9 +78,8 @@ inline void settle(uring_scratch& scratch) noexcept {
     scratch.active = nullptr;
     scratch.abort_on_retry = false;
     scratch.poll_first = false;
-    scratch.prep_owed = false;
-    scratch.cancel_owed = false; // an owed cancel still linked is dropped by pay_backlog()
-    scratch.injected_res = 0;
+    scratch.prep_owed = false; // finish() has unlinked an owed cancel it no longer needs
+    scratch.cancel_owed = false;
 }
 
 class uring_backend final : public backend {
@@ -127,10 +126,11 @@ private:
     // uring_backlog.cpp: SQEs that waited for room, and the fault seam.
     io_uring_sqe* get_sqe() noexcept; // io_uring_get_sqe, unless a fault says the SQ is full
     void owe(uring_scratch& scratch, bool cancel) noexcept;
-    void forget_owed(uring_scratch& scratch) noexcept; // finish(): unlink a stale entry
+    void forget_owed(uring_scratch& scratch) noexcept; // finish(): unlink an unneeded cancel
     std::size_t pay_backlog(io_completion* out, std::size_t max) noexcept;
     void inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept;
-    // try_recv_now's share: true with an errno to answer; or `most` bytes for a short one.
+    // try_recv_now's share: true with an errno to answer (never EINTR); or `most` bytes for a
+    // short one.
     bool inject_direct(int& error, std::uint32_t& most) noexcept;
     bool hold(const io_uring_cqe& cqe) noexcept;
 

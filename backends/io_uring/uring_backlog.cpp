@@ -8,14 +8,15 @@
 // prepares it, first thing, before it enters the kernel. Nothing can overtake an owed request:
 // at most one per direction is started, so its successor waits in the core's FIFO.
 //
-// Invariant: a scratch is linked at most once (in_backlog); what it still owes is prep_owed or
-// cancel_owed. The list is the engine thread's alone: finish() unlinks an entry whose request
+// Invariant: a scratch is linked exactly while it owes something (prep_owed or cancel_owed,
+// never both). The list is the engine thread's alone: finish() unlinks an entry whose request
 // it reports (an owed cancel no longer needed), so detach(), on any thread, never meets one.
 
 #include "backends/io_uring/uring_backend.hpp"
 #include "backends/io_uring/uring_tags.hpp"
 
 #include <algorithm>
+#include <cerrno>
 
 namespace sanport::detail {
 
@@ -29,10 +30,10 @@ io_uring_sqe* uring_backend::get_sqe() noexcept {
 }
 
 void uring_backend::owe(uring_scratch& scratch, bool cancel) noexcept {
-    (cancel ? scratch.cancel_owed : scratch.prep_owed) = true;
     if (faults_ != nullptr) ++faults_->observed.deferred;
-    if (scratch.in_backlog) return;
-    scratch.in_backlog = true;
+    const bool linked = scratch.prep_owed || scratch.cancel_owed;
+    (cancel ? scratch.cancel_owed : scratch.prep_owed) = true;
+    if (linked) return;
     scratch.next_owed = nullptr;
     if (owed_tail_ != nullptr)
         owed_tail_->next_owed = &scratch;
@@ -42,7 +43,6 @@ void uring_backend::owe(uring_scratch& scratch, bool cancel) noexcept {
 }
 
 void uring_backend::forget_owed(uring_scratch& scratch) noexcept {
-    if (!scratch.in_backlog) return;
     uring_scratch* before = nullptr;
     for (uring_scratch* at = owed_head_; at != nullptr; before = at, at = at->next_owed) {
         if (at != &scratch) continue;
@@ -50,7 +50,6 @@ void uring_backend::forget_owed(uring_scratch& scratch) noexcept {
         if (owed_tail_ == at) owed_tail_ = before;
         break;
     }
-    scratch.in_backlog = false;
     scratch.next_owed = nullptr;
 }
 
@@ -72,20 +71,17 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
         uring_scratch* const after = owed->next_owed;
         const bool aborted = owed->prep_owed && owed->abort_on_retry;
         io_uring_sqe* sqe = nullptr;
-        if (!aborted && (owed->prep_owed || owed->cancel_owed) && room) {
+        if (!aborted && room) {
             sqe = next_sqe();
             room = sqe != nullptr;
         }
-        const bool stays =
-            aborted ? produced == max : (owed->prep_owed || owed->cancel_owed) && sqe == nullptr;
-        if (stays) { // the next reap() tries again
+        if (aborted ? produced == max : sqe == nullptr) { // the next reap() tries again
             before = owed;
             owed = after;
             continue;
         }
         (before != nullptr ? before->next_owed : owed_head_) = after;
         if (owed_tail_ == owed) owed_tail_ = before;
-        owed->in_backlog = false;
         owed->next_owed = nullptr;
         io_request* request = owed->active;
         if (aborted) {
@@ -96,7 +92,7 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
             owed->prep_owed = false;
             prep_and_inject(sqe, *request, *owed,
                             static_cast<uring_socket*>(request->backend_socket)->fd);
-        } else if (owed->cancel_owed) {
+        } else {
             owed->cancel_owed = false;
             io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(request), 0);
             sqe->user_data = uring_tag_cancel;
@@ -158,7 +154,8 @@ void uring_backend::inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept {
 
 bool uring_backend::inject_direct(int& error, std::uint32_t& most) noexcept {
     uring_fault_plan& plan = *faults_;
-    if (plan.failed_transfers > 0 && plan.fail_errno > 0) {
+    // EINTR is left for the ring: recv(2) here retries it itself, so it would change nothing.
+    if (plan.failed_transfers > 0 && plan.fail_errno > 0 && plan.fail_errno != EINTR) {
         --plan.failed_transfers;
         ++plan.injected.failed_transfers;
         error = plan.fail_errno;
