@@ -14,6 +14,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <string>
 
 namespace {
 
@@ -47,11 +48,18 @@ int main(int argc, char** argv) {
     }
     if (library.empty() == !own) return usage();
     if (sanport::default_engine().status() != 0) {
-        // A backend forced with SANPORT_BACKEND that this kernel cannot run: skipped, not failed.
-        // For --provider too: a provider built on sanport reads the same variable.
-        std::cout << "[sanport-skip] sanport's backend did not start: "
-                  << sanport::default_engine().why() << '\n';
-        return 0;
+        // A backend forced with SANPORT_BACKEND that this kernel refuses: skipped, not failed.
+        // For --provider too: a provider built on sanport reads the same variable. Any other
+        // start-up failure is a failure.
+        const std::string& why = sanport::default_engine().why();
+        for (const char* code : {"EPERM", "ENOSYS", "EOPNOTSUPP"}) {
+            if (why.find(code) == std::string::npos) continue;
+            std::cout << "[sanport-skip] sanport's backend was refused by the kernel: " << why
+                      << '\n';
+            return 0;
+        }
+        std::cerr << "sanport-suite: sanport's backend did not start: " << why << '\n';
+        return 1;
     }
     std::unique_ptr<sanport::provider_host> host =
         own ? std::make_unique<sanport::provider_host>(&sanport::WSPStartupEx)

@@ -87,7 +87,8 @@ BAD_INPUT("recv.lengths.over-4gib", "lengths summing past 4 GiB work; the count 
         return;
     }
     queued_pair q;
-    WSABUF bufs[2] = {{0xFFFFFFF0u, a.data}, {0xFFFFFFF0u, b.data}}; // sum 8 GiB - 32
+    const auto len = static_cast<ULONG>(each);
+    WSABUF bufs[2] = {{len, a.data}, {len, b.data}}; // sum 4.5 GiB, every byte reserved
     overlapped_op op({1});
     DWORD flags = 0;
     const int code = recv_code(q.p.s, bufs, 2, &flags, &op.ov());

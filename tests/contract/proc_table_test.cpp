@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <utility>
+
 #include "../support/loopback.hpp"
 
 using namespace sanport;
@@ -124,10 +126,11 @@ TEST_CASE("proc table: the last WSPCleanup closes every open socket - each pendi
     CHECK(ra1.pending());
     CHECK(rb.pending());
     CHECK(WSPCleanup(&err) == 0); // the last: everything closed, every receive completed
-    for (overlapped_op* op : {&ra1, &ra2, &rb}) {
+    const std::pair<overlapped_op*, SOCKET> ops[] = {{&ra1, a.s}, {&ra2, a.s}, {&rb, b.s}};
+    for (const auto& [op, s] : ops) {
         CHECK_FALSE(op->pending());
-        CHECK(wsa_name(op->result(a.s).err) == "WSA_OPERATION_ABORTED");
-        CHECK(op->event_signalled());
+        CHECK(wsa_name(op->result(s).err) == "WSA_OPERATION_ABORTED");
+        CHECK(op->event_signalled()); // WSPCleanup returns after every event is set
     }
     CHECK(dequeue_n(cq, 2).size() == 2u);
     CHECK(count_more(cq) == 0u);

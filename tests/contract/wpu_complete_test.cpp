@@ -22,7 +22,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest sets the bookkeeping, signals the e
     CHECK_FALSE(op.pending());
     CHECK(op.ov().InternalHigh == 42u);
     CHECK(op.ov().OffsetHigh == 0u);
-    CHECK(op.event_signalled_soon());
+    CHECK(op.event_signalled()); // set before the upcall returns, on this thread
     op_result r = op.result(p.s);
     CHECK(r.ok == TRUE);
     CHECK(r.bytes == 42u);
@@ -65,7 +65,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest with the low bit of hEvent - event 
     int err = 0;
     CHECK(sanport::WPUCompleteOverlappedRequest(p.s, &op.ov(), 0, 7, &err) == 0);
     CHECK_FALSE(op.pending());
-    CHECK(op.event_signalled_soon());
+    CHECK(op.event_signalled()); // set before the upcall returns, on this thread
     CHECK(op.result(p.s).bytes == 7u);
     CHECK(count_more(cq, 200) == 0u);
 }

@@ -11,7 +11,8 @@
 // in parallel), a driven engine (own_thread = false, everything on the test thread) and
 // receive buffers inside a region registered with WSPRegisterMemory(MEM_READ | MEM_WRITE).
 //
-// Plain POSIX for the peer side (no dependency on tests/support); only 127.0.0.1 is used.
+// Plain POSIX for the peer side (tests/support only for the pair, checksum and rng); only
+// 127.0.0.1 is used.
 
 #include "tests/support/checksum.hpp"
 #include "tests/support/os_pair.hpp"
