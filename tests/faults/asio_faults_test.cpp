@@ -8,7 +8,7 @@
 // code, and the socket goes on where the seed says so.
 
 #include "backends/asio/asio_backend.hpp"
-#include "tests/faults/fault_rig.hpp"
+#include "tests/faults/fault_cases.hpp"
 
 #include <sanport/wsp.h>
 
@@ -44,28 +44,13 @@ TEST_CASE("asio fault: short transfers lose nothing") {
 TEST_CASE("asio fault: short sends carry on until every byte is sent, in order") {
     asio_fault_plan plan;
     fault_rig rig(reactor(plan));
-    const SOCKET s = rig.open();
-    plan.short_transfers = 60;
-    plan.short_bytes = 1000;
-    int code = -1;
-    int packets = 0;
-    const std::string read = rig.send_through(s, 256 * 1024, code, packets);
-    CHECK(packets == 1);
-    CHECK(code == 0);
-    CHECK(read == pattern(0, 256 * 1024));
-    CHECK(plan.injected.short_transfers == 60);
+    short_sends_case(rig, plan);
 }
 
 TEST_CASE("asio fault: readiness that finds nothing (-EAGAIN) waits again, never reported") {
     asio_fault_plan plan;
     fault_rig rig(reactor(plan));
-    const SOCKET s = rig.open();
-    plan.failed_transfers = 200;
-    plan.fail_errno = EAGAIN;
-    const stream_outcome o = rig.stream(s, 64 * 1024, 22);
-    check_intact(o, 64 * 1024);
-    CHECK(o.errors() == 0);
-    CHECK(plan.injected.failed_transfers == 200);
+    failed_transfers_case(rig, plan, EAGAIN, 200, 0, 22);
 }
 
 TEST_CASE("asio fault: -ENOMEM and -ENOBUFS end that receive with WSAENOBUFS, the stream goes on") {
@@ -73,14 +58,7 @@ TEST_CASE("asio fault: -ENOMEM and -ENOBUFS end that receive with WSAENOBUFS, th
         CAPTURE(e);
         asio_fault_plan plan;
         fault_rig rig(reactor(plan));
-        const SOCKET s = rig.open();
-        plan.failed_transfers = 25;
-        plan.fail_errno = e;
-        const stream_outcome o = rig.stream(s, 64 * 1024, 23);
-        check_intact(o, 64 * 1024);
-        CHECK(plan.injected.failed_transfers == 25);
-        CHECK(o.errors() == 25);
-        CHECK(o.times(WSAENOBUFS) == 25);
+        failed_transfers_case(rig, plan, e, 25, WSAENOBUFS, 23);
     }
 }
 
@@ -105,17 +83,7 @@ TEST_CASE(
 TEST_CASE("asio fault: -ECONNRESET fails the receive, those queued behind it and later ones") {
     asio_fault_plan plan;
     fault_rig rig(reactor(plan));
-    const SOCKET s = rig.open();
-    plan.failed_transfers = 1;
-    plan.fail_errno = ECONNRESET;
-    const stream_outcome o = rig.stream(s, 64 * 1024, 25, 3);
-    CHECK(o.bad_packets == 0);
-    CHECK(o.missing_packets == 0);
-    CHECK(o.got.empty());
-    CHECK(o.times(WSAECONNRESET) == o.receives);
-    recv_op& late = rig.post(s, {64});
-    CHECK(late.rc == SOCKET_ERROR);
-    CHECK(late.err == WSAECONNRESET);
+    reset_case(rig, plan, 25);
 }
 
 TEST_CASE("asio fault: real signals interrupting epoll_wait lose nothing") {
@@ -131,7 +99,8 @@ TEST_CASE("asio fault: real signals interrupting epoll_wait lose nothing") {
     }
     check_intact(o, 32 * 1024);
     CHECK(o.errors() == 0);
-    // The engine thread spends the slow stream waiting in epoll_wait, where these land.
+    // The verdict is check_intact above; this only shows the storm reached the engine thread,
+    // which spends the slow stream in epoll_wait (Asio retries an interrupted wait inside).
     MESSAGE("signals handled on the engine thread: " << handled);
     CHECK(handled > 0);
 }

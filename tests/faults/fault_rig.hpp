@@ -10,6 +10,7 @@
 #pragma once
 
 #include "core/backend.hpp"
+#include "tests/support/loopback.hpp" // pattern, send_all, try_send_all, read_exactly
 
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
@@ -73,18 +74,16 @@ public:
     void use_registered_arena(SOCKET s, std::size_t size);
 
     // WSPRecv over fresh buffers of these lengths.
-    recv_op& post(SOCKET s, const std::vector<ULONG>& lens, DWORD flags = 0);
+    recv_op& post(SOCKET s, const std::vector<ULONG>& lens);
     // Drive the engine (through the queue) for up to `ms`, counting packets onto their ops.
-    // Returns the packets seen.
-    int drive(int ms);
+    void drive(int ms);
 
-    // Sends `total` bytes of the test pattern from the peer on a thread (chunks of 1..chunk_max
-    // bytes, a pause of pause_us between chunks), while keeping `depth` receives with random
-    // arrays posted on `s`, until every byte arrived, a receive failed for good (a code in
-    // `final_codes`), or `limit_ms` passed.
+    // Sends `total` bytes of pattern() from the peer on a thread (chunks of 1..chunk_max bytes,
+    // a pause of pause_us between chunks), while keeping `depth` receives with random arrays
+    // posted on `s`, until every byte arrived, a receive failed for good (WSAECONNRESET or
+    // WSAECONNABORTED), or 10 s passed.
     stream_outcome stream(SOCKET s, std::size_t total, std::uint32_t seed, int depth = 3,
-                          std::uint32_t chunk_max = 4096, int pause_us = 0, int limit_ms = 10000,
-                          std::vector<int> final_codes = {WSAECONNRESET, WSAECONNABORTED});
+                          std::uint32_t chunk_max = 4096, int pause_us = 0);
 
 private:
     std::deque<std::unique_ptr<recv_op>> ops_; // declared before the engine: outlive it
@@ -95,15 +94,14 @@ private:
 public:
     // WSPSend of `total` pattern bytes, in 1..4 buffers, while a peer thread reads them; `code`
     // gets the send's completion code and `packets` its packet count. Returns what the peer read.
-    std::string send_through(SOCKET s, std::size_t total, int& code, int& packets,
-                             int limit_ms = 10000);
+    std::string send_through(SOCKET s, std::size_t total, int& code, int& packets);
 
     sanport::engine e;
     sanport::completion_queue cq{e};
 };
 
 // The stream check's verdict for a stream that must arrive whole: no time-out, one packet per
-// receive in posting order, and exactly pattern(0, total).
+// receive in posting order, and exactly pattern(total).
 void check_intact(const stream_outcome& o, std::size_t total);
 
 // SIGUSR1 to the constructing thread every 0.5 ms until destroyed, with a handler installed
@@ -122,12 +120,5 @@ private:
     std::atomic<bool> stop_{false};
     std::thread signaller_;
 };
-
-// The test pattern's byte at stream offset i (never periodic over a short span).
-char pattern_at(std::size_t i);
-std::string pattern(std::size_t from, std::size_t count);
-
-// Sends `data` on a blocking descriptor, all of it.
-bool send_all(int fd, const char* data, std::size_t size);
 
 } // namespace sanport::test

@@ -9,7 +9,7 @@
 // A kernel that refuses io_uring makes each case print "[sanport-skip] <reason>" and return.
 
 #include "backends/io_uring/uring_backend.hpp"
-#include "tests/faults/fault_rig.hpp"
+#include "tests/faults/fault_cases.hpp"
 
 #include <sanport/wsp.h>
 
@@ -65,16 +65,7 @@ TEST_CASE("io_uring fault: short reads (ordinary and registered buffers) lose no
 TEST_CASE("io_uring fault: short sends carry on until every byte is sent, in order") {
     uring_fault_plan plan;
     RIG_OR_SKIP(rig, plan);
-    const SOCKET s = rig.open();
-    plan.short_transfers = 60;
-    plan.short_bytes = 1000;
-    int code = -1;
-    int packets = 0;
-    const std::string read = rig.send_through(s, 256 * 1024, code, packets);
-    CHECK(packets == 1);
-    CHECK(code == 0);
-    CHECK(read == pattern(0, 256 * 1024));
-    CHECK(plan.injected.short_transfers == 60);
+    short_sends_case(rig, plan);
 }
 
 TEST_CASE("io_uring fault: -EAGAIN and -EINTR results are re-armed and never reported") {
@@ -82,13 +73,7 @@ TEST_CASE("io_uring fault: -EAGAIN and -EINTR results are re-armed and never rep
         CAPTURE(e);
         uring_fault_plan plan;
         RIG_OR_SKIP(rig, plan);
-        const SOCKET s = rig.open();
-        plan.failed_transfers = 200;
-        plan.fail_errno = e;
-        const stream_outcome o = rig.stream(s, 64 * 1024, 12);
-        check_intact(o, 64 * 1024);
-        CHECK(o.errors() == 0);
-        CHECK(plan.injected.failed_transfers == 200);
+        failed_transfers_case(rig, plan, e, 200, 0, 12);
     }
 }
 
@@ -98,14 +83,7 @@ TEST_CASE(
         CAPTURE(e);
         uring_fault_plan plan;
         RIG_OR_SKIP(rig, plan);
-        const SOCKET s = rig.open();
-        plan.failed_transfers = 25;
-        plan.fail_errno = e;
-        const stream_outcome o = rig.stream(s, 64 * 1024, 13);
-        check_intact(o, 64 * 1024);
-        CHECK(plan.injected.failed_transfers == 25);
-        CHECK(o.errors() == 25);
-        CHECK(o.times(WSAENOBUFS) == 25);
+        failed_transfers_case(rig, plan, e, 25, WSAENOBUFS, 13);
     }
 }
 
@@ -113,30 +91,13 @@ TEST_CASE(
     "io_uring fault: -ECANCELED nobody asked for ends that receive with WSA_OPERATION_ABORTED") {
     uring_fault_plan plan;
     RIG_OR_SKIP(rig, plan);
-    const SOCKET s = rig.open();
-    plan.failed_transfers = 10;
-    plan.fail_errno = ECANCELED;
-    const stream_outcome o = rig.stream(s, 64 * 1024, 14);
-    check_intact(o, 64 * 1024);
-    CHECK(o.errors() == 10);
-    CHECK(o.times(WSA_OPERATION_ABORTED) == 10);
+    failed_transfers_case(rig, plan, ECANCELED, 10, WSA_OPERATION_ABORTED, 14);
 }
 
 TEST_CASE("io_uring fault: -ECONNRESET fails the receive, those queued behind it and later ones") {
     uring_fault_plan plan;
     RIG_OR_SKIP(rig, plan);
-    const SOCKET s = rig.open();
-    plan.failed_transfers = 1;
-    plan.fail_errno = ECONNRESET;
-    const stream_outcome o = rig.stream(s, 64 * 1024, 15, 3);
-    CHECK(o.bad_packets == 0);
-    CHECK(o.missing_packets == 0);
-    CHECK(o.got.empty()); // the fault came on the first receive: nothing was delivered
-    CHECK(o.times(WSAECONNRESET) == o.receives);
-    // seed: after a reset every later receive fails at once.
-    recv_op& late = rig.post(s, {64});
-    CHECK(late.rc == SOCKET_ERROR);
-    CHECK(late.err == WSAECONNRESET);
+    reset_case(rig, plan, 15);
 }
 
 TEST_CASE("io_uring fault: -EINTR from io_uring_enter is answered by entering again") {
@@ -249,7 +210,7 @@ TEST_CASE("io_uring fault: a wake() is not lost while the SQ has no room for the
             }
             if (returned.load() < round) {
                 lost = true;
-                send_all(rig.peer(s), "0123456789abcdef", 16);
+                try_send_all(rig.peer(s), "0123456789abcdef");
                 return;
             }
         }
@@ -272,8 +233,8 @@ TEST_CASE("io_uring fault: a completion queue overflow loses no completion") {
     for (int i = 0; i < sockets; ++i)
         s[i] = rig.open();
     for (int i = 0; i < sockets; ++i) {
-        const std::string data = pattern(static_cast<std::size_t>(i) * 100, 100);
-        REQUIRE(send_all(rig.peer(s[i]), data.data(), data.size()));
+        const std::string data = pattern(100, static_cast<std::size_t>(i) * 100);
+        send_all(rig.peer(s[i]), data);
     }
     plan.stalled_reaps = 4;
     for (int i = 0; i < sockets; ++i)
@@ -283,7 +244,7 @@ TEST_CASE("io_uring fault: a completion queue overflow loses no completion") {
         CAPTURE(i);
         CHECK(ops[i]->packets == 1);
         CHECK(ops[i]->code() == 0);
-        CHECK(ops[i]->got() == pattern(static_cast<std::size_t>(i) * 100, 100));
+        CHECK(ops[i]->got() == pattern(100, static_cast<std::size_t>(i) * 100));
     }
     MESSAGE("reaps that saw IORING_SQ_CQ_OVERFLOW: " << plan.observed.cq_overflow);
     CHECK(plan.observed.cq_overflow > 0); // the fault really happened
@@ -296,8 +257,8 @@ TEST_CASE("io_uring fault: a receive that completes after its close began keeps 
     plan.hold_recv_until_cancel = true;
     recv_op& op = rig.post(s, {64, 64});
     REQUIRE(op.err == WSA_IO_PENDING);
-    const std::string data = pattern(0, 90);
-    REQUIRE(send_all(rig.peer(s), data.data(), data.size()));
+    const std::string data = pattern(90);
+    send_all(rig.peer(s), data);
     for (int i = 0; i < 100 && plan.injected.held_recv == 0; ++i)
         rig.drive(5);
     REQUIRE(plan.injected.held_recv == 1); // the kernel moved the bytes; sanport has not heard
