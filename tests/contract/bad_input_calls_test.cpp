@@ -43,9 +43,11 @@ BAD_INPUT("send.errno.null", "lpErrno NULL returns SOCKET_ERROR") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     DWORD bytes = bytes_sentinel;
-    CHECK(WSPSend(p.s, nullptr, 1, &bytes, 0, &op.ov(), nullptr, nullptr, nullptr) ==
+    // Good buffers: only the missing lpErrno can make it fail, and it must send nothing.
+    CHECK(WSPSend(p.s, op.bufs(), 1, &bytes, 0, &op.ov(), nullptr, nullptr, nullptr) ==
           SOCKET_ERROR);
     CHECK(bytes == bytes_sentinel);
+    CHECK(read_exactly(p.peer, 1, settle_ms).empty());
 }
 
 // ---- WSPGetOverlappedResult -------------------------------------------------------------------

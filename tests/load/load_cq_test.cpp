@@ -42,7 +42,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <poll.h> // peer_process.hpp
 #include <signal.h>
 #include <string>
 #include <sys/resource.h>
@@ -170,23 +170,8 @@ TEST_CASE("load: 10,000 connections with 2 receives pending each on one completi
 
     // The listener: sanport's (the accepted sockets are sanport's then), on 127.0.0.1.
     int err = 0;
-    struct listener_guard {
-        SOCKET s = INVALID_SOCKET;
-        ~listener_guard() {
-            int e = 0;
-            if (s != INVALID_SOCKET) WSPCloseSocket(s, &e);
-        }
-    } listener;
-    listener.s =
-        WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
-    REQUIRE_MESSAGE(listener.s != INVALID_SOCKET, "WSPSocket: " << wsa_name(err));
-    sockaddr_in target{};
-    target.sin_family = AF_INET;
-    target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int len = sizeof target;
-    REQUIRE(WSPBind(listener.s, reinterpret_cast<sockaddr*>(&target), len, &err) == 0);
-    REQUIRE(WSPListen(listener.s, listen_backlog, &err) == 0);
-    REQUIRE(WSPGetSockName(listener.s, reinterpret_cast<sockaddr*>(&target), &len, &err) == 0);
+    sanport_listener listener(AF_INET, WSA_FLAG_OVERLAPPED, listen_backlog);
+    const auto& target = reinterpret_cast<const sockaddr_in&>(listener.address);
 
     peer_process_handle peers;
     REQUIRE_MESSAGE(peers.start(target), "fork: " << std::strerror(errno));
@@ -201,11 +186,10 @@ TEST_CASE("load: 10,000 connections with 2 receives pending each on one completi
         for (std::uint32_t k = 0; k < n; ++k) {
             REQUIRE_MESSAGE(wave_ports[k] != 0, "peer connect " << base + k << " failed");
             // The peer's connect returned: the connection is in the accept queue already.
-            pollfd pfd{static_cast<int>(listener.s), POLLIN, 0};
-            REQUIRE_MESSAGE(::poll(&pfd, 1, max_wait_ms) == 1,
-                            "no connection to accept (" << base + k << ")");
-            const SOCKET s = WSPAccept(listener.s, nullptr, nullptr, nullptr, 0, &err);
-            REQUIRE_MESSAGE(s != INVALID_SOCKET, "WSPAccept " << base + k << ": " << wsa_name(err));
+            const SOCKET s = listener.accept_one(&err);
+            REQUIRE_MESSAGE(s != INVALID_SOCKET,
+                            "WSPAccept " << base + k << ": "
+                                         << (err != 0 ? wsa_name(err) : "no connection to accept"));
             const std::size_t i = base + k;
             sock.s[i] = s;
             sockaddr_in peer{};

@@ -142,14 +142,14 @@ peer_socket posix_listener::accept_one(int timeout_ms) {
     return peer;
 }
 
-sanport_listener::sanport_listener(int family, DWORD flags) {
+sanport_listener::sanport_listener(int family, DWORD flags, int backlog) {
     int err = 0;
     s = WSPSocket(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, flags, &err);
     REQUIRE_MESSAGE(s != INVALID_SOCKET, "WSPSocket: " << wsa_name(err));
     sockaddr_storage ss = loopback_address(family, 0, &address_len);
     REQUIRE_MESSAGE(WSPBind(s, reinterpret_cast<sockaddr*>(&ss), address_len, &err) == 0,
                     "WSPBind: " << wsa_name(err));
-    REQUIRE_MESSAGE(WSPListen(s, 64, &err) == 0, "WSPListen: " << wsa_name(err));
+    REQUIRE_MESSAGE(WSPListen(s, backlog, &err) == 0, "WSPListen: " << wsa_name(err));
     address_len = sizeof address;
     REQUIRE_MESSAGE(WSPGetSockName(s, reinterpret_cast<sockaddr*>(&address), &address_len, &err) ==
                         0,

@@ -171,7 +171,8 @@ struct sanport_listener {
     SOCKET s = INVALID_SOCKET;
     sockaddr_storage address{};
     int address_len = 0;
-    explicit sanport_listener(int family = AF_INET, DWORD flags = WSA_FLAG_OVERLAPPED);
+    explicit sanport_listener(int family = AF_INET, DWORD flags = WSA_FLAG_OVERLAPPED,
+                              int backlog = 64);
     ~sanport_listener();
     sanport_listener(const sanport_listener&) = delete;
     sanport_listener& operator=(const sanport_listener&) = delete;
