@@ -50,8 +50,10 @@ STREAM = {
                       DELIVER, 3, REAP, RESULT, 1, MODE, 1, CLOSE, DRAIN],
 }
 
-# fuzz_recv_args: a socket set-up byte, then calls (each: selector byte + 15 argument bytes).
-ARGS = {
+# fuzz_recv_args: a socket set-up byte, then calls (each: selector byte + 15 argument bytes,
+# the first of which picks the socket: 0 is the good one). Below, each call is written without
+# that socket byte; with_socket() puts a 0 in, so every seed starts on the good socket.
+ARGS_WITHOUT_SOCKET = {
     "nulls": bytes([0]) + bytes([0, 0, 0, 1, 0] + [0] * 11) + bytes([0, 1, 0, 0, 0] + [0] * 11),
     "counts": bytes([1]) + bytes([0, 1, 2, 3, 0xff, 0xff, 0xff, 0xff] + [0] * 8) +
               bytes([0, 1, 1, 0, 0x01, 0x10, 0, 0] + [0] * 8),
@@ -62,6 +64,18 @@ ARGS = {
     "shutdown_send": bytes([2]) + bytes([5, 9, 0, 0] + [0] * 12) + bytes([1, 1, 1, 2, 8] + [0] * 11)
                      + bytes([2, 1, 0, 0] + [0] * 12),
 }
+
+
+
+def with_socket(data):
+    out = bytearray(data[:1])
+    for at in range(1, len(data), 16):
+        call = data[at:at + 16]
+        out += (call[:1] + bytes([0]) + call[1:])[:16]
+    return bytes(out)
+
+
+ARGS = {k: with_socket(v) for k, v in ARGS_WITHOUT_SOCKET.items()}
 
 
 def write(sub, name, data):
