@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "porting/host/library.hpp"
-
 #include <dlfcn.h>
+
+#include "porting/host/library.hpp"
 
 namespace sanport::detail::host {
 

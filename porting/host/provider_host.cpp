@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // provider_host: start-up and clean-up of a provider, the SAN extensions, and association of
 // its sockets with a completion queue.
-#include "porting/host/handle_table.hpp"
-#include "porting/host/library.hpp"
-
 #include <sanport/completion_queue.h>
 #include <sanport/provider_host.h>
 
 #include <cstring>
+
+#include "porting/host/handle_table.hpp"
+#include "porting/host/library.hpp"
 
 #ifndef _WIN32
 #include <netinet/in.h>
@@ -65,8 +65,8 @@ std::unique_ptr<provider_host> provider_host::load(const std::string& library_pa
         host->why_ = "cannot load " + library_path + ": " + error;
         return host;
     }
-    auto ex = reinterpret_cast<LPWSPSTARTUPEX>(
-        detail::host::find_symbol(host->library_, "WSPStartupEx"));
+    auto ex =
+        reinterpret_cast<LPWSPSTARTUPEX>(detail::host::find_symbol(host->library_, "WSPStartupEx"));
     auto plain =
         reinterpret_cast<LPWSPSTARTUP>(detail::host::find_symbol(host->library_, "WSPStartup"));
     if (!ex && !plain) {

@@ -7,7 +7,6 @@
 // select) fail with WSAEOPNOTSUPP and say so once on stderr, so a port that relies on one finds
 // out at the call, not from a hang.
 #include "core/transfer.hpp"
-#include "porting/host/handle_table.hpp"
 
 #include <sanport/provider_host.h>
 #include <sanport/wsp.h>
@@ -16,6 +15,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+
+#include "porting/host/handle_table.hpp"
 
 namespace sanport {
 
@@ -135,8 +136,7 @@ int WSPAPI close_thread(LPWSATHREADID, LPINT lpErrno) {
     return fail(lpErrno, WSAEOPNOTSUPP);
 }
 
-int WSPAPI complete_request(SOCKET s, LPWSAOVERLAPPED ov, DWORD error, DWORD bytes,
-                            LPINT lpErrno) {
+int WSPAPI complete_request(SOCKET s, LPWSAOVERLAPPED ov, DWORD error, DWORD bytes, LPINT lpErrno) {
     return host_complete_overlapped_request(s, ov, error, bytes, lpErrno);
 }
 
@@ -199,6 +199,7 @@ WSPUPCALLTABLE upcall_table() noexcept {
 extern "C" __attribute__((visibility("default"))) int
 WPUCompleteOverlappedRequest(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD dwError,
                              DWORD cbTransferred, LPINT lpErrno) {
-    return sanport::host_complete_overlapped_request(s, lpOverlapped, dwError, cbTransferred, lpErrno);
+    return sanport::host_complete_overlapped_request(s, lpOverlapped, dwError, cbTransferred,
+                                                     lpErrno);
 }
 #endif

@@ -64,8 +64,7 @@ void row_not_socket(session& ses) {
     DWORD flags = 0;
     const SOCKET closed = c.s;
     ses.close(c.s);
-    expect_code(call(ses, closed, r.bufs.data(), 1, &flags, &r.ov), WSAENOTSOCK,
-                "a closed socket");
+    expect_code(call(ses, closed, r.bufs.data(), 1, &flags, &r.ov), WSAENOTSOCK, "a closed socket");
     expect_code(call(ses, static_cast<SOCKET>(0x7ffffff0), r.bufs.data(), 1, &flags, &r.ov),
                 WSAENOTSOCK, "a socket value nobody made");
 }
@@ -108,9 +107,10 @@ void row_bad_flags(session& ses) {
 
 void check_codes(const code_log& log) {
     // seed: the codes WSPRecv may give; CONTRACT section 5 adds WSAENOBUFS (out of memory).
-    static const int allowed[] = {WSAENETDOWN,  WSAENOTCONN,    WSAENETRESET,   WSAEFAULT,
-                                  WSAENOTSOCK,  WSAESHUTDOWN,   WSAEINVAL,      WSAECONNABORTED,
-                                  WSAECONNRESET, WSAEDISCON,    WSA_IO_PENDING, WSA_OPERATION_ABORTED,
+    static const int allowed[] = {WSAENETDOWN, WSAENOTCONN,     WSAENETRESET,
+                                  WSAEFAULT,   WSAENOTSOCK,     WSAESHUTDOWN,
+                                  WSAEINVAL,   WSAECONNABORTED, WSAECONNRESET,
+                                  WSAEDISCON,  WSA_IO_PENDING,  WSA_OPERATION_ABORTED,
                                   WSAENOBUFS};
     std::string bad;
     for (const auto& [wsa, row] : log.seen) {

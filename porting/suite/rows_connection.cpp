@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Rows about the connection's life: SD_RECEIVE, the peer's graceful close and reset, closing
 // with receives pending; and the flags MSG_PEEK and MSG_WAITALL; and WSPSend.
-#include "porting/suite/rows.hpp"
-
 #include <sanport/completion_queue.h>
+
+#include "porting/suite/rows.hpp"
 
 namespace sanport::suite::detail {
 
@@ -25,8 +25,7 @@ void row_shutdown_receive(session& ses) {
     const int rc = after.post(ses, c.s);
     SUITE_EXPECT(rc == SOCKET_ERROR && after.err == WSAESHUTDOWN,
                  "a receive after SD_RECEIVE (with data queued): " +
-                     (rc == 0 ? std::string("succeeded") : code(after.err)) +
-                     ", not WSAESHUTDOWN");
+                     (rc == 0 ? std::string("succeeded") : code(after.err)) + ", not WSAESHUTDOWN");
 }
 
 void row_graceful_close(session& ses) {
@@ -102,7 +101,8 @@ void row_close_pending(session& ses) {
     for (int i = 0; i < 50 && packets < 3; ++i)
         packets += q.dequeue(e + packets, 8 - packets, 10);
     packets += q.dequeue(e + packets, 8 - packets, ses.opts.settle_ms); // a fourth must not come
-    SUITE_EXPECT(packets == 3, std::to_string(packets) + " completion packets for 3 aborted receives");
+    SUITE_EXPECT(packets == 3,
+                 std::to_string(packets) + " completion packets for 3 aborted receives");
 }
 
 void row_peek(session& ses) {

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Rows about several receives and their notifications: posting order, exactly one completion
 // each (counted on a completion queue), the low bit of hEvent, WSPGetOverlappedResult.
-#include "porting/suite/rows.hpp"
-
 #include <sanport/completion_queue.h>
 
 #include <map>
 #include <thread>
+
+#include "porting/suite/rows.hpp"
 
 namespace sanport::suite::detail {
 
@@ -36,13 +36,14 @@ void row_posting_order(session& ses) {
     std::string joined;
     for (std::size_t i = 0; i < posted.size(); ++i) {
         ses.await(*posted[i], "posted receive " + std::to_string(i + 1));
-        SUITE_EXPECT(posted[i]->error() == 0, "receive " + std::to_string(i + 1) +
-                                                  " failed with " + code(posted[i]->error()));
+        SUITE_EXPECT(posted[i]->error() == 0, "receive " + std::to_string(i + 1) + " failed with " +
+                                                  code(posted[i]->error()));
         joined += posted[i]->data();
     }
     joined += ses.receive_blocking(c.s, msg.size() - joined.size());
     SUITE_EXPECT(joined == msg, "the receives' bytes in posting order are not the sent stream:\n"
-                                "      sent '" + msg + "'\n       got '" + joined + "'");
+                                "      sent '" +
+                                    msg + "'\n       got '" + joined + "'");
 }
 
 void row_exactly_once(session& ses) {

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Rows about one receive: pending vs immediate, the WSAOVERLAPPED bookkeeping, the event,
 // blocking receives, scatter order, early completion, zero-byte receives, WSABUF capture.
-#include "porting/suite/rows.hpp"
-
 #include <string>
 #include <thread>
+
+#include "porting/suite/rows.hpp"
 
 namespace sanport::suite::detail {
 
@@ -23,8 +23,8 @@ void row_pending(session& ses) {
     const auto c = ses.connect();
     receive& r = ses.make_receive({32});
     const int rc = r.post(ses, c.s);
-    SUITE_EXPECT(rc == SOCKET_ERROR, "WSPRecv with no data returned " + std::to_string(rc) +
-                                         ", not SOCKET_ERROR");
+    SUITE_EXPECT(rc == SOCKET_ERROR,
+                 "WSPRecv with no data returned " + std::to_string(rc) + ", not SOCKET_ERROR");
     SUITE_EXPECT(r.err == WSA_IO_PENDING,
                  "WSPRecv with no data failed with " + code(r.err) + ", not WSA_IO_PENDING");
     SUITE_EXPECT(r.count_out == untouched, "*lpNumberOfBytesRecvd was written on a pending call");
@@ -50,11 +50,11 @@ void row_bookkeeping(session& ses) {
     DWORD bytes = 0, flags = 1;
     int err = 0;
     const BOOL ok = ses.p.lpWSPGetOverlappedResult(c.s, &r.ov, &bytes, FALSE, &flags, &err);
-    SUITE_EXPECT(ok == TRUE, "WSPGetOverlappedResult on the completed receive failed with " +
-                                 code(err));
-    SUITE_EXPECT(bytes == msg.size() && flags == 0,
-                 "WSPGetOverlappedResult reported " + std::to_string(bytes) + " bytes, flags " +
-                     std::to_string(flags));
+    SUITE_EXPECT(ok == TRUE,
+                 "WSPGetOverlappedResult on the completed receive failed with " + code(err));
+    SUITE_EXPECT(bytes == msg.size() && flags == 0, "WSPGetOverlappedResult reported " +
+                                                        std::to_string(bytes) + " bytes, flags " +
+                                                        std::to_string(flags));
 }
 
 void row_event(session& ses) {
@@ -89,8 +89,8 @@ void row_immediate(session& ses) {
         SUITE_EXPECT(r.done() && r.bytes() == 3,
                      "returned 0 but the WSAOVERLAPPED does not show a 3-byte completion");
     } else {
-        SUITE_EXPECT(r.err == WSA_IO_PENDING, "WSPRecv with data waiting failed with " +
-                                                  code(r.err));
+        SUITE_EXPECT(r.err == WSA_IO_PENDING,
+                     "WSPRecv with data waiting failed with " + code(r.err));
         ses.await(r, "the receive of data already there");
     }
     SUITE_EXPECT(r.error() == 0 && r.data() == "abc", "got '" + r.data() + "', not 'abc'");
@@ -123,8 +123,9 @@ void row_scatter(session& ses) {
     SUITE_EXPECT(r.bytes() >= 1 && r.bytes() <= msg.size(),
                  "reported " + std::to_string(r.bytes()) + " bytes");
     SUITE_EXPECT(r.data() == msg.substr(0, r.bytes()),
-                 "buffers read in array order hold '" + r.data() + "' ('~' = never written): "
-                 "not filled in order, each full before the next, without holes");
+                 "buffers read in array order hold '" + r.data() +
+                     "' ('~' = never written): "
+                     "not filled in order, each full before the next, without holes");
 }
 
 void row_completes_early(session& ses) {
@@ -145,9 +146,9 @@ void row_zero_byte(session& ses) {
     ses.expect_pending(zero, "a zero-byte receive with no data");
     ses.send(c.peer, "Q");
     ses.await(zero, "a zero-byte receive after data arrived");
-    SUITE_EXPECT(zero.error() == 0 && zero.bytes() == 0,
-                 "completed with " + std::to_string(zero.bytes()) + " bytes, " +
-                     code(zero.error()));
+    SUITE_EXPECT(zero.error() == 0 && zero.bytes() == 0, "completed with " +
+                                                             std::to_string(zero.bytes()) +
+                                                             " bytes, " + code(zero.error()));
     SUITE_EXPECT(ses.receive_blocking(c.s, 1) == "Q", "the zero-byte receive consumed data");
 }
 

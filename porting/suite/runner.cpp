@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The row table and the loop that runs it: each row in its own session, a thrown row_failed
 // or row_skipped (or any exception) is that row's result and the next row starts clean.
-#include "porting/suite/rows.hpp"
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -11,6 +9,8 @@
 #include <mutex>
 #include <ostream>
 #include <thread>
+
+#include "porting/suite/rows.hpp"
 
 namespace sanport::suite {
 
@@ -26,37 +26,70 @@ struct row_def {
 const std::vector<row_def>& table() {
     using namespace detail;
     static const std::vector<row_def> t = {
-        {{"recv.pending", "no data yet, overlapped: SOCKET_ERROR with WSA_IO_PENDING, counts untouched"}, row_pending},
-        {{"recv.bookkeeping", "on completion InternalHigh = bytes, Offset = flags, OffsetHigh = error, Internal last"}, row_bookkeeping},
+        {{"recv.pending",
+          "no data yet, overlapped: SOCKET_ERROR with WSA_IO_PENDING, counts untouched"},
+         row_pending},
+        {{"recv.bookkeeping",
+          "on completion InternalHigh = bytes, Offset = flags, OffsetHigh = error, Internal last"},
+         row_bookkeeping},
         {{"recv.event", "the event is signalled on completion, pending or at once"}, row_event},
-        {{"recv.immediate", "data available: returns 0 with count and overlapped set, or pends"}, row_immediate},
+        {{"recv.immediate", "data available: returns 0 with count and overlapped set, or pends"},
+         row_immediate},
         {{"recv.blocking", "lpOverlapped NULL: a blocking receive"}, row_blocking},
-        {{"recv.scatter", "N WSABUFs filled in array order, each full first, zero-length skipped"}, row_scatter},
-        {{"recv.completes-early", "completes as soon as any data arrived, not when all buffers are full"}, row_completes_early},
-        {{"recv.zero-byte", "buffers of zero bytes pend until data, complete with 0, consume nothing"}, row_zero_byte},
+        {{"recv.scatter", "N WSABUFs filled in array order, each full first, zero-length skipped"},
+         row_scatter},
+        {{"recv.completes-early",
+          "completes as soon as any data arrived, not when all buffers are full"},
+         row_completes_early},
+        {{"recv.zero-byte",
+          "buffers of zero bytes pend until data, complete with 0, consume nothing"},
+         row_zero_byte},
         {{"recv.capture", "the WSABUF array is captured before return"}, row_capture},
         {{"recv.many-buffers", "1,024 WSABUFs work"}, row_many_buffers},
-        {{"recv.posting-order", "several receives are filled in posting order, no byte lost or repeated"}, row_posting_order},
-        {{"recv.exactly-once", "every receive completes exactly once: one completion packet each"}, row_exactly_once},
-        {{"recv.low-bit", "low bit of hEvent: no completion packet, the event is still signalled"}, row_low_bit},
-        {{"result.wait", "WSPGetOverlappedResult: fWait FALSE gives WSA_IO_INCOMPLETE, TRUE waits"}, row_overlapped_result},
+        {{"recv.posting-order",
+          "several receives are filled in posting order, no byte lost or repeated"},
+         row_posting_order},
+        {{"recv.exactly-once", "every receive completes exactly once: one completion packet each"},
+         row_exactly_once},
+        {{"recv.low-bit", "low bit of hEvent: no completion packet, the event is still signalled"},
+         row_low_bit},
+        {{"result.wait", "WSPGetOverlappedResult: fWait FALSE gives WSA_IO_INCOMPLETE, TRUE waits"},
+         row_overlapped_result},
         {{"args.count-zero", "dwBufferCount 0: WSAEINVAL, nothing consumed"}, row_count_zero},
-        {{"args.bad-pointers", "NULL lpBuffers, buf, lpFlags: WSAEFAULT; lpErrno NULL: SOCKET_ERROR"}, row_bad_pointers},
+        {{"args.bad-pointers",
+          "NULL lpBuffers, buf, lpFlags: WSAEFAULT; lpErrno NULL: SOCKET_ERROR"},
+         row_bad_pointers},
         {{"args.not-socket", "unknown or closed SOCKET: WSAENOTSOCK"}, row_not_socket},
-        {{"args.not-overlapped", "overlapped call on a socket without WSA_FLAG_OVERLAPPED: WSAEINVAL"}, row_not_overlapped},
-        {{"args.not-connected", "not bound: WSAEINVAL; bound or listening, not connected: WSAENOTCONN"}, row_not_connected},
+        {{"args.not-overlapped",
+          "overlapped call on a socket without WSA_FLAG_OVERLAPPED: WSAEINVAL"},
+         row_not_overlapped},
+        {{"args.not-connected",
+          "not bound: WSAEINVAL; bound or listening, not connected: WSAENOTCONN"},
+         row_not_connected},
         {{"args.bad-flags", "MSG_OOB and MSG_WAITALL | MSG_PEEK: WSAEINVAL"}, row_bad_flags},
-        {{"conn.shutdown-receive", "after SD_RECEIVE new receives fail WSAESHUTDOWN; pending ones complete"}, row_shutdown_receive},
-        {{"conn.graceful-close", "peer closes: data first, then every receive succeeds with 0 bytes"}, row_graceful_close},
-        {{"conn.reset", "peer resets: the pending and every later receive fail WSAECONNRESET"}, row_reset},
-        {{"conn.close-pending", "WSPCloseSocket completes each pending receive once, aborted, before it returns"}, row_close_pending},
+        {{"conn.shutdown-receive",
+          "after SD_RECEIVE new receives fail WSAESHUTDOWN; pending ones complete"},
+         row_shutdown_receive},
+        {{"conn.graceful-close",
+          "peer closes: data first, then every receive succeeds with 0 bytes"},
+         row_graceful_close},
+        {{"conn.reset", "peer resets: the pending and every later receive fail WSAECONNRESET"},
+         row_reset},
+        {{"conn.close-pending",
+          "WSPCloseSocket completes each pending receive once, aborted, before it returns"},
+         row_close_pending},
         {{"flags.peek", "MSG_PEEK copies without consuming"}, row_peek},
         {{"flags.waitall", "MSG_WAITALL completes only when every buffer is full"}, row_waitall},
         {{"send.gather", "WSPSend gathers in array order and completes with every byte"}, row_send},
         {{"memory.registered", "a receive into WSPRegisterMemory'd memory works"}, row_registered},
-        {{"memory.read-only", "a buffer registered without MEM_WRITE: WSAEFAULT"}, row_read_only_region},
-        {{"memory.deregister-pending", "deregistering memory a pending receive uses: WSAEINVAL or deferred"}, row_deregister_pending},
-        {{"codes.seed-only", "WSPRecv never gives a code outside the seed's list (WSAEWOULDBLOCK, ...)"}, nullptr},
+        {{"memory.read-only", "a buffer registered without MEM_WRITE: WSAEFAULT"},
+         row_read_only_region},
+        {{"memory.deregister-pending",
+          "deregistering memory a pending receive uses: WSAEINVAL or deferred"},
+         row_deregister_pending},
+        {{"codes.seed-only",
+          "WSPRecv never gives a code outside the seed's list (WSAEWOULDBLOCK, ...)"},
+         nullptr},
     };
     return t;
 }
@@ -71,8 +104,9 @@ public:
               std::unique_lock lock(mutex_);
               if (cv_.wait_for(lock, std::chrono::milliseconds(limit_ms), [this] { return done_; }))
                   return;
-              std::fprintf(stdout, "FAIL  %s: did not finish within %lu ms: a call into the "
-                                   "provider never returned\n",
+              std::fprintf(stdout,
+                           "FAIL  %s: did not finish within %lu ms: a call into the "
+                           "provider never returned\n",
                            row.c_str(), static_cast<unsigned long>(limit_ms));
               std::fflush(stdout);
               std::_Exit(1);
@@ -106,9 +140,12 @@ const std::vector<row_info>& rows() {
 
 const char* outcome_name(outcome o) noexcept {
     switch (o) {
-    case outcome::pass: return "PASS";
-    case outcome::fail: return "FAIL";
-    case outcome::skip: return "SKIP";
+    case outcome::pass:
+        return "PASS";
+    case outcome::fail:
+        return "FAIL";
+    case outcome::skip:
+        return "SKIP";
     }
     return "?";
 }

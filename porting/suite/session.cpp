@@ -253,7 +253,8 @@ std::vector<completion_entry> session::collect(completion_queue& q, std::size_t 
         const std::size_t n = q.dequeue(batch, 16, 20);
         got.insert(got.end(), batch, batch + n);
     }
-    const auto settle = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.settle_ms);
+    const auto settle =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.settle_ms);
     while (std::chrono::steady_clock::now() < settle) {
         const std::size_t n = q.dequeue(batch, 16, 10);
         got.insert(got.end(), batch, batch + n);

@@ -53,8 +53,8 @@ public:
     receive& operator=(const receive&) = delete;
 
     int post(session& ses, SOCKET s, DWORD flags = 0); // the call's return value
-    bool done() const noexcept;                       // Internal != WSS_OPERATION_IN_PROGRESS
-    bool wait(DWORD ms) const;                        // polls Internal: never trusts the event
+    bool done() const noexcept;                        // Internal != WSS_OPERATION_IN_PROGRESS
+    bool wait(DWORD ms) const;                         // polls Internal: never trusts the event
     DWORD bytes() const noexcept { return static_cast<DWORD>(ov.InternalHigh); }
     int error() const noexcept { return static_cast<int>(ov.OffsetHigh); }
     // The first bytes() bytes, read across the WSABUFs in array order.
@@ -97,7 +97,7 @@ public:
     // Sends `bytes` from another thread after settle_ms, for rows that must be waiting first.
     // The thread joins when it goes out of scope, also when the row fails.
     std::jthread send_later(SOCKET s, std::string bytes);
-    void close(SOCKET s);                          // WSPCloseSocket; fails the row on error
+    void close(SOCKET s); // WSPCloseSocket; fails the row on error
     void abort(SOCKET s); // SO_LINGER {1, 0} and close: the peer sees a reset
     // Blocking receives until `n` bytes or the stream ends.
     std::string receive_blocking(SOCKET s, std::size_t n);

@@ -33,13 +33,20 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const bool has_value = i + 1 < argc;
-        if (a == "--provider" && has_value) library = argv[++i];
-        else if (a == "--sanport") own = true;
-        else if (a == "--row" && has_value) opts.only = argv[++i];
-        else if (a == "--wait-ms" && has_value) opts.wait_ms = static_cast<DWORD>(std::atoi(argv[++i]));
-        else if (a == "--settle-ms" && has_value) opts.settle_ms = static_cast<DWORD>(std::atoi(argv[++i]));
-        else if (a == "--list") list = true;
-        else return usage();
+        if (a == "--provider" && has_value)
+            library = argv[++i];
+        else if (a == "--sanport")
+            own = true;
+        else if (a == "--row" && has_value)
+            opts.only = argv[++i];
+        else if (a == "--wait-ms" && has_value)
+            opts.wait_ms = static_cast<DWORD>(std::atoi(argv[++i]));
+        else if (a == "--settle-ms" && has_value)
+            opts.settle_ms = static_cast<DWORD>(std::atoi(argv[++i]));
+        else if (a == "--list")
+            list = true;
+        else
+            return usage();
     }
     if (list) {
         for (const auto& r : sanport::suite::rows())

@@ -4,10 +4,10 @@
 
 #include <doctest/doctest.h>
 
-#include "../support/loopback.hpp"
-
 #include <cstdint>
 #include <vector>
+
+#include "../support/loopback.hpp"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -41,10 +41,11 @@ struct big_region {
     std::size_t size = 0;
     explicit big_region(std::size_t n) : size(n) {
 #ifdef _WIN32
-        data = static_cast<char*>(VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+        data =
+            static_cast<char*>(VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
 #else
-        void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
+        void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         data = p == MAP_FAILED ? nullptr : static_cast<char*>(p);
 #endif
     }
@@ -78,7 +79,7 @@ inline int send_code(SOCKET s, LPWSABUF bufs, DWORD count, DWORD flags, LPWSAOVE
 }
 
 inline void expect_recv(queued_pair& q, SOCKET s, LPWSABUF bufs, DWORD count, DWORD flags,
-                 const char* want) {
+                        const char* want) {
     overlapped_op op({16});
     DWORD f = flags;
     CHECK(wsa_name(recv_code(s, bufs ? bufs : nullptr, count, &f, &op.ov())) == want);

@@ -129,8 +129,8 @@ BAD_INPUT("register.flags.unknown", "a flag other than MEM_READ and MEM_WRITE is
 BAD_INPUT("deregister.handle.garbage", "a handle WSPRegisterMemory never gave is WSAEINVAL") {
     loopback_pair p = make_pair();
     int err = 0;
-    CHECK(sanport::WSPDeregisterMemory(p.s, reinterpret_cast<HANDLE>(std::uintptr_t{0x1234}), &err) ==
-          SOCKET_ERROR);
+    CHECK(sanport::WSPDeregisterMemory(p.s, reinterpret_cast<HANDLE>(std::uintptr_t{0x1234}),
+                                       &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
     CHECK(sanport::WSPDeregisterMemory(p.s, nullptr, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");

@@ -149,8 +149,8 @@ BAD_INPUT("recv.state.not-overlapped", "an overlapped call on a socket without "
 
 BAD_INPUT("recv.state.unbound", "a socket never bound is WSAEINVAL") {
     int err = 0;
-    const SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED,
-                               &err);
+    const SOCKET s =
+        WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     REQUIRE(s != INVALID_SOCKET);
     overlapped_op op({16});
     DWORD flags = 0;

@@ -65,8 +65,8 @@ inline bool recv_code_allowed(int code) {
 
 // The seed's "does not support" list, and WSAETIMEDOUT (CONTRACT 4: never returned).
 inline bool recv_code_forbidden(int code) {
-    return one_of(code, {WSAEINTR, WSAEINPROGRESS, WSAEOPNOTSUPP, WSAEWOULDBLOCK, WSAEMSGSIZE,
-                         WSAETIMEDOUT});
+    return one_of(
+        code, {WSAEINTR, WSAEINPROGRESS, WSAEOPNOTSUPP, WSAEWOULDBLOCK, WSAEMSGSIZE, WSAETIMEDOUT});
 }
 
 // WSPSend mirrors WSPRecv (CONTRACT 4), without the receive-only WSAEDISCON.

@@ -69,11 +69,20 @@ struct harness {
     SOCKET pick_socket(std::uint8_t a, std::uint32_t garbage, bool& good) {
         SOCKET out = s;
         switch (a % 5) {
-        case 1: out = INVALID_SOCKET; break;
-        case 2: out = closed_s; break;
-        case 3: out = foreign; break;
-        case 4: out = static_cast<SOCKET>(garbage); break;
-        default: break;
+        case 1:
+            out = INVALID_SOCKET;
+            break;
+        case 2:
+            out = closed_s;
+            break;
+        case 3:
+            out = foreign;
+            break;
+        case 4:
+            out = static_cast<SOCKET>(garbage);
+            break;
+        default:
+            break;
         }
         good = out == s;
         return out;
@@ -102,15 +111,20 @@ struct harness {
             char* slot = c.arena.data() + i * slot_size;
             const std::uint8_t v = static_cast<std::uint8_t>(lens >> (8 * (i % 4)));
             switch ((kinds >> (2 * (i % 4))) & 3) {
-            case 0: arr[i] = WSABUF{v % (slot_size + 1), slot}; break;
-            case 1: arr[i] = WSABUF{0, (v & 1) ? slot : nullptr}; break;
-            case 2: arr[i] = WSABUF{0x80000000u | (lens ^ v), slot}; break; // sum passes 4 GiB
-            default: // must be refused: NULL or a low address with len > 0, or a wrapping range
+            case 0:
+                arr[i] = WSABUF{v % (slot_size + 1), slot};
+                break;
+            case 1:
+                arr[i] = WSABUF{0, (v & 1) ? slot : nullptr};
+                break;
+            case 2:
+                arr[i] = WSABUF{0x80000000u | (lens ^ v), slot};
+                break; // sum passes 4 GiB
+            default:   // must be refused: NULL or a low address with len > 0, or a wrapping range
                 arr[i] = WSABUF{static_cast<ULONG>(v | 1),
                                 (v & 2) ? reinterpret_cast<char*>(~std::uintptr_t{0} - (v & 0x3c))
                                         : reinterpret_cast<char*>(std::uintptr_t{v} << 4)};
-                if (i < count && buffers && count <= sanport::max_buffer_count && !want &&
-                    good)
+                if (i < count && buffers && count <= sanport::max_buffer_count && !want && good)
                     want = -1; // WSAEFAULT, unless something earlier decides
                 break;
             }
@@ -122,18 +136,26 @@ struct harness {
         const bool flags_null = is_recv && (ptrs & 2);
         const bool errno_null = (ptrs & 8) != 0;
         bool use_ov = (ptrs & 4) == 0;
-        if (!good) want = WSAENOTSOCK;
-        else if (count == 0 || count > sanport::max_buffer_count) want = WSAEINVAL;
-        else if (!buffers) want = WSAEFAULT;
-        else if (want == -1) want = WSAEFAULT;
-        else if (flags_null) want = WSAEFAULT;
+        if (!good)
+            want = WSAENOTSOCK;
+        else if (count == 0 || count > sanport::max_buffer_count)
+            want = WSAEINVAL;
+        else if (!buffers)
+            want = WSAEFAULT;
+        else if (want == -1)
+            want = WSAEFAULT;
+        else if (flags_null)
+            want = WSAEFAULT;
         else if (is_recv && ((flags & MSG_OOB) || ((flags & MSG_PEEK) && (flags & MSG_WAITALL)) ||
                              (flags & ~DWORD{MSG_PEEK | MSG_WAITALL | MSG_PARTIAL})))
             want = WSAEINVAL;
-        else if (!is_recv && flags != 0) want = WSAEINVAL;
+        else if (!is_recv && flags != 0)
+            want = WSAEINVAL;
         if (want == 0 && !use_ov && !errno_null) use_ov = true; // a blocking call would hang
-        if (want == 0 && use_ov && !overlapped_socket) want = WSAEINVAL;
-        else if (want == 0 && (is_recv ? rd_shut : wr_shut)) want = WSAESHUTDOWN;
+        if (want == 0 && use_ov && !overlapped_socket)
+            want = WSAEINVAL;
+        else if (want == 0 && (is_recv ? rd_shut : wr_shut))
+            want = WSAESHUTDOWN;
 
         DWORD n = 0xdeadbeef;
         DWORD flags_inout = flags;
@@ -141,7 +163,8 @@ struct harness {
         c.ov.Internal = untouched;
         const std::size_t started = rig.fake->started.size();
         auto* routine = reinterpret_cast<LPWSAOVERLAPPED_COMPLETION_ROUTINE>(std::uintptr_t{1});
-        auto* thread = reinterpret_cast<LPWSATHREADID>(static_cast<std::uintptr_t>((ptrs & 0x10) ? 8 : 0));
+        auto* thread =
+            reinterpret_cast<LPWSATHREADID>(static_cast<std::uintptr_t>((ptrs & 0x10) ? 8 : 0));
         LPDWORD count_out = (ptrs & 1) ? nullptr : &n;
         c.bufs.assign(arr.begin(), arr.begin() + (buffers ? std::min<DWORD>(count, slots) : 0));
         int rc;
@@ -160,14 +183,18 @@ struct harness {
         const bool failed_early = errno_null || want != 0;
         if (failed_early) {
             FUZZ_CHECK(rc == SOCKET_ERROR, "accepted bad arguments", want, is_recv);
-            if (!errno_null) FUZZ_CHECK(err == want, "wrong code", err, want);
-            else FUZZ_CHECK(err == static_cast<int>(untouched), "NULL lpErrno: errno", err, 0);
+            if (!errno_null)
+                FUZZ_CHECK(err == want, "wrong code", err, want);
+            else
+                FUZZ_CHECK(err == static_cast<int>(untouched), "NULL lpErrno: errno", err, 0);
             FUZZ_CHECK(n == 0xdeadbeef && flags_inout == flags, "out-parameter written", n, 0);
             FUZZ_CHECK(c.ov.Internal == untouched, "WSAOVERLAPPED written on failure", 0, 0);
             FUZZ_CHECK(rig.fake->started.size() == started, "failed call started I/O", 0, 0);
             if (!errno_null) {
-                if (is_recv) FUZZ_CHECK_RECV_CODE(err);
-                else FUZZ_CHECK_SEND_CODE(err);
+                if (is_recv)
+                    FUZZ_CHECK_RECV_CODE(err);
+                else
+                    FUZZ_CHECK_SEND_CODE(err);
             }
             calls.pop_back();
             return;
@@ -191,19 +218,29 @@ struct harness {
         char* p = regmem.data();
         int want = 0;
         switch (psel % 4) {
-        case 0: len %= regmem.size() + 1; break; // real memory: stay inside it
-        case 1: p = nullptr; break;
-        case 2: p = reinterpret_cast<char*>(std::uintptr_t{psel} << 8); break;
+        case 0:
+            len %= regmem.size() + 1;
+            break; // real memory: stay inside it
+        case 1:
+            p = nullptr;
+            break;
+        case 2:
+            p = reinterpret_cast<char*>(std::uintptr_t{psel} << 8);
+            break;
         default:
             p = reinterpret_cast<char*>(~std::uintptr_t{0} - psel);
             len |= 0x100;
             break;
         }
-        if (!good) want = WSAENOTSOCK;
-        else if (psel % 4 != 0) want = WSAEFAULT;
-        else if (len == 0 || flags == 0 || (flags & ~DWORD{MEM_READ | MEM_WRITE})) want = WSAEINVAL;
+        if (!good)
+            want = WSAENOTSOCK;
+        else if (psel % 4 != 0)
+            want = WSAEFAULT;
+        else if (len == 0 || flags == 0 || (flags & ~DWORD{MEM_READ | MEM_WRITE}))
+            want = WSAEINVAL;
         int err = untouched;
-        const HANDLE r = sanport::WSPRegisterMemory(h, p, len, flags, (psel & 0x80) ? nullptr : &err);
+        const HANDLE r =
+            sanport::WSPRegisterMemory(h, p, len, flags, (psel & 0x80) ? nullptr : &err);
         if (psel & 0x80) {
             FUZZ_CHECK(r == nullptr && err == static_cast<int>(untouched), "NULL lpErrno", 0, 0);
             return;
@@ -254,8 +291,10 @@ struct harness {
         int err = untouched;
         const int rc = sanport::WSPShutdown(h, ihow, &err);
         int want = 0;
-        if (!good) want = WSAENOTSOCK;
-        else if (ihow != SD_RECEIVE && ihow != SD_SEND && ihow != SD_BOTH) want = WSAEINVAL;
+        if (!good)
+            want = WSAENOTSOCK;
+        else if (ihow != SD_RECEIVE && ihow != SD_SEND && ihow != SD_BOTH)
+            want = WSAEINVAL;
         if (want) {
             FUZZ_CHECK(rc == SOCKET_ERROR && err == want, "WSPShutdown code", err, want);
             return;
@@ -276,9 +315,9 @@ struct harness {
         if (a % 3 == 2 && !calls.empty()) ov = &calls[i % calls.size()].ov;
         DWORD n = 0xdeadbeef, flags = 0xdeadbeef;
         int err = untouched;
-        const BOOL ok = sanport::WSPGetOverlappedResult(h, ov, (a & 8) ? nullptr : &n, FALSE,
-                                                        (a & 16) ? nullptr : &flags,
-                                                        (a & 32) ? nullptr : &err);
+        const BOOL ok =
+            sanport::WSPGetOverlappedResult(h, ov, (a & 8) ? nullptr : &n, FALSE,
+                                            (a & 16) ? nullptr : &flags, (a & 32) ? nullptr : &err);
         if (a & 32) {
             FUZZ_CHECK(!ok && err == static_cast<int>(untouched), "NULL lpErrno", 0, 0);
             return;
@@ -302,7 +341,8 @@ struct harness {
             if (!c.done && !pending(c.ov)) {
                 c.done = true;
                 c.data = c.is_recv ? c.got() : std::string();
-                if (c.is_recv && c.ov.OffsetHigh) FUZZ_CHECK_RECV_CODE(static_cast<int>(c.ov.OffsetHigh));
+                if (c.is_recv && c.ov.OffsetHigh)
+                    FUZZ_CHECK_RECV_CODE(static_cast<int>(c.ov.OffsetHigh));
             }
     }
 
@@ -314,8 +354,8 @@ struct harness {
             v->bufs = {WSABUF{slot_size, v->arena.data()}};
             DWORD n = 0, flags = 0;
             int err = 0;
-            const int rc = sanport::WSPRecv(s, v->bufs.data(), 1, &n, &flags, &v->ov, nullptr,
-                                            nullptr, &err);
+            const int rc =
+                sanport::WSPRecv(s, v->bufs.data(), 1, &n, &flags, &v->ov, nullptr, nullptr, &err);
             FUZZ_CHECK(rc == SOCKET_ERROR && err == WSA_IO_PENDING, "final receive", rc, err);
         }
         const std::string& stream = peer_stream();
@@ -324,7 +364,8 @@ struct harness {
             sanport::detail::io_request* r = rig.fake->started_recv(s);
             if (!r) break;
             const std::uint32_t n = std::min<std::uint32_t>(16, final_budget - kpos);
-            const std::uint32_t placed = rig.fake->deliver(s, std::string_view(stream).substr(kpos, n));
+            const std::uint32_t placed =
+                rig.fake->deliver(s, std::string_view(stream).substr(kpos, n));
             if (r->kind == sanport::detail::io_kind::recv && !(r->flags & MSG_PEEK)) kpos += placed;
             rig.e.run_once(0);
             snapshot();
@@ -367,12 +408,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 x = in.u8();
             reader b(call.data() + 1, call.size() - 1);
             switch (call[0] % 6) {
-            case 0: h.transfer(true, b); break;
-            case 1: h.transfer(false, b); break;
-            case 2: h.shutdown(b); break;
-            case 3: h.reg(b); break;
-            case 4: h.dereg(b); break;
-            default: h.result(b); break;
+            case 0:
+                h.transfer(true, b);
+                break;
+            case 1:
+                h.transfer(false, b);
+                break;
+            case 2:
+                h.shutdown(b);
+                break;
+            case 3:
+                h.reg(b);
+                break;
+            case 4:
+                h.dereg(b);
+                break;
+            default:
+                h.result(b);
+                break;
             }
         }
         h.finish();

@@ -33,8 +33,21 @@ constexpr std::size_t max_ops = 32;
 constexpr std::uint32_t region_size = 256;
 
 enum opcode : std::uint8_t {
-    op_recv, op_send, op_deliver, op_eof, op_error, op_race, op_shutdown, op_close,
-    op_result, op_register, op_deregister, op_reap, op_drain, op_send_done, op_mode,
+    op_recv,
+    op_send,
+    op_deliver,
+    op_eof,
+    op_error,
+    op_race,
+    op_shutdown,
+    op_close,
+    op_result,
+    op_register,
+    op_deregister,
+    op_reap,
+    op_drain,
+    op_send_done,
+    op_mode,
     op_count
 };
 
@@ -81,8 +94,8 @@ struct program {
         if (r->kind == io_kind::recv) {
             op_rec* owner = m.owner_of(r->buffers[0].buf);
             if (owner)
-                FUZZ_CHECK(owner == m.first_pending(true), "kernel fills a receive not at head",
-                           0, 0);
+                FUZZ_CHECK(owner == m.first_pending(true), "kernel fills a receive not at head", 0,
+                           0);
             else
                 FUZZ_CHECK(m.read_ahead, "kernel receive into unknown memory", 0, 0);
         }
@@ -98,8 +111,8 @@ struct program {
         io_request* r = fake().started_send(s);
         if (!r) return;
         op_rec* owner = m.owner_of(r->buffers[0].buf);
-        FUZZ_CHECK(owner && owner == m.first_pending(false), "kernel sends a send not at head",
-                   0, 0);
+        FUZZ_CHECK(owner && owner == m.first_pending(false), "kernel sends a send not at head", 0,
+                   0);
         std::string gathered;
         for (std::uint32_t i = 0; i < r->count; ++i)
             gathered.append(r->buffers[i].buf, r->buffers[i].len);
@@ -168,14 +181,19 @@ struct program {
         op_rec& o = add(p, true, flags, ev, low, total);
         if (p->rc == SOCKET_ERROR) FUZZ_CHECK_RECV_CODE(p->err);
         int expect = 0; // codes the model can predict, in the order sanport checks them
-        if (m.closed) expect = WSAENOTSOCK;
-        else if ((flags & MSG_PEEK) && (flags & MSG_WAITALL)) expect = WSAEINVAL;
-        else if (rd_shutdown) expect = WSAESHUTDOWN;
-        else if (in_region && registered && !(region_flags & MEM_WRITE)) expect = WSAEFAULT;
-        else if (strict && total != 0 && !(in_region && registered)) expect = WSAEFAULT;
+        if (m.closed)
+            expect = WSAENOTSOCK;
+        else if ((flags & MSG_PEEK) && (flags & MSG_WAITALL))
+            expect = WSAEINVAL;
+        else if (rd_shutdown)
+            expect = WSAESHUTDOWN;
+        else if (in_region && registered && !(region_flags & MEM_WRITE))
+            expect = WSAEFAULT;
+        else if (strict && total != 0 && !(in_region && registered))
+            expect = WSAEFAULT;
         if (expect) {
-            FUZZ_CHECK(p->rc == SOCKET_ERROR && p->err == expect, "WSPRecv: wrong failure",
-                       p->err, expect);
+            FUZZ_CHECK(p->rc == SOCKET_ERROR && p->err == expect, "WSPRecv: wrong failure", p->err,
+                       expect);
         }
         settle(o);
     }
@@ -258,7 +276,7 @@ struct program {
         if (keep.regions.size() >= 4) return;
         region_rec& g = keep.regions.emplace_back();
         g.mem.assign(region_size, '\0');
-        g.flags = a & 3; // 0 is invalid
+        g.flags = a & 3;                                           // 0 is invalid
         const DWORD len = (a & 4) ? region_size / 2 : region_size; // only the front half, maybe
         int err = 0;
         g.handle = sanport::WSPRegisterMemory(s, g.mem.data(), len, g.flags, &err);
@@ -305,9 +323,12 @@ struct program {
         const int how = hows[a % 4];
         int err = 0;
         const int rc = sanport::WSPShutdown(s, how, &err);
-        if (m.closed) FUZZ_CHECK(rc == SOCKET_ERROR && err == WSAENOTSOCK, "shutdown", err, 0);
-        else if (how == 7) FUZZ_CHECK(rc == SOCKET_ERROR && err == WSAEINVAL, "shutdown how", err, 0);
-        else FUZZ_CHECK(rc == 0, "WSPShutdown failed", err, how);
+        if (m.closed)
+            FUZZ_CHECK(rc == SOCKET_ERROR && err == WSAENOTSOCK, "shutdown", err, 0);
+        else if (how == 7)
+            FUZZ_CHECK(rc == SOCKET_ERROR && err == WSAEINVAL, "shutdown how", err, 0);
+        else
+            FUZZ_CHECK(rc == 0, "WSPShutdown failed", err, how);
         if (rc == 0 && how != SD_SEND) rd_shutdown = true;
     }
 
@@ -333,17 +354,19 @@ struct program {
 
     void step(reader& in) {
         switch (in.u8() % op_count) {
-        case op_recv: return m.ops.size() < max_ops ? recv(in) : void();
-        case op_send: return m.ops.size() < max_ops ? send(in) : void();
-        case op_deliver: return deliver(in.u8() % 40 + 1);
+        case op_recv:
+            return m.ops.size() < max_ops ? recv(in) : void();
+        case op_send:
+            return m.ops.size() < max_ops ? send(in) : void();
+        case op_deliver:
+            return deliver(in.u8() % 40 + 1);
         case op_eof:
             if (!peer_done) fake().deliver_eof(s);
             peer_done = m.short_ok = true;
             return;
         case op_error: {
-            static const int codes[] = {WSAECONNRESET, WSAECONNRESET, WSAETIMEDOUT,
-                                        WSAECONNABORTED, WSAENETDOWN, WSAENETRESET,
-                                        WSAEFAULT, WSAENOBUFS};
+            static const int codes[] = {WSAECONNRESET, WSAECONNRESET, WSAETIMEDOUT, WSAECONNABORTED,
+                                        WSAENETDOWN,   WSAENETRESET,  WSAEFAULT,    WSAENOBUFS};
             const int code = codes[in.u8() % 8];
             if (peer_done) return;
             fake().deliver_error(s, code);
@@ -358,13 +381,21 @@ struct program {
             race_send = in.u8() % 8;
             return;
         }
-        case op_shutdown: return shutdown(in.u8());
-        case op_close: return close();
-        case op_result: return get_result(in);
-        case op_register: return reg(in);
-        case op_deregister: return dereg(in);
-        case op_reap: rig.e.run_once(0); return;
-        case op_drain: return drain();
+        case op_shutdown:
+            return shutdown(in.u8());
+        case op_close:
+            return close();
+        case op_result:
+            return get_result(in);
+        case op_register:
+            return reg(in);
+        case op_deregister:
+            return dereg(in);
+        case op_reap:
+            rig.e.run_once(0);
+            return;
+        case op_drain:
+            return drain();
         case op_send_done: {
             const std::uint8_t a = in.u8();
             static const int codes[] = {0, 0, 0, 0, 0, WSAECONNRESET, WSAECONNABORTED, WSAEFAULT};
@@ -379,14 +410,19 @@ struct program {
             if (rc == 0 && (a & 1)) strict = (a >> 1 & 1) != 0;
             return;
         }
-        default: return;
+        default:
+            return;
         }
     }
 };
 
 // Set-up bits of byte 0.
 enum setup : std::uint8_t {
-    use_cq = 1, skip_success = 2, disconnect_mode = 4, read_ahead = 8, strict_mode = 16,
+    use_cq = 1,
+    skip_success = 2,
+    disconnect_mode = 4,
+    read_ahead = 8,
+    strict_mode = 16,
     keepalive = 32,
 };
 
@@ -418,8 +454,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (bits & keepalive) sanport::test::set_keepalive(s, true);
     if (bits & read_ahead) {
         const DWORD cap = (bits >> 6) * 8 + 4;
-        FUZZ_CHECK(sanport::set_socket_mode(s, sanport::socket_mode::read_ahead_bytes, cap,
-                                            &err) == 0,
+        FUZZ_CHECK(sanport::set_socket_mode(s, sanport::socket_mode::read_ahead_bytes, cap, &err) ==
+                       0,
                    "read-ahead mode", err, cap);
         prog.m.read_ahead = true;
     }

@@ -36,7 +36,7 @@ struct op_rec {
     DWORD offset = 0, offset_high = 0;
     std::string data;
     int packets = 0;
-    std::string out;        // send: the bytes it gathers
+    std::string out;         // send: the bytes it gathers
     std::uint32_t taken = 0; // send: bytes the fake kernel took of it
 
     bool owns(const void* q) const {
@@ -49,12 +49,12 @@ struct op_rec {
 
 struct model {
     std::deque<op_rec> ops;
-    std::size_t kpos = 0;       // peer stream bytes the fake kernel consumed (not peeked)
-    bool short_ok = false;      // EOF, an error or the close happened: MSG_WAITALL may end short
-    bool read_ahead = false;    // bytes may legally be dropped at close (read-ahead buffer)
+    std::size_t kpos = 0;    // peer stream bytes the fake kernel consumed (not peeked)
+    bool short_ok = false;   // EOF, an error or the close happened: MSG_WAITALL may end short
+    bool read_ahead = false; // bytes may legally be dropped at close (read-ahead buffer)
     bool cq_on = false, skip_on_success = false;
     bool closed = false;
-    std::size_t out_total = 0;  // bytes of all sends posted
+    std::size_t out_total = 0; // bytes of all sends posted
 
     bool wants_packet(const op_rec& o) const {
         return cq_on && !o.low_bit && !(o.immediate && skip_on_success);
@@ -130,8 +130,7 @@ struct model {
             if (status != 0) FUZZ_CHECK_SEND_CODE(status);
             FUZZ_CHECK(ov.InternalHigh == o.taken, "send count != bytes the kernel took", i,
                        ov.InternalHigh);
-            FUZZ_CHECK(status != 0 || o.taken == o.out.size(), "send completed short", i,
-                       o.taken);
+            FUZZ_CHECK(status != 0 || o.taken == o.out.size(), "send completed short", i, o.taken);
         }
     }
 
@@ -151,8 +150,8 @@ struct model {
             const std::size_t n = static_cast<std::size_t>(o.high);
             if (n == 0) continue;
             FUZZ_CHECK(!gap, "bytes delivered past a pending receive", i, n);
-            FUZZ_CHECK(pos + n <= kpos || (o.flags & MSG_PEEK), "more bytes than the peer sent",
-                       i, pos + n);
+            FUZZ_CHECK(pos + n <= kpos || (o.flags & MSG_PEEK), "more bytes than the peer sent", i,
+                       pos + n);
             FUZZ_CHECK(std::memcmp(o.data.data(), stream.data() + pos, n) == 0,
                        "received bytes differ from the stream (hole, duplicate, order)", i, pos);
             if ((o.flags & MSG_PEEK) == 0) pos += n;
@@ -178,8 +177,9 @@ struct model {
     void trace(std::size_t pos) const {
         for (std::size_t i = 0; i < ops.size(); ++i) {
             const op_rec& o = ops[i];
-            std::fprintf(stderr, "op %zu %s flags=%lu cap=%u accepted=%d immediate=%d code=%d "
-                                 "status=%lu bytes=%lu packets=%d\n",
+            std::fprintf(stderr,
+                         "op %zu %s flags=%lu cap=%u accepted=%d immediate=%d code=%d "
+                         "status=%lu bytes=%lu packets=%d\n",
                          i, o.is_recv ? "recv" : "send", static_cast<unsigned long>(o.flags),
                          o.capacity, o.accepted, o.immediate, o.call_code,
                          static_cast<unsigned long>(o.offset_high),

@@ -208,4 +208,3 @@ private:
     pid_t pid_ = -1;
     int to_ = -1, from_ = -1;
 };
-

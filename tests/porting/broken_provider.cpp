@@ -3,13 +3,13 @@
 
 #if SANPORT_HAVE_SAMPLE_PROVIDER
 
-#include "samples/san_provider/san_provider.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "samples/san_provider/san_provider.hpp"
 
 namespace sanport::test::broken {
 
@@ -128,8 +128,7 @@ int WSPAPI close_socket(SOCKET s, LPINT lpErrno) {
         if (holding && held.s == s) {
             holding = false;
             int err = 0;
-            host_upcalls.lpWPUCompleteOverlappedRequest(s, held.ov, WSA_OPERATION_ABORTED, 0,
-                                                        &err);
+            host_upcalls.lpWPUCompleteOverlappedRequest(s, held.ov, WSA_OPERATION_ABORTED, 0, &err);
         }
     }
     return inner.lpWSPCloseSocket(s, lpErrno);

@@ -2,15 +2,15 @@
 // The suite proves it can fail: samples/san_provider passes it through the host, and each
 // fault of the broken provider (broken_provider.hpp) fails the row named for it. Every case
 // prints the whole run, so the log shows which other rows a fault also breaks.
-#include <doctest/doctest.h>
-
-#include "broken_provider.hpp"
-
 #include <sanport/contract_suite.h>
 #include <sanport/provider_host.h>
 
+#include <doctest/doctest.h>
+
 #include <iostream>
 #include <sstream>
+
+#include "broken_provider.hpp"
 
 #if SANPORT_HAVE_SAMPLE_PROVIDER
 

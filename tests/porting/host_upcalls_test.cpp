@@ -2,10 +2,10 @@
 // The provider host's upcall table, called as a provider would call it: socket handles and
 // their context, events, the blocking callback, the upcalls left out, and
 // WPUCompleteOverlappedRequest's bookkeeping, event and completion-queue packet.
-#include <doctest/doctest.h>
-
 #include <sanport/completion_queue.h>
 #include <sanport/provider_host.h>
+
+#include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>

@@ -20,9 +20,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
-
 #include <sys/socket.h>
+#include <vector>
 
 namespace soak {
 
@@ -30,13 +29,13 @@ using sanport::test::mix64;
 using sanport::test::rng;
 using steady = std::chrono::steady_clock;
 
-constexpr std::size_t max_recvs = 8;        // receives posted per socket: 1..8
-constexpr std::size_t max_sends = 4;        // sends posted per socket: 1..4
-constexpr std::size_t max_entries = 16;     // WSABUF entries per receive: 1..16
+constexpr std::size_t max_recvs = 8;          // receives posted per socket: 1..8
+constexpr std::size_t max_sends = 4;          // sends posted per socket: 1..4
+constexpr std::size_t max_entries = 16;       // WSABUF entries per receive: 1..16
 constexpr std::size_t max_recv_bytes = 65536; // total of one receive's entries
 constexpr std::size_t max_send_bytes = 32768; // one send
-constexpr int stall_limit_s = 10;           // the watchdog's "no progress" limit
-constexpr unsigned char sentinel = 0xA5;    // pre-filled into receive buffers
+constexpr int stall_limit_s = 10;             // the watchdog's "no progress" limit
+constexpr unsigned char sentinel = 0xA5;      // pre-filled into receive buffers
 
 struct config {
     double seconds = 30;
@@ -80,13 +79,13 @@ private:
     bool writer_ = false;
 };
 
-// ---- counters ------------------------------------------------------------------------------------
+// ---- counters
+// ------------------------------------------------------------------------------------
 struct stats {
     std::atomic<std::uint64_t> opened{0}, closed{0}, chaos_closes{0}, resets{0}, half_closes{0},
         graceful{0}, connect_failures{0};
-    std::atomic<std::uint64_t> recv_posted{0}, recv_completed{0}, send_posted{0},
-        send_completed{0}, immediate{0}, aborted{0}, conn_errors{0}, eofs{0}, waitall{0},
-        zero_byte{0}, rejected{0};
+    std::atomic<std::uint64_t> recv_posted{0}, recv_completed{0}, send_posted{0}, send_completed{0},
+        immediate{0}, aborted{0}, conn_errors{0}, eofs{0}, waitall{0}, zero_byte{0}, rejected{0};
     std::atomic<std::uint64_t> bytes_verified{0}, bytes_sent{0};
     std::atomic<std::uint64_t> errors{0};
     std::atomic<std::uint64_t> digest{0}; // xor of every graceful stream's checksum
@@ -138,8 +137,8 @@ struct endpoint {
     std::atomic<bool> closed{false};        // WSPCloseSocket returned (close_rc/err set)
     std::atomic<bool> abnormal{false};      // closed or reset mid-stream: the peer is lenient
     int close_rc = 0, close_err = 0;
-    std::mutex send_mu;         // the loop's send posts and a half-close, one at a time
-    bool send_shut = false;     // WSPShutdown(SD_SEND) called (under send_mu)
+    std::mutex send_mu;            // the loop's send posts and a half-close, one at a time
+    bool send_shut = false;        // WSPShutdown(SD_SEND) called (under send_mu)
     std::uint64_t send_posted = 0; // stream bytes handed to WSPSend (under send_mu)
     checksum tx_sum;               // of those bytes (under send_mu)
 
@@ -151,14 +150,14 @@ struct endpoint {
     std::uint64_t budget = 0;   // half-close after this many bytes
     std::uint64_t verified = 0; // received stream bytes checked
     checksum rx_sum;
-    bool rx_ended = false;  // end of stream or an error seen in posting order
-    bool rx_stop = false;   // no more receives are posted (a call failed, or rx_ended)
-    bool rx_broken = false; // verification failed: nothing more is checked
+    bool rx_ended = false;   // end of stream or an error seen in posting order
+    bool rx_stop = false;    // no more receives are posted (a call failed, or rx_ended)
+    bool rx_broken = false;  // verification failed: nothing more is checked
     bool expect_end = false; // a MSG_WAITALL receive completed short
     bool tx_failed = false;
     bool close_checked = false;
     bool retired = false;
-    bool dirty = false;      // in the loop's to-do list
+    bool dirty = false; // in the loop's to-do list
     steady::time_point last_progress{};
     rng r{0};
 };

@@ -8,11 +8,10 @@
 #include "tests/soak/soak.hpp"
 
 #include <algorithm>
-#include <cstring>
-#include <thread>
-
 #include <arpa/inet.h>
+#include <cstring>
 #include <netinet/in.h>
+#include <thread>
 
 namespace soak {
 
@@ -29,8 +28,7 @@ void stream_fill(std::uint64_t key, std::uint64_t pos, char* out, std::size_t n)
     }
 }
 
-std::size_t stream_mismatch(std::uint64_t key, std::uint64_t pos, const char* data,
-                            std::size_t n) {
+std::size_t stream_mismatch(std::uint64_t key, std::uint64_t pos, const char* data, std::size_t n) {
     std::size_t i = 0;
     while (i < n) {
         const std::uint64_t w = mix64(key + (pos + i) / 8);
@@ -83,8 +81,8 @@ bool close_endpoint(shared_state& sh, endpoint& ep, bool reset, bool abnormal, a
     if (reset) {
         const linger lg{1, 0};
         if (::setsockopt(static_cast<int>(ep.s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0)
-            report_error(sh, "setsockopt(SO_LINGER) on connection " +
-                                 std::to_string(ep.conn->id) + ": " + std::strerror(errno));
+            report_error(sh, "setsockopt(SO_LINGER) on connection " + std::to_string(ep.conn->id) +
+                                 ": " + std::strerror(errno));
     }
     act.set(reset ? "WSPCloseSocket (reset)" : "WSPCloseSocket", ep.id);
     int err = 0;
@@ -93,9 +91,8 @@ bool close_endpoint(shared_state& sh, endpoint& ep, bool reset, bool abnormal, a
     act.set("after WSPCloseSocket", ep.id);
     ep.closed.store(true, std::memory_order_release);
     if (ep.close_rc != 0)
-        report_error(sh, "WSPCloseSocket of connection " + std::to_string(ep.conn->id) +
-                             " side " + std::to_string(ep.side) + " failed with " +
-                             wsa_error_name(err));
+        report_error(sh, "WSPCloseSocket of connection " + std::to_string(ep.conn->id) + " side " +
+                             std::to_string(ep.side) + " failed with " + wsa_error_name(err));
     return true;
 }
 

@@ -90,8 +90,7 @@ void driver::on_packet(const completion_entry& e) {
         if (&x.ov == e.overlapped) o = &x;
     if (!o) return err(ep, "a packet for an overlapped that is none of this socket's");
     const std::string which = std::string(o->is_send ? "send" : "receive");
-    if (!o->outstanding)
-        return err(ep, "a second completion (or one never posted) for a " + which);
+    if (!o->outstanding) return err(ep, "a second completion (or one never posted) for a " + which);
     if (o->skip_packet)
         return err(ep, "a packet for a " + which +
                            " that completed at once on a skip-on-success socket");
@@ -212,11 +211,11 @@ void driver::stall_check(steady::time_point now) {
         fatal_stall(sh_, name(*ep) + " made no progress for " + std::to_string(stall_limit_s) +
                              " s: " + std::to_string(recvs) + " receives and " +
                              std::to_string(sends) + " sends outstanding, " +
-                             std::to_string(ep->verified) + " bytes verified, rx_ended=" +
-                             std::to_string(ep->rx_ended) + " closing=" +
-                             std::to_string(acq(ep->closing)) + " closed=" +
-                             std::to_string(acq(ep->closed)) + " peer closed=" +
-                             std::to_string(acq(ep->peer->closed)));
+                             std::to_string(ep->verified) +
+                             " bytes verified, rx_ended=" + std::to_string(ep->rx_ended) +
+                             " closing=" + std::to_string(acq(ep->closing)) +
+                             " closed=" + std::to_string(acq(ep->closed)) +
+                             " peer closed=" + std::to_string(acq(ep->peer->closed)));
     }
 }
 

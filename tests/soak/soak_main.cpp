@@ -21,14 +21,13 @@
 
 #include <sanport/engine.h>
 
+#include <arpa/inet.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <netinet/in.h>
 #include <string>
 #include <thread>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 namespace soak {
 
@@ -71,8 +70,7 @@ void fatal_stall(shared_state& sh, const std::string& what) {
     {
         std::lock_guard lk(print_mu);
         std::fprintf(stderr, "soak: STUCK (seed=%llu, backend=%s): %s\n",
-                     static_cast<unsigned long long>(sh.cfg.seed), running_backend(),
-                     what.c_str());
+                     static_cast<unsigned long long>(sh.cfg.seed), running_backend(), what.c_str());
         print_activity("completion loop", sh.loop_act);
         print_activity("chaos thread 0", sh.chaos_act[0]);
         print_activity("chaos thread 1", sh.chaos_act[1]);
@@ -206,7 +204,8 @@ int main(int argc, char** argv) {
     const char* forced = std::getenv("SANPORT_BACKEND");
 
     int err = 0;
-    sh.listener = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    sh.listener =
+        WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     if (sh.listener == INVALID_SOCKET) {
         std::fprintf(stderr, "sanport_soak: WSPSocket failed with %s (backend %s): %s\n",
                      wsa_error_name(err), forced ? forced : "default",
@@ -221,8 +220,7 @@ int main(int argc, char** argv) {
         WSPListen(sh.listener, 256, &err) != 0 ||
         WSPGetSockName(sh.listener, reinterpret_cast<sockaddr*>(&sh.listen_addr), &sh.listen_len,
                        &err) != 0) {
-        std::fprintf(stderr, "sanport_soak: listener set-up failed with %s\n",
-                     wsa_error_name(err));
+        std::fprintf(stderr, "sanport_soak: listener set-up failed with %s\n", wsa_error_name(err));
         return 1;
     }
     if (forced && std::strcmp(forced, running_backend()) != 0) {
@@ -231,8 +229,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::fprintf(stderr, "soak: starting: backend=%s seed=%llu seconds=%.0f connections=%u\n",
-                 running_backend(), static_cast<unsigned long long>(sh.cfg.seed),
-                 sh.cfg.seconds, sh.cfg.connections);
+                 running_backend(), static_cast<unsigned long long>(sh.cfg.seed), sh.cfg.seconds,
+                 sh.cfg.connections);
 
     sanport::completion_queue cq;
     sh.cq = &cq;
@@ -263,14 +261,14 @@ int main(int argc, char** argv) {
     chaos1.join();
     sh.stop_loop.store(true, std::memory_order_release);
     last_change = steady::now();
-    watch(sh, sh.loop_done, steady::now() + std::chrono::seconds(3 * stall_limit_s),
-          last_progress, last_change, next_report, "final close and drain");
+    watch(sh, sh.loop_done, steady::now() + std::chrono::seconds(3 * stall_limit_s), last_progress,
+          last_change, next_report, "final close and drain");
     if (!sh.loop_done.load()) fatal_stall(sh, "the final close and drain did not end");
     loop.join();
 
     if (WSPCloseSocket(sh.listener, &err) != 0)
-        report_error(sh, std::string("WSPCloseSocket(listener) failed with ") +
-                             wsa_error_name(err));
+        report_error(sh,
+                     std::string("WSPCloseSocket(listener) failed with ") + wsa_error_name(err));
     const stats& s = sh.st;
     if (ld(s.recv_posted) != ld(s.recv_completed) || ld(s.send_posted) != ld(s.send_completed))
         report_error(sh, "operations posted and completed differ: every accepted operation "

@@ -233,12 +233,11 @@ void driver::verify(endpoint& ep, op& o) {
             const std::size_t bad = stream_mismatch(ep.rx_key, ep.verified, b.buf, take_n);
             if (bad != take_n) {
                 ep.rx_broken = ep.rx_stop = true;
-                return err(ep, "received byte at stream offset " +
-                                   std::to_string(ep.verified + bad) +
-                                   " differs from the stream (entry " + std::to_string(i) +
-                                   " of " + std::to_string(o.count) + ", receive of " +
-                                   std::to_string(o.bytes) + " bytes, status " +
-                                   wsa_error_name(o.status) + ")");
+                return err(ep,
+                           "received byte at stream offset " + std::to_string(ep.verified + bad) +
+                               " differs from the stream (entry " + std::to_string(i) + " of " +
+                               std::to_string(o.count) + ", receive of " + std::to_string(o.bytes) +
+                               " bytes, status " + wsa_error_name(o.status) + ")");
             }
             ep.rx_sum.add(b.buf, take_n);
             ep.verified += take_n;

@@ -58,9 +58,17 @@ typedef HANDLE(WSPAPI* LPFN_WSPREGISTERMEMORY)(SOCKET s, PVOID lpBuffer, DWORD d
                                                DWORD dwFlags, LPINT lpErrno);
 typedef int(WSPAPI* LPFN_WSPDEREGISTERMEMORY)(SOCKET s, HANDLE Handle, LPINT lpErrno);
 #define WSAID_REGISTERMEMORY                                                                       \
-    {0xC0B422F5, 0xF58C, 0x11d1, {0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D}}
+    {                                                                                              \
+        0xC0B422F5, 0xF58C, 0x11d1, {                                                              \
+            0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D                                         \
+        }                                                                                          \
+    }
 #define WSAID_DEREGISTERMEMORY                                                                     \
-    {0xC0B422F6, 0xF58C, 0x11d1, {0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D}}
+    {                                                                                              \
+        0xC0B422F6, 0xF58C, 0x11d1, {                                                              \
+            0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D                                         \
+        }                                                                                          \
+    }
 #endif
 
 // ws2san.h's overlapped "still running" status; mingw-w64's <ddk/ws2san.h> lacks it too.

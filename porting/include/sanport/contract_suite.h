@@ -38,9 +38,9 @@ struct row_result {
 };
 
 struct options {
-    std::string only;       // run rows whose id starts with this ("" = all)
-    DWORD wait_ms = 3000;   // how long a row waits for a completion that must come
-    DWORD settle_ms = 150;  // how long it watches for one that must not
+    std::string only;                 // run rows whose id starts with this ("" = all)
+    DWORD wait_ms = 3000;             // how long a row waits for a completion that must come
+    DWORD settle_ms = 150;            // how long it watches for one that must not
     std::ostream* progress = nullptr; // one line per row as it finishes, when set
 };
 

@@ -15,7 +15,8 @@
 //    of hEvent is set, so a provider's completions look exactly like sanport's own.
 // WPUFDIsSet, WPUGetProviderPath, WPUPostMessage, WPUQueueApc, WPUOpenCurrentThread and
 // WPUCloseThread fail (WSAEOPNOTSUPP where they take an lpErrno; FALSE or 0 otherwise) and print
-// one line to stderr naming the upcall: they serve window messages, APCs and select(), which a SAN data path does not use.
+// one line to stderr naming the upcall: they serve window messages, APCs and select(), which a SAN
+// data path does not use.
 #pragma once
 
 #include <sanport/compat.h>

@@ -209,9 +209,17 @@ typedef LPWSPDEREGISTERMEMORY LPFN_WSPDEREGISTERMEMORY;
 // GUID in, the function pointer out. Values of winsock2.h (_WSAIORW(IOC_WS2, 6)) and ws2san.h.
 #define SIO_GET_EXTENSION_FUNCTION_POINTER 0xC8000006u
 #define WSAID_REGISTERMEMORY                                                                       \
-    {0xC0B422F5, 0xF58C, 0x11d1, {0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D}}
+    {                                                                                              \
+        0xC0B422F5, 0xF58C, 0x11d1, {                                                              \
+            0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D                                         \
+        }                                                                                          \
+    }
 #define WSAID_DEREGISTERMEMORY                                                                     \
-    {0xC0B422F6, 0xF58C, 0x11d1, {0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D}}
+    {                                                                                              \
+        0xC0B422F6, 0xF58C, 0x11d1, {                                                              \
+            0xAD, 0x6C, 0x00, 0xC0, 0x4F, 0xA3, 0x4A, 0x2D                                         \
+        }                                                                                          \
+    }
 
 // Calling-convention keywords provider source carries; x64 has one convention, so empty.
 #ifndef WSPAPI
