@@ -17,7 +17,8 @@ set(sanport_cross_unit_sources
   support/os_pair.cpp)
 sanport_test_binary(sanport_unit_tests SOURCES ${sanport_cross_unit_sources})
 doctest_discover_tests(sanport_unit_tests TEST_PREFIX "unit." PROPERTIES
-  TIMEOUT 30 LABELS unit SKIP_REGULAR_EXPRESSION "${skip_marker}")
+  TIMEOUT 30 LABELS unit SKIP_REGULAR_EXPRESSION "${skip_marker}"
+  SKIP_RETURN_CODE 77)
 set(sanport_cross_test_targets sanport_unit_tests)
 
 option(SANPORT_WINE_CONTRACT "Run the contract suite on the IOCP backend under Wine" ON)
@@ -28,12 +29,13 @@ if(SANPORT_WINE_CONTRACT)
     TEST_PREFIX "iocp."
     EXTRA_ARGS --sanport-backend=iocp
     PROPERTIES TIMEOUT 30 LABELS "contract.iocp" ENVIRONMENT SANPORT_BACKEND=iocp
-               SKIP_REGULAR_EXPRESSION "${skip_marker}")
+               SKIP_REGULAR_EXPRESSION "${skip_marker}" SKIP_RETURN_CODE 77)
   list(APPEND sanport_cross_test_targets sanport_contract_tests)
 endif()
 
 doctest_discover_tests(sanport_porting_tests TEST_PREFIX "porting." PROPERTIES
-  TIMEOUT 120 LABELS porting SKIP_REGULAR_EXPRESSION "${skip_marker}")
+  TIMEOUT 120 LABELS porting SKIP_REGULAR_EXPRESSION "${skip_marker}"
+  SKIP_RETURN_CODE 77)
 list(APPEND sanport_cross_test_targets sanport_porting_tests)
 
 if(NOT CMAKE_CROSSCOMPILING_EMULATOR MATCHES "wine")

@@ -4,7 +4,8 @@
 //   sanport-suite --provider ./libmyprovider.so    a provider library (dlopen / LoadLibrary)
 //   sanport-suite --sanport                         sanport's own WSPStartupEx
 //   options: --row PREFIX  --list  --wait-ms N  --settle-ms N
-// Exit status: 0 when no row failed, 1 when one did, 2 for a usage or start-up error.
+// Exit status: 0 when no row failed, 1 when one did, 2 for a usage or start-up error, 77 when
+// the kernel refuses the backend (nothing ran).
 #include <sanport/contract_suite.h>
 #include <sanport/engine.h>
 #include <sanport/provider_host.h>
@@ -55,15 +56,15 @@ int main(int argc, char** argv) {
     }
     if (library.empty() == !own) return usage();
     if (sanport::default_engine().status() != 0) {
-        // A backend forced with SANPORT_BACKEND that this kernel refuses: skipped, not failed.
-        // For --provider too: a provider built on sanport reads the same variable. Any other
-        // start-up failure is a failure.
+        // A backend forced with SANPORT_BACKEND that this kernel refuses: skipped (status 77,
+        // CTest's SKIP_RETURN_CODE), not failed and not passed. For --provider too: a provider
+        // built on sanport reads the same variable. Any other start-up failure is a failure.
         const std::string& why = sanport::default_engine().why();
         for (const char* code : {"EPERM", "ENOSYS", "EOPNOTSUPP"}) {
             if (why.find(code) == std::string::npos) continue;
             std::cout << "[sanport-skip] sanport's backend was refused by the kernel: " << why
                       << '\n';
-            return 0;
+            return 77;
         }
         std::cerr << "sanport-suite: sanport's backend did not start: " << why << '\n';
         return 1;

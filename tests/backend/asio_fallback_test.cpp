@@ -6,6 +6,7 @@
 // filters prints "[sanport-skip] <reason>".
 
 #include "core/backend.hpp"
+#include "tests/support/skip.hpp"
 
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -120,7 +121,7 @@ void run_refused(int error, const char* name) {
     REQUIRE(WIFEXITED(status));
     const int code = WEXITSTATUS(status);
     if (code == child_skip) {
-        std::printf("[sanport-skip] seccomp filters are not available here\n");
+        skip("seccomp filters are not available here");
         return;
     }
     INFO("child check that failed: " << code);

@@ -5,6 +5,7 @@
 // each case print "[sanport-skip] <reason>" and return; any other setup failure fails it.
 
 #include "backends/io_uring/uring_backend.hpp"
+#include "tests/support/skip.hpp"
 
 #include <doctest/doctest.h>
 
@@ -115,7 +116,7 @@ void expect(const io_completion& done, int wsa, std::uint32_t bytes) {
 
 #define SANPORT_SKIP_IF_REFUSED(r)                                                                 \
     if (!(r).skip.empty()) {                                                                       \
-        std::printf("[sanport-skip] %s\n", (r).skip.c_str());                                      \
+        skip((r).skip);                                                                            \
         return;                                                                                    \
     }
 
@@ -299,7 +300,7 @@ TEST_CASE("io_uring backend: a fixed-buffer recv lands in the registered memory"
     char* base = region.get();
     std::memset(base, 0, region_size);
     if (!r.backend->add_region(0, base, region_size)) {
-        std::printf("[sanport-skip] the kernel refused to register 64 KiB (RLIMIT_MEMLOCK?)\n");
+        skip("the kernel refused to register 64 KiB (RLIMIT_MEMLOCK?)");
         return;
     }
     tcp_pair pair;
@@ -420,7 +421,7 @@ TEST_CASE("io_uring backend: a ring built on one thread runs on the thread that 
     std::unique_ptr<uring_backend> backend;
     std::thread([&] { backend = std::make_unique<uring_backend>(64); }).join();
     if (kernel_refused(backend->setup_error())) {
-        std::printf("[sanport-skip] io_uring refused: %s\n", std::strerror(backend->setup_error()));
+        skip(std::string("io_uring refused: ") + std::strerror(backend->setup_error()));
         return;
     }
     REQUIRE(backend->setup_error() == 0);
@@ -451,11 +452,11 @@ TEST_CASE("io_uring backend: make_backend picks io_uring and names what it canno
     std::string why;
     std::unique_ptr<detail::backend> chosen = detail::make_backend("", 64, why);
     if (chosen == nullptr && why.find("refused") != std::string::npos) {
-        std::printf("[sanport-skip] %s\n", why.c_str());
+        skip(why);
         return;
     }
     if (chosen != nullptr && std::string(chosen->name()) == "asio" && !why.empty()) {
-        std::printf("[sanport-skip] io_uring refused, fell back to asio: %s\n", why.c_str());
+        skip("io_uring refused, fell back to asio: " + why);
         return;
     }
     REQUIRE(chosen != nullptr);

@@ -10,6 +10,7 @@
 
 #include "backends/io_uring/uring_backend.hpp"
 #include "tests/faults/fault_cases.hpp"
+#include "tests/support/skip.hpp"
 
 #include <sanport/wsp.h>
 
@@ -31,8 +32,8 @@ std::unique_ptr<uring_backend> ring(uring_fault_plan& plan, unsigned depth = 256
     auto backend = std::make_unique<uring_backend>(depth);
     const int e = backend->setup_error();
     if (e == EPERM || e == ENOSYS || e == EOPNOTSUPP) {
-        std::printf("[sanport-skip] io_uring refused: %s (%s)\n", std::strerror(e),
-                    backend->setup_step());
+        skip(std::string("io_uring refused: ") + std::strerror(e) + " (" + backend->setup_step() +
+             ")");
         return nullptr;
     }
     REQUIRE_MESSAGE(e == 0, "io_uring setup failed at " << backend->setup_step() << ": "

@@ -9,8 +9,9 @@
 #   echo_server_load.py <echo_server> [--connections N]
 #
 # Connections open in waves of 500, each wave echoed before the next, so the server's listen
-# backlog never holds more than one wave. Prints "[sanport-skip] ..." when the descriptor limit
-# cannot hold N connections in this process (the server needs as many again).
+# backlog never holds more than one wave. Prints "[sanport-skip] ..." and exits 77 (CTest's
+# SKIP_RETURN_CODE) when the descriptor limit cannot hold N connections in this process (the
+# server needs as many again).
 import argparse
 import os
 import re
@@ -59,7 +60,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < n + MARGIN:
         print(f"[sanport-skip] RLIMIT_NOFILE hard limit {hard} < {n + MARGIN}", flush=True)
-        return 0
+        return 77
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
 
     server = subprocess.Popen([args.server, "--port", "0", "--seconds", "120"],

@@ -2,6 +2,8 @@
 // The suite proves it can fail: samples/san_provider passes it through the host, and each
 // fault of the broken provider (broken_provider.hpp) fails the row named for it. Every case
 // prints the whole run, so the log shows which other rows a fault also breaks.
+#include "tests/support/skip.hpp"
+
 #include <sanport/contract_suite.h>
 #include <sanport/provider_host.h>
 
@@ -81,7 +83,7 @@ TEST_CASE("suite catches: WSAEWOULDBLOCK instead of WSA_IO_PENDING") {
 // TSan they skip instead of carrying a suppression.
 bool racy_fault_under_tsan() {
 #if defined(__SANITIZE_THREAD__)
-    std::cout << "[sanport-skip] this fault is a data race by design; TSan would report it\n";
+    sanport::test::skip("this fault is a data race by design; TSan would report it");
     return true;
 #else
     return false;
@@ -101,7 +103,7 @@ TEST_CASE("suite catches: a completion that forgets the event") {
 #else
 
 TEST_CASE("suite: broken-provider tests need samples/san_provider") {
-    std::cout << "[sanport-skip] built without SANPORT_BUILD_SAMPLES\n";
+    sanport::test::skip("built without SANPORT_BUILD_SAMPLES");
 }
 
 #endif

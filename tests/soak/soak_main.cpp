@@ -16,7 +16,8 @@
 // stuck. At the end everything is closed, the queue drained, and each operation checked.
 // Prints a progress line every 5 s on stderr and one summary line on stdout:
 //   soak: seconds=30 backend=io_uring seed=1 ops=... bytes_verified=... errors=0
-// Exit status 0 only when errors == 0.
+// Exit status 0 only when errors == 0; 77 (CTest's SKIP_RETURN_CODE), after a [sanport-skip]
+// line, when the kernel refuses the forced backend (EPERM, ENOSYS, EOPNOTSUPP).
 #include "tests/soak/soak.hpp"
 
 #include <sanport/engine.h>
@@ -202,6 +203,15 @@ int main(int argc, char** argv) {
     sh.cfg = parse(argc, argv);
     if (!sh.cfg.backend.empty()) ::setenv("SANPORT_BACKEND", sh.cfg.backend.c_str(), 1);
     const char* forced = std::getenv("SANPORT_BACKEND");
+    const std::string& why = sanport::default_engine().why();
+    if (sanport::default_engine().status() != 0) {
+        for (const char* code : {"EPERM", "ENOSYS", "EOPNOTSUPP"}) {
+            if (why.find(code) == std::string::npos) continue;
+            std::printf("[sanport-skip] backend %s refused by the kernel: %s\n",
+                        forced ? forced : "default", why.c_str());
+            return 77;
+        }
+    }
 
     int err = 0;
     sh.listener =

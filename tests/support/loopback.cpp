@@ -56,12 +56,6 @@ std::vector<void*>* graveyard = new std::vector<void*>;
 
 // ---- small things -----------------------------------------------------------------------------
 
-void skip(const std::string& why) {
-    std::printf("[sanport-skip] %s\n", why.c_str());
-    std::fflush(stdout);
-    MESSAGE("[sanport-skip] " << why);
-}
-
 std::string pattern(std::size_t n, std::size_t offset, unsigned seed) {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     std::string out(n, '\0');
@@ -200,7 +194,7 @@ bool under_wine() {
 
 bool skip_under_wine(const char* why) {
     if (!under_wine()) return false;
-    std::printf("[sanport-skip] under Wine: %s\n", why);
+    skip(std::string("under Wine: ") + why);
     return true;
 }
 

@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "skip.hpp"
+
 #ifndef _WIN32
 #include <sys/socket.h>
 #endif
@@ -60,10 +62,6 @@ inline constexpr DWORD bytes_sentinel = 0xB0B0B0B0u;
 inline std::string wsa_name(int code) {
     return sanport::wsa_error_name(code);
 }
-
-// Prints "[sanport-skip] <why>" (CTest's SKIP_REGULAR_EXPRESSION matches it); the caller then
-// returns from the test case.
-void skip(const std::string& why);
 
 inline void sleep_ms(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));

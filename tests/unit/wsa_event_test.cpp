@@ -5,6 +5,8 @@
 // Windows the events are the kernel's: the portable cases run there too, the Linux-only ones
 // (file descriptors, futex, seccomp, closing under a wait) do not.
 
+#include "tests/support/skip.hpp"
+
 #include <sanport/compat.h>
 
 #include <doctest/doctest.h>
@@ -360,7 +362,7 @@ TEST_CASE("compat: set and reset with no waiter make no syscall") {
         syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
     });
     if (control != "futex") {
-        MESSAGE("[sanport-skip] cannot trap futex with seccomp here: " << control);
+        sanport::test::skip("cannot trap futex with seccomp here: " + control);
         for (WSAEVENT event : events)
             WSACloseEvent(event);
         return;
