@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "completion-queue packet" (the queue itself: associate, dequeue, post, shutdown).
+// docs/contract.md rows: cq.associate, cq.dequeue, cq.post, cq.shutdown, cq.lifetime.
 
 #include <doctest/doctest.h>
 
@@ -11,7 +11,7 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("cq: associate - 0 once, WSAEINVAL a second time, WSAENOTSOCK for an unknown socket") {
+TEST_CASE("cq.associate: 0 once, WSAEINVAL a second time, WSAENOTSOCK for an unknown socket") {
     loopback_pair p = make_pair();
     completion_queue cq;
     CHECK(cq.associate(p.s, 1) == 0);
@@ -21,7 +21,7 @@ TEST_CASE("cq: associate - 0 once, WSAEINVAL a second time, WSAENOTSOCK for an u
     CHECK(wsa_name(cq.associate(static_cast<SOCKET>(987654), 4)) == "WSAENOTSOCK");
 }
 
-TEST_CASE("cq: dequeue returns batches of at most max, oldest first") {
+TEST_CASE("cq.dequeue: dequeue returns batches of at most max, oldest first") {
     completion_queue cq;
     WSAOVERLAPPED ovs[5]{};
     for (int i = 0; i < 5; ++i)
@@ -38,7 +38,7 @@ TEST_CASE("cq: dequeue returns batches of at most max, oldest first") {
     CHECK(cq.dequeue(out, 8, 0) == 0u);
 }
 
-TEST_CASE("cq: timeout 0 returns 0 at once") {
+TEST_CASE("cq.dequeue: timeout 0 returns 0 at once") {
     completion_queue cq;
     completion_entry out[4];
     stopwatch sw;
@@ -46,7 +46,7 @@ TEST_CASE("cq: timeout 0 returns 0 at once") {
     CHECK(sw.ms() < 200.0);
 }
 
-TEST_CASE("cq: timeout 50 ms waits about 50 ms and returns 0") {
+TEST_CASE("cq.dequeue: timeout 50 ms waits about 50 ms and returns 0") {
     completion_queue cq;
     completion_entry out[4];
     stopwatch sw;
@@ -56,7 +56,7 @@ TEST_CASE("cq: timeout 50 ms waits about 50 ms and returns 0") {
     CHECK(waited < 1000.0);
 }
 
-TEST_CASE("cq: post - user packets come back with their key, bytes and overlapped") {
+TEST_CASE("cq.post: user packets come back with their key, bytes and overlapped") {
     completion_queue cq;
     WSAOVERLAPPED ov{};
     REQUIRE(cq.post(1234, 0xABCDEF, &ov) == 0);
@@ -71,7 +71,7 @@ TEST_CASE("cq: post - user packets come back with their key, bytes and overlappe
     CHECK(out[1].key == 7u);
 }
 
-TEST_CASE("cq: a dequeue waiting on another thread wakes for a posted packet") {
+TEST_CASE("cq.post: a dequeue waiting on another thread wakes for a posted packet") {
     completion_queue cq;
     std::atomic<std::size_t> got{99};
     completion_entry out[4];
@@ -85,8 +85,8 @@ TEST_CASE("cq: a dequeue waiting on another thread wakes for a posted packet") {
     CHECK(sw.ms() < 1000.0);
 }
 
-TEST_CASE("cq: shutdown wakes a blocked dequeue on another thread, later calls return 0 and "
-          "post fails") {
+TEST_CASE("cq.shutdown: shutdown wakes a blocked dequeue on another thread, later calls return 0 "
+          "and post fails") {
     completion_queue cq;
     std::atomic<std::size_t> got{99};
     std::atomic<double> waited{0};
@@ -109,7 +109,7 @@ TEST_CASE("cq: shutdown wakes a blocked dequeue on another thread, later calls r
     CHECK(wsa_name(cq.post(1, 1, nullptr)) == "WSAESHUTDOWN");
 }
 
-TEST_CASE("cq: socket completions and user packets share one queue") {
+TEST_CASE("cq.post: socket completions and user packets share one queue") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 0x50C) == 0);
@@ -134,7 +134,7 @@ TEST_CASE("cq: socket completions and user packets share one queue") {
     CHECK(users == 1);
 }
 
-TEST_CASE("cq: a queue can be destroyed while an associated socket still has receives "
+TEST_CASE("cq.lifetime: a queue can be destroyed while an associated socket still has receives "
           "pending") {
     loopback_pair p = make_pair();
     overlapped_op op({8});

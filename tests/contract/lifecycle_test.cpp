@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Rows: §3 life cycle (Socket/Bind/Listen/Accept/Connect/GetSockName/Shutdown/Close, adoption).
+// docs/contract.md rows (section 3): socket.lifecycle, socket.codes, socket.bound,
+// socket.accept.inherit, socket.adopt, socket.shutdown, socket.close, socket.mode, api.errno.
 
 #include <doctest/doctest.h>
 
@@ -31,8 +32,8 @@ void round_trip(loopback_pair& p, const std::string& text) {
 
 } // namespace
 
-TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, WSPCloseSocket "
-          "happy path") {
+TEST_CASE("socket.lifecycle, socket.close: WSPSocket, WSPBind, WSPGetSockName, WSPListen, "
+          "WSPAccept, WSPCloseSocket happy path") {
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     REQUIRE(s != INVALID_SOCKET);
@@ -70,7 +71,7 @@ TEST_CASE("lifecycle: WSPSocket, WSPBind, WSPGetSockName, WSPListen, WSPAccept, 
     peer_close(client);
 }
 
-TEST_CASE("lifecycle: every kind of pair carries data both ways") {
+TEST_CASE("socket.lifecycle: every kind of pair carries data both ways") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -78,7 +79,7 @@ TEST_CASE("lifecycle: every kind of pair carries data both ways") {
     }
 }
 
-TEST_CASE("lifecycle: IPv6 ::1 pair works") {
+TEST_CASE("socket.lifecycle: IPv6 ::1 pair works") {
     if (!ipv6_loopback_available()) {
         skip("no IPv6 loopback on this machine");
         return;
@@ -94,7 +95,7 @@ TEST_CASE("lifecycle: IPv6 ::1 pair works") {
     }
 }
 
-TEST_CASE("lifecycle: bind to an address in use - WSAEADDRINUSE") {
+TEST_CASE("socket.codes, errors.table: bind to an address in use - WSAEADDRINUSE") {
     posix_listener taken;
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
@@ -105,7 +106,7 @@ TEST_CASE("lifecycle: bind to an address in use - WSAEADDRINUSE") {
     WSPCloseSocket(s, &err);
 }
 
-TEST_CASE("lifecycle: connect to a closed port - WSAECONNREFUSED") {
+TEST_CASE("socket.codes, errors.table: connect to a closed port - WSAECONNREFUSED") {
     // A port that was just bound and released, with nobody listening on it.
     peer_socket probe = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(probe != no_peer);
@@ -124,7 +125,8 @@ TEST_CASE("lifecycle: connect to a closed port - WSAECONNREFUSED") {
     WSPCloseSocket(s, &err);
 }
 
-TEST_CASE("lifecycle: a socket from a successful WSPConnect without WSPBind counts as bound") {
+TEST_CASE("socket.bound, depart.bound.accepted: a socket from WSPAccept, or from a successful "
+          "WSPConnect without WSPBind, counts as bound") {
     posix_listener listener;
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
@@ -141,9 +143,25 @@ TEST_CASE("lifecycle: a socket from a successful WSPConnect without WSPBind coun
     CHECK(op.result(s).bytes == 5u);
     CHECK(WSPCloseSocket(s, &err) == 0);
     peer_close(peer);
+
+    // The accepted socket was never given to WSPBind either.
+    sanport_listener server;
+    peer_socket client = posix_connect(server.address, server.address_len);
+    REQUIRE(client != no_peer);
+    SOCKET accepted = server.accept_one(&err);
+    REQUIRE_MESSAGE(accepted != INVALID_SOCKET, wsa_name(err));
+    overlapped_op on_accepted({8});
+    CHECK(on_accepted.recv(accepted) == SOCKET_ERROR);
+    CHECK(wsa_name(on_accepted.err) == "WSA_IO_PENDING");
+    send_all(client, "accepted");
+    REQUIRE(on_accepted.wait());
+    CHECK(on_accepted.result(accepted).bytes == 8u);
+    CHECK(WSPCloseSocket(accepted, &err) == 0);
+    peer_close(client);
 }
 
-TEST_CASE("lifecycle: an accepted socket inherits WSA_FLAG_OVERLAPPED from its listener") {
+TEST_CASE("socket.accept.inherit: an accepted socket inherits WSA_FLAG_OVERLAPPED from its "
+          "listener") {
     {
         loopback_pair p = make_pair(pair_kind::accept, AF_INET, WSA_FLAG_OVERLAPPED);
         overlapped_op op({8});
@@ -162,7 +180,7 @@ TEST_CASE("lifecycle: an accepted socket inherits WSA_FLAG_OVERLAPPED from its l
     }
 }
 
-TEST_CASE("lifecycle: an adopted socket works and WSPCloseSocket closes the OS socket") {
+TEST_CASE("socket.adopt: an adopted socket works and WSPCloseSocket closes the OS socket") {
     loopback_pair p = make_pair(pair_kind::adopt);
     round_trip(p, "adopted");
     SOCKET os_socket = p.s;
@@ -171,7 +189,8 @@ TEST_CASE("lifecycle: an adopted socket works and WSPCloseSocket closes the OS s
     CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
 }
 
-TEST_CASE("lifecycle: WSPShutdown - unconnected socket is WSAENOTCONN, a bad how is WSAEINVAL") {
+TEST_CASE("socket.shutdown: WSPShutdown - unconnected socket is WSAENOTCONN, a bad how is "
+          "WSAEINVAL") {
     int err = 0;
     SOCKET s = WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     REQUIRE(s != INVALID_SOCKET);
@@ -187,19 +206,20 @@ TEST_CASE("lifecycle: WSPShutdown - unconnected socket is WSAENOTCONN, a bad how
     CHECK(wsa_name(err) == "WSAENOTSOCK");
 }
 
-TEST_CASE("lifecycle: WSPCloseSocket of a connected socket - the peer sees EOF") {
+TEST_CASE("socket.close: WSPCloseSocket of a connected socket - the peer sees EOF") {
     loopback_pair p = make_pair();
     REQUIRE(p.close_socket() == 0);
     CHECK(std::string(to_string(read_until_end(p.peer, 2000))) == "eof");
 }
 
-TEST_CASE("lifecycle: lpErrno NULL - the failure value, nothing else") {
+TEST_CASE("api.errno: WSPSocket and WSPCloseSocket with lpErrno NULL - the failure value, nothing "
+          "else") {
     CHECK(WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, nullptr) ==
           INVALID_SOCKET);
     CHECK(WSPCloseSocket(static_cast<SOCKET>(987654), nullptr) == SOCKET_ERROR);
 }
 
-TEST_CASE("lifecycle: set_socket_mode - WSAENOTSOCK for an unknown socket, WSAEINVAL for an "
+TEST_CASE("socket.mode: set_socket_mode - WSAENOTSOCK for an unknown socket, WSAEINVAL for an "
           "unknown mode or a read-ahead above its bound") {
     loopback_pair p = make_pair();
     int err = 0;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "WSPGetOverlappedResult".
+// docs/contract.md rows: result.get (WSPGetOverlappedResult); api.errno.
 
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("overlapped result: fWait FALSE on a pending receive - FALSE with WSA_IO_INCOMPLETE") {
+TEST_CASE("result.get: fWait FALSE on a pending receive - FALSE with WSA_IO_INCOMPLETE") {
     loopback_pair p = make_pair();
     overlapped_op op({8});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -28,7 +28,7 @@ TEST_CASE("overlapped result: fWait FALSE on a pending receive - FALSE with WSA_
     CHECK(op.data(4) == "fine");
 }
 
-TEST_CASE("overlapped result: fWait TRUE - waits until the receive completes") {
+TEST_CASE("result.get: fWait TRUE - waits until the receive completes") {
     loopback_pair p = make_pair();
     overlapped_op op({8});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -47,7 +47,7 @@ TEST_CASE("overlapped result: fWait TRUE - waits until the receive completes") {
     CHECK_FALSE(wd.fired());
 }
 
-TEST_CASE("overlapped result: completed - TRUE with bytes and flags, the same on every call") {
+TEST_CASE("result.get: completed - TRUE with bytes and flags, the same on every call") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -61,7 +61,7 @@ TEST_CASE("overlapped result: completed - TRUE with bytes and flags, the same on
     }
 }
 
-TEST_CASE("overlapped result: failed - FALSE with the op's own error") {
+TEST_CASE("result.get: failed - FALSE with the op's own error") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -75,8 +75,8 @@ TEST_CASE("overlapped result: failed - FALSE with the op's own error") {
     }
 }
 
-TEST_CASE("overlapped result: failed - fWait TRUE returns the error of a receive that fails "
-          "while waited on") {
+TEST_CASE("result.get: failed - fWait TRUE returns the error of a receive that fails while waited "
+          "on") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -94,7 +94,7 @@ TEST_CASE("overlapped result: failed - fWait TRUE returns the error of a receive
     CHECK(wsa_name(r.err) == "WSAECONNRESET");
 }
 
-TEST_CASE("overlapped result: lpErrno NULL - FALSE and nothing else touched") {
+TEST_CASE("api.errno: WSPGetOverlappedResult with lpErrno NULL - FALSE and nothing else touched") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §3 start-up (WSPStartup, WSPStartupEx, WSPCleanup; calls through WSPPROC_TABLE).
+// docs/contract.md rows (section 3): startup.table, startup.cleanup, startup.embedded.
 
 #include <doctest/doctest.h>
 
@@ -53,7 +53,7 @@ void receive_through(const WSPPROC_TABLE& t) {
 
 } // namespace
 
-TEST_CASE("proc table: WSPStartup fills the table with the sanport functions and a receive "
+TEST_CASE("startup.table: WSPStartup fills the table with the sanport functions and a receive "
           "through it works") {
     WSPDATA data{};
     WSPPROC_TABLE table{};
@@ -67,7 +67,7 @@ TEST_CASE("proc table: WSPStartup fills the table with the sanport functions and
     CHECK(WSPCleanup(&err) == 0);
 }
 
-TEST_CASE("proc table: WSPStartupEx fills the same table") {
+TEST_CASE("startup.table: WSPStartupEx fills the same table") {
     WSPDATA data{};
     WSPPROC_TABLE table{};
     WSPUPCALLTABLEEX upcalls{};
@@ -80,7 +80,7 @@ TEST_CASE("proc table: WSPStartupEx fills the same table") {
     CHECK(WSPCleanup(&err) == 0);
 }
 
-TEST_CASE("proc table: WSPCleanup balances each start-up, one more is WSANOTINITIALISED") {
+TEST_CASE("startup.cleanup: WSPCleanup balances each start-up, one more is WSANOTINITIALISED") {
     WSPDATA data{};
     WSPPROC_TABLE table{};
     WSPUPCALLTABLE upcalls{};
@@ -97,7 +97,7 @@ TEST_CASE("proc table: WSPCleanup balances each start-up, one more is WSANOTINIT
     CHECK(wsa_name(err) == "WSANOTINITIALISED");
 }
 
-TEST_CASE("proc table: the entry points work with no start-up call at all") {
+TEST_CASE("startup.embedded: the entry points work with no start-up call at all") {
     int err = 0;
     CHECK(WSPCleanup(&err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSANOTINITIALISED");
@@ -106,7 +106,7 @@ TEST_CASE("proc table: the entry points work with no start-up call at all") {
     CHECK(recv_stream(p.s, 8) == "embedded");
 }
 
-TEST_CASE("proc table: the last WSPCleanup closes every open socket - each pending receive "
+TEST_CASE("startup.cleanup: the last WSPCleanup closes every open socket - each pending receive "
           "completes once with WSA_OPERATION_ABORTED, as WSACleanup does") {
     WSPDATA data{};
     WSPPROC_TABLE table{};

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "lpBuffers NULL ..., lpFlags NULL"; "lpCompletionRoutine, lpThreadId".
+// docs/contract.md rows: recv.args.fault, recv.ignored-args.
 
 #include <doctest/doctest.h>
 
@@ -38,7 +38,8 @@ void expect_fault(SOCKET s, overlapped_op& op, completion_queue& cq, LPWSABUF bu
 
 } // namespace
 
-TEST_CASE("recv: lpBuffers NULL with count > 0 - WSAEFAULT, nothing queued, no data consumed") {
+TEST_CASE("recv.args.fault: lpBuffers NULL with count > 0 - WSAEFAULT, nothing queued, no data "
+          "consumed") {
     loopback_pair p = pair_with_queued("intact", 6);
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 1) == 0);
@@ -49,7 +50,8 @@ TEST_CASE("recv: lpBuffers NULL with count > 0 - WSAEFAULT, nothing queued, no d
     CHECK(recv_once(p.s, 16).data == "intact");
 }
 
-TEST_CASE("recv: a buf NULL with len > 0 - WSAEFAULT, nothing queued, no data consumed") {
+TEST_CASE("recv.args.fault: a buf NULL with len > 0 - WSAEFAULT, nothing queued, no data "
+          "consumed") {
     loopback_pair p = pair_with_queued("intact", 6);
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 1) == 0);
@@ -63,7 +65,8 @@ TEST_CASE("recv: a buf NULL with len > 0 - WSAEFAULT, nothing queued, no data co
     CHECK(recv_once(p.s, 16).data == "intact");
 }
 
-TEST_CASE("recv: a buf NULL with len 0 - not a fault, the entry is skipped") {
+TEST_CASE("recv.args.fault, recv.scatter.order: a buf NULL with len 0 - not a fault, the entry is "
+          "skipped") {
     loopback_pair p = pair_with_queued("fine", 4);
     char ok[8];
     WSABUF bufs[2] = {{0, nullptr}, {8, ok}};
@@ -79,7 +82,7 @@ TEST_CASE("recv: a buf NULL with len 0 - not a fault, the entry is skipped") {
     CHECK(std::string(ok, 4) == "fine");
 }
 
-TEST_CASE("recv: lpFlags NULL - WSAEFAULT, nothing queued, no data consumed") {
+TEST_CASE("recv.args.fault: lpFlags NULL - WSAEFAULT, nothing queued, no data consumed") {
     loopback_pair p = pair_with_queued("intact", 6);
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 1) == 0);
@@ -88,8 +91,8 @@ TEST_CASE("recv: lpFlags NULL - WSAEFAULT, nothing queued, no data consumed") {
     CHECK(recv_once(p.s, 16).data == "intact");
 }
 
-TEST_CASE("recv: bad arguments - WSAEFAULT at once also when the receive would have pended, "
-          "and no ghost receive is left") {
+TEST_CASE("recv.args.fault: bad arguments - WSAEFAULT at once also when the receive would have "
+          "pended, and no ghost receive is left") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 1) == 0);
@@ -111,8 +114,8 @@ TEST_CASE("recv: bad arguments - WSAEFAULT at once also when the receive would h
     CHECK(count_more(cq) == 0u);
 }
 
-TEST_CASE("recv: lpNumberOfBytesRecvd NULL on an overlapped call - accepted, the result comes "
-          "through WSPGetOverlappedResult") {
+TEST_CASE("recv.args.fault: lpNumberOfBytesRecvd NULL on an overlapped call - accepted, the result "
+          "comes through WSPGetOverlappedResult") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     DWORD flags = 0;
@@ -138,7 +141,7 @@ TEST_CASE("recv: lpNumberOfBytesRecvd NULL on an overlapped call - accepted, the
     CHECK(second.data(5) == "again");
 }
 
-TEST_CASE("recv: lpErrno NULL - SOCKET_ERROR, nothing else touched, no data consumed") {
+TEST_CASE("recv.args.fault: lpErrno NULL - SOCKET_ERROR, nothing else touched, no data consumed") {
     loopback_pair p = pair_with_queued("intact", 6);
     overlapped_op op({16});
     op.ov().Internal = 0x5555;
@@ -163,8 +166,8 @@ void completion_routine(DWORD, DWORD, LPWSAOVERLAPPED, DWORD) {
 
 } // namespace
 
-TEST_CASE("recv: lpCompletionRoutine, lpThreadId - ignored, the receive completes through its "
-          "event") {
+TEST_CASE("recv.ignored-args: lpCompletionRoutine, lpThreadId - ignored, the receive completes "
+          "through its event") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 3) == 0);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "lpOverlapped == NULL".
+// docs/contract.md row: recv.blocking (lpOverlapped NULL).
 
 #include <doctest/doctest.h>
 
@@ -27,8 +27,8 @@ blocking_result blocking_recv(SOCKET s, WSABUF* bufs, DWORD count, DWORD flags_i
 
 } // namespace
 
-TEST_CASE("recv: lpOverlapped NULL - blocking receive returns 0 with the count when data is "
-          "queued") {
+TEST_CASE("recv.blocking: lpOverlapped NULL - blocking receive returns 0 with the count when data "
+          "is queued") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -46,7 +46,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive returns 0 with the count w
     }
 }
 
-TEST_CASE("recv: lpOverlapped NULL - blocking receive waits for data that arrives later") {
+TEST_CASE("recv.blocking: lpOverlapped NULL - blocking receive waits for data that arrives later") {
     loopback_pair p = make_pair();
     char buf[16];
     WSABUF b{sizeof buf, buf};
@@ -63,8 +63,8 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive waits for data that arrive
     CHECK_FALSE(wd.fired());
 }
 
-TEST_CASE("recv: lpOverlapped NULL - blocking receive returns 0 bytes at stream end, "
-          "repeatedly") {
+TEST_CASE("recv.blocking, recv.peer.close: lpOverlapped NULL - blocking receive returns 0 bytes at "
+          "stream end, repeatedly") {
     loopback_pair p = make_pair();
     send_all(p.peer, "end");
     p.close_peer();
@@ -81,7 +81,8 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive returns 0 bytes at stream 
     }
 }
 
-TEST_CASE("recv: lpOverlapped NULL - blocking receive fails with WSAECONNRESET after a reset") {
+TEST_CASE("recv.blocking, recv.peer.reset: lpOverlapped NULL - blocking receive fails with "
+          "WSAECONNRESET after a reset") {
     loopback_pair p = make_pair();
     char buf[16];
     WSABUF b{sizeof buf, buf};
@@ -97,7 +98,7 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive fails with WSAECONNRESET a
     CHECK(wsa_name(r.err) == "WSAECONNRESET");
 }
 
-TEST_CASE("recv: lpOverlapped NULL - blocking receive works on a socket made without "
+TEST_CASE("recv.blocking: lpOverlapped NULL - blocking receive works on a socket made without "
           "WSA_FLAG_OVERLAPPED") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
@@ -114,8 +115,8 @@ TEST_CASE("recv: lpOverlapped NULL - blocking receive works on a socket made wit
     }
 }
 
-TEST_CASE("recv: lpOverlapped NULL - blocking MSG_WAITALL returns only when every buffer is "
-          "full") {
+TEST_CASE("recv.blocking, recv.waitall: lpOverlapped NULL - blocking MSG_WAITALL returns only when "
+          "every buffer is full") {
     loopback_pair p = make_pair();
     char a[4], b[6];
     WSABUF bufs[2] = {{4, a}, {6, b}};
@@ -138,8 +139,8 @@ TEST_CASE("recv: lpOverlapped NULL - blocking MSG_WAITALL returns only when ever
     CHECK(waited >= 80.0);
 }
 
-TEST_CASE("recv: lpOverlapped NULL - blocking receive on a socket sanport does not know fails "
-          "with WSAENOTSOCK") {
+TEST_CASE("recv.blocking, recv.socket.unknown: lpOverlapped NULL - blocking receive on a socket "
+          "sanport does not know fails with WSAENOTSOCK") {
     char buf[4];
     WSABUF b{sizeof buf, buf};
     blocking_result r = blocking_recv(static_cast<SOCKET>(987654), &b, 1);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "WSABUF array".
+// docs/contract.md row: recv.capture (the WSABUF array).
 
 #include <doctest/doctest.h>
 
@@ -36,7 +36,7 @@ namespace {
 
 } // namespace
 
-TEST_CASE("recv: WSABUF array - a stack array overwritten right after a pending call, data "
+TEST_CASE("recv.capture: WSABUF array - a stack array overwritten right after a pending call, data "
           "lands in the original buffers") {
     loopback_pair p = make_pair();
     overlapped_op op({4, 4, 4});
@@ -54,8 +54,8 @@ TEST_CASE("recv: WSABUF array - a stack array overwritten right after a pending 
     CHECK(op.buffer(2) == "ijkl");
 }
 
-TEST_CASE("recv: WSABUF array - a heap array freed right after a pending call, data lands in "
-          "the original buffers") {
+TEST_CASE("recv.capture: WSABUF array - a heap array freed right after a pending call, data lands "
+          "in the original buffers") {
     loopback_pair p = make_pair();
     overlapped_op op({3, 5});
     auto* arr = new WSABUF[2]{op.bufs()[0], op.bufs()[1]};
@@ -74,8 +74,8 @@ TEST_CASE("recv: WSABUF array - a heap array freed right after a pending call, d
     CHECK(op.buffer(1) == "45678");
 }
 
-TEST_CASE("recv: WSABUF array - one array reused at once for a second receive, each receive "
-          "fills its own buffers") {
+TEST_CASE("recv.capture: WSABUF array - one array reused at once for a second receive, each "
+          "receive fills its own buffers") {
     loopback_pair p = make_pair();
     overlapped_op first({4});
     overlapped_op second({4});

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "WSPCloseSocket with receives pending".
+// docs/contract.md row: close.pending.abort (WSPCloseSocket with receives pending).
 
 #include <doctest/doctest.h>
 
@@ -14,8 +14,8 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - each completes exactly once with "
-          "WSA_OPERATION_ABORTED, event signalled, one packet each") {
+TEST_CASE("close.pending.abort: WSPCloseSocket with receives pending - each completes exactly once "
+          "with WSA_OPERATION_ABORTED, event signalled, one packet each") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -61,8 +61,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - each completes exactly o
     }
 }
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - buffers and overlappeds may be freed as "
-          "soon as it returns") {
+TEST_CASE("close.pending.abort: WSPCloseSocket with receives pending - buffers and overlappeds may "
+          "be freed as soon as it returns") {
     loopback_pair p = make_pair();
     std::vector<char*> buffers;
     std::vector<WSAOVERLAPPED*> overlappeds;
@@ -94,8 +94,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - buffers and overlappeds 
         WSACloseEvent(e);
 }
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - low-bit receives are aborted too, "
-          "with their events signalled and no packet") {
+TEST_CASE("close.pending.abort, recv.event.low-bit: WSPCloseSocket with receives pending - low-bit "
+          "receives are aborted too, with their events signalled and no packet") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 4) == 0);
@@ -122,8 +122,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - low-bit receives are abo
     CHECK(count_more(cq, 200) == 0u);
 }
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - received bytes are never dropped, "
-          "completed receives keep their results") {
+TEST_CASE("close.pending.abort: WSPCloseSocket with receives pending - received bytes are never "
+          "dropped, completed receives keep their results") {
     loopback_pair p = make_pair();
     overlapped_op done({16}), waiting({16});
     REQUIRE(done.recv(p.s) == SOCKET_ERROR);
@@ -141,7 +141,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - received bytes are never
     CHECK(wsa_name(w.err) == "WSA_OPERATION_ABORTED");
 }
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - a pending send is completed as well") {
+TEST_CASE("close.pending.abort: WSPCloseSocket with receives pending - a pending send is completed "
+          "as well") {
     pair_options options;
     options.peer_rcvbuf = 4096;
     loopback_pair p = make_pair(options);
@@ -161,8 +162,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - a pending send is comple
     CHECK(wsa_name(static_cast<int>(recv_op.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
 }
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - a blocking receive on another thread "
-          "returns WSA_OPERATION_ABORTED") {
+TEST_CASE("close.pending.abort: WSPCloseSocket with receives pending - a blocking receive on "
+          "another thread returns WSA_OPERATION_ABORTED") {
     loopback_pair p = make_pair();
     SOCKET s = p.s;
     int rc = 0, err = 0;
@@ -187,8 +188,8 @@ TEST_CASE("recv: WSPCloseSocket with receives pending - a blocking receive on an
     CHECK(wsa_name(err) == "WSA_OPERATION_ABORTED");
 }
 
-TEST_CASE("recv: WSPCloseSocket with receives pending - a WSPGetOverlappedResult waiting on "
-          "another thread returns the abort") {
+TEST_CASE("close.pending.abort: WSPCloseSocket with receives pending - a WSPGetOverlappedResult "
+          "waiting on another thread returns the abort") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);

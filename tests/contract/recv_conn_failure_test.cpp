@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "keep-alive failure / time-out / local abort" (time-out and keep-alive halves).
+// docs/contract.md row: recv.conn.failure (its time-out and keep-alive halves).
 // The time-out is made real on loopback: the peer stops reading, its window closes, and
 // TCP_USER_TIMEOUT on the sanport socket aborts the zero-window probing.
 
@@ -67,8 +67,8 @@ loopback_pair stalled_pair() {
 
 } // namespace
 
-TEST_CASE("recv: time-out without SO_KEEPALIVE - the pending receive fails with "
-          "WSAECONNABORTED, never WSAETIMEDOUT, and so do later ones") {
+TEST_CASE("recv.conn.failure, depart.codes: time-out without SO_KEEPALIVE - the pending receive "
+          "fails with WSAECONNABORTED, never WSAETIMEDOUT, and so do later ones") {
     loopback_pair p = stalled_pair();
     overlapped_op receive({16});
     if (!time_out_connection(p, false, receive, nullptr)) return;
@@ -83,8 +83,8 @@ TEST_CASE("recv: time-out without SO_KEEPALIVE - the pending receive fails with 
     }
 }
 
-TEST_CASE("recv: keep-alive failure - with SO_KEEPALIVE on, a time-out fails the pending receive "
-          "with WSAENETRESET") {
+TEST_CASE("recv.conn.failure: keep-alive failure - with SO_KEEPALIVE on, a time-out fails the "
+          "pending receive with WSAENETRESET") {
     loopback_pair p = stalled_pair();
     overlapped_op receive({16});
     if (!time_out_connection(p, true, receive, nullptr)) return;
@@ -94,8 +94,8 @@ TEST_CASE("recv: keep-alive failure - with SO_KEEPALIVE on, a time-out fails the
     CHECK(wsa_name(r.err) == "WSAENETRESET");
 }
 
-TEST_CASE("recv: time-out with a send pending too - both fail with WSAECONNABORTED, the receive "
-          "is not read as stream end") {
+TEST_CASE("recv.conn.failure: time-out with a send pending too - both fail with WSAECONNABORTED, "
+          "the receive is not read as stream end") {
     loopback_pair p = stalled_pair();
     overlapped_op receive({16});
     overlapped_op send({1u << 20});

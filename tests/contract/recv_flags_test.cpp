@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "MSG_PEEK"; "MSG_WAITALL"; "MSG_WAITALL | MSG_PEEK, MSG_OOB".
+// docs/contract.md rows: recv.peek, recv.waitall, recv.flags.invalid.
 
 #include <doctest/doctest.h>
 
@@ -10,7 +10,7 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("recv: MSG_PEEK - data copied, not consumed") {
+TEST_CASE("recv.peek: MSG_PEEK - data copied, not consumed") {
     loopback_pair p = make_pair();
     send_all(p.peer, "peekme");
     REQUIRE(wait_kernel_unread(p.s, 6));
@@ -25,7 +25,7 @@ TEST_CASE("recv: MSG_PEEK - data copied, not consumed") {
     CHECK(again.data == "peekme");
 }
 
-TEST_CASE("recv: MSG_PEEK - a pending peek completes when data arrives and leaves it for the "
+TEST_CASE("recv.peek: MSG_PEEK - a pending peek completes when data arrives and leaves it for the "
           "next receive") {
     loopback_pair p = make_pair();
     overlapped_op peek({16});
@@ -40,8 +40,8 @@ TEST_CASE("recv: MSG_PEEK - a pending peek completes when data arrives and leave
     CHECK(recv_once(p.s, 16).data == "abcde");
 }
 
-TEST_CASE("recv: MSG_WAITALL - completes only when every buffer is full (peer sends 3+3+4 with "
-          "pauses into {4,6})") {
+TEST_CASE("recv.waitall, depart.waitall: MSG_WAITALL - completes only when every buffer is full "
+          "(peer sends 3+3+4 with pauses into {4,6})") {
     loopback_pair p = make_pair();
     overlapped_op op({4, 6});
     REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
@@ -61,7 +61,7 @@ TEST_CASE("recv: MSG_WAITALL - completes only when every buffer is full (peer se
     CHECK(op.buffer(1) == "efghij");
 }
 
-TEST_CASE("recv: MSG_WAITALL - with every byte already queued it completes with the full "
+TEST_CASE("recv.waitall: MSG_WAITALL - with every byte already queued it completes with the full "
           "count") {
     loopback_pair p = make_pair();
     send_all(p.peer, "0123456789ABC");
@@ -75,7 +75,7 @@ TEST_CASE("recv: MSG_WAITALL - with every byte already queued it completes with 
     CHECK(recv_once(p.s, 16).data == "ABC");
 }
 
-TEST_CASE("recv: MSG_WAITALL - FIN after 3 bytes completes successfully with 3, the next "
+TEST_CASE("recv.waitall: MSG_WAITALL - FIN after 3 bytes completes successfully with 3, the next "
           "receive gets 0") {
     loopback_pair p = make_pair();
     overlapped_op op({10});
@@ -94,8 +94,8 @@ TEST_CASE("recv: MSG_WAITALL - FIN after 3 bytes completes successfully with 3, 
     CHECK(next.r.bytes == 0u);
 }
 
-TEST_CASE("recv: MSG_WAITALL - RST after 3 bytes completes with 3, the next receive fails with "
-          "WSAECONNRESET") {
+TEST_CASE("recv.waitall: MSG_WAITALL - RST after 3 bytes completes with 3, the next receive fails "
+          "with WSAECONNRESET") {
     loopback_pair p = make_pair();
     overlapped_op op({10});
     REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
@@ -115,7 +115,8 @@ TEST_CASE("recv: MSG_WAITALL - RST after 3 bytes completes with 3, the next rece
     }
 }
 
-TEST_CASE("recv: MSG_WAITALL - aborted on WSPCloseSocket like any pending receive") {
+TEST_CASE("recv.waitall, close.pending.abort: MSG_WAITALL - aborted on WSPCloseSocket like any "
+          "pending receive") {
     loopback_pair p = make_pair();
     overlapped_op op({10});
     REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
@@ -129,8 +130,8 @@ TEST_CASE("recv: MSG_WAITALL - aborted on WSPCloseSocket like any pending receiv
     CHECK(wsa_name(r.err) == "WSA_OPERATION_ABORTED");
 }
 
-TEST_CASE("recv: MSG_WAITALL - partly filled then closed completes exactly once, keeping the "
-          "bytes it reports") {
+TEST_CASE("recv.waitall, close.pending.abort: MSG_WAITALL - partly filled then closed completes "
+          "exactly once, keeping the bytes it reports") {
     loopback_pair p = make_pair();
     overlapped_op op({10});
     REQUIRE(op.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);
@@ -150,7 +151,7 @@ TEST_CASE("recv: MSG_WAITALL - partly filled then closed completes exactly once,
     }
 }
 
-TEST_CASE("recv: MSG_WAITALL with MSG_PEEK - WSAEINVAL, nothing consumed") {
+TEST_CASE("recv.flags.invalid: MSG_WAITALL with MSG_PEEK - WSAEINVAL, nothing consumed") {
     loopback_pair p = make_pair();
     send_all(p.peer, "kept");
     REQUIRE(wait_kernel_unread(p.s, 4));
@@ -167,7 +168,7 @@ TEST_CASE("recv: MSG_WAITALL with MSG_PEEK - WSAEINVAL, nothing consumed") {
     CHECK(recv_once(p.s, 16).data == "kept");
 }
 
-TEST_CASE("recv: MSG_OOB - WSAEINVAL, nothing consumed") {
+TEST_CASE("recv.flags.invalid: MSG_OOB - WSAEINVAL, nothing consumed") {
     loopback_pair p = make_pair();
     send_all(p.peer, "kept");
     REQUIRE(wait_kernel_unread(p.s, 4));
@@ -181,7 +182,8 @@ TEST_CASE("recv: MSG_OOB - WSAEINVAL, nothing consumed") {
     CHECK(recv_once(p.s, 16).data == "kept");
 }
 
-TEST_CASE("recv: MSG_PEEK - a normal receive posted behind a pending peek gets the same bytes") {
+TEST_CASE("recv.peek, recv.posting-order: MSG_PEEK - a normal receive posted behind a pending peek "
+          "gets the same bytes") {
     loopback_pair p = make_pair();
     overlapped_op peek({16}), take({16});
     REQUIRE(peek.recv(p.s, MSG_PEEK) == SOCKET_ERROR);
@@ -195,8 +197,8 @@ TEST_CASE("recv: MSG_PEEK - a normal receive posted behind a pending peek gets t
     CHECK(take.data(5) == "twice");
 }
 
-TEST_CASE("recv: MSG_WAITALL - a receive posted behind it gets only what follows the full "
-          "buffers") {
+TEST_CASE("recv.waitall, recv.posting-order: MSG_WAITALL - a receive posted behind it gets only "
+          "what follows the full buffers") {
     loopback_pair p = make_pair();
     overlapped_op all({10}), next({16});
     REQUIRE(all.recv(p.s, MSG_WAITALL) == SOCKET_ERROR);

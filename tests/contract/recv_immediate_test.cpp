@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "data available (buffered inside sanport, or ready in the kernel ...)".
+// docs/contract.md row: recv.immediate (data buffered inside sanport or ready in the kernel).
 // Data is made "buffered inside sanport" with socket_mode::read_ahead_bytes.
 
 #include <doctest/doctest.h>
@@ -21,8 +21,8 @@ void enable_read_ahead(SOCKET s, DWORD bytes) {
 
 } // namespace
 
-TEST_CASE("recv: data buffered inside sanport - returns 0 at once with count and flags, result "
-          "set, event signalled and a queue packet") {
+TEST_CASE("recv.immediate: data buffered inside sanport - returns 0 at once with count and flags, "
+          "result set, event signalled and a queue packet") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -62,8 +62,8 @@ TEST_CASE("recv: data buffered inside sanport - returns 0 at once with count and
     }
 }
 
-TEST_CASE("recv: data buffered inside sanport - skip-on-success socket completes at once with "
-          "no queue packet, event still signalled") {
+TEST_CASE("recv.immediate: data buffered inside sanport - skip-on-success socket completes at once "
+          "with no queue packet, event still signalled") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 7, true) == 0);
@@ -91,8 +91,8 @@ TEST_CASE("recv: data buffered inside sanport - skip-on-success socket completes
     CHECK(later.data(5) == "later");
 }
 
-TEST_CASE("recv: data buffered inside sanport - low bit of hEvent completes at once with no "
-          "queue packet, event signalled") {
+TEST_CASE("recv.immediate, recv.event.low-bit: data buffered inside sanport - low bit of hEvent "
+          "completes at once with no queue packet, event signalled") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 9) == 0);
@@ -109,8 +109,8 @@ TEST_CASE("recv: data buffered inside sanport - low bit of hEvent completes at o
     CHECK(count_more(cq, 200) == 0u);
 }
 
-TEST_CASE("recv: data buffered inside sanport - read-ahead is bounded and the stream stays "
-          "whole") {
+TEST_CASE("recv.immediate, socket.mode: data buffered inside sanport - read-ahead is bounded and "
+          "the stream stays whole") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     const std::string sent = pattern(20000);
@@ -129,8 +129,8 @@ TEST_CASE("recv: data buffered inside sanport - read-ahead is bounded and the st
     CHECK(got == sent);
 }
 
-TEST_CASE("recv: data buffered inside sanport - MSG_WAITALL asking for more than is buffered "
-          "pends until every buffer is full") {
+TEST_CASE("recv.immediate, recv.waitall: data buffered inside sanport - MSG_WAITALL asking for "
+          "more than is buffered pends until every buffer is full") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     send_all(p.peer, "12345");
@@ -150,8 +150,8 @@ TEST_CASE("recv: data buffered inside sanport - MSG_WAITALL asking for more than
     CHECK(op.buffer(1) == "567890");
 }
 
-TEST_CASE("recv: data buffered inside sanport - data then FIN: the data at once, then stream "
-          "end") {
+TEST_CASE("recv.immediate, recv.peer.close: data buffered inside sanport - data then FIN: the data "
+          "at once, then stream end") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     send_all(p.peer, "bye");
@@ -169,8 +169,8 @@ TEST_CASE("recv: data buffered inside sanport - data then FIN: the data at once,
     }
 }
 
-TEST_CASE("recv: data available in the kernel - completes at once or pends, and either way the "
-          "result, event and one queue packet agree") {
+TEST_CASE("recv.immediate, recv.notify: data available in the kernel - completes at once or pends, "
+          "and either way the result, event and one queue packet agree") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 0x33) == 0);
@@ -201,8 +201,8 @@ TEST_CASE("recv: data available in the kernel - completes at once or pends, and 
     CHECK(count_more(cq) == 0u);
 }
 
-TEST_CASE("recv: data buffered inside sanport - a zero-byte receive completes at once with 0 "
-          "bytes and consumes nothing") {
+TEST_CASE("recv.immediate, recv.zero-byte: data buffered inside sanport - a zero-byte receive "
+          "completes at once with 0 bytes and consumes nothing") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     send_all(p.peer, "kept");
@@ -215,7 +215,8 @@ TEST_CASE("recv: data buffered inside sanport - a zero-byte receive completes at
     CHECK(next.data == "kept");
 }
 
-TEST_CASE("recv: data buffered inside sanport - MSG_PEEK copies at once without consuming") {
+TEST_CASE("recv.immediate, recv.peek: data buffered inside sanport - MSG_PEEK copies at once "
+          "without consuming") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     send_all(p.peer, "peeked");
@@ -231,7 +232,8 @@ TEST_CASE("recv: data buffered inside sanport - MSG_PEEK copies at once without 
     CHECK(take.data(6) == "peeked");
 }
 
-TEST_CASE("recv: data buffered inside sanport - a blocking receive returns it at once") {
+TEST_CASE("recv.immediate, recv.blocking: data buffered inside sanport - a blocking receive "
+          "returns it at once") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     send_all(p.peer, "ready");
@@ -247,8 +249,8 @@ TEST_CASE("recv: data buffered inside sanport - a blocking receive returns it at
     CHECK(std::string(buf, 5) == "ready");
 }
 
-TEST_CASE("recv: data buffered inside sanport - receives posted behind buffered data keep the "
-          "stream order") {
+TEST_CASE("recv.immediate, recv.posting-order: data buffered inside sanport - receives posted "
+          "behind buffered data keep the stream order") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 64);
     const std::string stream = pattern(3000, 0, 9);
@@ -271,8 +273,8 @@ TEST_CASE("recv: data buffered inside sanport - receives posted behind buffered 
     CHECK(got == stream);
 }
 
-TEST_CASE("recv: data buffered inside sanport - WSPCloseSocket with the read-ahead armed returns "
-          "and the peer sees the end") {
+TEST_CASE("recv.immediate, socket.close: data buffered inside sanport - WSPCloseSocket with the "
+          "read-ahead armed returns and the peer sees the end") {
     loopback_pair p = make_pair();
     enable_read_ahead(p.s, 4096);
     sleep_ms(20);

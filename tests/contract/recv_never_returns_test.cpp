@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "codes the seed says a SAN provider never returns".
+// docs/contract.md rows: recv.codes.never (codes the specification says a SAN provider never
+// returns), depart.codes, errors.table.
 
 #include <doctest/doctest.h>
 
@@ -27,9 +28,12 @@ struct observed {
     int code;
 };
 
+// recv.codes.never's list, and depart.codes's: WSAETIMEDOUT never (a time-out is
+// WSAECONNABORTED), WSAENOBUFS only when sanport's own memory runs out, which no path here does.
 bool forbidden(int code) {
     return code == WSAEINTR || code == WSAEINPROGRESS || code == WSAEOPNOTSUPP ||
-           code == WSAEWOULDBLOCK || code == WSAEMSGSIZE;
+           code == WSAEWOULDBLOCK || code == WSAEMSGSIZE || code == WSAETIMEDOUT ||
+           code == WSAENOBUFS;
 }
 
 // Operations left pending on purpose; declared before the pairs so they outlive them.
@@ -78,7 +82,8 @@ void on_signal(int) {}
 
 } // namespace
 
-TEST_CASE("recv: never returns the forbidden codes - across the error paths of every row") {
+TEST_CASE("recv.codes.never, depart.codes, errors.table: never returns the forbidden codes - "
+          "across the error paths of every row") {
     std::vector<observed> seen;
     keep_list keep;
     record_overlapped(seen, keep, "unknown socket", static_cast<SOCKET>(987654), {8});
@@ -159,7 +164,8 @@ TEST_CASE("recv: never returns the forbidden codes - across the error paths of e
 
 // Linux-only: O_NONBLOCK is a POSIX descriptor flag (Winsock's FIONBIO needs a case of its own).
 #ifndef _WIN32
-TEST_CASE("recv: never returns WSAEWOULDBLOCK - an O_NONBLOCK socket still pends or blocks") {
+TEST_CASE("recv.codes.never: never returns WSAEWOULDBLOCK - an O_NONBLOCK socket still pends or "
+          "blocks") {
     loopback_pair p = make_pair();
     int fd = static_cast<int>(p.s);
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -190,7 +196,8 @@ TEST_CASE("recv: never returns WSAEWOULDBLOCK - an O_NONBLOCK socket still pends
 // Linux-only: interrupts the blocking call with SIGUSR1 (sigaction, pthread_kill); Windows has
 // no signals that interrupt a wait.
 #ifndef _WIN32
-TEST_CASE("recv: never returns WSAEINTR - a signal during a blocking receive is not reported") {
+TEST_CASE("recv.codes.never: never returns WSAEINTR - a signal during a blocking receive is not "
+          "reported") {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "low bit of hEvent set"; the packet half of "data available" and "no data yet".
+// docs/contract.md rows: recv.event.low-bit, recv.notify.
 
 #include <doctest/doctest.h>
 
@@ -8,7 +8,8 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("recv: low bit of hEvent - event signalled, no queue entry, result still readable") {
+TEST_CASE("recv.event.low-bit, depart.low-bit.signals: low bit of hEvent - event signalled, no "
+          "queue entry, result still readable") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 0xA1) == 0);
@@ -41,7 +42,8 @@ TEST_CASE("recv: low bit of hEvent - event signalled, no queue entry, result sti
     CHECK(count_more(cq, 200) == 0u);
 }
 
-TEST_CASE("recv: low bit of hEvent - WSPGetOverlappedResult can wait for the completion") {
+TEST_CASE("recv.event.low-bit: low bit of hEvent - WSPGetOverlappedResult can wait for the "
+          "completion") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 1) == 0);
@@ -60,7 +62,8 @@ TEST_CASE("recv: low bit of hEvent - WSPGetOverlappedResult can wait for the com
     CHECK(count_more(cq, 200) == 0u);
 }
 
-TEST_CASE("recv: low bit of hEvent - a failed receive signals the event and queues nothing") {
+TEST_CASE("recv.event.low-bit, depart.low-bit.signals: low bit of hEvent - a failed receive "
+          "signals the event and queues nothing") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 2) == 0);
@@ -77,8 +80,8 @@ TEST_CASE("recv: low bit of hEvent - a failed receive signals the event and queu
     CHECK(count_more(cq, 200) == 0u);
 }
 
-TEST_CASE("recv: normal hEvent - a pending receive queues one packet with the key, bytes and "
-          "overlapped pointer") {
+TEST_CASE("recv.notify: normal hEvent - a pending receive queues one packet with the key, bytes "
+          "and overlapped pointer") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 0xC0FFEE) == 0);
@@ -101,7 +104,7 @@ TEST_CASE("recv: normal hEvent - a pending receive queues one packet with the ke
     CHECK(count_more(cq) == 0u);
 }
 
-TEST_CASE("recv: normal hEvent - a failed receive queues one packet carrying its error") {
+TEST_CASE("recv.notify: normal hEvent - a failed receive queues one packet carrying its error") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 5) == 0);
@@ -117,7 +120,7 @@ TEST_CASE("recv: normal hEvent - a failed receive queues one packet carrying its
     CHECK(wsa_name(packets[0].status) == "WSAECONNRESET");
 }
 
-TEST_CASE("recv: normal hEvent - two sockets on one queue, each packet carries its socket's "
+TEST_CASE("recv.notify: normal hEvent - two sockets on one queue, each packet carries its socket's "
           "key") {
     loopback_pair a = make_pair();
     loopback_pair b = make_pair(pair_kind::accept);
@@ -144,7 +147,7 @@ TEST_CASE("recv: normal hEvent - two sockets on one queue, each packet carries i
     CHECK(packets[0].overlapped != packets[1].overlapped);
 }
 
-TEST_CASE("recv: normal hEvent - a socket on no completion queue still signals the event") {
+TEST_CASE("recv.notify: normal hEvent - a socket on no completion queue still signals the event") {
     loopback_pair p = make_pair();
     overlapped_op op({8});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);

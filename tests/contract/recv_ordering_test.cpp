@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "several receives posted on one socket".
+// docs/contract.md row: recv.posting-order (several receives posted on one socket).
 
 #include <doctest/doctest.h>
 
@@ -42,8 +42,8 @@ void send_in_chunks(peer_socket fd, const std::string& stream) {
 
 } // namespace
 
-TEST_CASE("recv: several receives posted on one socket - 8 two-byte receives and one 16-byte "
-          "send, receive i gets bytes 2i and 2i+1") {
+TEST_CASE("recv.posting-order: several receives posted on one socket - 8 two-byte receives and one "
+          "16-byte send, receive i gets bytes 2i and 2i+1") {
     loopback_pair p = make_pair();
     std::vector<std::unique_ptr<overlapped_op>> ops;
     for (int i = 0; i < 8; ++i) {
@@ -63,8 +63,8 @@ TEST_CASE("recv: several receives posted on one socket - 8 two-byte receives and
     }
 }
 
-TEST_CASE("recv: several receives posted on one socket - 3 receives of 4 and one 10-byte send "
-          "give 0123, 4567, 89") {
+TEST_CASE("recv.posting-order: several receives posted on one socket - 3 receives of 4 and one "
+          "10-byte send give 0123, 4567, 89") {
     loopback_pair p = make_pair();
     overlapped_op a({4}), b({4}), c({4});
     for (overlapped_op* op : {&a, &b, &c}) {
@@ -83,8 +83,8 @@ TEST_CASE("recv: several receives posted on one socket - 3 receives of 4 and one
     CHECK(c.data(2) == "89");
 }
 
-TEST_CASE("recv: several receives posted on one socket - 64 receives of odd shapes, many small "
-          "sends, concatenation in posting order is the stream") {
+TEST_CASE("recv.posting-order: several receives posted on one socket - 64 receives of odd shapes, "
+          "many small sends, concatenation in posting order is the stream") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 64) == 0);
@@ -127,8 +127,8 @@ TEST_CASE("recv: several receives posted on one socket - 64 receives of odd shap
     CHECK(joined + rest == stream);
 }
 
-TEST_CASE("recv: several receives posted on one socket - receives posted while data is "
-          "arriving still fill in posting order") {
+TEST_CASE("recv.posting-order: several receives posted on one socket - receives posted while data "
+          "is arriving still fill in posting order") {
     loopback_pair p = make_pair();
     std::vector<std::unique_ptr<overlapped_op>> ops;
     std::size_t capacity = 0;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "peer closes gracefully"; "peer resets".
+// docs/contract.md rows: recv.peer.close, recv.peer.reset.
 
 #include <doctest/doctest.h>
 
@@ -20,8 +20,8 @@ void enable_report_disconnect(SOCKET s) {
 
 } // namespace
 
-TEST_CASE("recv: peer closes gracefully - buffered data first, then every receive completes "
-          "with 0 bytes") {
+TEST_CASE("recv.peer.close: peer closes gracefully - buffered data first, then every receive "
+          "completes with 0 bytes") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -45,7 +45,8 @@ TEST_CASE("recv: peer closes gracefully - buffered data first, then every receiv
     }
 }
 
-TEST_CASE("recv: peer closes gracefully - two pending receives get the data, then 0 bytes") {
+TEST_CASE("recv.peer.close: peer closes gracefully - two pending receives get the data, then 0 "
+          "bytes") {
     loopback_pair p = make_pair();
     overlapped_op a({16}), b({16});
     REQUIRE(a.recv(p.s) == SOCKET_ERROR);
@@ -62,8 +63,8 @@ TEST_CASE("recv: peer closes gracefully - two pending receives get the data, the
     CHECK(rb.bytes == 0u);
 }
 
-TEST_CASE("recv: peer closes gracefully - a pending receive completes with 0 bytes on FIN while "
-          "the peer can still read") {
+TEST_CASE("recv.peer.close: peer closes gracefully - a pending receive completes with 0 bytes on "
+          "FIN while the peer can still read") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -79,8 +80,8 @@ TEST_CASE("recv: peer closes gracefully - a pending receive completes with 0 byt
     CHECK(read_exactly(p.peer, 6) == "answer");
 }
 
-TEST_CASE("recv: peer closes gracefully - report_disconnect mode reports WSAEDISCON after the "
-          "data, every time") {
+TEST_CASE("recv.peer.close: peer closes gracefully - report_disconnect mode reports WSAEDISCON "
+          "after the data, every time") {
     loopback_pair p = make_pair();
     enable_report_disconnect(p.s);
     overlapped_op pending({16});
@@ -99,8 +100,8 @@ TEST_CASE("recv: peer closes gracefully - report_disconnect mode reports WSAEDIS
     }
 }
 
-TEST_CASE("recv: peer resets - a pending receive fails with WSAECONNRESET, and every later one "
-          "too") {
+TEST_CASE("recv.peer.reset: peer resets - a pending receive fails with WSAECONNRESET, and every "
+          "later one too") {
     loopback_pair p = make_pair();
     overlapped_op op({16});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -121,10 +122,10 @@ TEST_CASE("recv: peer resets - a pending receive fails with WSAECONNRESET, and e
     }
 }
 
-TEST_CASE("recv: peer resets - data sent before the reset is delivered first, then "
+TEST_CASE("recv.peer.reset: peer resets - data sent before the reset is delivered first, then "
           "WSAECONNRESET, sticky") {
     if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
-                        "(CONTRACT 4 exempts it)"))
+                        "(docs/contract.md recv.peer.reset exempts it)"))
         return;
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
@@ -145,9 +146,10 @@ TEST_CASE("recv: peer resets - data sent before the reset is delivered first, th
     }
 }
 
-TEST_CASE("recv: peer resets - blocking receives after the reset fail with WSAECONNRESET too") {
+TEST_CASE("recv.peer.reset, recv.blocking: peer resets - blocking receives after the reset fail "
+          "with WSAECONNRESET too") {
     if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
-                        "(CONTRACT 4 exempts it)"))
+                        "(docs/contract.md recv.peer.reset exempts it)"))
         return;
     loopback_pair p = make_pair();
     p.reset_peer();
@@ -162,8 +164,8 @@ TEST_CASE("recv: peer resets - blocking receives after the reset fail with WSAEC
     }
 }
 
-TEST_CASE("recv: peer resets - with a send pending too, the pending receive still fails with "
-          "WSAECONNRESET") {
+TEST_CASE("recv.peer.reset: peer resets - with a send pending too, the pending receive still fails "
+          "with WSAECONNRESET") {
     for (int round = 0; round < 3; ++round) {
         INFO("round " << round);
         pair_options options;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "no data yet, overlapped"; "WSAOVERLAPPED bookkeeping".
+// docs/contract.md rows: recv.pending, recv.overlapped.fields.
 
 #include <doctest/doctest.h>
 
@@ -12,8 +12,8 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("recv: no data yet, overlapped - SOCKET_ERROR with WSA_IO_PENDING, count and flags "
-          "untouched, completes later") {
+TEST_CASE("recv.pending: no data yet, overlapped - SOCKET_ERROR with WSA_IO_PENDING, count and "
+          "flags untouched, completes later") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -42,7 +42,8 @@ TEST_CASE("recv: no data yet, overlapped - SOCKET_ERROR with WSA_IO_PENDING, cou
     }
 }
 
-TEST_CASE("recv: no data yet, overlapped - lpFlags keeps the caller's value while pending") {
+TEST_CASE("recv.pending: no data yet, overlapped - lpFlags keeps the caller's value while "
+          "pending") {
     loopback_pair p = make_pair();
     overlapped_op op({8});
     CHECK(op.recv(p.s, MSG_PEEK) == SOCKET_ERROR);
@@ -56,8 +57,8 @@ TEST_CASE("recv: no data yet, overlapped - lpFlags keeps the caller's value whil
     CHECK(op.data(4) == "peek");
 }
 
-TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is 0x103 while pending, then InternalHigh "
-          "bytes, Offset flags, OffsetHigh error") {
+TEST_CASE("recv.overlapped.fields: WSAOVERLAPPED bookkeeping - Internal is 0x103 while pending, "
+          "then InternalHigh bytes, Offset flags, OffsetHigh error") {
     loopback_pair p = make_pair();
     overlapped_op op({32});
     op.ov().InternalHigh = 0x7777;
@@ -79,8 +80,8 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is 0x103 while pending, th
     CHECK(op.data(11) == "bookkeeping");
 }
 
-TEST_CASE("recv: WSAOVERLAPPED bookkeeping - a failed receive stores its WSA error in "
-          "OffsetHigh and 0 in InternalHigh") {
+TEST_CASE("recv.overlapped.fields: WSAOVERLAPPED bookkeeping - a failed receive stores its WSA "
+          "error in OffsetHigh and 0 in InternalHigh") {
     loopback_pair p = make_pair();
     overlapped_op op({32});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -95,8 +96,8 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - a failed receive stores its WSA err
     CHECK(op.event_signalled_soon());
 }
 
-TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is written last, so a reader that sees it "
-          "final also sees the count and the data") {
+TEST_CASE("recv.overlapped.fields: WSAOVERLAPPED bookkeeping - Internal is written last, so a "
+          "reader that sees it final also sees the count and the data") {
     loopback_pair p = make_pair();
     for (int round = 0; round < 20; ++round) {
         INFO("round " << round);
@@ -127,8 +128,8 @@ TEST_CASE("recv: WSAOVERLAPPED bookkeeping - Internal is written last, so a read
     }
 }
 
-TEST_CASE("recv: WSAOVERLAPPED bookkeeping - one WSAOVERLAPPED reused for the next receive goes "
-          "back to 0x103 and reports the new result") {
+TEST_CASE("recv.overlapped.fields: WSAOVERLAPPED bookkeeping - one WSAOVERLAPPED reused for the "
+          "next receive goes back to 0x103 and reports the new result") {
     loopback_pair p = make_pair();
     overlapped_op op({8});
     for (int round = 0; round < 3; ++round) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "buffer registered ..."; "buffer not registered"; "WSPDeregisterMemory while ...".
+// docs/contract.md rows: recv.memory.registered, recv.memory.unregistered,
+// deregister.pending.
 
 #include <doctest/doctest.h>
 
@@ -56,8 +57,8 @@ raw_recv recv_into(SOCKET s, char* p, ULONG n, overlapped_op& op) {
 
 } // namespace
 
-TEST_CASE("recv: buffer registered with WSPRegisterMemory - MEM_READ and MEM_WRITE region, the "
-          "receive works") {
+TEST_CASE("recv.memory.registered: buffer registered with WSPRegisterMemory - MEM_READ and "
+          "MEM_WRITE region, the receive works") {
     for (bool strict : {false, true}) {
         INFO("strict registration: " << strict);
         loopback_pair p = make_pair();
@@ -78,8 +79,8 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - MEM_READ and MEM_WRI
     }
 }
 
-TEST_CASE("recv: buffer registered with WSPRegisterMemory - a region registered without "
-          "MEM_WRITE is WSAEFAULT, no data consumed") {
+TEST_CASE("recv.memory.registered: buffer registered with WSPRegisterMemory - a region registered "
+          "without MEM_WRITE is WSAEFAULT, no data consumed") {
     loopback_pair p = make_pair();
     send_all(p.peer, "untouched");
     REQUIRE(wait_kernel_unread(p.s, 9));
@@ -95,7 +96,8 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - a region registered 
     CHECK(sanport::WSPDeregisterMemory(p.s, h, &err) == 0);
 }
 
-TEST_CASE("recv: buffer not registered - works through the ordinary path by default") {
+TEST_CASE("recv.memory.unregistered, depart.unregistered: buffer not registered - works through "
+          "the ordinary path by default") {
     loopback_pair p = make_pair();
     std::vector<char> registered(256, '.');
     register_region(p.s, registered.data(), registered.size(), MEM_READ | MEM_WRITE);
@@ -108,8 +110,8 @@ TEST_CASE("recv: buffer not registered - works through the ordinary path by defa
     CHECK(std::string(plain.data(), 8) == "ordinary");
 }
 
-TEST_CASE("recv: buffer not registered - WSAEFAULT once strict registration is on, no data "
-          "consumed") {
+TEST_CASE("recv.memory.unregistered, depart.unregistered: buffer not registered - WSAEFAULT once "
+          "strict registration is on, no data consumed") {
     loopback_pair p = make_pair();
     enable_strict(p.s);
     send_all(p.peer, "guarded");
@@ -144,8 +146,8 @@ TEST_CASE("recv: buffer not registered - WSAEFAULT once strict registration is o
     CHECK(std::string(region.data(), got.r.bytes) == "guarded");
 }
 
-TEST_CASE("recv: WSPDeregisterMemory while a receive into it is pending - WSAEINVAL, then "
-          "allowed after completion") {
+TEST_CASE("deregister.pending: WSPDeregisterMemory while a receive into it is pending - WSAEINVAL, "
+          "then allowed after completion") {
     loopback_pair p = make_pair();
     std::vector<char> region(1024, '.');
     HANDLE h = register_region(p.s, region.data(), region.size(), MEM_READ | MEM_WRITE);
@@ -171,8 +173,8 @@ TEST_CASE("recv: WSPDeregisterMemory while a receive into it is pending - WSAEIN
     CHECK(wsa_name(err) == "WSAEINVAL");
 }
 
-TEST_CASE("recv: WSPDeregisterMemory - a handle that is not a registration of this socket is "
-          "WSAEINVAL") {
+TEST_CASE("recv.memory.registered: WSPDeregisterMemory - a handle that is not a registration of "
+          "this socket is WSAEINVAL") {
     loopback_pair p = make_pair();
     loopback_pair other = make_pair();
     std::vector<char> region(256);
@@ -191,7 +193,8 @@ TEST_CASE("recv: WSPDeregisterMemory - a handle that is not a registration of th
     CHECK(sanport::WSPDeregisterMemory(other.s, other_h, &err) == 0);
 }
 
-TEST_CASE("recv: WSPRegisterMemory - flags without MEM_READ or MEM_WRITE are WSAEINVAL") {
+TEST_CASE("recv.memory.registered: WSPRegisterMemory - flags without MEM_READ or MEM_WRITE are "
+          "WSAEINVAL") {
     loopback_pair p = make_pair();
     std::vector<char> region(256);
     int err = 0;
@@ -199,8 +202,8 @@ TEST_CASE("recv: WSPRegisterMemory - flags without MEM_READ or MEM_WRITE are WSA
     CHECK(wsa_name(err) == "WSAEINVAL");
 }
 
-TEST_CASE("recv: buffer registered with WSPRegisterMemory - 4,000 regions on one socket, "
-          "receives into the first and the last work in strict mode") {
+TEST_CASE("recv.memory.registered: buffer registered with WSPRegisterMemory - 4,000 regions on one "
+          "socket, receives into the first and the last work in strict mode") {
     constexpr std::size_t regions = 4000, stride = 32, size = 16;
     loopback_pair p = make_pair();
     enable_strict(p.s);
@@ -245,8 +248,8 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - 4,000 regions on one
     CHECK(failures == 0u);
 }
 
-TEST_CASE("recv: buffer registered with WSPRegisterMemory - several WSABUFs in one region, and "
-          "registered mixed with plain memory, fill in order") {
+TEST_CASE("recv.memory.registered, recv.scatter.order: buffer registered with WSPRegisterMemory - "
+          "several WSABUFs in one region, and registered mixed with plain memory, fill in order") {
     loopback_pair p = make_pair();
     std::vector<char> region(256, '.');
     register_region(p.s, region.data(), region.size(), MEM_READ | MEM_WRITE);
@@ -276,8 +279,8 @@ TEST_CASE("recv: buffer registered with WSPRegisterMemory - several WSABUFs in o
     CHECK(std::string(region.data() + 200, 4) == "GHIJ");
 }
 
-TEST_CASE("recv: buffer not registered - memory whose registration was removed is WSAEFAULT in "
-          "strict mode") {
+TEST_CASE("recv.memory.unregistered: buffer not registered - memory whose registration was removed "
+          "is WSAEFAULT in strict mode") {
     loopback_pair p = make_pair();
     enable_strict(p.s);
     std::vector<char> region(128, '.');

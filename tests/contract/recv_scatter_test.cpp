@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "N WSABUFs"; "dwBufferCount == 0"; "large dwBufferCount, ..."; "zero-byte receive".
+// docs/contract.md rows: recv.scatter.order, recv.count.zero, recv.count.large,
+// recv.zero-byte.
 // Lengths above 2^31-1 use address space reserved with MAP_NORESERVE, so they cost nothing.
 
 #include <doctest/doctest.h>
@@ -16,8 +17,8 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("recv: N WSABUFs - {4,0,8} pending receives AB and completes with 2, not when all "
-          "are full") {
+TEST_CASE("recv.scatter.order: N WSABUFs - {4,0,8} pending receives AB and completes with 2, not "
+          "when all are full") {
     loopback_pair p = make_pair();
     overlapped_op op({4, 0, 8});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -44,7 +45,8 @@ TEST_CASE("recv: N WSABUFs - {4,0,8} pending receives AB and completes with 2, n
     CHECK(rest.data == "OP");
 }
 
-TEST_CASE("recv: N WSABUFs - filled in array order, each full before the next gets a byte") {
+TEST_CASE("recv.scatter.order: N WSABUFs - filled in array order, each full before the next gets a "
+          "byte") {
     loopback_pair p = make_pair();
     overlapped_op op({3, 5});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -59,7 +61,7 @@ TEST_CASE("recv: N WSABUFs - filled in array order, each full before the next ge
     CHECK(recv_once(p.s, 16).data == "89");
 }
 
-TEST_CASE("recv: N WSABUFs - zero-length entries are skipped") {
+TEST_CASE("recv.scatter.order: N WSABUFs - zero-length entries are skipped") {
     loopback_pair p = make_pair();
     send_all(p.peer, "ABCDEFG");
     REQUIRE(wait_kernel_unread(p.s, 7));
@@ -73,7 +75,7 @@ TEST_CASE("recv: N WSABUFs - zero-length entries are skipped") {
     CHECK(recv_once(p.s, 16).data == "G");
 }
 
-TEST_CASE("recv: N WSABUFs - a receive never writes past a buffer's length") {
+TEST_CASE("recv.scatter.order: N WSABUFs - a receive never writes past a buffer's length") {
     loopback_pair p = make_pair();
     send_all(p.peer, pattern(100));
     REQUIRE(wait_kernel_unread(p.s, 100));
@@ -88,7 +90,8 @@ TEST_CASE("recv: N WSABUFs - a receive never writes past a buffer's length") {
     CHECK(op.buffer_ptr(2)[3] == '#');
 }
 
-TEST_CASE("recv: dwBufferCount 0 - WSAEINVAL, with or without a buffer array, nothing consumed") {
+TEST_CASE("recv.count.zero: dwBufferCount 0 - WSAEINVAL, with or without a buffer array, nothing "
+          "consumed") {
     loopback_pair p = make_pair();
     send_all(p.peer, "kept");
     REQUIRE(wait_kernel_unread(p.s, 4));
@@ -110,8 +113,8 @@ TEST_CASE("recv: dwBufferCount 0 - WSAEINVAL, with or without a buffer array, no
     CHECK(recv_once(p.s, 16).data == "kept");
 }
 
-TEST_CASE("recv: large dwBufferCount - more than max_buffer_count is WSAEINVAL, nothing "
-          "consumed") {
+TEST_CASE("recv.count.large: large dwBufferCount - more than max_buffer_count is WSAEINVAL, "
+          "nothing consumed") {
     static_assert(max_buffer_count >= 1024, "the documented limit must be at least 1,024");
     loopback_pair p = make_pair();
     send_all(p.peer, "still here");
@@ -167,7 +170,7 @@ std::string receive_one_byte_buffers(SOCKET s, DWORD count, std::size_t total) {
 
 } // namespace
 
-TEST_CASE("recv: large dwBufferCount - 1,024 one-byte buffers receive in order") {
+TEST_CASE("recv.count.large: large dwBufferCount - 1,024 one-byte buffers receive in order") {
     loopback_pair p = make_pair();
     const std::string sent = pattern(1024);
     send_all(p.peer, sent);
@@ -175,8 +178,8 @@ TEST_CASE("recv: large dwBufferCount - 1,024 one-byte buffers receive in order")
     CHECK(receive_one_byte_buffers(p.s, 1024, sent.size()) == sent);
 }
 
-TEST_CASE("recv: large dwBufferCount - 2,000 one-byte buffers, above the kernel's iovec limit, "
-          "receive in order") {
+TEST_CASE("recv.count.large: large dwBufferCount - 2,000 one-byte buffers, above the kernel's "
+          "iovec limit, receive in order") {
     loopback_pair p = make_pair();
     const std::string sent = pattern(2000, 0, 3);
     send_all(p.peer, sent);
@@ -184,7 +187,7 @@ TEST_CASE("recv: large dwBufferCount - 2,000 one-byte buffers, above the kernel'
     CHECK(receive_one_byte_buffers(p.s, 2000, sent.size()) == sent);
 }
 
-TEST_CASE("recv: large dwBufferCount - max_buffer_count one-byte buffers work") {
+TEST_CASE("recv.count.large: large dwBufferCount - max_buffer_count one-byte buffers work") {
     loopback_pair p = make_pair();
     const std::string sent = pattern(max_buffer_count, 0, 4);
     send_all(p.peer, sent);
@@ -195,8 +198,8 @@ TEST_CASE("recv: large dwBufferCount - max_buffer_count one-byte buffers work") 
 // Linux-only: reserves 8 GiB of address space with mmap(MAP_NORESERVE); a Windows port would
 // reserve it with VirtualAlloc(MEM_RESERVE) instead.
 #ifndef _WIN32
-TEST_CASE("recv: large lengths - WSABUF lengths adding up above 2^31-1 work and report the "
-          "true count") {
+TEST_CASE("recv.count.large: large lengths - WSABUF lengths adding up above 2^31-1 work and report "
+          "the true count") {
     // Two WSABUFs of 4 GiB - 1 each, in address space reserved but never touched except where
     // data lands, so the test costs a few pages of memory.
     const std::size_t each = 0xFFFFFFFFu;
@@ -238,8 +241,8 @@ TEST_CASE("recv: large lengths - WSABUF lengths adding up above 2^31-1 work and 
 }
 #endif // !_WIN32
 
-TEST_CASE("recv: zero-byte receive - pends until data arrives, completes with 0 bytes and "
-          "consumes nothing") {
+TEST_CASE("recv.zero-byte: zero-byte receive - pends until data arrives, completes with 0 bytes "
+          "and consumes nothing") {
     for (std::vector<ULONG> lengths : {std::vector<ULONG>{0}, std::vector<ULONG>{0, 0}}) {
         INFO("buffers: " << lengths.size());
         loopback_pair p = make_pair();
@@ -260,8 +263,8 @@ TEST_CASE("recv: zero-byte receive - pends until data arrives, completes with 0 
     }
 }
 
-TEST_CASE("recv: zero-byte receive - with data queued completes with 0 bytes and consumes "
-          "nothing") {
+TEST_CASE("recv.zero-byte: zero-byte receive - with data queued completes with 0 bytes and "
+          "consumes nothing") {
     loopback_pair p = make_pair();
     send_all(p.peer, "queued");
     REQUIRE(wait_kernel_unread(p.s, 6));
@@ -273,8 +276,8 @@ TEST_CASE("recv: zero-byte receive - with data queued completes with 0 bytes and
     CHECK(recv_once(p.s, 16).data == "queued");
 }
 
-TEST_CASE("recv: zero-byte receive - after the peer's FIN it completes with 0 and the next "
-          "normal receive also gets 0") {
+TEST_CASE("recv.zero-byte, recv.peer.close: zero-byte receive - after the peer's FIN it completes "
+          "with 0 and the next normal receive also gets 0") {
     loopback_pair p = make_pair();
     overlapped_op op({0});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -291,8 +294,8 @@ TEST_CASE("recv: zero-byte receive - after the peer's FIN it completes with 0 an
     }
 }
 
-TEST_CASE("recv: zero-byte receive - data then FIN, the data is still delivered before the "
-          "stream end") {
+TEST_CASE("recv.zero-byte, recv.peer.close: zero-byte receive - data then FIN, the data is still "
+          "delivered before the stream end") {
     loopback_pair p = make_pair();
     overlapped_op op({0});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -311,7 +314,8 @@ TEST_CASE("recv: zero-byte receive - data then FIN, the data is still delivered 
     CHECK(end.r.bytes == 0u);
 }
 
-TEST_CASE("recv: zero-byte receive - a reset fails it with WSAECONNRESET, not a 0-byte success") {
+TEST_CASE("recv.zero-byte, recv.peer.reset: zero-byte receive - a reset fails it with "
+          "WSAECONNRESET, not a 0-byte success") {
     loopback_pair p = make_pair();
     overlapped_op op({0});
     REQUIRE(op.recv(p.s) == SOCKET_ERROR);
@@ -326,7 +330,8 @@ TEST_CASE("recv: zero-byte receive - a reset fails it with WSAECONNRESET, not a 
     CHECK(wsa_name(next.r.err) == "WSAECONNRESET");
 }
 
-TEST_CASE("recv: zero-byte receive - a normal receive posted behind it gets all the data") {
+TEST_CASE("recv.zero-byte, recv.posting-order: zero-byte receive - a normal receive posted behind "
+          "it gets all the data") {
     loopback_pair p = make_pair();
     overlapped_op zero({0});
     overlapped_op normal({16});

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 "unknown or closed SOCKET"; "not overlapped, not bound"; "not connected"; "WSPShutdown".
+// docs/contract.md rows: recv.socket.unknown, recv.state.invalid, recv.state.not-connected,
+// recv.shutdown; socket.shutdown.
 
 #include <doctest/doctest.h>
 
@@ -55,7 +56,7 @@ void close_sanport(SOCKET s) {
 
 } // namespace
 
-TEST_CASE("recv: unknown SOCKET - WSAENOTSOCK") {
+TEST_CASE("recv.socket.unknown: unknown SOCKET - WSAENOTSOCK") {
     overlapped_op op({8});
     CHECK(wsa_name(failing_recv(static_cast<SOCKET>(987654), op)) == "WSAENOTSOCK");
     CHECK(wsa_name(failing_recv(INVALID_SOCKET, op)) == "WSAENOTSOCK");
@@ -66,7 +67,7 @@ TEST_CASE("recv: unknown SOCKET - WSAENOTSOCK") {
     peer_close(fd);
 }
 
-TEST_CASE("recv: closed SOCKET - WSAENOTSOCK, overlapped and blocking") {
+TEST_CASE("recv.socket.unknown: closed SOCKET - WSAENOTSOCK, overlapped and blocking") {
     loopback_pair p = make_pair();
     SOCKET old = p.s;
     REQUIRE(p.close_socket() == 0);
@@ -76,8 +77,8 @@ TEST_CASE("recv: closed SOCKET - WSAENOTSOCK, overlapped and blocking") {
     CHECK(wsa_name(blocking_recv_code(old)) == "WSAENOTSOCK");
 }
 
-TEST_CASE("recv: socket not created with WSA_FLAG_OVERLAPPED - an overlapped call is WSAEINVAL, "
-          "a blocking one works") {
+TEST_CASE("recv.state.invalid, depart.overlapped.not-ignored: socket not created with "
+          "WSA_FLAG_OVERLAPPED - an overlapped call is WSAEINVAL, a blocking one works") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind, AF_INET, 0);
@@ -96,7 +97,7 @@ TEST_CASE("recv: socket not created with WSA_FLAG_OVERLAPPED - an overlapped cal
     }
 }
 
-TEST_CASE("recv: socket not bound - WSAEINVAL") {
+TEST_CASE("recv.state.invalid: socket not bound - WSAEINVAL") {
     SOCKET s = new_socket();
     overlapped_op op({8});
     CHECK(wsa_name(failing_recv(s, op)) == "WSAEINVAL");
@@ -104,7 +105,7 @@ TEST_CASE("recv: socket not bound - WSAEINVAL") {
     close_sanport(s);
 }
 
-TEST_CASE("recv: socket bound but not connected - WSAENOTCONN") {
+TEST_CASE("recv.state.not-connected: socket bound but not connected - WSAENOTCONN") {
     SOCKET s = new_socket();
     bind_loopback(s);
     overlapped_op op({8});
@@ -113,15 +114,15 @@ TEST_CASE("recv: socket bound but not connected - WSAENOTCONN") {
     close_sanport(s);
 }
 
-TEST_CASE("recv: listening socket - WSAENOTCONN") {
+TEST_CASE("recv.state.not-connected: listening socket - WSAENOTCONN") {
     sanport_listener listener;
     overlapped_op op({8});
     CHECK(wsa_name(failing_recv(listener.s, op)) == "WSAENOTCONN");
     CHECK(wsa_name(blocking_recv_code(listener.s)) == "WSAENOTCONN");
 }
 
-TEST_CASE("recv: after WSPShutdown SD_RECEIVE or SD_BOTH - new receives fail with WSAESHUTDOWN "
-          "even with data queued") {
+TEST_CASE("recv.shutdown: after WSPShutdown SD_RECEIVE or SD_BOTH - new receives fail with "
+          "WSAESHUTDOWN even with data queued") {
     for (int how : {SD_RECEIVE, SD_BOTH}) {
         INFO("how = " << how);
         loopback_pair p = make_pair();
@@ -137,8 +138,8 @@ TEST_CASE("recv: after WSPShutdown SD_RECEIVE or SD_BOTH - new receives fail wit
     }
 }
 
-TEST_CASE("recv: after WSPShutdown SD_RECEIVE - a receive pending before the shutdown is not "
-          "aborted and completes when data arrives") {
+TEST_CASE("recv.shutdown: after WSPShutdown SD_RECEIVE - a receive pending before the shutdown is "
+          "not aborted and completes when data arrives") {
     for (int how : {SD_RECEIVE, SD_BOTH}) {
         INFO("how = " << how);
         loopback_pair p = make_pair();
@@ -158,7 +159,7 @@ TEST_CASE("recv: after WSPShutdown SD_RECEIVE - a receive pending before the shu
     }
 }
 
-TEST_CASE("recv: after WSPShutdown SD_RECEIVE - sending still works") {
+TEST_CASE("socket.shutdown: after WSPShutdown SD_RECEIVE - sending still works") {
     loopback_pair p = make_pair();
     int err = 0;
     REQUIRE(WSPShutdown(p.s, SD_RECEIVE, &err) == 0);
@@ -170,7 +171,8 @@ TEST_CASE("recv: after WSPShutdown SD_RECEIVE - sending still works") {
     CHECK(read_exactly(p.peer, 5) == "hello");
 }
 
-TEST_CASE("recv: after WSPShutdown SD_SEND - receives still work and the peer sees EOF") {
+TEST_CASE("socket.shutdown: after WSPShutdown SD_SEND - receives still work and the peer sees "
+          "EOF") {
     loopback_pair p = make_pair();
     int err = 0;
     REQUIRE(WSPShutdown(p.s, SD_SEND, &err) == 0);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Rows: §4 closing paragraph "WSPSend mirrors these rules".
+// docs/contract.md rows: send.gather, send.blocking, send.posting-order, send.args,
+// send.shutdown, send.peer.reset, send.socket.unknown.
 
 #include <doctest/doctest.h>
 
@@ -13,7 +14,7 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("send: gathers the WSABUFs in array order and completes with every byte") {
+TEST_CASE("send.gather: gathers the WSABUFs in array order and completes with every byte") {
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -38,7 +39,7 @@ TEST_CASE("send: gathers the WSABUFs in array order and completes with every byt
     }
 }
 
-TEST_CASE("send: lpOverlapped NULL - blocking send returns 0 with the count") {
+TEST_CASE("send.blocking: lpOverlapped NULL - blocking send returns 0 with the count") {
     loopback_pair p = make_pair(pair_kind::connect, AF_INET, 0);
     char a[] = "blocking ", b[] = "send";
     WSABUF bufs[2] = {{9, a}, {4, b}};
@@ -49,7 +50,8 @@ TEST_CASE("send: lpOverlapped NULL - blocking send returns 0 with the count") {
     CHECK(read_exactly(p.peer, 13) == "blocking send");
 }
 
-TEST_CASE("send: several overlapped sends posted at once reach the peer in posting order") {
+TEST_CASE("send.posting-order: several overlapped sends posted at once reach the peer in posting "
+          "order") {
     loopback_pair p = make_pair();
     const std::string stream = pattern(64 * 1000, 0, 11);
     std::vector<std::unique_ptr<overlapped_op>> ops;
@@ -67,8 +69,8 @@ TEST_CASE("send: several overlapped sends posted at once reach the peer in posti
     }
 }
 
-TEST_CASE("send: an 8 MiB overlapped send to a slow reader completes only after every byte was "
-          "accepted") {
+TEST_CASE("send.gather: an 8 MiB overlapped send to a slow reader completes only after every byte "
+          "was accepted") {
     pair_options options;
     options.peer_rcvbuf = 65536;
     loopback_pair p = make_pair(options);
@@ -107,7 +109,8 @@ TEST_CASE("send: an 8 MiB overlapped send to a slow reader completes only after 
     CHECK(received == big);
 }
 
-TEST_CASE("send: after the peer reset - WSAECONNRESET or WSAECONNABORTED, and no SIGPIPE") {
+TEST_CASE("send.peer.reset: after the peer reset - WSAECONNRESET or WSAECONNABORTED, and no "
+          "SIGPIPE") {
     loopback_pair p = make_pair();
     p.reset_peer();
     sleep_ms(20);
@@ -129,7 +132,7 @@ TEST_CASE("send: after the peer reset - WSAECONNRESET or WSAECONNABORTED, and no
     CHECK((name == "WSAECONNRESET" || name == "WSAECONNABORTED"));
 }
 
-TEST_CASE("send: dwFlags other than 0 - WSAEINVAL, nothing sent") {
+TEST_CASE("send.args: dwFlags other than 0 - WSAEINVAL, nothing sent") {
     loopback_pair p = make_pair();
     for (DWORD flags :
          {static_cast<DWORD>(MSG_OOB), static_cast<DWORD>(MSG_PARTIAL), DWORD{0x40000}}) {
@@ -146,7 +149,7 @@ TEST_CASE("send: dwFlags other than 0 - WSAEINVAL, nothing sent") {
     CHECK(read_exactly(p.peer, 1, 100).empty());
 }
 
-TEST_CASE("send: dwBufferCount 0 - WSAEINVAL, lpBuffers NULL or a buf NULL with len > 0 - "
+TEST_CASE("send.args: dwBufferCount 0 - WSAEINVAL, lpBuffers NULL or a buf NULL with len > 0 - "
           "WSAEFAULT") {
     loopback_pair p = make_pair();
     overlapped_op op({4});
@@ -165,7 +168,7 @@ TEST_CASE("send: dwBufferCount 0 - WSAEINVAL, lpBuffers NULL or a buf NULL with 
     CHECK(read_exactly(p.peer, 1, 100).empty());
 }
 
-TEST_CASE("send: after WSPShutdown SD_SEND - WSAESHUTDOWN, and the peer sees EOF") {
+TEST_CASE("send.shutdown: after WSPShutdown SD_SEND - WSAESHUTDOWN, and the peer sees EOF") {
     loopback_pair p = make_pair();
     int err = 0;
     REQUIRE(WSPShutdown(p.s, SD_SEND, &err) == 0);
@@ -176,7 +179,7 @@ TEST_CASE("send: after WSPShutdown SD_SEND - WSAESHUTDOWN, and the peer sees EOF
     CHECK(wsa_name(op.err) == "WSAESHUTDOWN");
 }
 
-TEST_CASE("send: unknown or closed SOCKET - WSAENOTSOCK") {
+TEST_CASE("send.socket.unknown: unknown or closed SOCKET - WSAENOTSOCK") {
     loopback_pair p = make_pair();
     SOCKET old = p.s;
     REQUIRE(p.close_socket() == 0);

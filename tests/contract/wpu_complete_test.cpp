@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Rows: §3 WPUCompleteOverlappedRequest; §4 "WSAOVERLAPPED bookkeeping", "low bit of hEvent".
+// docs/contract.md row (section 3): wpu.complete (WPUCompleteOverlappedRequest).
 
 #include <doctest/doctest.h>
 
@@ -10,8 +10,8 @@
 using namespace sanport;
 using namespace sanport::test;
 
-TEST_CASE("wpu: WPUCompleteOverlappedRequest sets the bookkeeping, signals the event and queues "
-          "a packet") {
+TEST_CASE("wpu.complete: WPUCompleteOverlappedRequest sets the bookkeeping, signals the event and "
+          "queues a packet") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 0x77) == 0);
@@ -35,8 +35,8 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest sets the bookkeeping, signals the e
     CHECK(count_more(cq) == 0u);
 }
 
-TEST_CASE("wpu: WPUCompleteOverlappedRequest with an error - WSPGetOverlappedResult and the "
-          "packet report it") {
+TEST_CASE("wpu.complete: WPUCompleteOverlappedRequest with an error - WSPGetOverlappedResult and "
+          "the packet report it") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 8) == 0);
@@ -54,8 +54,8 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest with an error - WSPGetOverlappedRes
     CHECK(wsa_name(packets[0].status) == "WSAECONNRESET");
 }
 
-TEST_CASE("wpu: WPUCompleteOverlappedRequest with the low bit of hEvent - event signalled, no "
-          "packet") {
+TEST_CASE("wpu.complete: WPUCompleteOverlappedRequest with the low bit of hEvent - event "
+          "signalled, no packet") {
     loopback_pair p = make_pair();
     completion_queue cq;
     REQUIRE(cq.associate(p.s, 9) == 0);
@@ -70,7 +70,8 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest with the low bit of hEvent - event 
     CHECK(count_more(cq, 200) == 0u);
 }
 
-TEST_CASE("wpu: WPUCompleteOverlappedRequest releases a waiter in WSPGetOverlappedResult") {
+TEST_CASE("wpu.complete: WPUCompleteOverlappedRequest releases a waiter in "
+          "WSPGetOverlappedResult") {
     loopback_pair p = make_pair();
     overlapped_op op({1});
     op.ov().Internal = in_progress;
@@ -94,7 +95,7 @@ TEST_CASE("wpu: WPUCompleteOverlappedRequest releases a waiter in WSPGetOverlapp
     CHECK_FALSE(wd.fired());
 }
 
-TEST_CASE("wpu: WPUCompleteOverlappedRequest on a socket sanport does not know fails") {
+TEST_CASE("wpu.complete: WPUCompleteOverlappedRequest on a socket sanport does not know fails") {
     overlapped_op op({1});
     op.ov().Internal = in_progress;
     int err = 0;
