@@ -106,7 +106,8 @@ void row_bad_flags(session& ses) {
 }
 
 void check_codes(const code_log& log) {
-    // seed: the codes WSPRecv may give; CONTRACT section 5 adds WSAENOBUFS (out of memory).
+    // recv.codes.never: the codes the specification lets WSPRecv give; depart.codes adds
+    // WSAENOBUFS (sanport's own out-of-memory).
     static const int allowed[] = {WSAENETDOWN, WSAENOTCONN,     WSAENETRESET,
                                   WSAEFAULT,   WSAENOTSOCK,     WSAESHUTDOWN,
                                   WSAEINVAL,   WSAECONNABORTED, WSAECONNRESET,
@@ -119,7 +120,7 @@ void check_codes(const code_log& log) {
             ok = ok || a == wsa;
         if (!ok) bad += "\n      " + code(wsa) + " in " + row;
     }
-    SUITE_EXPECT(bad.empty(), "WSPRecv gave codes outside the seed's list:" + bad);
+    SUITE_EXPECT(bad.empty(), "WSPRecv gave codes outside the specification's list:" + bad);
 }
 
 } // namespace sanport::suite::detail

@@ -95,7 +95,7 @@ void row_immediate(session& ses) {
     }
     SUITE_EXPECT(r.error() == 0 && r.data() == "abc", "got '" + r.data() + "', not 'abc'");
     // Returning 0 does not excuse the notifications: Windows signals the event and queues the
-    // packet for an immediate success too (CONTRACT section 4, first row).
+    // packet for an immediate success too (recv.immediate).
     SUITE_EXPECT(r.event_set(ses.opts.wait_ms), "the event was not signalled");
     ses.expect_one_packet(q, &r.ov, rc == 0 ? "a receive that completed at once" : "the receive");
 }
