@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // bench_memory (issue 7, counters): sanport's own memory per idle connection and per posted
 // receive. Prints ONE JSON object on stdout; diagnostics on stderr.
+// layering: internals because (a) takes sizeof of the core's and the backends' per-socket state
 //
 // (a) "structures": sizeof of what sanport keeps per socket (socket_state, the socket table's
 //     slot, each backend's per-socket struct) and per posted receive (op: fixed part, inline

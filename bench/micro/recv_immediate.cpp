@@ -15,6 +15,8 @@
 // 64 bytes are known to be ready. Every receive is checked: exactly 64 bytes, right content.
 // References in the same binary: recv(2) of 64 B, recvmsg(2) with 16 + 48 B iovecs, and a raw
 // liburing RECV on a SINGLE_ISSUER|DEFER_TASKRUN ring (what a hand-written server pays).
+// layering: internals because the registered case reports whether the region got a kernel
+// fixed buffer, which only the socket's registry knows
 #include "core/socket_table.hpp"
 #include "tests/support/os_pair.hpp"
 
