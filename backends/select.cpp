@@ -87,7 +87,7 @@ std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_
     if (forced == "io_uring") return make_uring(queue_depth, why_not, refused);
     if (forced == "asio") return make_asio_backend(why_not);
     if (forced == "iocp") {
-        // Issue 3: on Windows this builds the IOCP backend.
+        // This file is the Linux choice; on Windows backends/iocp/iocp_select.cpp chooses.
         why_not = "the iocp backend exists only on Windows; on Linux use io_uring or asio";
         return nullptr;
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// bench_memory (issue 7, counters): sanport's own memory per idle connection and per posted
+// bench_memory (the counters pass): sanport's own memory per idle connection and per posted
 // receive. Prints ONE JSON object on stdout; diagnostics on stderr.
 // layering: internals because (a) takes sizeof of the core's and the backends' per-socket state
 //

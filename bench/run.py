@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# Benchmark runner for issue 7: runs every server under every workload, interleaved, then the
+# Benchmark runner: runs every server under every workload, interleaved, then the
 # counters pass (syscalls, callgrind), the micro-benchmark and the memory probe, and writes
 # report.md, raw.jsonl and PNG plots into --out.
 #
@@ -34,7 +34,7 @@ SMOKE_WORKLOADS = ["pingpong", "multi64", "posted64", "stream", "micro", "memory
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description="sanport benchmark runner (issue 7)")
+    p = argparse.ArgumentParser(description="sanport benchmark runner")
     p.add_argument("--bin", required=True, help="directory holding the bench executables")
     p.add_argument("--out", required=True, help="directory for report.md, raw.jsonl, PNGs")
     p.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Linux: THE errno → WSA tables, one for socket life-cycle calls and one for receive/send
-// completions (CONTRACT section 4). No OS code reaches the core any other way. Each table is a
-// constexpr array sorted by errno (checked at compile time) and searched by bisection.
+// completions (errors.table, docs/contract.md §4). No OS code reaches the core any other way. Each
+// table is a constexpr array sorted by errno (checked at compile time) and searched by bisection.
 
 #include <sanport/compat.h>
 
@@ -135,7 +135,7 @@ static_assert(is_sorted_unique(lifecycle_rows), "keep lifecycle_rows sorted by e
 //                                            after a local abort the sticky first error
 //                                            (WSAECONNABORTED) answers every later call
 //   ENOTSOCK         WSAENOTSOCK
-//   EMSGSIZE         WSAEINVAL               the seed forbids WSAEMSGSIZE; too many buffers
+//   EMSGSIZE         WSAEINVAL               WSAEMSGSIZE is not a WSPRecv code; too many buffers
 //   ENETDOWN         WSAENETDOWN
 //   ENETUNREACH      WSAECONNABORTED
 //   ENETRESET        WSAENETRESET
@@ -185,7 +185,9 @@ template <std::size_t n> constexpr bool has_no_forbidden_code(const errno_row (&
         if (!never_forbidden(row.wsa)) return false;
     return true;
 }
-static_assert(has_no_forbidden_code(transfer_rows), "the seed forbids this code for WSPRecv");
+// recv.codes.never: checked at compile time.
+static_assert(has_no_forbidden_code(transfer_rows),
+              "the specification forbids this code for WSPRecv");
 
 } // namespace
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Windows: THE Win32/Winsock error → WSA code tables, the counterpart of errno_map.cpp (CONTRACT
-// section 4). The argument is what WSAGetLastError, GetLastError or a completion's
-// WSAGetOverlappedResult/GetQueuedCompletionStatus reported. Winsock codes in wsa_codes.def pass
-// through; the rows below rename the Win32 (NTSTATUS-derived) codes that overlapped socket I/O
-// reports and the Winsock codes sanport's contract does not allow. Same policy as Linux:
-// 0 stays 0, anything unknown is WSAENETDOWN.
+// Windows: THE Win32/Winsock error → WSA code tables, the counterpart of errno_map.cpp
+// (errors.table, docs/contract.md §4). The argument is what WSAGetLastError, GetLastError or a
+// completion's WSAGetOverlappedResult/GetQueuedCompletionStatus reported. Winsock codes in
+// wsa_codes.def pass through; the rows below rename the Win32 (NTSTATUS-derived) codes that
+// overlapped socket I/O reports and the Winsock codes sanport's contract does not allow. Same
+// policy as Linux: 0 stays 0, anything unknown is WSAENETDOWN.
 
 #include <sanport/compat.h>
 
@@ -175,7 +175,9 @@ constexpr win32_row transfer_rows[] = {
 };
 static_assert(is_sorted_unique(transfer_rows), "keep transfer_rows sorted by code");
 static_assert(results_are_listed(transfer_rows), "every result must be in wsa_codes.def");
-static_assert(has_no_forbidden_code(transfer_rows), "the seed forbids this code for WSPRecv");
+// recv.codes.never: checked at compile time.
+static_assert(has_no_forbidden_code(transfer_rows),
+              "the specification forbids this code for WSPRecv");
 
 } // namespace
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// THE SEAM between the core (the seed's semantics, once) and a backend (the OS).
+// THE SEAM between the core (docs/contract.md's semantics, once) and a backend (the OS).
 //
 // What every backend signs:
 //  - threads: start, cancel, reap, add_region, remove_region and bind_thread are called on the

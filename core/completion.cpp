@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Completing an operation: the one place the notification rules live.
 //
-// CONTRACT 4: on completion InternalHigh = bytes, Offset = flags, OffsetHigh = WSA error, and
-// Internal is written last with release order. seed: "If the low order bit of the hEvent
-// member ... is set, the switch specifically requests to not be notified" -- Win32 reads that
-// as "no completion-port packet"; the event (bit cleared) is still signalled.
+// recv.overlapped.fields: on completion InternalHigh = bytes, Offset = flags, OffsetHigh = WSA
+// error, and Internal is written last with release order. recv.notify: then the event is
+// signalled and one packet is queued. recv.event.low-bit, depart.low-bit.signals: the
+// specification says "If the low order bit of the hEvent member ... is set, the switch
+// specifically requests to not be notified" -- Win32 reads that as "no completion-port packet";
+// the event (bit cleared) is still signalled.
 #include "core/completion_queue_impl.hpp"
 #include "core/engine_impl.hpp"
 #include "core/sys.hpp"
@@ -138,8 +140,9 @@ void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD byte
 }
 
 int connection_error(socket_state& s, int wsa) noexcept {
-    // WSAETIMEDOUT is not a WSPRecv code: keep-alive is what detected it when SO_KEEPALIVE is
-    // on (WSAENETRESET, seed: "keep-alive activity detecting a failure"), else WSAECONNABORTED.
+    // recv.conn.failure: WSAETIMEDOUT is not a WSPRecv code: keep-alive is what detected it when
+    // SO_KEEPALIVE is on (WSAENETRESET, the specification's "keep-alive activity detecting a
+    // failure"), else WSAECONNABORTED.
     if (wsa == WSAETIMEDOUT)
         return sys::keepalive_enabled(s.handle) ? WSAENETRESET : WSAECONNABORTED;
     return wsa;

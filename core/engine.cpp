@@ -69,7 +69,7 @@ void engine::wake() noexcept {
 SOCKET engine::socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;
     if (impl_->status() != 0) return fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
-    // seed: Windows Sockets Direct does not handle datagram sockets.
+    // The specification: Windows Sockets Direct does not handle datagram sockets.
     if (type != sock_stream) return fail(lpErrno, WSAESOCKTNOSUPPORT), INVALID_SOCKET;
     SOCKET os = INVALID_SOCKET;
     if (const int wsa = sys::open_socket(af, type, protocol, os))

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by the WSP entry points: argument and state checks that the seed and
-// CONTRACT section 4 define, each returning 0 or the WSA code to report.
+// Helpers shared by the WSP entry points: the argument and state checks of docs/contract.md §4,
+// each returning 0 or the WSA code to report.
 #pragma once
 
 #include "core/socket_state.hpp"
@@ -18,6 +18,7 @@ inline constexpr std::uintptr_t lowest_valid_address = 0x10000;
 
 enum class transfer_dir { recv, send };
 
+// recv.count.zero, recv.count.large, recv.args.fault (and send.args):
 // dwBufferCount and the WSABUF array: WSAEINVAL for a count of 0 or above max_buffer_count,
 // WSAEFAULT for a NULL array or an entry whose buf is NULL (or in the first 64 KiB, or wraps)
 // while its len is not 0.

@@ -16,7 +16,7 @@ bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
         std::uint64_t total = 0;
         std::uint32_t j = 0;
         for (std::uint32_t i = 0; i < count; ++i) {
-            if (in[i].len == 0) continue; // seed: packed "so as not to create holes"
+            if (in[i].len == 0) continue; // recv.scatter.order: packed "so as not to create holes"
             o.inline_buffers[j++] = in[i];
             total += in[i].len;
         }
@@ -45,12 +45,13 @@ bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     std::uint64_t total = 0;
     std::uint32_t j = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
-        if (in[i].len == 0) continue; // seed: packed "so as not to create holes"
+        if (in[i].len == 0) continue; // packed "so as not to create holes", as above
         o.buffers[j++] = in[i];
         total += in[i].len;
     }
     o.count = kept;
-    // One receive never reports more than 2^31 - 1 bytes, whatever the lengths add up to.
+    // recv.count.large: one receive never reports more than 2^31 - 1 bytes, whatever the lengths
+    // add up to.
     o.capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, max_request_bytes));
     return true;
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // One posted WSPRecv or WSPSend, with its captured WSABUF array and fill cursor.
 //
-// seed: "if the WSPRecv call returns without completing the data reception operation, the SAN
-// service provider must capture the pointer to the array of WSABUF structures before returning"
-// -- we copy the array itself (zero-length entries dropped), so the caller may reuse it at once.
+// recv.capture: the specification says "if the WSPRecv call returns without completing the data
+// reception operation, the SAN service provider must capture the pointer to the array of WSABUF
+// structures before returning" -- we copy the array itself (zero-length entries dropped), so the
+// caller may reuse it at once.
 // The copy is consumed in place: the cursor moves `buf`/`len` of the entry being filled, which
 // keeps "each full before the next gets a byte" a property of the data, not of bookkeeping.
 #pragma once
@@ -19,7 +20,7 @@ namespace sanport::detail {
 
 // Two inline entries cover what SAN switches and servers post (1-2 WSABUFs: header + payload);
 // larger arrays spill to a per-op array that is kept when the op is recycled. Each inline entry
-// costs 16 B in every posted operation (issue 7's budget: 64 B + 16 B per WSABUF).
+// costs 16 B in every posted operation (the memory budget: 64 B + 16 B per WSABUF).
 inline constexpr std::uint32_t op_inline_buffers = 2;
 
 struct op {

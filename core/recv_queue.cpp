@@ -3,8 +3,9 @@
 //
 // Invariants: bytes enter ops strictly in posting order; at most one kernel receive per socket
 // is in flight, always into the head op (or a 1-byte probe for a zero-byte head, or the
-// read-ahead buffer when nothing is posted). io_uring does not order several receives on one
-// stream socket, and links do not fix it (research/performance.md 4.1-4.2): this file does.
+// read-ahead buffer when nothing is posted). recv.posting-order: io_uring does not order several
+// receives on one stream socket, and links do not fix it (docs/design.md, "Ordering"): this
+// file does.
 // Locking: every function runs with s.mutex held; start/done run on the engine thread.
 #include "core/engine_impl.hpp"
 #include "core/transfer.hpp"
@@ -16,7 +17,7 @@ namespace sanport::detail {
 
 namespace {
 
-// seed: "The SAN service provider places incoming data into buffers until ... the SAN
+// The specification: "The SAN service provider places incoming data into buffers until ... the SAN
 // service provider exhausts internally buffered data."
 void serve_from_read_ahead(socket_state& s, op& o) noexcept {
     const bool peek = (o.flags & MSG_PEEK) != 0;
@@ -30,8 +31,10 @@ void serve_from_read_ahead(socket_state& s, op& o) noexcept {
     }
 }
 
-// A receive that completes without the kernel: read-ahead data, or it is already known that the
-// stream ended. True when o is finished (completed and recycled).
+// A receive posted while none is queued takes what read-ahead holds. True when that finished o
+// (completed at once and recycled); false when read-ahead was empty, or when a MSG_WAITALL
+// receive still has room (it keeps the bytes and the caller queues it). A stream that already
+// ended or failed is recv_post's business, not this function's.
 bool finish_early(socket_state& s, op& o) noexcept {
     if (s.ra_available() != 0) {
         serve_from_read_ahead(s, o);
@@ -93,7 +96,8 @@ int recv_post(socket_state& s, op& o) noexcept {
     if (s.recv.ops.empty()) {
         if (finish_early(s, o)) return 0;
         if (o.bytes == 0) {
-            // Windows: after a reset every later receive fails at once and queues no packet.
+            // recv.peer.reset: as on Windows, after a reset every later receive fails at once and
+            // queues no packet.
             if (s.recv_error != 0) {
                 op_free(s, o);
                 return s.recv_error;
@@ -103,7 +107,7 @@ int recv_post(socket_state& s, op& o) noexcept {
                     op_free(s, o);
                     return WSAEDISCON;
                 }
-                complete_op(s, o, 0, true); // stream end: 0 bytes, every time
+                complete_op(s, o, 0, true); // recv.peer.close: stream end is 0 bytes, every time
                 return 0;
             }
         } else if (s.eof || s.recv_error != 0) {
@@ -117,8 +121,9 @@ int recv_post(socket_state& s, op& o) noexcept {
         s.engine->want_recv_start(s);
         return WSA_IO_PENDING;
     }
-    // seed: "If no error occurs and the receive operation has completed immediately, WSPRecv
-    // returns a value of zero." The backend may finish the op inside recv_start.
+    // recv.immediate: the specification's "If no error occurs and the receive operation has
+    // completed immediately, WSPRecv returns a value of zero." The backend may finish the op
+    // inside recv_start.
     s.posting = &o;
     s.posting_done = false;
     recv_start(s);
@@ -152,7 +157,7 @@ void recv_start_once(socket_state& s) noexcept {
             if (s.recv.ops.empty()) return recv_start(s);
         }
         if (head.capacity == 0) {
-            // Zero-byte receive: the kernel answers a zero-length read with 0 both on data and
+            // recv.zero-byte: the kernel answers a zero-length read with 0 both on data and
             // at EOF, so wait with a 1-byte peek instead (1 = readable, 0 = end of stream).
             s.probe_buffer = WSABUF{1, &s.probe_byte};
             r.kind = io_kind::recv_probe;
@@ -257,14 +262,15 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         return recv_start(s);
     }
     if (c.wsa == 0 && c.bytes != 0) {
-        if (head.flags & MSG_PEEK) {
+        if (head.flags & MSG_PEEK) { // recv.peek: the bytes stay in the kernel
             op_advance(head, 0);
             head.bytes = c.bytes;
         } else {
             op_advance(head, c.bytes);
         }
-        // seed: "Regardless of whether the incoming data fills all the buffers, the SAN service
-        // provider signals a completion event" -- MSG_WAITALL is the one exception.
+        // The specification: "Regardless of whether the incoming data fills all the buffers, the
+        // SAN service provider signals a completion event" -- recv.waitall (depart.waitall) is the
+        // one exception.
         if (head.wants_all() && !head.full()) return recv_start(s);
         s.recv.ops.pop_front();
         const bool immediate = &head == s.posting; // still inside its own WSPRecv
@@ -284,8 +290,9 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
 }
 
 void recv_abort_queued(socket_state& s) noexcept {
-    // seed: "WSA_OPERATION_ABORTED: The overlapped operation was canceled because the socket
-    // was closed." The head stays while the kernel still holds it.
+    // close.pending.abort: the specification's "WSA_OPERATION_ABORTED: The overlapped operation
+    // was canceled because the socket was closed." The head stays while the kernel still holds
+    // it.
     op_fifo keep;
     if (s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead && !s.recv.ops.empty())
         keep.push_back(s.recv.ops.pop_front());

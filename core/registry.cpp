@@ -60,7 +60,8 @@ buffer_check registry::check(const WSABUF* buffers, DWORD count, DWORD needed,
             }
         }
         if (!granted) {
-            // seed: "The switch registered each buffer" -- strict mode holds callers to it.
+            // recv.memory.unregistered, depart.unregistered: the specification's "The switch
+            // registered each buffer" -- only strict mode holds callers to it.
             if (refused || strict) {
                 out.wsa = WSAEFAULT;
                 return out;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The per-socket FIFO of posted sends: WSPSend's mirror of recv_queue.cpp.
 //
-// Invariants: one kernel send in flight per socket, for the head op, so gathered bytes leave in
-// posting order; an op completes only when every byte is in the kernel (a short send re-arms
-// the rest); SHUT_WR reaches the kernel only after the last queued send (SD_SEND).
+// Invariants (send.posting-order, send.gather): one kernel send in flight per socket, for the
+// head op, so gathered bytes leave in posting order; an op completes only when every byte is in
+// the kernel (a short send re-arms the rest); SHUT_WR reaches the kernel only after the last queued
+// send (SD_SEND).
 #include "core/engine_impl.hpp"
 #include "core/sys.hpp"
 #include "core/transfer.hpp"

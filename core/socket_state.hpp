@@ -85,7 +85,7 @@ struct socket_state {
     direction send;
     recv_target recv_target_kind = recv_target::head;
     // recv_post on the engine thread starts its op at once; when the backend finishes it inline
-    // (data was queued), WSPRecv returns 0 instead of WSA_IO_PENDING, as the seed asks.
+    // (data was queued), WSPRecv returns 0 instead of WSA_IO_PENDING, as the specification asks.
     op* posting = nullptr;
     bool posting_done = false;
     // Bytes of the last operation completed immediately (complete_op with immediate = true),

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The second, non-virtual seam: the synchronous socket calls the core needs. Each returns 0 or
 // a WSA code (through compat's one errno table); none touches errno for the caller. Defined per
-// platform by the file list: backends/posix/posix_sys.cpp (both Linux backends) and, later,
-// backends/iocp/iocp_sys.cpp.
+// platform by the file list: backends/posix/posix_sys.cpp (both Linux backends) and
+// backends/iocp/iocp_sys.cpp (Windows).
 #pragma once
 
 #include <sanport/compat.h>

@@ -35,7 +35,8 @@ void wait_completion_generation(std::uint32_t seen) noexcept; // until it differ
 // On the calling thread, completions skip their own bump while deferred; the caller bumps once
 // after (engine_impl::run_once: one seq_cst increment per reaped batch).
 void set_generation_bumps_deferred(bool deferred) noexcept;
-// A connection-level failure code as CONTRACT section 4 wants it (keep-alive time-outs).
+// recv.conn.failure: a connection-level failure code as docs/contract.md §4 wants it
+// (keep-alive time-outs).
 int connection_error(socket_state& s, int wsa) noexcept;
 
 // ---- recv_queue.cpp ----

@@ -2,10 +2,11 @@
 // Socket life cycle: WSPSocket, WSPBind, WSPListen, WSPAccept, WSPConnect, WSPGetSockName,
 // WSPShutdown, WSPCloseSocket and adoption of an existing OS socket.
 //
-// WSPCloseSocket is the exactly-once point: queued operations are aborted at once, the one
-// kernel request per direction is cancelled, and the call returns only when every operation of
-// the socket has completed and none is left in the kernel (research/semantics.md finding 2:
-// closing the fd alone would leave an io_uring receive pending for ever).
+// close.pending.abort: WSPCloseSocket is the exactly-once point: queued operations are aborted
+// at once, the one kernel request per direction is cancelled, and the call returns only when
+// every operation of the socket has completed and none is left in the kernel (closing the fd
+// alone would leave an io_uring receive pending for ever: docs/design.md, "Facts the design
+// rests on").
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
 #include "core/socket_table.hpp"

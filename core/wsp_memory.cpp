@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // WSPRegisterMemory / WSPDeregisterMemory (ws2san.h).
 //
-// seed: "Typically during connection setup time, the switch calls the SAN service provider's
+// The specification: "Typically during connection setup time, the switch calls the SAN service
+// provider's
 // WSPRegisterMemory extension function to preregister all memory for the buffer array." A
 // region gets a kernel slot (io_uring fixed buffer) when the backend has one free; the engine
 // thread makes it live, and retires it again, in the order the calls were made.
@@ -93,8 +94,9 @@ int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
         std::lock_guard lock(sock->mutex);
         // The pointer is only compared until the registry confirms it is one of ours.
         if (!r || !sock->regions.contains(r)) return fail(lpErrno, WSAEINVAL);
-        // seed (WSPDeregisterMemory): WSAEINVAL when the memory "is currently used by a
-        // transfer". Refusing, rather than deferring, keeps the caller's buffer its own.
+        // deregister.pending: WSPDeregisterMemory's reference page gives WSAEINVAL when the
+        // memory "is currently used by a transfer". Refusing, rather than deferring, keeps the
+        // caller's buffer its own.
         if (overlaps(sock->recv.ops, *r) || overlaps(sock->send.ops, *r))
             return fail(lpErrno, WSAEINVAL);
         sock->regions.remove(r);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // WSPGetOverlappedResult and WPUCompleteOverlappedRequest: reading and writing the
-// WSAOVERLAPPED bookkeeping of CONTRACT section 4.
+// WSAOVERLAPPED bookkeeping of docs/contract.md §4 (recv.overlapped.fields, result.get,
+// wpu.complete).
 //
-// seed: "The switch later calls the SAN service provider's WSPGetOverlappedResult function and
+// The specification: "The switch later calls the SAN service provider's WSPGetOverlappedResult
+// function and
 // passes a pointer to the overlapped structure to retrieve the final completion status." The
 // result lives in the structure itself, so it stays readable after the socket was closed.
 #include "core/engine_impl.hpp"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // WSPRecv and WSPSend: check, capture, post, then 0 (done at once) or WSA_IO_PENDING.
 //
-// seed: "If the data reception operation completes immediately, the SAN service provider
+// recv.immediate, recv.pending: the specification says "If the data reception operation
+// completes immediately, the SAN service provider
 // returns from WSPRecv with a value of zero and specifies the number of bytes received at
 // lpNumberOfBytesRecvd ... Note that in this case [pending], a value is not specified at
 // lpNumberOfBytesRecvd and flags at lpFlags are not updated."
@@ -23,7 +24,8 @@ namespace {
 constexpr DWORD known_recv_flags = MSG_PEEK | MSG_WAITALL | MSG_PARTIAL;
 
 int check_recv_flags(DWORD flags) noexcept {
-    // Urgent data belongs to the switch, and the seed forbids WSAEOPNOTSUPP: WSAEINVAL.
+    // recv.flags.invalid: urgent data belongs to the switch, and the specification forbids
+    // WSAEOPNOTSUPP: WSAEINVAL.
     if (flags & MSG_OOB) return WSAEINVAL;
     if ((flags & MSG_PEEK) && (flags & MSG_WAITALL)) return WSAEINVAL;
     if (flags & ~known_recv_flags) return WSAEINVAL;
@@ -44,7 +46,8 @@ ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
     return std::atomic_ref<ULONG_PTR>(ov.Internal).load(std::memory_order_acquire);
 }
 
-// Posts o (capture done) on s, whose mutex `lock` holds; waits for a blocking call.
+// recv.blocking, send.blocking: posts o (capture done) on s, whose mutex `lock` holds; waits for
+// a blocking call.
 // Returns 0 or the WSA code; on 0 `bytes` holds the count.
 int run_blocking(socket_ref& s, std::unique_lock<spin_mutex>& lock, op& o,
                  int (*post)(socket_state&, op&) noexcept, DWORD& bytes) {
@@ -82,10 +85,11 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
     op* o = op_alloc(*sock);
     if (!o || !op_capture(*o, buffers, count)) {
         if (o) op_free(*sock, *o);
-        return WSAENOBUFS; // the one code outside the seed's list (CONTRACT 5)
+        return WSAENOBUFS; // depart.codes: the one code outside the specification's list
     }
     o->flags = call.flags;
-    // Fixed-buffer reads take no MSG_* flags (research/performance.md 4.4); sends copy anyway.
+    // Fixed-buffer reads take no MSG_* flags (docs/design.md, "Facts the design rests on");
+    // sends copy anyway.
     o->fixed_slot = call.dir == transfer_dir::recv && call.flags == 0 ? bc.fixed_slot : -1;
     if (!overlapped) return run_blocking(sock, lock, *o, call.post, bytes);
 
@@ -106,7 +110,8 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
             LPDWORD lpFlags, LPWSAOVERLAPPED lpOverlapped,
             LPWSAOVERLAPPED_COMPLETION_ROUTINE /*lpCompletionRoutine*/,
             LPWSATHREADID /*lpThreadId*/, LPINT lpErrno) {
-    // seed: lpCompletionRoutine and lpThreadId: "the SAN service provider ignores" them.
+    // recv.ignored-args: the specification says of lpCompletionRoutine and lpThreadId "the SAN
+    // service provider ignores" them.
     if (!lpErrno) return SOCKET_ERROR;
     socket_ref sock = socket_table::instance().find(s);
     if (!sock) return fail(lpErrno, WSAENOTSOCK);

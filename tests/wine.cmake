@@ -2,7 +2,7 @@
 # The Windows cross build's tests (included from tests/CMakeLists.txt when CMAKE_CROSSCOMPILING),
 # run through the emulator (Wine), one TEST_CASE per CTest test: compat and the core over the
 # fake backend, and the contract suite on the IOCP backend. The lint tests run in the Linux
-# build, on the same sources; the stress suite is still POSIX-only (issue 3 continues).
+# build, on the same sources; the stress suite is POSIX-only.
 set(sanport_cross_unit_sources
   unit/compat_layout_test.cpp
   unit/error_map_test.cpp
@@ -21,8 +21,8 @@ doctest_discover_tests(sanport_unit_tests TEST_PREFIX "unit." PROPERTIES
   SKIP_RETURN_CODE 77)
 set(sanport_cross_test_targets sanport_unit_tests)
 
-option(SANPORT_WINE_CONTRACT "Run the contract suite on the IOCP backend under Wine" ON)
-if(SANPORT_WINE_CONTRACT)
+option(SANPORT_WINE_IOCP_TESTS "Run the contract tests on the IOCP backend under Wine" ON)
+if(SANPORT_WINE_IOCP_TESTS)
   file(GLOB contract_sources CONFIGURE_DEPENDS contract/*_test.cpp)
   sanport_test_binary(sanport_contract_tests SOURCES ${contract_sources} support/loopback.cpp)
   doctest_discover_tests(sanport_contract_tests

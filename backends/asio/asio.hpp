@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The only place Boost.Asio headers are included. Boost 1.74's awaitable.hpp uses
-// std::exchange without <utility> under C++20 (research/ecosystem.md section 5): <utility>
+// std::exchange without <utility> under C++20: <utility>
 // first, and only the headers the backend needs (never <boost/asio.hpp>).
 #pragma once
 

@@ -81,7 +81,7 @@ bool uring_backend::filled(const io_request& request, std::uint32_t bytes) noexc
 }
 
 // A receive with bytes known to be queued completes here, with one recv/recvmsg instead of an SQE,
-// an enter and a CQE (research/performance.md 4.7 and 5.6: 257-367 ns against 402-517 ns).
+// an enter and a CQE (257-367 ns against 402-517 ns: docs/design.md, "Facts the design rests on").
 // Only on the kernel's hint: a speculative receive that finds nothing costs 170 ns. The core
 // keeps one receive per socket in flight, so this cannot overtake a ring receive.
 bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
@@ -109,7 +109,7 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
         }
     }
     ssize_t n = -1;
-    do { // recv(2) for one buffer: ~100 ns cheaper than recvmsg (research 5.6)
+    do { // recv(2) for one buffer: ~100 ns cheaper than recvmsg (docs/design.md)
         n = single ? ::recv(socket.fd, request.buffers[0].buf, first_len, flags)
                    : ::recvmsg(socket.fd, &msg, flags);
     } while (n < 0 && errno == EINTR);

@@ -2,8 +2,8 @@
 // The IOCP backend's request path: set-up, attach, start, cancel, reap, wake.
 //
 // One request in flight per socket (and direction), as on io_uring. Windows itself fills
-// several overlapped receives on one stream socket in posting order (research/semantics.md
-// 2.6; Wine 8 cases b and k), so IOCP alone would not need it. The core's FIFO keeps one
+// several overlapped receives on one stream socket in posting order (Wine 8 too: docs/design.md,
+// "Facts the design rests on"), so IOCP alone would not need it. The core's FIFO keeps one
 // kernel receive into the head op anyway, and this backend follows it unchanged: the same
 // semantics (MSG_WAITALL re-arming, zero-byte probes, read-ahead, close) run through the same
 // code on every backend, and Wine 8's ignored MSG_WAITALL stops mattering.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Windows: the completion queue's packets live in a real I/O completion port (issue 3), so a
+// Windows: the completion queue's packets live in a real I/O completion port, so a
 // sanport::completion_queue behaves as a port does: FIFO, GetQueuedCompletionStatusEx batches,
 // any number of waiting threads.
 //

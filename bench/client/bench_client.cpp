@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// bench_client: the one load client used against every benchmark server (issue 7).
+// bench_client: the one load client used against every benchmark server.
 //
 //   bench_client --port P --mode pingpong|multi|stream [--host 127.0.0.1] [--conns N]
 //                [--size 64] [--seconds 2] [--warmup 0.3] [--server-pid PID] [--inflight 1]

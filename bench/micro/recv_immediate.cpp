@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// recv_immediate (issue 7, workload f): the cost of ONE overlapped WSPRecv of 64 bytes that
-// completes at once because the bytes are already queued on a loopback TCP socket.
+// recv_immediate (workload (f), bench/README.md): the cost of ONE overlapped WSPRecv of 64 bytes
+// that completes at once because the bytes are already queued on a loopback TCP socket.
 //
 // Timed per iteration, the way a server sees it: post WSPRecv, then obtain the completion. The
 // server here is the tuned IOCP pattern on a driven engine (own_thread = false): the socket is
@@ -239,7 +239,7 @@ template <int NIov> void bm_syscall(benchmark::State& state) {
     ::close(f.mine);
 }
 
-// What a tuned hand-written server pays for the same receive (issue 7's "raw liburing"):
+// What a tuned hand-written server pays for the same receive (the "raw liburing" reference):
 // SINGLE_ISSUER|DEFER_TASKRUN ring, one RECV SQE, one io_uring_enter that submits and reaps.
 void bm_uring_raw(benchmark::State& state) {
     io_uring ring;

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Statistics and the markdown report: medians with min-max per (workload, server), ratios and
-# differences to the baseline server of the same run, the counters, and the issue 7 targets
+# differences to the baseline server of the same run, the counters, and the performance targets
 # with PASS / MISS computed from this run's medians.
 #
 # Why ratios of medians from one run: this 2-vCPU VM drifts by several percent between passes,
@@ -232,7 +232,7 @@ def render(meta, summary, counters, plots):
     allocs_rec = next((r for r in counters if r.get("pass") == "allocs"), None)
     L = ["# sanport benchmark report", ""]
     L += [f"- {k}: {v}" for k, v in meta["header"]]
-    L += ["", "## Targets (issue 7, from this run's medians)", "",
+    L += ["", "## Targets (bench/README.md, from this run's medians)", "",
           "PASS/MISS compares medians of this run. \"Paired per rep\" makes the same comparison "
           "inside each repetition (its runs are seconds apart, servers in rotating order) and gives the "
           "median and range of those: when that range straddles the bound, this VM cannot "

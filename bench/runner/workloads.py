@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The servers and workloads of issue 7, and one timed measurement (a fresh server, one client
+# The servers and workloads of the bench harness, and one timed measurement (a fresh server, one client
 # run, the server stopped again).
 #
 # Why here and not in run.py: the counters pass and the report need the same tables (which

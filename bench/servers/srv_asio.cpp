@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// srv_asio: the Boost.Asio reference server of the bench harness (issue 7): the portable
+// srv_asio: the Boost.Asio reference server of the bench harness: the portable
 // fallback a server author would pick instead of sanport (Debian's Boost 1.74, epoll reactor).
 //
 // Written the way the Asio examples teach it: one io_context run by one thread, async_accept,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// srv_epoll: the classic readiness baseline of the bench harness (issue 7), written the way a
+// srv_epoll: the classic readiness baseline of the bench harness, written the way a
 // server author would without sanport: one thread, epoll in level-triggered mode, non-blocking
 // sockets, recv(2)/send(2).
 //

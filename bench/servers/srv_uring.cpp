@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// srv_uring: the "tuned raw liburing" reference server of the bench harness (issue 7), i.e. what
-// an author who knows io_uring writes by hand (shared/research/performance.md, uring_*_defer).
+// srv_uring: the "tuned raw liburing" reference server of the bench harness, i.e. what an
+// author who knows io_uring writes by hand.
 //
 // Why it is built this way:
 // - Ring flags SINGLE_ISSUER|DEFER_TASKRUN: completions are run when this thread enters the

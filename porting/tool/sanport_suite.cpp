@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// sanport-suite: runs CONTRACT section 4's rows against a provider and prints one line per row.
+// sanport-suite: runs docs/contract.md §4's rows against a provider and prints one line per row.
 //
 //   sanport-suite --provider ./libmyprovider.so    a provider library (dlopen / LoadLibrary)
 //   sanport-suite --sanport                         sanport's own WSPStartupEx

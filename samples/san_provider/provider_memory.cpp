@@ -5,8 +5,8 @@
 // A real SAN provider pins the pages and hands the NIC a key. Over TCP there is nothing to
 // pin, so a registration here is bookkeeping that keeps the rules observable: a receive into
 // a region registered without MEM_WRITE is WSAEFAULT, and a region a pending receive uses
-// cannot be deregistered. Unregistered buffers work (CONTRACT 5: servers that are not a switch
-// post ordinary memory).
+// cannot be deregistered. Unregistered buffers work (depart.unregistered: servers that are not a
+// switch post ordinary memory).
 #include <atomic>
 #include <new>
 
@@ -75,7 +75,8 @@ HANDLE WSPAPI wsp_register_memory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength
     return reinterpret_cast<HANDLE>(handle);
 }
 
-// seed (WSPDeregisterMemory): WSAEINVAL when the memory "is currently used by a transfer".
+// deregister.pending: WSPDeregisterMemory's reference page gives WSAEINVAL when the memory "is
+// currently used by a transfer".
 // Refused rather than deferred: the caller keeps control of its buffer, and retries after the
 // receive completed. Sends are synchronous here, so only queued receives can hold a region.
 int WSPAPI wsp_deregister_memory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {

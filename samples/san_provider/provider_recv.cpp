@@ -2,10 +2,11 @@
 // WSPRecv and the per-socket receive worker.
 //
 // WSPRecv checks its arguments, copies the WSABUF array, queues the request and returns
-// WSA_IO_PENDING: it never completes inline, which the seed always allows. One worker thread
-// per connected socket serves the queue head by head, so receives are filled in posting order
-// (seed: "fills posted buffers with incoming data in the same order in which the switch
-// supplies them"), and completes each through the switch's WPUCompleteOverlappedRequest.
+// WSA_IO_PENDING: it never completes inline, which the specification always allows. One worker
+// thread per connected socket serves the queue head by head, so receives are filled in posting
+// order (recv.posting-order; the specification: "fills posted buffers with incoming data in the
+// same order in which the switch supplies them"), and completes each through the switch's
+// WPUCompleteOverlappedRequest.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -37,7 +38,7 @@ int check_buffers(const WSABUF* buffers, DWORD count) noexcept {
     return 0;
 }
 
-// seed: WSAEINVAL when the socket was made without the overlapped flag or never bound
+// The specification: WSAEINVAL when the socket was made without the overlapped flag or never bound
 // (accepted and connected sockets count as bound); WSAENOTCONN when bound or listening.
 int check_state(const san_socket& s, bool overlapped_call) noexcept {
     if (s.closing) return WSAENOTSOCK;
@@ -177,7 +178,7 @@ int WSPAPI wsp_recv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD l
                     LPDWORD lpFlags, LPWSAOVERLAPPED lpOverlapped,
                     LPWSAOVERLAPPED_COMPLETION_ROUTINE /*lpCompletionRoutine*/,
                     LPWSATHREADID /*lpThreadId*/, LPINT lpErrno) {
-    // seed: the switch passes NULL lpCompletionRoutine and lpThreadId; both are ignored.
+    // The switch passes NULL lpCompletionRoutine and lpThreadId; both are ignored.
     if (!lpErrno) return SOCKET_ERROR;
     int wsa = 0;
     socket_ptr sock = find_socket(s, &wsa);
@@ -219,7 +220,7 @@ int WSPAPI wsp_recv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD l
             sock->receives.push_back(req);
         }
     } catch (const std::bad_alloc&) {
-        wsa = WSAENOBUFS; // CONTRACT 5: the one code outside the seed's list, out of memory
+        wsa = WSAENOBUFS; // depart.codes: out of memory, the one extra code
     }
     if (wsa != 0) {
         int err = 0;

@@ -170,7 +170,7 @@ SOCKET WSPAPI wsp_accept(SOCKET s, struct sockaddr* addr, LPINT addrlen,
         std::lock_guard lock(listener->mutex);
         if (listener->state != conn_state::listening)
             return fail(lpErrno, WSAEINVAL), INVALID_SOCKET;
-        overlapped = listener->overlapped; // CONTRACT 3: an accepted socket inherits the flag
+        overlapped = listener->overlapped; // socket.accept.inherit: as the listener
     }
     // Blocking, without our lock: WSPCloseSocket of the listener closes the transport, which
     // makes sanport wake this accept with an error.

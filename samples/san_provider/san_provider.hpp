@@ -2,7 +2,7 @@
 // san_provider: a small Windows Sockets Direct (SAN) provider written against the SPI as a
 // Windows provider would be, whose sources build unchanged on Linux (sanport's compat) and on
 // Windows (mingw-w64). Its transport is TCP through sanport: every provider socket owns a
-// private sanport socket. What it shows is the provider's side of CONTRACT section 4: its own
+// private sanport socket. What it shows is the provider's side of docs/contract.md §4: its own
 // queue of posted receives, completed through the switch's WPUCompleteOverlappedRequest.
 //
 // Internal types shared by the provider_*.cpp files. Nothing here is exported: the shared
@@ -47,12 +47,12 @@ inline int fail(LPINT lpErrno, int wsa) noexcept {
     return SOCKET_ERROR;
 }
 
-// The most WSABUFs one call may name (CONTRACT 4: at least 1,024, above the limit WSAEINVAL);
+// The most WSABUFs one call may name (recv.count.large: at least 1,024, above it WSAEINVAL);
 // sanport's own limit, so a request never needs splitting on its way down.
 inline constexpr DWORD max_buffers = sanport::max_buffer_count;
 // Every receive of the worker reads at most this much at once into its staging buffer.
 inline constexpr DWORD staging_bytes = 64 * 1024;
-// CONTRACT 4: one receive never reports more than 2^31 - 1 bytes.
+// recv.count.large: one receive never reports more than 2^31 - 1 bytes.
 inline constexpr std::uint64_t max_request_bytes = 0x7fffffffu;
 // Below this no buffer is valid on either system (the first 64 KiB are never mapped): a
 // pointer there, NULL included, is WSAEFAULT rather than a crash in the worker.

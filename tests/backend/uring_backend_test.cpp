@@ -462,7 +462,7 @@ TEST_CASE("io_uring backend: make_backend picks io_uring and names what it canno
     REQUIRE(chosen != nullptr);
     CHECK(std::string(chosen->name()) == "io_uring");
     std::unique_ptr<detail::backend> forced_asio = detail::make_backend("asio", 64, why);
-    REQUIRE(forced_asio != nullptr); // issue 4: the Boost.Asio reactor backend exists
+    REQUIRE(forced_asio != nullptr); // the Boost.Asio reactor backend exists
     CHECK(std::string(forced_asio->name()) == "asio");
     CHECK(why.empty());
     CHECK(detail::make_backend("iocp", 64, why) == nullptr);

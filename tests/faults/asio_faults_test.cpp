@@ -5,7 +5,7 @@
 // a wait that the reactor ends with an error or with operation_aborted nobody asked for, a
 // reset, and real signals interrupting epoll_wait. Same promise as the io_uring faults: the
 // bytes in posting order equal the bytes sent, each receive is reported once, the documented
-// code, and the socket goes on where the seed says so.
+// code, and the socket goes on where docs/contract.md §4 says so.
 
 #include "backends/asio/asio_backend.hpp"
 #include "tests/faults/fault_cases.hpp"

@@ -42,7 +42,7 @@ void failed_transfers_case(fault_rig& rig, Plan& plan, int e, std::uint32_t coun
 }
 
 // The first transfer answers ECONNRESET: that receive, those queued behind it and every later
-// one fail with WSAECONNRESET (seed: after a reset every later receive fails at once).
+// one fail with WSAECONNRESET (recv.peer.reset: after a reset every later receive fails at once).
 template <class Plan> void reset_case(fault_rig& rig, Plan& plan, std::uint32_t seed) {
     const SOCKET s = rig.open();
     plan.failed_transfers = 1;

@@ -5,7 +5,8 @@
 // real signals), -ENOMEM/-ENOBUFS, a full submission queue, a completion queue overflow,
 // -ECANCELED nobody asked for, a reset, and a receive that completes after its close began.
 // Each: the bytes in posting order equal the bytes sent, each receive is reported once, the
-// code is the one docs/reliability.md names, and the socket goes on where the seed says so.
+// code is the one docs/reliability.md names, and the socket goes on where docs/contract.md §4
+// says so.
 // A kernel that refuses io_uring makes each case print "[sanport-skip] <reason>" and return.
 
 #include "backends/io_uring/uring_backend.hpp"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Shared pieces of the libFuzzer targets (tests/fuzz): the input reader, the allowed and
-// forbidden WSA codes of the seed, the deterministic peer stream, and the failure report.
+// forbidden WSA codes of the specification, the deterministic peer stream, and the failure report.
 // A failed invariant prints one line and aborts, which libFuzzer records as a crash.
 #pragma once
 
@@ -56,20 +56,20 @@ inline bool one_of(int code, std::initializer_list<int> codes) {
     return false;
 }
 
-// seed/WSPRecv.txt's list, plus WSAENOBUFS (CONTRACT 5: sanport out of memory).
+// The specification's list, plus WSAENOBUFS (depart.codes: sanport out of memory).
 inline bool recv_code_allowed(int code) {
     return one_of(code, {WSAENETDOWN, WSAENOTCONN, WSAENETRESET, WSAEFAULT, WSAENOTSOCK,
                          WSAESHUTDOWN, WSAEINVAL, WSAECONNABORTED, WSAECONNRESET, WSAEDISCON,
                          WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAENOBUFS});
 }
 
-// The seed's "does not support" list, and WSAETIMEDOUT (CONTRACT 4: never returned).
+// The specification's "does not support" list, and WSAETIMEDOUT (recv.codes.never).
 inline bool recv_code_forbidden(int code) {
     return one_of(
         code, {WSAEINTR, WSAEINPROGRESS, WSAEOPNOTSUPP, WSAEWOULDBLOCK, WSAEMSGSIZE, WSAETIMEDOUT});
 }
 
-// WSPSend mirrors WSPRecv (CONTRACT 4), without the receive-only WSAEDISCON.
+// WSPSend mirrors WSPRecv (docs/contract.md §4), without the receive-only WSAEDISCON.
 inline bool send_code_allowed(int code) {
     return code != WSAEDISCON && recv_code_allowed(code);
 }
@@ -79,7 +79,7 @@ inline bool send_code_allowed(int code) {
         const int fuzz_code_ = (code);                                                             \
         FUZZ_CHECK(::sanport::fuzz::recv_code_allowed(fuzz_code_) &&                               \
                        !::sanport::fuzz::recv_code_forbidden(fuzz_code_),                          \
-                   "WSPRecv code outside the seed's list", fuzz_code_, 0);                         \
+                   "WSPRecv code outside the specification's list", fuzz_code_, 0);                \
     } while (0)
 
 #define FUZZ_CHECK_SEND_CODE(code)                                                                 \

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Stress, CONTRACT §4 row "WSPCloseSocket with receives pending": every operation that was
+// Stress, close.pending.abort (docs/contract.md §4): every operation that was
 // accepted completes exactly once when its socket is closed from another thread at a random
 // moment, while data flows in from the peers and the owner keeps posting.
 //

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Stress, CONTRACT §4 rows "several receives posted on one socket" and "N WSABUFs": a sender
+// Stress, recv.posting-order and recv.scatter.order (docs/contract.md §4): a sender
 // thread writes a deterministic pseudo-random stream over loopback TCP in random segments
 // (1..8192 bytes, occasional short pauses) while the sanport side keeps 256 overlapped
 // receives posted per socket, each with a random scatter array (1..8 entries of 1..4096 bytes,

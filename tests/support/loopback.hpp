@@ -194,7 +194,7 @@ void peer_reset(peer_socket fd);
 // True when the Windows build runs under Wine (ntdll exports wine_get_version).
 bool under_wine();
 // Under Wine, prints a [sanport-skip] line with the reason and returns true: for the one
-// CONTRACT section 4 case Wine's Winsock cannot show (a reset with no receive pending in Wine's
+// docs/contract.md §4 case Wine's Winsock cannot show (a reset with no receive pending in Wine's
 // server reads as a graceful end, and no Winsock call tells the two apart there).
 bool skip_under_wine(const char* why);
 // Whether s is an open OS socket (fcntl F_GETFD / getsockopt SO_TYPE succeeds): a sanport

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT section 2: Windows names, numeric values and x64 layout of the compat
+// Covers docs/contract.md §2: Windows names, numeric values and x64 layout of the compat
 // vocabulary, checked at run time too (the headers' static_asserts only guard the build), and
 // the documented MSG_* choice.
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Covers core/completion.cpp through WSPRecv on a driven engine over the scripted fake backend:
-// the WSAOVERLAPPED bookkeeping of CONTRACT section 4 (0x103 while pending; InternalHigh,
+// the WSAOVERLAPPED bookkeeping of docs/contract.md §4 (0x103 while pending; InternalHigh,
 // Offset, OffsetHigh, then Internal on completion), one event signal per operation, the low bit
 // of hEvent (event yes, packet no), packets for immediate successes unless skip_on_success, and
 // exactly one completion per operation.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT sections 2 and 4: every row of the errno → WSA tables (life-cycle and
+// Covers docs/contract.md §2 and §4: every row of the errno → WSA tables (life-cycle and
 // transfer), the five codes WSPRecv never returns, and a name and meaning for every code in
 // wsa_codes.def. The expected rows are written out here, independently of errno_map.cpp (on
 // Windows: of win32_map.cpp, whose input is a Win32/Winsock code rather than an errno).
@@ -254,7 +254,7 @@ TEST_CASE("compat: over the Win32 and Winsock ranges, no forbidden or unnamed re
 }
 #endif // _WIN32
 
-TEST_CASE("compat: wsa_from_transfer_errno never returns a code the seed forbids for WSPRecv") {
+TEST_CASE("compat: wsa_from_transfer_errno never returns a code the specification forbids") {
     for (int sys_error = 1; sys_error <= 133; ++sys_error) {
         CAPTURE(sys_error);
         int wsa = sanport::wsa_from_transfer_errno(sys_error);

@@ -3,7 +3,7 @@
 // posting order across any segmentation with one kernel request per socket (the head),
 // MSG_WAITALL, stream end (0 bytes or WSAEDISCON), sticky RST, data before RST, the zero-byte
 // probe, request-local faults, read-ahead (immediate completion, MSG_PEEK), and the
-// WSAETIMEDOUT mapping of CONTRACT section 4.
+// WSAETIMEDOUT mapping of docs/contract.md §4.
 
 #include "core/backend.hpp"
 #include "tests/support/fake_backend.hpp"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Covers CONTRACT section 2, WSA events: manual reset, wait-any/wait-all, time-outs, cross-thread
+// Covers docs/contract.md §2, WSA events: manual reset, wait-any/wait-all, time-outs, cross-thread
 // wake-ups, invalid handles, and the two costs: no file descriptor per event, and no syscall for
 // a set or reset nobody waits on (checked in a child process under a seccomp filter). On
 // Windows the events are the kernel's: the portable cases run there too, the Linux-only ones

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The Winsock vocabulary (CONTRACT section 2). On Windows: the SDK's winsock2/ws2spi/mswsock
+// The Winsock vocabulary (docs/contract.md §2). On Windows: the SDK's winsock2/ws2spi/mswsock
 // headers plus the SAN names of ws2san.h the SDK lacks. On Linux: the same names, values and
 // x64 layout from posix_*.h. Both: the error-code helpers and wsa_event_is_set in sanport::.
 #pragma once

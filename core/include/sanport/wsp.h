@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// sanport/wsp.h: the provider entry points of CONTRACT section 3, with ws2spi.h's exact
+// sanport/wsp.h: the provider entry points of docs/contract.md §3, with ws2spi.h's exact
 // parameter lists, plus the few sanport extensions a port needs (adoption, socket modes).
 //
 // Every entry point returns its documented failure value and stores the WSA code in *lpErrno;
@@ -14,7 +14,7 @@ namespace sanport {
 
 // ---- data transfer ------------------------------------------------------------------------
 
-// seed: WSPRecv receives data on a connected socket into lpBuffers[0..dwBufferCount), filled in
+// WSPRecv receives data on a connected socket into lpBuffers[0..dwBufferCount), filled in
 // array order and packed. Returns 0 when it completed at once (count and flags set, the
 // overlapped result written, the event signalled and a completion-queue packet queued unless
 // the low bit of hEvent is set), or SOCKET_ERROR with *lpErrno = WSA_IO_PENDING (completes
@@ -45,7 +45,8 @@ HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD d
                          LPINT lpErrno);
 
 // Removes a registration. A region that a pending receive or send uses is refused with
-// WSAEINVAL (the seed's "memory currently used by a transfer"); retry after it completes.
+// WSAEINVAL (WSPDeregisterMemory's "memory currently used by a transfer"); retry after it
+// completes.
 int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno);
 
 // ---- socket life cycle ---------------------------------------------------------------------
@@ -98,7 +99,7 @@ SOCKET WSPAdoptSocket(SOCKET os_socket, DWORD dwFlags, LPINT lpErrno);
 
 // Per-socket modes a server or a porter may switch on.
 enum class socket_mode : int {
-    strict_registration = 1, // unregistered receive buffers fail with WSAEFAULT (the seed's world)
+    strict_registration = 1, // unregistered receive buffers fail with WSAEFAULT, as specified
     report_disconnect = 2,   // stream end is WSAEDISCON instead of a 0-byte success
     read_ahead_bytes = 3,    // value > 0: keep a receive of that many bytes armed while no
                              // WSPRecv is posted, so the next one completes at once (bounded)

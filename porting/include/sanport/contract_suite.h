@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// sanport/contract_suite.h: CONTRACT section 4 as a suite that runs against any provider's proc
-// table. Each row is one rule of the seed, named by a stable id ("recv.posting-order"); a run
+// sanport/contract_suite.h: docs/contract.md §4 as a suite that runs against any provider's proc
+// table. Each row is one rule of that section, named by a stable id ("recv.posting-order"); a run
 // reports pass, fail (with what was seen) or skip (with what the provider lacks) per row.
 //
 // The suite drives the provider only through its table, over loopback TCP: two of the
@@ -27,7 +27,7 @@ enum class outcome { pass, fail, skip };
 
 struct row_info {
     const char* id;       // "recv.posting-order"
-    const char* contract; // the CONTRACT section 4 row it checks, in its words
+    const char* contract; // the docs/contract.md §4 rule it checks, in its words
 };
 
 struct row_result {

@@ -10,7 +10,7 @@
 //    (a handle table of the host's), WPUModifyIFSHandle (returns the proposed handle);
 //  - WPUQueryBlockingCallback (no blocking hook: the callback pointer is NULL, as Winsock 2
 //    gives without WSASetBlockingHook);
-//  - WPUCompleteOverlappedRequest: CONTRACT section 4's bookkeeping (InternalHigh, Offset,
+//  - WPUCompleteOverlappedRequest: docs/contract.md §4's bookkeeping (InternalHigh, Offset,
 //    OffsetHigh, then Internal), the event, and one completion-queue packet unless the low bit
 //    of hEvent is set, so a provider's completions look exactly like sanport's own.
 // WPUFDIsSet, WPUGetProviderPath, WPUPostMessage, WPUQueueApc, WPUOpenCurrentThread and

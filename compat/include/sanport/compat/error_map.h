@@ -80,7 +80,7 @@ const char* wsa_error_text(int code) noexcept;
 // (WSAGetLastError, GetLastError) instead of an errno: win32_map.cpp.
 int wsa_from_errno(int sys_error) noexcept;
 
-// errno → WSA code for a receive or send completion (CONTRACT section 4). Never returns
+// errno → WSA code for a receive or send completion (docs/contract.md §4). Never returns
 // WSAEINTR, WSAEINPROGRESS, WSAEOPNOTSUPP, WSAEWOULDBLOCK or WSAEMSGSIZE. ETIMEDOUT gives
 // WSAETIMEDOUT, which the core turns into WSAENETRESET or WSAECONNABORTED by SO_KEEPALIVE.
 // 0 stays 0; an errno the table does not list gives WSAENETDOWN.
