@@ -173,8 +173,8 @@ TEST_CASE("deregister.pending: WSPDeregisterMemory while a receive into it is pe
     CHECK(wsa_name(err) == "WSAEINVAL");
 }
 
-TEST_CASE("recv.memory.registered: WSPDeregisterMemory - a handle that is not a registration of "
-          "this socket is WSAEINVAL") {
+TEST_CASE("memory.deregister: a handle that is not a registration of this socket is WSAEINVAL "
+          "and stays valid for its own") {
     loopback_pair p = make_pair();
     loopback_pair other = make_pair();
     std::vector<char> region(256);
@@ -193,8 +193,7 @@ TEST_CASE("recv.memory.registered: WSPDeregisterMemory - a handle that is not a 
     CHECK(sanport::WSPDeregisterMemory(other.s, other_h, &err) == 0);
 }
 
-TEST_CASE("recv.memory.registered: WSPRegisterMemory - flags without MEM_READ or MEM_WRITE are "
-          "WSAEINVAL") {
+TEST_CASE("memory.register: flags without MEM_READ or MEM_WRITE are WSAEINVAL") {
     loopback_pair p = make_pair();
     std::vector<char> region(256);
     int err = 0;

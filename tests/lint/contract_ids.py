@@ -123,14 +123,20 @@ def run(root):
     tests = []
     for path in sorted(glob.glob(os.path.join(root, "tests/contract/*.cpp"))):
         tests += contract_tests(os.path.relpath(path, root), read(path))
+    # The porting suite's rows: {{"row name", "ids: what it checks"}, function}.
     suite_ids = []
     for path in sorted(glob.glob(os.path.join(root, "porting/suite/*.cpp"))):
-        for lineno, line in enumerate(read(path).splitlines(), 1):
-            for m in re.finditer(r'\brow_id\("(' + ID + r')"', line):
-                suite_ids.append((f"{os.path.relpath(path, root)}:{lineno}", m.group(1)))
+        text = read(path)
+        for m in re.finditer(r'\{\{"([^"]+)",\s*"([^"]*)"', text):
+            where = f"{os.path.relpath(path, root)}:{text.count(chr(10), 0, m.start()) + 1}"
+            ids = ID_LIST.match(m.group(2))
+            if not ids:
+                suite_ids.append((where, f"(row {m.group(1)} names no id)"))
+            for i in ids.group(1).split(", ") if ids else []:
+                suite_ids.append((where, i))
     bad_rules = []
     for lineno, line in enumerate(read(os.path.join(root, "docs/bad-input.md")).splitlines(), 1):
-        m = re.match(r"^\| `[^`]+` \|.*\| `(" + ID + r")` \|\s*$", line)
+        m = re.match(r"^\| `[^`]+` \| `(" + ID + r")` \|", line)
         if m:
             bad_rules.append((f"docs/bad-input.md:{lineno}", m.group(1)))
     registered = backends(
