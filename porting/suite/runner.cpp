@@ -104,7 +104,7 @@ const std::vector<row_def>& table() {
         {{"memory.deregister-pending",
           "deregister.pending: deregistering memory a pending receive uses: WSAEINVAL or deferred"},
          row_deregister_pending},
-        {{"codes.seed-only", "recv.codes.never, depart.codes: WSPRecv never gives a code outside "
+        {{"codes.spec-only", "recv.codes.never, depart.codes: WSPRecv never gives a code outside "
                              "the specification's list (WSAEWOULDBLOCK, ...)"},
          nullptr},
     };

@@ -75,7 +75,7 @@ TEST_CASE("suite catches: holes between scatter buffers") {
 
 TEST_CASE("suite catches: WSAEWOULDBLOCK instead of WSA_IO_PENDING") {
     expect_caught(fault::would_block, "recv.pending");
-    expect_caught(fault::would_block, "codes.seed-only");
+    expect_caught(fault::would_block, "codes.spec-only");
 }
 
 // These two faults are data races by design (a second write of a WSAOVERLAPPED the caller
