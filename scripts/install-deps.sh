@@ -9,7 +9,9 @@
 #                                      plots, perf tracepoints, callgrind
 #   scripts/install-deps.sh --fuzz     also clang and libFuzzer's runtime (the fuzz preset)
 set -eu
-packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev libbenchmark-dev python3"
+packages="cmake ninja-build g++ pkg-config liburing-dev libboost-dev doctest-dev libbenchmark-dev"
+# clang-format: the lint.format test (tests/lint/format.cmake) checks every tracked C++ file.
+packages="$packages python3 clang-format"
 for arg in "$@"; do
   case "$arg" in
     --windows) packages="$packages g++-mingw-w64-x86-64-posix wine wine64" ;;
