@@ -16,6 +16,7 @@
 // Exit code 0 only if every byte came back as sent, in order, within T seconds (default 30).
 // Errors are printed with their WSA name (sanport::wsa_error_name).
 #include <sanport/completion_queue.h>
+#include <sanport/engine.h>
 #include <sanport/wsp.h>
 
 #include <algorithm>
@@ -276,9 +277,10 @@ int main(int argc, char** argv) {
         return 1;
     }
     const std::uint64_t messages = std::uint64_t{opt.connections} * opt.messages;
-    std::printf("echo_client: connections=%u messages=%" PRIu64 " bytes=%" PRIu64
+    // messages: sent, echoed back whole and checked byte by byte (the exit code says the same).
+    std::printf("echo_client: backend=%s connections=%u messages=%" PRIu64 " bytes=%" PRIu64
                 " verified=yes elapsed=%.2fs rate=%.0f msgs/s\n",
-                opt.connections, messages, messages * opt.size, seconds,
+                sanport::running_backend(), opt.connections, messages, messages * opt.size, seconds,
                 static_cast<double>(messages) / seconds);
     return 0;
 }

@@ -81,7 +81,9 @@ struct server {
     std::atomic<bool> stopping{false};
     std::atomic<std::uint64_t> connections{0};
     std::atomic<std::uint64_t> finished{0}; // connections closed and freed (--exit-after)
-    std::uint64_t bytes = 0, messages = 0;  // main loop only
+    // Main loop only. A receive completion is not a message: TCP keeps no message boundaries,
+    // so one completion may carry part of a message or several.
+    std::uint64_t bytes = 0, receive_completions = 0;
 };
 
 // A peer that resets or vanishes is ordinary for a server: only other codes are worth a line.
@@ -140,7 +142,7 @@ void echo_in_order(server& srv, connection& c) {
             next->st = slot::state::idle;
             return close_connection(c);
         }
-        ++srv.messages;
+        ++srv.receive_completions;
         if (!post(c, *next, slot::state::sending)) return close_connection(c);
     }
 }
@@ -383,8 +385,8 @@ int main(int argc, char** argv) {
     if (!signalled.load()) pthread_kill(signal_thread.native_handle(), SIGINT); // wake it
     signal_thread.join();
 #endif
-    std::printf("echo_server: connections=%" PRIu64 " bytes=%" PRIu64 " messages=%" PRIu64
-                " elapsed=%.2fs\n",
-                srv->connections.load(), srv->bytes, srv->messages, elapsed());
+    std::printf("echo_server: connections=%" PRIu64 " bytes=%" PRIu64
+                " receive_completions=%" PRIu64 " elapsed=%.2fs\n",
+                srv->connections.load(), srv->bytes, srv->receive_completions, elapsed());
     return 0;
 }

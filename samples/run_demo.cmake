@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # The echo demo: starts echo_server on an ephemeral loopback port, drives it with echo_client,
-# stops the server with SIGINT and prints both summary lines. Fails if either program fails.
+# stops the server with SIGINT and prints both summary lines (the client's counts messages echoed
+# and verified, the server's counts receive completions, which are not messages: TCP packs
+# across message boundaries). Fails if either program fails.
 #   cmake -DSERVER=<echo_server> -DCLIENT=<echo_client> -P run_demo.cmake
 # (the run_demo target and `cmake --workflow --preset demo` do this). Linux only: it uses sh.
 cmake_minimum_required(VERSION 3.25)
@@ -75,15 +77,17 @@ function(server_text var)
   set(${var} "${text}" PARENT_SCOPE)
 endfunction()
 
-# The server prints "echo_server: listening on 127.0.0.1:PORT" once it accepts connections.
+# The server prints "echo_server: listening on 127.0.0.1:PORT (NAME backend)" once it accepts
+# connections.
 wait_for("${out}" "listening on [0-9.]+:([0-9]+)" 50 port)
+wait_for("${out}" "listening on [^\n]*\\(([a-z_]+) backend\\)" 1 server_backend)
 if(NOT port)
   stop_server(rc)
   server_text(text)
   file(REMOVE_RECURSE "${work}")
   message(FATAL_ERROR "run_demo: the server did not report a port within 5 s\n${text}")
 endif()
-message(STATUS "echo_server listening on 127.0.0.1:${port}")
+message(STATUS "echo_server listening on 127.0.0.1:${port} (${server_backend} backend)")
 
 # 64 connections x 2,000 messages x 64 bytes, 4 messages in flight per connection.
 execute_process(

@@ -109,7 +109,8 @@ def main():
             fail(f"no exit within {STEP_S} s of SIGINT\n{err.decode(errors='replace')}")
         stop_s = time.monotonic() - t1
         out, err = out.decode(errors="replace"), err.decode(errors="replace")
-        summary = re.search(r"echo_server: connections=(\d+) bytes=(\d+) messages=(\d+)", out)
+        summary = re.search(
+            r"echo_server: connections=(\d+) bytes=(\d+) receive_completions=(\d+)", out)
         print(f"load: echo_server backend={backend} connections={n} open+echo={open_s:.2f}s "
               f"sigint_to_exit={stop_s:.2f}s exit={server.returncode} "
               f"summary={summary.group(0) if summary else None!r}", flush=True)
@@ -119,7 +120,7 @@ def main():
             fail(f"no summary line\n{out}")
         if int(summary.group(1)) != n or int(summary.group(3)) != n:
             fail(f"summary reports {summary.group(1)} connections and {summary.group(3)} "
-                 f"messages, expected {n} and {n}")
+                 f"receive completions, expected {n} and {n}")
         if err.strip():
             fail(f"the server wrote to stderr:\n{err}")
         # After the server closed everything, every client sees the end of its stream.
