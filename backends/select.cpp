@@ -69,6 +69,8 @@ std::unique_ptr<backend> make_uring(unsigned queue_depth, std::string& why_not, 
 
 } // namespace
 
+// backend.choice: io_uring, else the Boost.Asio reactor with the reason said once; a forced
+// backend that cannot start is an error, never a fallback.
 std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,
                                       std::string& why_not) {
     why_not.clear();

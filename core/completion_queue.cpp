@@ -73,10 +73,13 @@ void completion_queue_impl::shutdown() noexcept {
 completion_queue::completion_queue(engine& e)
     : impl_(std::make_shared<completion_queue_impl>(e.impl())) {}
 completion_queue::completion_queue() : completion_queue(default_engine()) {}
+// cq.lifetime: sockets still associated share the queue's state; once it is shut down their
+// completions queue nothing, and their events are still signalled.
 completion_queue::~completion_queue() {
     impl_->shutdown();
 }
 
+// cq.associate
 int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
     socket_ref sock = socket_table::instance().find(s);
     if (!sock) return WSAENOTSOCK;
@@ -89,14 +92,17 @@ int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
     return 0;
 }
 
+// cq.dequeue
 std::size_t completion_queue::dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms) {
     return impl_->dequeue(out, max, timeout_ms);
 }
 
+// cq.post
 int completion_queue::post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped) {
     return impl_->post({overlapped, bytes, key, 0});
 }
 
+// cq.shutdown
 void completion_queue::shutdown() {
     impl_->shutdown();
 }

@@ -128,6 +128,7 @@ default_state& the_default() {
 
 } // namespace
 
+// startup.embedded: the first call of any entry point starts it.
 engine& default_engine() {
     return *the_default().e;
 }

@@ -18,7 +18,7 @@ int check_buffers(const WSABUF* buffers, DWORD count) noexcept {
 }
 
 int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_dir dir) noexcept {
-    if (s.closing) return WSAENOTSOCK; // recv.socket.unknown
+    if (s.closing) return WSAENOTSOCK; // recv.socket.unknown, send.socket.unknown
     // recv.state.invalid: the specification's WSAEINVAL "The switch either did not create the
     // socket with the overlapped flag or did not call the WSPBind function".
     // depart.overlapped.not-ignored: such a call fails rather than being run as a blocking one;
@@ -28,7 +28,7 @@ int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_d
     if (s.state != conn_state::connected) return WSAENOTCONN; // recv.state.not-connected
     // recv.shutdown: the core keeps SD_RECEIVE itself; receives already pending carry on.
     if (dir == transfer_dir::recv && s.rd_shutdown) return WSAESHUTDOWN;
-    if (dir == transfer_dir::send && s.wr_shutdown) return WSAESHUTDOWN;
+    if (dir == transfer_dir::send && s.wr_shutdown) return WSAESHUTDOWN; // send.shutdown
     return 0;
 }
 

@@ -32,6 +32,8 @@ bool registry::contains(const region* r) const noexcept {
     return std::find(by_base_.begin(), by_base_.end(), r) != by_base_.end();
 }
 
+// recv.memory.registered, recv.memory.unregistered: which region, if any, grants a request's
+// buffers, and whether it grants the access the request needs (MEM_WRITE to receive).
 buffer_check registry::check(const WSABUF* buffers, DWORD count, DWORD needed,
                              bool strict) const noexcept {
     buffer_check out;

@@ -105,7 +105,8 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
         complete_op(s, head, c.wsa, false);
         return send_start(s);
     }
-    // After SD_SEND the kernel says EPIPE: that is our own shutdown, not a broken connection.
+    // send.peer.reset, send.shutdown: after SD_SEND the kernel says EPIPE: that is our own
+    // shutdown, not a broken connection.
     s.send_error = s.wr_shutdown_done ? WSAESHUTDOWN : connection_error(s, c.wsa);
     if (s.send_error != WSAESHUTDOWN) s.failed_under_send = s.send_error;
     fail_all(s, s.send_error);

@@ -46,6 +46,7 @@ SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state st
 
 } // namespace detail
 
+// socket.lifecycle (stream sockets only); every call here: api.errno, socket.codes
 SOCKET WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW lpProtocolInfo, GROUP /*g*/,
                  DWORD dwFlags, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;
@@ -57,6 +58,7 @@ SOCKET WSPSocket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW lpProtocolI
     return default_engine().socket(af, type, protocol, dwFlags, lpErrno);
 }
 
+// socket.adopt
 SOCKET WSPAdoptSocket(SOCKET os_socket, DWORD dwFlags, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;
     return default_engine().adopt(os_socket, dwFlags, lpErrno);
@@ -86,6 +88,8 @@ int WSPListen(SOCKET s, int backlog, LPINT lpErrno) {
     });
 }
 
+// socket.bound, socket.accept.inherit: an accepted socket is connected, with its listener's
+// WSA_FLAG_OVERLAPPED.
 SOCKET WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC lpfnCondition,
                  DWORD_PTR dwCallbackData, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;
@@ -156,6 +160,7 @@ int WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno
     });
 }
 
+// socket.shutdown
 int WSPShutdown(SOCKET s, int how, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
         if (how != SD_RECEIVE && how != SD_SEND && how != SD_BOTH) return WSAEINVAL;
@@ -176,6 +181,7 @@ int WSPShutdown(SOCKET s, int how, LPINT lpErrno) {
     });
 }
 
+// socket.close, close.pending.abort
 int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
     socket_table& table = socket_table::instance();
@@ -214,6 +220,7 @@ int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     return 0;
 }
 
+// socket.mode
 int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
         std::lock_guard lock(st.mutex);

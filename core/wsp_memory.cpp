@@ -45,6 +45,7 @@ void retire(engine_impl& e, region* r) {
 
 } // namespace
 
+// memory.register
 HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD dwFlags,
                          LPINT lpErrno) {
     if (!lpErrno) return nullptr;
@@ -85,6 +86,7 @@ HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD d
     return static_cast<HANDLE>(r);
 }
 
+// memory.deregister, deregister.pending
 int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
     socket_ref sock = socket_table::instance().find(s);

@@ -161,6 +161,7 @@ int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
 
 } // namespace
 
+// startup.table
 int WSPStartup(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW /*lpProtocolInfo*/,
                WSPUPCALLTABLE /*UpcallTable*/, LPWSPPROC_TABLE lpProcTable) {
     return fill(wVersionRequested, lpWSPData, lpProcTable);
@@ -172,6 +173,7 @@ int WSPStartupEx(WORD wVersionRequested, LPWSPDATA lpWSPData,
     return fill(wVersionRequested, lpWSPData, lpProcTable);
 }
 
+// startup.cleanup
 int WSPCleanup(LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
     int n = startups.load(std::memory_order_acquire);

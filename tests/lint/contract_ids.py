@@ -5,8 +5,8 @@
 Fails when
   - a row of §4 or §5 has no tests/contract test that runs on every backend the contract suite
     is registered for (io_uring and asio in the Linux build, iocp under Wine), unless the row
-    says "not on iocp" itself; a test runs on iocp unless it sits in a `#ifndef _WIN32` block
-    or skips with skip_under_wine();
+    says "Not on iocp:" and why itself; a test runs on iocp unless it sits in a `#ifndef _WIN32` block
+    or skips under Wine (skip_under_wine(), under_wine());
   - a tests/contract test (other than a `bad input` one) does not start its name with an id;
   - a test, a porting-suite row or a rule column of docs/bad-input.md names an id the contract
     does not have;
@@ -69,7 +69,7 @@ def contract_tests(path, text):
         if not m:
             continue
         name = m.group(1)
-        skips_wine = "skip_under_wine(" in body
+        skips_wine = "skip_under_wine(" in body or "under_wine()" in body
         ids_match = ID_LIST.match(name)
         ids = ids_match.group(1).split(", ") if ids_match else []
         tests.append((f"{path}:{lineno}", name, ids, on_windows and not skips_wine))
@@ -102,7 +102,7 @@ def check(contract, tests, suite_ids, bad_input_rules, registered):
         if section not in CHECKED_SECTIONS:
             continue
         named = [t for t in tests if i in t[2]]
-        exempt = "not on iocp" in text.lower()
+        exempt = "not on iocp:" in text.lower()
         if not named:
             problems.append(f"contract §{section} '{i}': no tests/contract test names it")
         elif windows and not exempt and not any(t[3] for t in named):

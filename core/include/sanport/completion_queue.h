@@ -45,7 +45,8 @@ public:
     // called (then is_shut_down() is true and every later call returns 0 at once).
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
 
-    // Queues a user packet (PostQueuedCompletionStatus). Returns 0 or WSAESHUTDOWN.
+    // Queues a user packet (PostQueuedCompletionStatus). Returns 0, WSAESHUTDOWN after
+    // shutdown(), or WSAENOBUFS when memory runs out.
     int post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped);
 
     // Wakes every waiter; later dequeues return 0 at once and posts fail. Packets of sockets

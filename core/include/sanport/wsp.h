@@ -102,9 +102,11 @@ enum class socket_mode : int {
     strict_registration = 1, // unregistered receive buffers fail with WSAEFAULT, as specified
     report_disconnect = 2,   // stream end is WSAEDISCON instead of a 0-byte success
     read_ahead_bytes = 3,    // value > 0: keep a receive of that many bytes armed while no
-                             // WSPRecv is posted, so the next one completes at once (bounded)
+                             // WSPRecv is posted, so the next one completes at once; at most
+                             // 1 MiB, and fixed while read-ahead holds data; 0 turns it off
 };
-// Returns 0 or SOCKET_ERROR with WSAENOTSOCK / WSAEINVAL.
+// Returns 0 or SOCKET_ERROR with WSAENOTSOCK, or WSAEINVAL for an unknown mode or a value
+// outside the mode's range (socket.mode in docs/contract.md).
 int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno);
 
 // The largest dwBufferCount WSPRecv/WSPSend accept; above it they fail with WSAEINVAL.
