@@ -2,7 +2,8 @@
 # cmake --install: headers (with the generated sanport/version.h), the static archive, the
 # shared library when SANPORT_BUILD_SHARED is on, the porting kit and sanport-suite,
 # sanportConfig.cmake (targets sanport::sanport, sanport::static, sanport::shared,
-# sanport::porting, sanport::sanport_suite), sanport.pc, and LICENSE and CHANGELOG.md.
+# sanport::porting, sanport::sanport_suite), sanport.pc and sanport-static.pc, and LICENSE and
+# CHANGELOG.md.
 include(CMakePackageConfigHelpers)
 
 set(sanport_installed_targets sanport sanport_porting sanport_suite)
@@ -44,14 +45,16 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/sanportConfigVersion.cmak
 install(FILES ${PROJECT_BINARY_DIR}/sanportConfig.cmake ${PROJECT_BINARY_DIR}/sanportConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/sanport)
 
-# sanport.pc. -lsanport names libsanport.so when the install has it (the linker prefers it),
-# else libsanport.a:
-#  - static-only install: what the archive needs is in Requires/Libs, so plain
-#    `pkg-config --libs sanport` links;
-#  - shared install: the .so carries its own dependencies, so they are only in the private
-#    fields, which `pkg-config --static --libs sanport` adds for linking the archive. The
-#    linker still takes the .so for -lsanport unless the link is static: wrap the flags in
-#    -Wl,-Bstatic ... -Wl,-Bdynamic (or link with -static). README, "Building by hand".
+# Two pkg-config files (README, "Building by hand"):
+#  - sanport.pc: -lsanport, which names libsanport.so when the install has it (the linker
+#    prefers it), else libsanport.a. Static-only install: what the archive needs is in
+#    Requires/Libs, so plain `pkg-config --libs sanport` links. Shared install: the .so
+#    carries its own dependencies, so they are only in the private fields, which
+#    `pkg-config --static --libs sanport` adds; the linker still takes the .so for -lsanport
+#    unless the flags are wrapped in -Wl,-Bstatic ... -Wl,-Bdynamic (or the link is -static).
+#  - sanport-static.pc, in every install: the archive named by its path, with what it needs in
+#    Requires/Libs, so `pkg-config --libs sanport-static` links the archive with no linker
+#    option, beside a libsanport.so or not.
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
   set(sanport_pc_requires "liburing >= 2.3")
   set(sanport_pc_libs "-pthread")
@@ -74,4 +77,12 @@ endif()
 file(RELATIVE_PATH SANPORT_PC_PREFIX_FROM_PCFILEDIR "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 string(REGEX REPLACE "/$" "" SANPORT_PC_PREFIX_FROM_PCFILEDIR "${SANPORT_PC_PREFIX_FROM_PCFILEDIR}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/sanport.pc.in ${PROJECT_BINARY_DIR}/sanport.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/sanport.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+set(SANPORT_PC_STATIC_REQUIRES "${sanport_pc_requires}")
+set(SANPORT_PC_STATIC_LIBS "${sanport_pc_libs}")
+# The archive's file name comes from the target (a generator expression, hence the second step).
+configure_file(${CMAKE_CURRENT_LIST_DIR}/sanport-static.pc.in
+               ${PROJECT_BINARY_DIR}/sanport-static.pc.in @ONLY)
+file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/sanport-static.pc
+     INPUT ${PROJECT_BINARY_DIR}/sanport-static.pc.in)
+install(FILES ${PROJECT_BINARY_DIR}/sanport.pc ${PROJECT_BINARY_DIR}/sanport-static.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -6,7 +6,7 @@
 #   static: a library-only build with -DSANPORT_BUILD_SHARED=OFF (made here, in a scratch
 #           folder), installed.
 # Against each, tests/package's consumer is built through find_package(sanport) and through
-# pkg-config, and run. It checks its version header against the version the package reported
+# pkg-config (sanport.pc, and sanport-static.pc, which names the archive by path), and run. It checks its version header against the version the package reported
 # and prints which object its sanport code came from; this script checks that object: the
 # prefix's libsanport.so for a shared link, the program itself for a static one. The shared
 # library must export nothing of sanport::detail.
@@ -60,7 +60,34 @@ cmake_consumer() {
 pc() {
   prefix=$1
   shift
-  PKG_CONFIG_PATH="$(libdir "$prefix")/pkgconfig" pkg-config "$@" sanport
+  pc_module "$prefix" sanport "$@"
+}
+
+# pc_module PREFIX MODULE ARGS...: pkg-config on that prefix's MODULE.pc (sanport,
+# sanport-static).
+pc_module() {
+  prefix=$1
+  module=$2
+  shift 2
+  PKG_CONFIG_PATH="$(libdir "$prefix")/pkgconfig" pkg-config "$@" "$module"
+}
+
+# pc_archive PREFIX NAME: the consumer linked with `pkg-config --libs sanport-static`, which
+# names the archive by its path: it must contain sanport's code and need no libsanport.so.
+pc_archive() {
+  libs=$(pc_module "$1" sanport-static --libs)
+  archive=
+  for word in $libs; do
+    case $word in */libsanport.a) archive=$word ;; esac
+  done
+  want=$(realpath "$(libdir "$1")/libsanport.a")
+  if [ -z "$archive" ] || [ "$(realpath "$archive")" != "$want" ]; then
+    fail "pkg-config --libs sanport-static does not name $want: $libs"
+  fi
+  echo "package: pkg-config --libs sanport-static = $libs"
+  # shellcheck disable=SC2086 # split into words on purpose, as pkg-config's output above
+  pc_consumer "$1" "$2" $libs
+  run "$2" static
 }
 
 # pc_consumer PREFIX NAME LINK-FLAGS...: the consumer compiled by hand with pkg-config's flags.
@@ -102,6 +129,8 @@ run pc_shared "shared:$lib"
 # is picked by linking statically around pkg-config's --static flags.
 pc_consumer "$shared" pc_shared_static -Wl,-Bstatic $(pc "$shared" --static --libs) -Wl,-Bdynamic
 run pc_shared_static static
+# ... or sanport-static.pc names the archive itself, with no linker option around it.
+pc_archive "$shared" pc_shared_archive
 
 # --- static-only install: a library-only build without the shared library -----------------
 # No optimisation and no debug information: it is compiled only to be installed and linked.
@@ -116,5 +145,7 @@ cmake_consumer "$static" cmake_static
 run cmake_static static
 pc_consumer "$static" pc_static $(pc "$static" --libs)
 run pc_static static
+pc_archive "$static" pc_static_archive
 
-echo "package: PASS: shared and static installs, each through find_package and pkg-config"
+echo "package: PASS: shared and static installs, each through find_package and pkg-config" \
+  "(sanport and sanport-static)"

@@ -8,16 +8,17 @@
 # it gets back; the server must then report exactly those 102,400 bytes and exit by itself
 # (--exit-after 8). Every wait is bounded (30 s at most).
 #   scripts/interop.sh <wine> <windows samples dir> <linux samples dir>
-# Skips ([sanport-skip]) when either build has no samples.
+# Skips when either build has no samples: a [sanport-skip] line says which, and the exit
+# status is 77 (CTest's SKIP_RETURN_CODE).
 set -u
 wine=$1
 win=$2
 lin=$3
 for f in "$win/echo_server.exe" "$win/echo_client.exe"; do
-    [ -f "$f" ] || { echo "[sanport-skip] no Windows build at $win"; exit 0; }
+    [ -f "$f" ] || { echo "[sanport-skip] no Windows build at $win"; exit 77; }
 done
 for f in "$lin/echo_server" "$lin/echo_client"; do
-    [ -x "$f" ] || { echo "[sanport-skip] no Linux build at $lin"; exit 0; }
+    [ -x "$f" ] || { echo "[sanport-skip] no Linux build at $lin"; exit 77; }
 done
 
 connections=8 messages=200 size=64

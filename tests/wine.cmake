@@ -17,8 +17,7 @@ set(sanport_cross_unit_sources
   support/os_pair.cpp)
 sanport_test_binary(sanport_unit_tests SOURCES ${sanport_cross_unit_sources})
 doctest_discover_tests(sanport_unit_tests TEST_PREFIX "unit." PROPERTIES
-  TIMEOUT 30 LABELS unit SKIP_REGULAR_EXPRESSION "${skip_marker}"
-  SKIP_RETURN_CODE 77)
+  TIMEOUT 30 LABELS unit SKIP_RETURN_CODE 77)
 set(sanport_cross_test_targets sanport_unit_tests)
 
 option(SANPORT_WINE_IOCP_TESTS "Run the contract tests on the IOCP backend under Wine" ON)
@@ -29,13 +28,12 @@ if(SANPORT_WINE_IOCP_TESTS)
     TEST_PREFIX "iocp."
     EXTRA_ARGS --sanport-backend=iocp
     PROPERTIES TIMEOUT 30 LABELS "contract.iocp" ENVIRONMENT SANPORT_BACKEND=iocp
-               SKIP_REGULAR_EXPRESSION "${skip_marker}" SKIP_RETURN_CODE 77)
+               SKIP_RETURN_CODE 77)
   list(APPEND sanport_cross_test_targets sanport_contract_tests)
 endif()
 
 doctest_discover_tests(sanport_porting_tests TEST_PREFIX "porting." PROPERTIES
-  TIMEOUT 120 LABELS porting SKIP_REGULAR_EXPRESSION "${skip_marker}"
-  SKIP_RETURN_CODE 77)
+  TIMEOUT 120 LABELS porting SKIP_RETURN_CODE 77)
 list(APPEND sanport_cross_test_targets sanport_porting_tests)
 
 if(NOT CMAKE_CROSSCOMPILING_EMULATOR MATCHES "wine")

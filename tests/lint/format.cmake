@@ -3,8 +3,11 @@
 # .clang-format wants it: `clang-format --dry-run -Werror` reports no difference. The style file
 # is written for clang-format 14 (Debian bookworm), so clang-format-14 is preferred when both
 # exist. Without git, a git checkout or clang-format the check cannot run: with CI set (CI=true,
-# as .ci/run sets it) that is a failure, elsewhere a visible [sanport-skip].
-#   cmake -DROOT=<source dir> -P format.cmake
+# as .ci/run sets it) that is a failure; elsewhere a visible skip: a [sanport-skip] line, and
+# the file SKIP_FILE (when given) is written, from which format.sh exits 77 -- a cmake -P script
+# can only exit 0 or 1. On a difference it prints the file names and the command that fixes
+# them, not clang-format's diagnostics: those quote whole source lines by the hundred.
+#   cmake -DROOT=<source dir> [-DSKIP_FILE=<path>] -P format.cmake
 cmake_minimum_required(VERSION 3.25)
 
 if(NOT ROOT)
@@ -17,6 +20,9 @@ macro(cannot_run why)
     message(FATAL_ERROR "lint.format cannot run in CI: ${why}")
   endif()
   message("[sanport-skip] lint.format cannot run: ${why}")
+  if(SKIP_FILE)
+    file(WRITE "${SKIP_FILE}" "${why}\n")
+  endif()
   return()
 endmacro()
 
@@ -64,12 +70,13 @@ if(NOT rc EQUAL 0)
     list(APPEND bad "${f}")
   endforeach()
   if(NOT bad)
+    # Not a difference (a bad .clang-format, an unreadable file): its own message says what.
     message(FATAL_ERROR "lint.format: ${CLANG_FORMAT} failed (${rc}):\n${err}${out}")
   endif()
   list(REMOVE_DUPLICATES bad)
   list(LENGTH bad nbad)
   list(JOIN bad " " bad_text)
   message(FATAL_ERROR "${nbad} of ${n} tracked C++ files are not clang-format clean (${version}):\n"
-          "  ${bad_text}\nFix: clang-format -i ${bad_text}\n\n${err}${out}")
+          "  ${bad_text}\nFix (from ${ROOT}): ${CLANG_FORMAT} -i ${bad_text}")
 endif()
 message(STATUS "format ok: ${n} tracked C++ files clang-format clean (${version})")
