@@ -37,7 +37,7 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
     // served from the queue alone, that loop would starve the rest of the engine (reaping other
     // sockets, submitting their requests, kicks, cancels of a closing socket).
     constexpr unsigned pops_per_engine_run = 16;
-    if (engine_.can_drive()) {
+    if (engine_->can_drive()) {
         for (;;) {
             if (pops_without_run_ < pops_per_engine_run) {
                 if (std::size_t n = port_.pop(out, max, 0)) {
@@ -49,7 +49,7 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
             const bool owed = pops_without_run_ >= pops_per_engine_run; // packets may wait
             pops_without_run_ = 0;
             const int left = owed ? 0 : remaining_ms();
-            engine_.run_once(left);
+            engine_->run_once(left);
             if (!owed && left == 0) return port_.pop(out, max, 0);
         }
     }
@@ -59,19 +59,21 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
 int completion_queue_impl::post(const completion_entry& entry) noexcept {
     if (port_.is_closed()) return WSAESHUTDOWN;
     if (!port_.push(entry)) return port_.is_closed() ? WSAESHUTDOWN : WSAENOBUFS;
-    engine_.wake_if_sleeping(); // a driven engine's owner may be waiting inside run_once
+    engine_->wake_if_sleeping(); // a driven engine's owner may be waiting inside run_once
     return 0;
 }
 
 void completion_queue_impl::shutdown() noexcept {
     port_.close();
-    engine_.wake_if_sleeping();
+    engine_->wake_if_sleeping();
 }
 
 } // namespace detail
 
 completion_queue::completion_queue(engine& e)
-    : impl_(std::make_shared<completion_queue_impl>(e.impl())) {}
+    : impl_(std::make_shared<completion_queue_impl>(e.impl().shared_from_this())) {
+    e.impl().add_queue(impl_);
+}
 completion_queue::completion_queue() : completion_queue(default_engine()) {}
 // cq.lifetime: sockets still associated share the queue's state; once it is shut down their
 // completions queue nothing, and their events are still signalled.

@@ -9,6 +9,7 @@
 #include <sanport/completion_queue.h>
 
 #include <cstddef>
+#include <memory>
 
 namespace sanport::detail {
 
@@ -16,8 +17,8 @@ class engine_impl;
 
 class completion_queue_impl {
 public:
-    explicit completion_queue_impl(engine_impl& e) : engine_(e) {}
-    engine_impl& engine() noexcept { return engine_; }
+    explicit completion_queue_impl(std::shared_ptr<engine_impl> e) : engine_(std::move(e)) {}
+    engine_impl& engine() noexcept { return *engine_; }
 
     void push(const completion_entry& entry) noexcept { port_.push(entry); }
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
@@ -26,7 +27,9 @@ public:
     bool is_shut_down() const noexcept { return port_.is_closed(); }
 
 private:
-    engine_impl& engine_;
+    // Kept alive by the queue: after the engine is destroyed it is retired (inert), and the
+    // queue is shut down (cq.engine-gone).
+    std::shared_ptr<engine_impl> engine_;
     packet_port port_;
     // Driven engine: dequeues served from waiting packets since the engine last ran (driver
     // thread only). See dequeue: the engine runs at least every pops_per_engine_run of them.

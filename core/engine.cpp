@@ -30,11 +30,11 @@ constexpr int sock_stream = 1; // SOCK_STREAM on Linux and Windows alike
 engine::engine(const engine_options& options) {
     std::string why;
     auto b = make_backend(forced_backend(options), options.queue_depth, why);
-    impl_ = std::make_unique<engine_impl>(std::move(b), std::move(why), options.own_thread);
+    impl_ = std::make_shared<engine_impl>(std::move(b), std::move(why), options.own_thread);
 }
 
 engine::engine(std::unique_ptr<backend> b)
-    : impl_(std::make_unique<engine_impl>(std::move(b), std::string(), false)) {}
+    : impl_(std::make_shared<engine_impl>(std::move(b), std::string(), false)) {}
 
 engine::~engine() {
     // Close what the owner left open, so every operation still completes exactly once.
@@ -45,7 +45,8 @@ engine::~engine() {
             WSPCloseSocket(s, &err);
         }
     }
-    impl_->stop();
+    // Completion queues may outlive it: they are shut down, and keep only an inert engine.
+    impl_->retire();
 }
 
 int engine::status() const noexcept {

@@ -2,6 +2,7 @@
 // The engine loop and the hand-off from other threads (see engine_impl.hpp).
 #include "core/engine_impl.hpp"
 
+#include "core/completion_queue_impl.hpp"
 #include "core/socket_table.hpp"
 #include "core/transfer.hpp"
 
@@ -10,7 +11,8 @@
 namespace sanport::detail {
 
 engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread)
-    : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread) {
+    : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread),
+      started_(backend_ != nullptr) {
     if (backend_) slots_.assign(backend_->max_regions(), 0);
     if (backend_ && own_thread) thread_ = std::thread([this] { thread_main(); });
 }
@@ -39,8 +41,28 @@ bool engine_impl::claim_if_never_driven() noexcept {
     return driver_.compare_exchange_strong(none, std::this_thread::get_id()) || on_engine_thread();
 }
 
+void engine_impl::add_queue(const std::shared_ptr<completion_queue_impl>& q) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(queues_, [](const auto& w) { return w.expired(); });
+    queues_.push_back(q);
+}
+
+void engine_impl::retire() {
+    stop();
+    std::vector<std::weak_ptr<completion_queue_impl>> queues;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        queues.swap(queues_);
+    }
+    for (const auto& w : queues)
+        if (auto q = w.lock()) q->shutdown();
+    // No thread drives any more (stopping_ is set, so can_drive() is false and nobody sleeps
+    // in reap): the ring or reactor and its descriptors can go now, not with the last queue.
+    backend_.reset();
+}
+
 bool engine_impl::can_drive() noexcept {
-    if (!backend_) return false;
+    if (!started_ || stopping_.load(std::memory_order_acquire)) return false;
     if (own_thread_) return on_engine_thread();
     // Read first: once claimed, every call would otherwise pay a locked compare-exchange.
     const std::thread::id me = std::this_thread::get_id();

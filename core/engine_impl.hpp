@@ -23,7 +23,11 @@
 
 namespace sanport::detail {
 
-class engine_impl {
+class completion_queue_impl;
+
+// Shared: the public engine owns it, and each completion queue made on it keeps it too, so a
+// queue that outlives its engine never points at freed memory (cq.engine-gone).
+class engine_impl : public std::enable_shared_from_this<engine_impl> {
 public:
     // Backend already made (or nullptr with why_not). own_thread starts the completion thread.
     engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread);
@@ -66,6 +70,12 @@ public:
     void unlink(socket_state& s);
     std::vector<SOCKET> sockets();
 
+    // Completion queues made on this engine, shut down when it retires.
+    void add_queue(const std::shared_ptr<completion_queue_impl>& q);
+    // The public engine is going away (its sockets are closed): stop, shut every queue down
+    // and release the backend. What stays is inert: can_drive() is false from then on.
+    void retire();
+
     // Wait (or drive, on the engine thread) until pred() holds. Never holds a socket lock.
     void wait_until(const std::function<bool()>& pred);
 
@@ -82,6 +92,7 @@ private:
     std::unique_ptr<backend> backend_;
     std::string why_;
     bool own_thread_ = false;
+    bool started_ = false; // a backend started; read by any thread, unlike backend_
     std::thread thread_;
     std::atomic<std::thread::id> driver_{};
     std::atomic<bool> bound_{false};
@@ -94,6 +105,7 @@ private:
     std::vector<std::function<void()>> commands_;
     std::vector<std::uint8_t> slots_;
     socket_state* sockets_ = nullptr;
+    std::vector<std::weak_ptr<completion_queue_impl>> queues_;
 };
 
 } // namespace sanport::detail

@@ -5,6 +5,10 @@
 // one packet (overlapped, bytes, key, status), except when the low bit of the operation's
 // hEvent is set, or the socket skips packets for immediate successes. Dequeue in batches.
 // On a driven engine (own_thread = false) dequeue runs the engine itself while it waits.
+//
+// Threads: any thread may dequeue, post or shut down, also several at once. Lifetime: a queue
+// may be destroyed while sockets are still associated (their completions then queue nothing),
+// and may outlive its engine: the engine's destruction shuts it down (cq.engine-gone).
 #pragma once
 
 #include <sanport/compat.h>

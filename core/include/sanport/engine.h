@@ -8,6 +8,11 @@
 //    (completion_queue::dequeue or engine::run_once). Everything then happens on that thread:
 //    no hand-off, no wake-up syscall, no lock contention.
 // Calls from other threads are always allowed; they are handed to the engine's thread.
+//
+// Lifetime (engine.lifetime in docs/contract.md): destroying an engine closes every socket
+// still open on it, so each pending operation completes exactly once (aborted), then stops
+// its thread and releases the ring or reactor. Its SOCKET values and memory handles are
+// unknown afterwards. A completion_queue made on it may outlive it and is then shut down.
 #pragma once
 
 #include <sanport/compat.h>
@@ -57,7 +62,7 @@ public:
     explicit engine(std::unique_ptr<detail::backend> backend);
 
 private:
-    std::unique_ptr<detail::engine_impl> impl_;
+    std::shared_ptr<detail::engine_impl> impl_;
 };
 
 // The embedded default engine, started on first use (own completion thread).
