@@ -62,6 +62,9 @@ struct socket_state {
     bool report_disconnect = false;
     std::uint32_t read_ahead_capacity = 0;
     int family = 0;
+    // Made through a proc table WSPStartup filled (startup.cleanup): the last WSPCleanup
+    // closes it. Sockets from direct calls are the application's, never closed by a cleanup.
+    bool startup_owned = false;
 
     // Connection state (sticky).
     conn_state state = conn_state::fresh;

@@ -116,6 +116,7 @@ void socket_table::recycle(socket_state* s) noexcept {
     s->overlapped = s->strict_registration = s->report_disconnect = false;
     s->read_ahead_capacity = 0;
     s->family = 0;
+    s->startup_owned = false;
     s->state = conn_state::fresh;
     s->rd_shutdown = s->wr_shutdown = s->wr_shutdown_done = s->eof = s->closing = false;
     s->recv_error = s->send_error = s->failed_under_send = 0;

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -92,10 +93,36 @@ int ioctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_
     return 0;
 }
 
-// The last WSPCleanup closes what is still open, as WSACleanup does ("as if closesocket was
-// called"): every pending operation completes once, with WSA_OPERATION_ABORTED. Only sockets
-// whose engine has a thread of its own: a driven engine's sockets belong to its owner, and a
-// close from here would wait for a driver that may never run again.
+// startup.cleanup: sockets made through the proc table belong to the start-ups; a socket made
+// by a direct call (or adopted) belongs to the application, which may never have called
+// WSPStartup, so a plug-in's balanced WSPStartup/WSPCleanup must not close it.
+void own_by_startup(SOCKET s) noexcept {
+    if (s == INVALID_SOCKET) return;
+    const socket_ref sock = socket_table::instance().find(s);
+    if (!sock) return; // closed by another thread meanwhile
+    std::lock_guard lock(sock->mutex);
+    sock->startup_owned = true;
+}
+
+SOCKET table_socket(int af, int type, int protocol, LPWSAPROTOCOL_INFOW info, GROUP g, DWORD flags,
+                    LPINT lpErrno) {
+    const SOCKET s = WSPSocket(af, type, protocol, info, g, flags, lpErrno);
+    own_by_startup(s);
+    return s;
+}
+
+SOCKET table_accept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC condition,
+                    DWORD_PTR data, LPINT lpErrno) {
+    const SOCKET accepted = WSPAccept(s, addr, addrlen, condition, data, lpErrno);
+    own_by_startup(accepted);
+    return accepted;
+}
+
+// The last WSPCleanup closes what the start-ups' sockets left open, as WSACleanup does ("as if
+// closesocket was called"): every pending operation completes once, with
+// WSA_OPERATION_ABORTED. Only sockets made through the proc table, and only those whose engine
+// has a thread of its own: a driven engine's sockets belong to its owner, and a close from
+// here would wait for a driver that may never run again.
 void close_all_sockets() noexcept {
     std::vector<SOCKET> all;
     try {
@@ -107,6 +134,8 @@ void close_all_sockets() noexcept {
         {
             const socket_ref sock = socket_table::instance().find(s);
             if (!sock || !sock->engine || !sock->engine->has_own_thread()) continue;
+            std::lock_guard lock(sock->mutex);
+            if (!sock->startup_owned) continue;
         }
         int ignored = 0;
         WSPCloseSocket(s, &ignored); // WSAENOTSOCK if someone else closed it meanwhile
@@ -125,7 +154,7 @@ int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
         data->szDescription[i] = static_cast<WCHAR>(name[i]);
 
     std::memset(t, 0, sizeof(*t));
-    t->lpWSPAccept = WSPAccept;
+    t->lpWSPAccept = table_accept;
     t->lpWSPBind = WSPBind;
     t->lpWSPCleanup = WSPCleanup;
     t->lpWSPCloseSocket = WSPCloseSocket;
@@ -138,7 +167,7 @@ int fill(WORD version, LPWSPDATA data, LPWSPPROC_TABLE t) {
     t->lpWSPRecv = WSPRecv;
     t->lpWSPSend = WSPSend;
     t->lpWSPShutdown = WSPShutdown;
-    t->lpWSPSocket = WSPSocket;
+    t->lpWSPSocket = table_socket;
     stub(t->lpWSPAddressToString);
     stub(t->lpWSPAsyncSelect);
     stub(t->lpWSPCancelBlockingCall);

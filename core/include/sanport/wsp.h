@@ -85,9 +85,11 @@ int WSPStartup(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW 
 int WSPStartupEx(WORD wVersionRequested, LPWSPDATA lpWSPData, LPWSAPROTOCOL_INFOW lpProtocolInfo,
                  LPWSPUPCALLTABLEEX lpUpcallTable, LPWSPPROC_TABLE lpProcTable);
 // Balances one WSPStartup(Ex); WSANOTINITIALISED when there is none to balance. The last one
-// closes every socket still open on an engine with its own thread (the default engine, and
-// engines made with own_thread = true) as WSPCloseSocket would: each pending operation
-// completes once with WSA_OPERATION_ABORTED. Sockets of driven engines are their owner's.
+// closes every socket still open that was made through a proc table a start-up filled
+// (lpWSPSocket, lpWSPAccept) as WSPCloseSocket would: each pending operation completes once
+// with WSA_OPERATION_ABORTED. Sockets made by direct calls (sanport::WSPSocket, WSPAccept,
+// WSPAdoptSocket, engine::socket) are the application's: no WSPCleanup closes them, so a
+// plug-in's balanced start-up and clean-up cannot abort them (startup.cleanup).
 int WSPCleanup(LPINT lpErrno);
 
 // ---- sanport extensions ---------------------------------------------------------------------
