@@ -97,8 +97,9 @@ SOCKET engine::adopt(SOCKET os_socket, DWORD flags, LPINT lpErrno) {
                                                : conn_state::fresh;
     if (state == conn_state::connected) sys::prepare(os_socket);
     int wsa = 0;
+    // stale.retire: adopting a number sanport still holds retires a stale entry.
     const SOCKET s = register_socket(*impl_, os_socket, (flags & WSA_FLAG_OVERLAPPED) != 0, state,
-                                     facts.family, wsa);
+                                     facts.family, wsa, true);
     if (s == INVALID_SOCKET) return fail(lpErrno, wsa), INVALID_SOCKET;
     return s;
 }

@@ -55,8 +55,10 @@ class registry;
 void retire_regions(engine_impl& e, registry& regions);
 
 // wsp_lifecycle.cpp: puts an OS socket under sanport on engine e. On failure returns
-// INVALID_SOCKET with *wsa set and leaves the OS socket open (the caller decides).
+// INVALID_SOCKET with *wsa set and leaves the OS socket open (the caller decides). An entry
+// sanport still holds for the same number is stale and retired first (stale.retire), unless
+// `adopting` and the handle still names that entry's socket (adopted twice: WSAEINVAL).
 SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state state, int family,
-                       int& wsa);
+                       int& wsa, bool adopting = false);
 
 } // namespace sanport::detail

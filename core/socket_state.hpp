@@ -62,6 +62,9 @@ struct socket_state {
     bool report_disconnect = false;
     std::uint32_t read_ahead_capacity = 0;
     int family = 0;
+    // sys::identity of the OS socket when it was registered (set by every registration):
+    // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
+    std::uint64_t identity = 0;
     // Made through a proc table WSPStartup filled (startup.cleanup): the last WSPCleanup
     // closes it. Sockets from direct calls are the application's, never closed by a cleanup.
     bool startup_owned = false;

@@ -7,6 +7,8 @@
 
 #include <sanport/compat.h>
 
+#include <cstdint>
+
 struct sockaddr;
 
 namespace sanport::detail::sys {
@@ -34,7 +36,10 @@ int shutdown_send(SOCKET s) noexcept; // SHUT_WR; sanport never passes SHUT_RD t
 int wake_accept(SOCKET s) noexcept;
 int close(SOCKET s) noexcept;
 int inspect(SOCKET s, socket_facts& facts) noexcept; // WSAENOTSOCK if s is no socket
-bool keepalive_enabled(SOCKET s) noexcept;           // SO_KEEPALIVE is on
+// Which socket the handle names now (stale.window): equal values mean the same socket; 0 when
+// the handle is closed or the platform cannot tell (Windows), so 0 proves nothing.
+std::uint64_t identity(SOCKET s) noexcept;
+bool keepalive_enabled(SOCKET s) noexcept; // SO_KEEPALIVE is on
 // setsockopt/getsockopt passed through with the platform's levels and names (WSPSetSockOpt,
 // WSPGetSockOpt of the proc table; ported code names options, never numbers).
 int set_option(SOCKET s, int level, int name, const char* value, int length) noexcept;

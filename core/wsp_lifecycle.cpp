@@ -16,21 +16,101 @@
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <thread>
+
 namespace sanport {
 
 using namespace detail;
 
 namespace detail {
 
-SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state state, int family,
-                       int& wsa) {
+namespace {
+
+// stale.retire: said once per process, the first time sanport meets a stale entry.
+void say_stale_once(SOCKET s) noexcept {
+    static std::atomic<bool> said{false};
+    if (said.exchange(true, std::memory_order_relaxed)) return;
+    std::fprintf(stderr,
+                 "sanport: SOCKET %llu was closed with close()/closesocket() behind sanport's "
+                 "back; its stale entry is retired: use WSPCloseSocket\n",
+                 static_cast<unsigned long long>(s));
+}
+
+// close_entry's answer when another thread is already closing the entry.
+constexpr int closing_elsewhere = -1;
+
+// close.pending.abort for one entry, then the entry leaves the table and its state is
+// recycled. `os_is_ours`: the handle still names the socket sanport registered, so it may be
+// shut down (a listener's blocked accept) and closed; otherwise (stale.retire, stale.window) the
+// number is someone else's now and nothing reaches it: io_uring cancels by user_data, Asio's
+// detach hands the descriptor back unclosed, IOCP cancels by OVERLAPPED. Returns 0, the close's
+// WSA code, or closing_elsewhere.
+int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
     socket_table& table = socket_table::instance();
+    socket_state& st = *sock;
+    engine_impl& e = *st.engine;
+    bool listening = false;
+    {
+        std::lock_guard lock(st.mutex);
+        if (st.closing) return closing_elsewhere;
+        st.closing = true;
+        listening = st.state == conn_state::listening;
+        recv_abort_queued(st);
+        send_abort_queued(st);
+        if (st.recv.in_flight || st.send.in_flight) e.want_cancel(st);
+    }
+    if (listening && os_is_ours) sys::wake_accept(s);
+    e.wait_until([&] { return st.busy.load(std::memory_order_acquire) == 0; });
+    // The engine's last touch of st is its release store of busy (dispatch); a request that
+    // finished inline released the lock before its caller could see busy == 0 here.
+    { std::lock_guard lock(st.mutex); }
+
+    // From here on the handle is gone for new callers; wait for the ones that looked it up.
+    table.remove(s, &st);
+    e.unlink(st);
+    st.close_waiting.store(true, std::memory_order_release);
+    e.wait_until([&] { return st.refs.load(std::memory_order_acquire) <= 1; });
+    retire_regions(e, st.regions);
+    // Asio: deregisters the number from this engine's epoll set. A stale entry is retired
+    // before the socket that reused its number is attached, so that socket is never in the set
+    // yet.
+    e.io().detach(s, st.backend_socket);
+    const int wsa = os_is_ours ? sys::close(s) : 0;
+    socket_state* raw = sock.get();
+    sock.reset();
+    table.recycle(raw);
+    return wsa;
+}
+
+} // namespace
+
+SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state state, int family,
+                       int& wsa, bool adopting) {
+    socket_table& table = socket_table::instance();
+    const std::uint64_t identity = sys::identity(os);
+    // stale.retire: the OS handed out (or the caller adopts) a number sanport still holds, so
+    // the socket of that entry was closed behind sanport's back. Retired before the new socket
+    // is attached, so that nothing of the retirement reaches the new one.
+    while (socket_ref old = table.find(os)) {
+        if (adopting && (old->identity == 0 || old->identity == identity)) {
+            wsa = WSAEINVAL; // the same socket adopted twice (or, on Windows, no way to tell)
+            return INVALID_SOCKET;
+        }
+        say_stale_once(os);
+        // Another thread closing the stale entry removes it soon (and leaves the OS socket
+        // alone: its identity differs).
+        if (close_entry(std::move(old), os, false) == closing_elsewhere) std::this_thread::yield();
+    }
     socket_state* s = table.make_state();
     s->handle = os;
     s->engine = &e;
     s->overlapped = overlapped;
     s->state = state;
     s->family = family;
+    s->identity = identity;
     if ((wsa = e.io().attach(os, s->backend_socket)) != 0) {
         table.recycle(s);
         return INVALID_SOCKET;
@@ -181,41 +261,17 @@ int WSPShutdown(SOCKET s, int how, LPINT lpErrno) {
     });
 }
 
-// socket.close, close.pending.abort
+// socket.close, close.pending.abort, stale.window
 int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
-    socket_table& table = socket_table::instance();
-    socket_ref sock = table.find(s);
+    socket_ref sock = socket_table::instance().find(s);
     if (!sock) return fail(lpErrno, WSAENOTSOCK);
-    socket_state& st = *sock;
-    engine_impl& e = *st.engine;
-    bool listening = false;
-    {
-        std::lock_guard lock(st.mutex);
-        if (st.closing) return fail(lpErrno, WSAENOTSOCK); // another thread is closing it
-        st.closing = true;
-        listening = st.state == conn_state::listening;
-        recv_abort_queued(st);
-        send_abort_queued(st);
-        if (st.recv.in_flight || st.send.in_flight) e.want_cancel(st);
-    }
-    if (listening) sys::wake_accept(s);
-    e.wait_until([&] { return st.busy.load(std::memory_order_acquire) == 0; });
-    // The engine's last touch of st is its release store of busy (dispatch); a request that
-    // finished inline released the lock before its caller could see busy == 0 here.
-    { std::lock_guard lock(st.mutex); }
-
-    // From here on the handle is gone for new callers; wait for the ones that looked it up.
-    table.remove(s, &st);
-    e.unlink(st);
-    st.close_waiting.store(true, std::memory_order_release);
-    e.wait_until([&] { return st.refs.load(std::memory_order_acquire) <= 1; });
-    retire_regions(e, st.regions);
-    e.io().detach(s, st.backend_socket);
-    const int wsa = sys::close(s);
-    socket_state* raw = sock.get();
-    sock.reset();
-    table.recycle(raw);
+    // One fstat per close (none per transfer): a handle closed behind sanport's back, maybe
+    // reused by another component, is retired without closing the number.
+    const bool ours = sock->identity == 0 || sys::identity(s) == sock->identity;
+    if (!ours) say_stale_once(s);
+    const int wsa = close_entry(std::move(sock), s, ours);
+    if (wsa == closing_elsewhere || !ours) return fail(lpErrno, WSAENOTSOCK);
     if (wsa) return fail(lpErrno, wsa);
     return 0;
 }

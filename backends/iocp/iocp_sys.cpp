@@ -181,6 +181,11 @@ int close(SOCKET s) noexcept {
     return ::closesocket(s) == 0 ? 0 : last_error();
 }
 
+std::uint64_t identity(SOCKET) noexcept {
+    // Windows has no cheap "which socket is this handle now": unknown (stale.window).
+    return 0;
+}
+
 int inspect(SOCKET s, socket_facts& facts) noexcept {
     iocp_last_error_guard guard;
     facts = socket_facts{};

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -194,6 +195,14 @@ int close(SOCKET s) noexcept {
     // On Linux the descriptor is released even when close reports EINTR: never retry it.
     if (errno == EINTR) return 0;
     return errno == EBADF ? WSAENOTSOCK : last_error();
+}
+
+std::uint64_t identity(SOCKET s) noexcept {
+    errno_guard guard;
+    // Every socket lives on sockfs, so its inode number alone names it while it is open.
+    struct stat st {};
+    if (::fstat(fd_of(s), &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
+    return static_cast<std::uint64_t>(st.st_ino);
 }
 
 int inspect(SOCKET s, socket_facts& facts) noexcept {
