@@ -53,6 +53,13 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
             if (!owed && left == 0) return port_.pop(out, max, 0);
         }
     }
+    // engine.owner: only the owner drives a driven engine; waiting here for packets that only
+    // the owner's drive produces could last for ever, so say so at once.
+    if (!engine_->has_own_thread() && !port_.is_closed()) {
+        set_error_detail("completion_queue::dequeue: the engine is driven by another thread (its "
+                         "owner); call engine::take_ownership() before it is first driven");
+        return 0;
+    }
     return port_.pop(out, max, forever ? -1 : static_cast<int>(timeout_ms));
 }
 

@@ -17,6 +17,23 @@ using namespace detail;
 
 namespace {
 
+thread_local const char* error_detail = "";
+
+} // namespace
+
+namespace detail {
+void set_error_detail(const char* why) noexcept {
+    error_detail = why;
+}
+} // namespace detail
+
+// engine.owner: the reason of this thread's last failing call that gave one.
+const char* last_error_detail() noexcept {
+    return error_detail;
+}
+
+namespace {
+
 std::string forced_backend(const engine_options& options) {
     if (!options.backend.empty()) return options.backend;
     const char* env = std::getenv("SANPORT_BACKEND");
@@ -39,7 +56,8 @@ engine::engine(std::unique_ptr<backend> b)
 engine::~engine() {
     // Close what the owner left open, so every operation still completes exactly once.
     if (impl_->status() == 0) {
-        impl_->claim_if_never_driven();
+        // Never driven: the destroying thread may drive it now (engine.owner).
+        if (!impl_->has_own_thread()) impl_->take_ownership();
         for (SOCKET s : impl_->sockets()) {
             int err = 0;
             WSPCloseSocket(s, &err);
@@ -57,6 +75,10 @@ const std::string& engine::why() const noexcept {
 }
 const char* engine::backend_name() const noexcept {
     return impl_->backend_name();
+}
+
+int engine::take_ownership() noexcept {
+    return impl_->take_ownership();
 }
 
 int engine::run_once(DWORD timeout_ms) {

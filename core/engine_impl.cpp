@@ -14,6 +14,7 @@ engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool o
     : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread),
       started_(backend_ != nullptr) {
     if (backend_) slots_.assign(backend_->max_regions(), 0);
+    if (!own_thread) owner_ = std::this_thread::get_id(); // engine.owner
     if (backend_ && own_thread) thread_ = std::thread([this] { thread_main(); });
 }
 
@@ -35,10 +36,21 @@ void engine_impl::thread_main() {
         run_once(-1);
 }
 
-bool engine_impl::claim_if_never_driven() noexcept {
-    if (!backend_ || own_thread_) return false;
-    std::thread::id none{};
-    return driver_.compare_exchange_strong(none, std::this_thread::get_id()) || on_engine_thread();
+int engine_impl::take_ownership() noexcept {
+    if (own_thread_) {
+        set_error_detail("engine::take_ownership: the engine runs its own thread");
+        return WSAEINVAL;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::thread::id me = std::this_thread::get_id();
+    const std::thread::id current = driver_.load(std::memory_order_acquire);
+    if (current == std::thread::id{}) {
+        owner_ = me;
+        return 0;
+    }
+    if (current == me) return 0;
+    set_error_detail("engine::take_ownership: another thread already drove the engine");
+    return WSAEINVAL;
 }
 
 void engine_impl::add_queue(const std::shared_ptr<completion_queue_impl>& q) {
@@ -66,10 +78,14 @@ bool engine_impl::can_drive() noexcept {
     if (own_thread_) return on_engine_thread();
     // Read first: once claimed, every call would otherwise pay a locked compare-exchange.
     const std::thread::id me = std::this_thread::get_id();
-    std::thread::id current = driver_.load(std::memory_order_acquire);
+    const std::thread::id current = driver_.load(std::memory_order_acquire);
     if (current == me) return true;
     if (current != std::thread::id{}) return false;
-    return driver_.compare_exchange_strong(current, me) || current == me;
+    // Not driven yet: only the owner binds, under the lock take_ownership takes.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (owner_ != me || driver_.load(std::memory_order_relaxed) != std::thread::id{}) return false;
+    driver_.store(me, std::memory_order_release);
+    return true;
 }
 
 void engine_impl::bind_thread_once() {
@@ -79,7 +95,15 @@ void engine_impl::bind_thread_once() {
 }
 
 int engine_impl::run_once(int timeout_ms) {
-    if (!can_drive()) return -1;
+    if (!can_drive()) {
+        set_error_detail(
+            !started_ || stopping_.load(std::memory_order_acquire) ? "engine::run_once: the engine "
+                                                                     "did not start or stopped"
+            : own_thread_ ? "engine::run_once: the engine runs its own thread"
+                          : "engine::run_once: the engine is driven by another thread (its "
+                            "owner); call engine::take_ownership() before it is first driven");
+        return -1;
+    }
     bind_thread_once();
     drain_commands();
     drain_kicks();
@@ -247,9 +271,9 @@ std::vector<SOCKET> engine_impl::sockets() {
 }
 
 void engine_impl::wait_until(const std::function<bool()>& pred) {
-    // Only the engine's own thread drives while it waits. Waiting never claims the driver role
-    // of a driven engine: the ring binds to the claiming thread (SINGLE_ISSUER), and a closer
-    // or blocking caller would steal it from the owner.
+    // engine.owner.waits: the engine's thread, or a driven engine's owner (also before its
+    // first drive, which binds it), drives while it waits. No other thread ever drives: the ring
+    // binds to one thread (SINGLE_ISSUER), and a closer or blocking caller would steal it.
     if (on_engine_thread()) {
         while (!pred())
             run_once(10);

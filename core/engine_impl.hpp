@@ -25,6 +25,9 @@ namespace sanport::detail {
 
 class completion_queue_impl;
 
+// last_error_detail(): the reason the calling thread's last failing call gave (a literal).
+void set_error_detail(const char* why) noexcept;
+
 // Shared: the public engine owns it, and each completion queue made on it keeps it too, so a
 // queue that outlives its engine never points at freed memory (cq.engine-gone).
 class engine_impl : public std::enable_shared_from_this<engine_impl> {
@@ -45,10 +48,11 @@ public:
     bool on_engine_thread() const noexcept {
         return driver_.load(std::memory_order_acquire) == std::this_thread::get_id();
     }
-    // A thread may drive when it already does, or when nobody has yet (driven engines).
+    // engine.owner: a thread may drive when it already does, or when it owns a driven engine
+    // that nobody drove yet (the first drive binds the ring to it).
     bool can_drive() noexcept;
-    // Engine shutdown from a thread that is not driving: take over if nobody ever drove.
-    bool claim_if_never_driven() noexcept;
+    // engine::take_ownership: 0, or WSAEINVAL once another thread drove (or own-thread engine).
+    int take_ownership() noexcept;
 
     int run_once(int timeout_ms);
     void wake_if_sleeping() noexcept;
@@ -95,6 +99,9 @@ private:
     bool started_ = false; // a backend started; read by any thread, unlike backend_
     std::thread thread_;
     std::atomic<std::thread::id> driver_{};
+    // Driven engines: the thread allowed to drive first (the constructing one, or the last
+    // take_ownership before the first drive). Written and bound under mutex_.
+    std::thread::id owner_{};
     std::atomic<bool> bound_{false};
     std::atomic<bool> stopping_{false};
     std::atomic<bool> sleeping_{false};

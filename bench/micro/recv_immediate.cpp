@@ -164,8 +164,9 @@ void bm_wsprecv(benchmark::State& state, config c) {
     }
     auto buf = std::make_unique<buffers>(c.nbufs);
     sanport::completion_entry entry;
-    // The first dequeue makes this thread the engine's driver, so WSPRecv starts kernel work
-    // itself (no hand-off) and post_command (registration) runs inline.
+    // This thread built the engine, so it owns it; the first dequeue binds it as the driver, so
+    // WSPRecv starts kernel work itself (no hand-off) and post_command (registration) runs
+    // inline.
     bool ok = cq.associate(s, 1, true) == 0 && cq.dequeue(&entry, 1, 0) == 0;
     if (ok && c.read_ahead)
         ok = sanport::set_socket_mode(s, sanport::socket_mode::read_ahead_bytes, 65536, &err) == 0;

@@ -6,9 +6,12 @@
 // hEvent is set, or the socket skips packets for immediate successes. Dequeue in batches.
 // On a driven engine (own_thread = false) dequeue runs the engine itself while it waits.
 //
-// Threads: any thread may dequeue, post or shut down, also several at once. Lifetime: a queue
-// may be destroyed while sockets are still associated (their completions then queue nothing),
-// and may outlive its engine: the engine's destruction shuts it down (cq.engine-gone).
+// Threads: any thread may post or shut down; on an engine with its own thread (the default
+// one) any thread may dequeue, also several at once. On a driven engine only its owner
+// dequeues (engine.owner, see engine.h); from another thread dequeue returns 0 at once and
+// last_error_detail() says why. Lifetime: a queue may be destroyed while sockets are still
+// associated (their completions then queue nothing), and may outlive its engine: the engine's
+// destruction shuts it down (cq.engine-gone).
 #pragma once
 
 #include <sanport/compat.h>

@@ -7,7 +7,18 @@
 //  - an engine a server owns with `own_thread = false`, driven from the server's one thread
 //    (completion_queue::dequeue or engine::run_once). Everything then happens on that thread:
 //    no hand-off, no wake-up syscall, no lock contention.
-// Calls from other threads are always allowed; they are handed to the engine's thread.
+//
+// Ownership of a driven engine (engine.owner in docs/contract.md): its owner is the thread that
+// constructed it, unless another thread calls take_ownership() before the engine was first
+// driven. Only the owner drives it (io_uring binds the ring to one thread). From any other
+// thread, a call that would have to drive fails at once instead of waiting for the owner:
+// run_once returns -1 and dequeue returns 0, both with last_error_detail() saying why. On the
+// owner, every call that waits (a blocking WSPRecv/WSPSend, WSPGetOverlappedResult with fWait)
+// drives the engine while it waits (engine.owner.waits). Other calls from other threads are
+// allowed and handed to the owner, whose next drive carries them out: WSPCloseSocket from
+// another thread returns at once and the socket's pending operations complete then
+// (close.other-thread). Destroying the engine on a thread that is not its owner (for example
+// after the owner exited) completes every pending operation, aborted (engine.orphan).
 //
 // Lifetime (engine.lifetime in docs/contract.md): destroying an engine closes every socket
 // still open on it, so each pending operation completes exactly once (aborted), then stops
@@ -50,6 +61,10 @@ public:
     // up to timeout_ms (0 = poll, WSA_INFINITE) for at least one. Returns how many kernel
     // completions were handled, or -1 if called on the wrong thread or after stop().
     int run_once(DWORD timeout_ms);
+    // Driven engines: makes the calling thread the owner, if nobody drove the engine yet (an
+    // engine built on one thread and run by another). 0, or WSAEINVAL when another thread
+    // already drove it, or the engine runs its own thread.
+    int take_ownership() noexcept;
     // Wakes a waiting run_once/dequeue from any thread.
     void wake() noexcept;
 
@@ -64,6 +79,11 @@ public:
 private:
     std::shared_ptr<detail::engine_impl> impl_;
 };
+
+// Why the calling thread's last failing sanport call failed, where one code has several causes
+// (a wrong thread for a driven engine, ...): a fixed English sentence, "" when none was given.
+// Calls that succeed leave it alone; read it right after the failure.
+const char* last_error_detail() noexcept;
 
 // The embedded default engine, started on first use (own completion thread).
 engine& default_engine();

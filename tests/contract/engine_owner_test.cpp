@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+// engine.owner: a driven engine (own_thread = false) is driven by its owner only - the thread
+// that built it, or the one that took ownership before the first drive. A call from another
+// thread that would have to drive fails at once with a reason, never waits for ever. Every
+// case runs under a watchdog that ends the process (a failure) instead of hanging CI.
+#include "tests/support/loopback.hpp"
+
+#include <sanport/completion_queue.h>
+#include <sanport/engine.h>
+#include <sanport/wsp.h>
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+using namespace sanport::test;
+
+namespace {
+
+std::unique_ptr<sanport::engine> driven_engine() {
+    sanport::engine_options options;
+    options.own_thread = false;
+    auto e = std::make_unique<sanport::engine>(options);
+    REQUIRE(e->status() == 0);
+    return e;
+}
+
+// A hang is a failure: say which case hung and end the process (CTest reports it failed).
+[[noreturn]] void hung(const char* what) {
+    std::fprintf(stderr, "engine_owner_test: hung: %s\n", what);
+    std::fflush(stderr);
+    std::_Exit(3);
+}
+
+// A connected OS socket adopted into `e`, and its plain peer (closed by the destructor).
+struct adopted_pair {
+    SOCKET s = INVALID_SOCKET;
+    peer_socket peer = no_peer;
+    adopted_pair() = default;
+    adopted_pair(const adopted_pair&) = delete;
+    adopted_pair& operator=(const adopted_pair&) = delete;
+    ~adopted_pair() { peer_close(peer); }
+};
+
+void adopt_pair(sanport::engine& e, posix_listener& listener, adopted_pair& p) {
+    const peer_socket os = posix_connect(listener.address, listener.address_len);
+    REQUIRE(os != no_peer);
+    p.peer = listener.accept_one();
+    REQUIRE(p.peer != no_peer);
+    int err = 0;
+    p.s = e.adopt(static_cast<SOCKET>(os), WSA_FLAG_OVERLAPPED, &err);
+    REQUIRE_MESSAGE(p.s != INVALID_SOCKET, wsa_name(err));
+}
+
+std::string detail() {
+    return sanport::last_error_detail();
+}
+
+} // namespace
+
+TEST_CASE("engine.owner: another thread's dequeue and run_once fail at once with a reason; the "
+          "constructing thread still drives") {
+    auto e = driven_engine();
+    sanport::completion_queue cq(*e);
+    WSAOVERLAPPED user{};
+    REQUIRE(cq.post(3, 9, &user) == 0);
+    std::size_t got = 99;
+    int ran = 99;
+    std::string why_dequeue, why_run;
+    {
+        watchdog dog(max_wait_ms,
+                     [] { hung("dequeue/run_once on a thread that is not the owner"); });
+        std::thread other([&] {
+            sanport::completion_entry entry;
+            got = cq.dequeue(&entry, 1, WSA_INFINITE);
+            why_dequeue = detail();
+            ran = e->run_once(WSA_INFINITE);
+            why_run = detail();
+        });
+        other.join();
+    }
+    CHECK(got == 0u);
+    CHECK(why_dequeue.find("take_ownership") != std::string::npos);
+    CHECK(ran == -1);
+    CHECK(why_run.find("another thread") != std::string::npos);
+    CHECK_FALSE(cq.is_shut_down());
+    // The owner was never displaced: its dequeue drives and returns the packet.
+    watchdog dog(max_wait_ms, [] { hung("the owner's dequeue"); });
+    sanport::completion_entry entry;
+    REQUIRE(cq.dequeue(&entry, 1, 1000) == 1u);
+    CHECK(entry.key == 9);
+    CHECK(entry.overlapped == &user);
+    CHECK(e->run_once(0) >= 0);
+}
+
+TEST_CASE("engine.owner: take_ownership before the first drive hands a driven engine to the "
+          "event-loop thread; afterwards it is refused") {
+    auto e = driven_engine(); // built on this "init" thread
+    sanport::completion_queue cq(*e);
+    posix_listener listener;
+    adopted_pair pair;
+    adopt_pair(*e, listener, pair);
+    REQUIRE(cq.associate(pair.s, 5) == 0);
+    // Posted on the init thread before anyone drove: handed over to whoever drives first.
+    overlapped_op op({1024});
+    op.recv(pair.s);
+    REQUIRE(op.call_pending());
+    send_all(pair.peer, "hello");
+
+    int took = -1;
+    std::size_t got = 0;
+    sanport::completion_entry entry;
+    {
+        watchdog dog(max_wait_ms, [] { hung("the event loop's dequeue after take_ownership"); });
+        std::thread loop([&] {
+            took = e->take_ownership();
+            got = cq.dequeue(&entry, 1, 2000);
+        });
+        loop.join();
+    }
+    CHECK(took == 0);
+    REQUIRE(got == 1u);
+    CHECK(entry.key == 5);
+    CHECK(entry.bytes == 5);
+    CHECK(entry.overlapped == &op.ov());
+    // The loop thread drove it: the init thread can no longer take it, nor drive it.
+    CHECK(wsa_name(e->take_ownership()) == "WSAEINVAL");
+    CHECK(detail().find("already drove") != std::string::npos);
+    CHECK(cq.dequeue(&entry, 1, 0) == 0u);
+    CHECK(e->run_once(0) == -1);
+}
