@@ -133,7 +133,10 @@ static_assert(is_sorted_unique(lifecycle_rows), "keep lifecycle_rows sorted by e
 //                                            after the peer's FIN (CLOSE_WAIT) as EPIPE; after
 //                                            our own SD_SEND the core says WSAESHUTDOWN, and
 //                                            after a local abort the sticky first error
-//                                            (WSAECONNABORTED) answers every later call
+//                                            (WSAECONNABORTED) answers every later call; a
+//                                            receive after a delivered end of stream fails
+//                                            with WSAECONNABORTED instead
+//                                            (recv.peer.reset-after-end)
 //   ENOTSOCK         WSAENOTSOCK
 //   EMSGSIZE         WSAEINVAL               WSAEMSGSIZE is not a WSPRecv code; too many buffers
 //   ENETDOWN         WSAENETDOWN

@@ -8,6 +8,7 @@
 // file does.
 // Locking: every function runs with s.mutex held; start/done run on the engine thread.
 #include "core/engine_impl.hpp"
+#include "core/sys.hpp"
 #include "core/transfer.hpp"
 
 #include <algorithm>
@@ -103,6 +104,15 @@ int recv_post(socket_state& s, op& o) noexcept {
                 return s.recv_error;
             }
             if (s.eof) {
+                // recv.peer.reset-after-end: data sent after the peer's end of stream drew a
+                // reset; Windows then fails every later receive with WSAECONNABORTED. A rare
+                // path: one getsockopt per receive after the end, none before.
+                if (s.failed_under_send != 0 || sys::pending_error(s.handle) != 0) {
+                    s.recv_error = WSAECONNABORTED;
+                    if (s.send_error == 0) s.send_error = WSAECONNABORTED;
+                    op_free(s, o);
+                    return WSAECONNABORTED;
+                }
                 if (s.report_disconnect) {
                     op_free(s, o);
                     return WSAEDISCON;

@@ -40,6 +40,9 @@ int inspect(SOCKET s, socket_facts& facts) noexcept; // WSAENOTSOCK if s is no s
 // the handle is closed or the platform cannot tell (Windows), so 0 proves nothing.
 std::uint64_t identity(SOCKET s) noexcept;
 bool keepalive_enabled(SOCKET s) noexcept; // SO_KEEPALIVE is on
+// The socket's pending error (SO_ERROR, which reading clears) as a receive's WSA code, 0 when
+// none: a reset that came after the peer's end of stream (recv.peer.reset-after-end).
+int pending_error(SOCKET s) noexcept;
 // setsockopt/getsockopt passed through with the platform's levels and names (WSPSetSockOpt,
 // WSPGetSockOpt of the proc table; ported code names options, never numbers).
 int set_option(SOCKET s, int level, int name, const char* value, int length) noexcept;

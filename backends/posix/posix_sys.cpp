@@ -238,6 +238,13 @@ bool keepalive_enabled(SOCKET s) noexcept {
     return get_int_option(fd_of(s), SOL_SOCKET, SO_KEEPALIVE, value) == 0 && value != 0;
 }
 
+int pending_error(SOCKET s) noexcept {
+    errno_guard guard;
+    int value = 0;
+    if (get_int_option(fd_of(s), SOL_SOCKET, SO_ERROR, value) != 0) return 0;
+    return value == 0 ? 0 : wsa_from_transfer_errno(value);
+}
+
 int set_option(SOCKET s, int level, int name, const char* value, int length) noexcept {
     errno_guard guard;
     if (length < 0 || (!value && length > 0)) return WSAEFAULT;

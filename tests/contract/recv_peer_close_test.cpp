@@ -194,3 +194,35 @@ TEST_CASE("recv.peer.reset: peer resets - with a send pending too, the pending r
         CHECK(wsa_name(later.r.err) == "WSAECONNRESET");
     }
 }
+
+TEST_CASE("recv.peer.reset-after-end: the peer ends the stream and closes, our send draws its "
+          "reset - later receives fail with WSAECONNABORTED, every time") {
+    if (skip_under_wine("Wine 8 reports this reset as a graceful end (its own test_shutdown "
+                        "marks the Windows result todo_wine)"))
+        return;
+    loopback_pair p = make_pair();
+    p.close_peer();
+    recv_outcome end = recv_once(p.s, 16);
+    REQUIRE(end.r.ok == TRUE);
+    REQUIRE(end.r.bytes == 0u); // the end of the stream, delivered
+    // The peer's socket is gone: these bytes are sent, and its stack answers with a reset.
+    overlapped_op send({8});
+    send.send(p.s, "too late");
+    REQUIRE(send.wait());
+    CHECK(send.result(p.s).ok == TRUE);
+    sleep_ms(settle_ms);
+    for (int i = 0; i < 3; ++i) {
+        INFO("receive " << i << " after the reset");
+        recv_outcome later = recv_once(p.s, 16);
+        CHECK(later.r.ok == FALSE);
+        CHECK(wsa_name(later.r.err) == "WSAECONNABORTED");
+    }
+    // Blocking receives see the same.
+    char byte = 0;
+    WSABUF buf{1, &byte};
+    DWORD bytes = 0, flags = 0;
+    int err = 0;
+    CHECK(sanport::WSPRecv(p.s, &buf, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) ==
+          SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAECONNABORTED");
+}
