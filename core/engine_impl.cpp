@@ -274,7 +274,7 @@ void engine_impl::wait_until(const std::function<bool()>& pred) {
     // engine.owner.waits: the engine's thread, or a driven engine's owner (also before its
     // first drive, which binds it), drives while it waits. No other thread ever drives: the ring
     // binds to one thread (SINGLE_ISSUER), and a closer or blocking caller would steal it.
-    if (on_engine_thread()) {
+    if (can_drive()) {
         while (!pred())
             run_once(10);
         return;

@@ -43,7 +43,8 @@ BOOL WSPGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcb
         sock.reset(); // do not hold up a concurrent close while waiting
         const auto raw = reinterpret_cast<std::uintptr_t>(lpOverlapped->hEvent);
         HANDLE event = reinterpret_cast<HANDLE>(raw & ~std::uintptr_t{1});
-        if (event && !e->on_engine_thread()) {
+        // engine.owner.waits: the owner drives (wait_until) instead of sleeping on the event.
+        if (event && !e->can_drive()) {
             // The event is signalled after Internal is written; loop in case someone resets it.
             while (is_pending(*lpOverlapped))
                 WSAWaitForMultipleEvents(1, &event, TRUE, 100, FALSE);

@@ -133,3 +133,49 @@ TEST_CASE("engine.owner: take_ownership before the first drive hands a driven en
     CHECK(cq.dequeue(&entry, 1, 0) == 0u);
     CHECK(e->run_once(0) == -1);
 }
+
+TEST_CASE("engine.owner.waits: on the owner, a blocking WSPRecv and WSPSend before the engine "
+          "was ever driven drive it and return") {
+    auto e = driven_engine();
+    posix_listener listener;
+    adopted_pair pair;
+    adopt_pair(*e, listener, pair);
+    watchdog dog(max_wait_ms,
+                 [] { hung("a blocking call on the owner of a never-driven engine"); });
+    // Data that arrives while the call waits: only the owner's own drive can reap it.
+    delayed later(settle_ms, [&] { try_send_all(pair.peer, "ping!"); });
+    char buf[16] = {};
+    WSABUF wb{sizeof buf, buf};
+    DWORD got = bytes_sentinel, flags = 0;
+    int err = 0;
+    REQUIRE(sanport::WSPRecv(pair.s, &wb, 1, &got, &flags, nullptr, nullptr, nullptr, &err) == 0);
+    CHECK(got == 5);
+    CHECK(std::string(buf, got) == "ping!");
+    char out[] = "pong";
+    WSABUF ws{4, out};
+    DWORD sent = bytes_sentinel;
+    REQUIRE(sanport::WSPSend(pair.s, &ws, 1, &sent, 0, nullptr, nullptr, nullptr, &err) == 0);
+    CHECK(sent == 4);
+    CHECK(read_exactly(pair.peer, 4) == "pong");
+}
+
+TEST_CASE("engine.owner.waits: on the owner, WSPGetOverlappedResult(fWait = TRUE) before the "
+          "engine was ever driven drives it until the operation completes") {
+    auto e = driven_engine();
+    posix_listener listener;
+    adopted_pair pair;
+    adopt_pair(*e, listener, pair);
+    watchdog dog(max_wait_ms, [] { hung("WSPGetOverlappedResult(fWait) on the owner"); });
+    for (const bool with_event : {true, false}) {
+        CAPTURE(with_event);
+        overlapped_op op({64});
+        if (!with_event) op.ov().hEvent = nullptr;
+        op.recv(pair.s);
+        REQUIRE(op.call_pending());
+        delayed later(settle_ms, [&] { try_send_all(pair.peer, "abc"); });
+        const op_result r = op.result(pair.s, TRUE);
+        CHECK(r.ok == TRUE);
+        CHECK(r.bytes == 3);
+        CHECK(op.data(3) == "abc");
+    }
+}
