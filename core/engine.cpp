@@ -56,12 +56,18 @@ engine::engine(std::unique_ptr<backend> b)
 engine::~engine() {
     // Close what the owner left open, so every operation still completes exactly once.
     if (impl_->status() == 0) {
-        // Never driven: the destroying thread may drive it now (engine.owner).
-        if (!impl_->has_own_thread()) impl_->take_ownership();
+        if (!impl_->has_own_thread()) {
+            // Never driven: the destroying thread may drive it now (engine.owner). Driven by
+            // another thread, maybe one that exited: drive it no more (engine.orphan).
+            impl_->take_ownership();
+            if (!impl_->can_drive()) impl_->orphan();
+        }
         for (SOCKET s : impl_->sockets()) {
             int err = 0;
             WSPCloseSocket(s, &err);
         }
+        // Closes other threads left to the owner (close.other-thread) finish here.
+        impl_->finish_pending_closes();
     }
     // Completion queues may outlive it: they are shut down, and keep only an inert engine.
     impl_->retire();

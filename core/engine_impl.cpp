@@ -10,6 +10,55 @@
 
 namespace sanport::detail {
 
+namespace {
+
+// engine.orphan: what stays of a backend once its ring or reactor was released on a thread
+// that is not the owner. Nothing reaches the OS any more: a start fails at once, and reap hands
+// back, once each, the requests that were in flight, aborted - only for sockets whose close
+// began, so no other socket reads them as its own cancel.
+class inert_backend final : public backend {
+public:
+    explicit inert_backend(std::size_t regions) : regions_(regions) {}
+    const char* name() const noexcept override { return "closed"; }
+    int bind_thread() noexcept override { return 0; }
+    int attach(SOCKET, void*&) noexcept override { return WSAENETDOWN; }
+    void detach(SOCKET, void*) noexcept override {}
+    bool start(io_request& request, io_completion& done) noexcept override {
+        done = io_completion{&request, WSAENETDOWN, 0, false};
+        return true;
+    }
+    void cancel(SOCKET, void*) noexcept override {}
+    std::size_t max_regions() const noexcept override { return regions_; }
+    bool add_region(std::int32_t, void*, std::size_t) noexcept override { return false; }
+    void remove_region(std::int32_t) noexcept override {}
+    std::size_t reap(io_completion* out, std::size_t max, int) noexcept override {
+        std::size_t n = 0;
+        for (auto it = aborted.begin(); it != aborted.end() && n < max;) {
+            auto* s = static_cast<socket_state*>(it->request->owner);
+            bool closing = false;
+            {
+                std::lock_guard lock(s->mutex);
+                closing = s->closing;
+            }
+            if (!closing) {
+                ++it;
+                continue;
+            }
+            out[n++] = *it;
+            it = aborted.erase(it);
+        }
+        return n;
+    }
+    void wake() noexcept override {}
+
+    std::vector<io_completion> aborted;
+
+private:
+    std::size_t regions_;
+};
+
+} // namespace
+
 engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread)
     : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread),
       started_(backend_ != nullptr) {
@@ -127,6 +176,7 @@ int engine_impl::run_once(int timeout_ms) {
     set_generation_bumps_deferred(false);
     if (n != 0) bump_completion_generation();
     drain_kicks();
+    finish_ready_closes();
     return static_cast<int>(n);
 }
 
@@ -285,6 +335,86 @@ void engine_impl::wait_until(const std::function<bool()>& pred) {
         const std::uint32_t seen = generation.load(std::memory_order_acquire);
         if (pred()) return;
         wait_completion_generation(seen);
+    }
+}
+
+} // namespace sanport::detail
+
+namespace sanport::detail {
+
+bool engine_impl::owner_elsewhere() noexcept {
+    return !own_thread_ && started_ && !stopping_.load(std::memory_order_acquire) && !can_drive();
+}
+
+void engine_impl::close_later(socket_state& s, std::function<void()> finish) {
+    {
+        std::lock_guard lock(mutex_);
+        closes_.push_back({&s, std::move(finish)});
+    }
+    // The owner finishes it at the end of its next drive; make sure that drive comes.
+    commands_pending_.store(true, std::memory_order_seq_cst);
+    wake_if_sleeping();
+}
+
+void engine_impl::finish_ready_closes() {
+    if (finishing_closes_) return;
+    std::vector<pending_close> ready;
+    {
+        std::lock_guard lock(mutex_);
+        if (closes_.empty()) return;
+        std::erase_if(closes_, [&](pending_close& c) {
+            if (c.socket->busy.load(std::memory_order_acquire) != 0 ||
+                c.socket->refs.load(std::memory_order_acquire) > 1)
+                return false;
+            ready.push_back(std::move(c));
+            return true;
+        });
+    }
+    finishing_closes_ = true;
+    for (auto& c : ready)
+        c.finish();
+    finishing_closes_ = false;
+}
+
+void engine_impl::finish_pending_closes() {
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            if (closes_.empty()) return;
+        }
+        if (!can_drive()) return; // not the owner: nothing to do but leave them (never here)
+        run_once(10);
+    }
+}
+
+void engine_impl::orphan() {
+    if (own_thread_ || !backend_) return;
+    auto inert = std::make_unique<inert_backend>(backend_->max_regions());
+    inert_backend* dead = inert.get();
+    std::unique_ptr<backend> released;
+    {
+        std::lock_guard lock(mutex_);
+        released = std::move(backend_);
+        backend_ = std::move(inert);
+        owner_ = std::this_thread::get_id();
+        driver_.store(owner_, std::memory_order_release);
+        bound_.store(true, std::memory_order_release);
+    }
+    // Closing the ring makes the kernel cancel every request and wait for it; Asio's reactor
+    // drops its waits unrun. Either way none of them is ever reported.
+    released.reset();
+    std::vector<socket_state*> all;
+    {
+        std::lock_guard lock(mutex_);
+        for (socket_state* s = sockets_; s; s = s->engine_next)
+            all.push_back(s);
+    }
+    for (socket_state* s : all) {
+        std::lock_guard lock(s->mutex);
+        if (s->recv.in_flight)
+            dead->aborted.push_back({&s->recv.request, WSA_OPERATION_ABORTED, 0, false});
+        if (s->send.in_flight)
+            dead->aborted.push_back({&s->send.request, WSA_OPERATION_ABORTED, 0, false});
     }
 }
 

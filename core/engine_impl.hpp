@@ -83,6 +83,20 @@ public:
     // Wait (or drive, on the engine thread) until pred() holds. Never holds a socket lock.
     void wait_until(const std::function<bool()>& pred);
 
+    // close.other-thread: a driven engine that only another thread (its owner) may drive, and
+    // that still runs. A close from here must not wait for that owner.
+    bool owner_elsewhere() noexcept;
+    // close.other-thread: run finish() on the owner, at the end of a drive, once nothing of s
+    // is in the kernel or on the kick list (busy == 0, one reference left: finish's own).
+    void close_later(socket_state& s, std::function<void()> finish);
+    // The engine is being destroyed: drive (owner, or orphan) until every close_later is done.
+    void finish_pending_closes();
+    // engine.orphan: destroyed on a thread that is not the owner (the owner may have exited).
+    // Releases the ring or reactor now (the kernel cancels every request), makes the calling
+    // thread the driver of an inert backend, and reports every request that was in flight as
+    // aborted to the close that follows, so each operation still completes exactly once.
+    void orphan();
+
     void stop();
 
 private:
@@ -113,6 +127,13 @@ private:
     std::vector<std::uint8_t> slots_;
     socket_state* sockets_ = nullptr;
     std::vector<std::weak_ptr<completion_queue_impl>> queues_;
+    struct pending_close {
+        socket_state* socket;
+        std::function<void()> finish;
+    };
+    std::vector<pending_close> closes_; // close_later; under mutex_
+    bool finishing_closes_ = false;     // owner only: finish() may drive (never recursively)
+    void finish_ready_closes();
 };
 
 } // namespace sanport::detail

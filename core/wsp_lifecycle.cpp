@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 namespace sanport {
@@ -48,11 +49,13 @@ constexpr int closing_elsewhere = -1;
 // number is someone else's now and nothing reaches it: io_uring cancels by user_data, Asio's
 // detach hands the descriptor back unclosed, IOCP cancels by OVERLAPPED. Returns 0, the close's
 // WSA code, or closing_elsewhere.
+int finish_close(socket_ref sock, SOCKET s, bool os_is_ours);
+
 int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
-    socket_table& table = socket_table::instance();
     socket_state& st = *sock;
     engine_impl& e = *st.engine;
     bool listening = false;
+    bool needs_engine = false;
     {
         std::lock_guard lock(st.mutex);
         if (st.closing) return closing_elsewhere;
@@ -61,9 +64,27 @@ int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
         recv_abort_queued(st);
         send_abort_queued(st);
         if (st.recv.in_flight || st.send.in_flight) e.want_cancel(st);
+        needs_engine = st.recv.in_flight || st.send.in_flight || st.kick_queued ||
+                       st.busy.load(std::memory_order_acquire) != 0;
     }
     if (listening && os_is_ours) sys::wake_accept(s);
+    // close.other-thread: only a driven engine's owner can reap what is in flight, and it may
+    // not drive for a long time (blocked in a join): return now, as closesocket does, and let
+    // its next drive complete the operations and finish the close.
+    if (needs_engine && os_is_ours && e.owner_elsewhere()) {
+        auto held = std::make_shared<socket_ref>(std::move(sock));
+        e.close_later(st, [held, s] { finish_close(std::move(*held), s, true); });
+        return 0;
+    }
     e.wait_until([&] { return st.busy.load(std::memory_order_acquire) == 0; });
+    return finish_close(std::move(sock), s, os_is_ours);
+}
+
+// The rest of close_entry, once nothing of the socket is in the kernel.
+int finish_close(socket_ref sock, SOCKET s, bool os_is_ours) {
+    socket_table& table = socket_table::instance();
+    socket_state& st = *sock;
+    engine_impl& e = *st.engine;
     // The engine's last touch of st is its release store of busy (dispatch); a request that
     // finished inline released the lock before its caller could see busy == 0 here.
     { std::lock_guard lock(st.mutex); }

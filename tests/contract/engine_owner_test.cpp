@@ -179,3 +179,82 @@ TEST_CASE("engine.owner.waits: on the owner, WSPGetOverlappedResult(fWait = TRUE
         CHECK(op.data(3) == "abc");
     }
 }
+
+TEST_CASE("close.other-thread: WSPCloseSocket from another thread while the owner waits in a "
+          "join returns at once; the receives complete once, aborted, at the owner's next drive") {
+    auto e = driven_engine();
+    sanport::completion_queue cq(*e);
+    posix_listener listener;
+    adopted_pair pair;
+    adopt_pair(*e, listener, pair);
+    REQUIRE(cq.associate(pair.s, 11) == 0);
+    overlapped_op first({64}), second({64});
+    first.recv(pair.s);
+    second.recv(pair.s);
+    REQUIRE(first.call_pending());
+    REQUIRE(second.call_pending());
+    CHECK(e->run_once(0) >= 0); // the first receive is in the kernel now
+    int rc = -2, err = 0;
+    {
+        watchdog dog(max_wait_ms, [] { hung("WSPCloseSocket on another thread, owner in join"); });
+        std::thread closer([&] { rc = sanport::WSPCloseSocket(pair.s, &err); });
+        closer.join(); // the owner waits outside sanport: it does not drive
+    }
+    CHECK(rc == 0);
+    // Every later call on the handle sees it closed; the owner's drive completes the rest.
+    watchdog dog(max_wait_ms, [] { hung("the owner's drive after another thread's close"); });
+    const std::vector<sanport::completion_entry> got = dequeue_n(cq, 2);
+    REQUIRE(got.size() == 2u);
+    for (const auto& entry : got) {
+        CHECK(entry.key == 11);
+        CHECK(wsa_name(entry.status) == "WSA_OPERATION_ABORTED");
+        CHECK((entry.overlapped == &first.ov() || entry.overlapped == &second.ov()));
+    }
+    CHECK(got[0].overlapped != got[1].overlapped);
+    CHECK(count_more(cq) == 0u);
+    CHECK_FALSE(first.pending());
+    CHECK_FALSE(second.pending());
+    CHECK(first.event_signalled_soon());
+    // The close finished on the owner: the OS socket is gone.
+    for (int i = 0; i < 50 && os_socket_open(pair.s); ++i)
+        e->run_once(10);
+    CHECK_FALSE(os_socket_open(pair.s));
+    CHECK(wsa_name(first.result(pair.s).err) == "WSA_OPERATION_ABORTED");
+}
+
+TEST_CASE("engine.orphan: destroying a driven engine after its owner thread exited completes "
+          "every pending receive exactly once, aborted, without waiting") {
+    posix_listener listener;
+    adopted_pair pair;
+    std::unique_ptr<sanport::engine> e;
+    overlapped_op first({64}), second({64});
+    std::thread owner([&] {
+        e = driven_engine();
+        adopt_pair(*e, listener, pair);
+        first.recv(pair.s);
+        second.recv(pair.s);
+        e->run_once(0); // the first receive is in the kernel; the owner then exits
+    });
+    owner.join();
+    REQUIRE(first.call_pending());
+    REQUIRE(second.call_pending());
+    {
+        watchdog dog(max_wait_ms, [] { hung("destroying an engine whose owner exited"); });
+        e.reset();
+    }
+    CHECK_FALSE(first.pending());
+    CHECK_FALSE(second.pending());
+    CHECK(wsa_name(static_cast<int>(first.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
+    CHECK(wsa_name(static_cast<int>(second.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
+    CHECK(first.event_signalled_soon());
+    CHECK(second.event_signalled_soon());
+    CHECK_FALSE(os_socket_open(pair.s));
+    // Nothing is left of the engine: its handle is unknown.
+    int err = 0;
+    char b[4];
+    WSABUF wb{sizeof b, b};
+    DWORD flags = 0, got = 0;
+    CHECK(sanport::WSPRecv(pair.s, &wb, 1, &got, &flags, nullptr, nullptr, nullptr, &err) ==
+          SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAENOTSOCK");
+}
