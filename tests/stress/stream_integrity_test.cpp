@@ -52,8 +52,14 @@ using sanport::test::tcp_pair;
 
 using steady = std::chrono::steady_clock;
 
-constexpr double wall_limit_s = 20.0;            // the whole test case, or it fails
+constexpr double wall_limit_s = 20.0; // the whole test case, or it fails
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer runs this 5-10 times slower and is here to find races, not to move volume:
+// a quarter of the receives keeps the case well inside its wall limit on a loaded machine.
+constexpr std::uint64_t receive_target = 25000;
+#else
 constexpr std::uint64_t receive_target = 100000; // data-bearing receives per test case
+#endif
 constexpr std::size_t posted_per_socket = 256;
 constexpr std::uint32_t max_entries = 8;
 constexpr std::uint32_t max_entry_len = 4096;
