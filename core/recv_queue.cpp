@@ -126,7 +126,7 @@ int recv_post(socket_state& s, op& o) noexcept {
         }
     }
     s.recv.ops.push_back(o);
-    if (s.recv.in_flight) return WSA_IO_PENDING;
+    if (s.recv.in_flight || s.recv.on_caller) return WSA_IO_PENDING;
     if (!s.engine->on_engine_thread()) {
         s.engine->want_recv_start(s);
         return WSA_IO_PENDING;
@@ -148,14 +148,60 @@ void recv_start_once(socket_state& s) noexcept;
 } // namespace
 
 void recv_start(socket_state& s) noexcept {
+    // engine.other-thread.blocking: a receive that finished on its caller hands what follows
+    // to the engine.
+    if (!s.engine->on_engine_thread()) {
+        if (!s.recv.ops.empty() || s.read_ahead_capacity != 0) s.engine->want_recv_start(s);
+        return;
+    }
     start_flat(s.recv, [&s] { recv_start_once(s); });
+}
+
+int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) noexcept {
+    // Nothing is queued, in flight or read ahead (the caller checked): a stream that already
+    // ended or failed answers at once, exactly as recv_post does.
+    if (s.eof || s.recv_error != 0) return recv_post(s, o);
+    s.recv.ops.push_back(o);
+    s.recv.on_caller = true;
+    const bool probe = o.capacity == 0; // recv.zero-byte: wait with a 1-byte peek
+    char probe_byte = 0;
+    WSABUF probe_buffer{1, &probe_byte};
+    for (;;) {
+        io_request r;
+        if (probe) {
+            r.buffers = &probe_buffer;
+            r.count = 1;
+        } else {
+            op_fill_request(o, r);
+        }
+        const DWORD flags = probe ? DWORD{MSG_PEEK} : o.flags & MSG_PEEK;
+        const SOCKET h = s.handle;
+        DWORD got = 0;
+        int wsa = 0;
+        if (!s.closing) {
+            lock.unlock();
+            // The wait ends on data, the end, an error, or the shutdown a close does.
+            while ((wsa = sys::recv_now(h, r.buffers, r.count, flags, got)) == WSAEWOULDBLOCK)
+                if ((wsa = sys::wait_ready(h, false)) != 0) break;
+            lock.lock();
+        }
+        // MSG_WAITALL goes on here; every other outcome is recv_done's, as for the ring.
+        if (!s.closing && wsa == 0 && got != 0 && o.wants_all() && o.bytes + got < o.capacity) {
+            op_advance(o, got);
+            continue;
+        }
+        s.recv.on_caller = false;
+        s.recv_target_kind = probe ? recv_target::probe : recv_target::head;
+        recv_done(s, io_completion{&s.recv.request, wsa, got, false});
+        return 0;
+    }
 }
 
 namespace {
 
 void recv_start_once(socket_state& s) noexcept {
     s.recv.start_wanted = false;
-    if (s.recv.in_flight || s.closing) return;
+    if (s.recv.in_flight || s.recv.on_caller || s.closing) return;
     io_request& r = s.recv.request;
     r.socket = s.handle;
     r.backend_socket = s.backend_socket;
@@ -304,7 +350,9 @@ void recv_abort_queued(socket_state& s) noexcept {
     // was canceled because the socket was closed." The head stays while the kernel still holds
     // it.
     op_fifo keep;
-    if (s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead && !s.recv.ops.empty())
+    // A head served on its caller stays too: that thread still fills it (the close wakes it).
+    if (((s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead) || s.recv.on_caller) &&
+        !s.recv.ops.empty())
         keep.push_back(s.recv.ops.pop_front());
     while (!s.recv.ops.empty()) {
         op& o = s.recv.ops.pop_front();

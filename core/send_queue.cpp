@@ -38,7 +38,7 @@ int send_post(socket_state& s, op& o) noexcept {
         return 0;
     }
     s.send.ops.push_back(o);
-    if (!s.send.in_flight) s.engine->want_send_start(s);
+    if (!s.send.in_flight && !s.send.on_caller) s.engine->want_send_start(s);
     return WSA_IO_PENDING;
 }
 
@@ -49,14 +49,50 @@ void send_start_once(socket_state& s) noexcept;
 } // namespace
 
 void send_start(socket_state& s) noexcept {
+    // engine.other-thread.blocking: a send that finished on its caller hands what follows to
+    // the engine; a shutdown that waited for it needs no engine.
+    if (!s.engine->on_engine_thread()) {
+        if (s.send.ops.empty()) return shutdown_if_drained(s);
+        return s.engine->want_send_start(s);
+    }
     start_flat(s.send, [&s] { send_start_once(s); });
+}
+
+int send_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) noexcept {
+    // Nothing is queued or in flight (the caller checked): a failed connection or an empty send
+    // answers at once, exactly as send_post does.
+    if (s.send_error != 0 || o.capacity == 0) return send_post(s, o);
+    s.send.ops.push_back(o);
+    s.send.on_caller = true;
+    for (;;) {
+        io_request r;
+        op_fill_request(o, r);
+        const SOCKET h = s.handle;
+        DWORD got = 0;
+        int wsa = 0;
+        if (!s.closing) {
+            lock.unlock();
+            // The wait ends on room, an error, or the shutdown a close does.
+            while ((wsa = sys::send_now(h, r.buffers, r.count, got)) == WSAEWOULDBLOCK)
+                if ((wsa = sys::wait_ready(h, true)) != 0) break;
+            lock.lock();
+        }
+        // A short send goes on here; every other outcome is send_done's, as for the ring.
+        if (!s.closing && wsa == 0 && got != 0 && o.bytes + got < o.capacity) {
+            op_advance(o, got);
+            continue;
+        }
+        s.send.on_caller = false;
+        send_done(s, io_completion{&s.send.request, wsa, got, false});
+        return 0;
+    }
 }
 
 namespace {
 
 void send_start_once(socket_state& s) noexcept {
     s.send.start_wanted = false;
-    if (s.send.in_flight || s.closing) return;
+    if (s.send.in_flight || s.send.on_caller || s.closing) return;
     if (s.send.ops.empty()) return shutdown_if_drained(s);
     io_request& r = s.send.request;
     r.socket = s.handle;
@@ -114,7 +150,9 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
 
 void send_abort_queued(socket_state& s) noexcept {
     op_fifo keep;
-    if (s.send.in_flight && !s.send.ops.empty()) keep.push_back(s.send.ops.pop_front());
+    // A head served on its caller stays too: that thread still sends it (the close wakes it).
+    if ((s.send.in_flight || s.send.on_caller) && !s.send.ops.empty())
+        keep.push_back(s.send.ops.pop_front());
     while (!s.send.ops.empty())
         complete_op(s, s.send.ops.pop_front(), WSA_OPERATION_ABORTED, false);
     s.send.ops = keep;

@@ -34,6 +34,9 @@ struct direction {
     io_request request;
     bool in_flight = false;
     bool start_wanted = false; // a non-engine thread asked the engine to start the head
+    // engine.other-thread.blocking: a blocking call on a thread that may not drive the engine
+    // moves the head op's bytes itself; nothing of this direction starts until it is done.
+    bool on_caller = false;
     // recv_start/send_start are running on this socket (engine thread): a request that finished
     // inline asks for the next start by `restart`, so the stack stays flat however many queued
     // operations complete inline one after the other.

@@ -32,7 +32,8 @@ int connect(SOCKET s, const sockaddr* name, int namelen) noexcept;
 int getsockname(SOCKET s, sockaddr* name, int* namelen) noexcept;
 int getpeername(SOCKET s, sockaddr* name, int* namelen) noexcept;
 int shutdown_send(SOCKET s) noexcept; // SHUT_WR; sanport never passes SHUT_RD to the kernel
-// Wakes a thread blocked in accept() on a listening socket that is being closed.
+// Wakes a thread blocked in accept() on a listening socket, or in wait_ready on a connected
+// one, that is being closed.
 int wake_accept(SOCKET s) noexcept;
 int close(SOCKET s) noexcept;
 int inspect(SOCKET s, socket_facts& facts) noexcept; // WSAENOTSOCK if s is no socket
@@ -53,5 +54,8 @@ int prepare(SOCKET s) noexcept;
 // WSAEWOULDBLOCK meaning "nothing now". Used for the inline paths of reactor backends.
 int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept;
 int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept;
+// Waits, with no time limit, until s is readable (write: writable), failed or shut down; 0 or a
+// WSA code. wake_accept's shutdown ends the wait (engine.other-thread.blocking: a close).
+int wait_ready(SOCKET s, bool write) noexcept;
 
 } // namespace sanport::detail::sys

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The per-socket transfer state machines (recv_queue.cpp, send_queue.cpp) and the one place
 // that completes an operation (completion.cpp). Every function here is called with s.mutex
-// held; the *_start and *_done functions run on the engine thread only.
+// held; the *_start and *_done functions run on the engine thread, except for *_on_caller's
+// thread, which ends its own operation with *_done and hands the rest to the engine (*_start).
 #pragma once
 
 #include "core/backend.hpp"
@@ -11,6 +12,7 @@
 #include <sanport/compat.h>
 
 #include <cstdint>
+#include <mutex>
 
 namespace sanport::detail {
 
@@ -46,11 +48,18 @@ int recv_post(socket_state& s, op& o) noexcept;
 void recv_start(socket_state& s) noexcept;
 void recv_done(socket_state& s, const io_completion& c) noexcept;
 void recv_abort_queued(socket_state& s) noexcept;
+// engine.other-thread.blocking: a blocking receive on a thread that may not drive the engine,
+// with nothing of the direction queued, in flight or read ahead: the calling thread moves the
+// bytes itself (unlocking `lock` while it waits), with recv_done's semantics. 0: o completed
+// (the result is in its WSAOVERLAPPED); else the error (o recycled).
+int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) noexcept;
 
 // ---- send_queue.cpp ----
 int send_post(socket_state& s, op& o) noexcept;
 void send_start(socket_state& s) noexcept;
 void send_done(socket_state& s, const io_completion& c) noexcept;
 void send_abort_queued(socket_state& s) noexcept;
+// engine.other-thread.blocking: send_done's semantics on the calling thread (as recv_on_caller).
+int send_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) noexcept;
 
 } // namespace sanport::detail

@@ -56,18 +56,22 @@ int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
     engine_impl& e = *st.engine;
     bool listening = false;
     bool needs_engine = false;
+    bool caller_waits = false;
     {
         std::lock_guard lock(st.mutex);
         if (st.closing) return closing_elsewhere;
         st.closing = true;
         listening = st.state == conn_state::listening;
+        caller_waits = st.recv.on_caller || st.send.on_caller;
         recv_abort_queued(st);
         send_abort_queued(st);
         if (st.recv.in_flight || st.send.in_flight) e.want_cancel(st);
         needs_engine = st.recv.in_flight || st.send.in_flight || st.kick_queued ||
                        st.busy.load(std::memory_order_acquire) != 0;
     }
-    if (listening && os_is_ours) sys::wake_accept(s);
+    // engine.other-thread.blocking: the same shutdown ends a blocking call served on its own
+    // thread; the finish below waits for it to let go of the socket (refs).
+    if ((listening || caller_waits) && os_is_ours) sys::wake_accept(s);
     // close.other-thread: only a driven engine's owner can reap what is in flight, and it may
     // not drive for a long time (blocked in a join): return now, as closesocket does, and let
     // its next drive complete the operations and finish the close.

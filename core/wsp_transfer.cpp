@@ -71,12 +71,44 @@ struct transfer_call {
     DWORD access; // MEM_WRITE for a receive target, MEM_READ for a send source
     DWORD flags;  // MSG_PEEK / MSG_WAITALL (receive), 0 (send)
     int (*post)(socket_state&, op&) noexcept;
+    int (*on_caller)(socket_state&, op&, std::unique_lock<spin_mutex>&) noexcept;
 };
+
+// engine.other-thread.blocking: a blocking call on a thread that may not drive s's engine is
+// served on that thread when nothing of its direction is queued, in flight or read ahead;
+// otherwise the owner alone can reach it, and waiting for the owner could last for ever.
+int run_on_caller(socket_state& s, std::unique_lock<spin_mutex>& lock, op& o,
+                  const transfer_call& call, DWORD& bytes) {
+    const direction& d = call.dir == transfer_dir::recv ? s.recv : s.send;
+    if (!d.ops.empty() || d.in_flight || d.on_caller ||
+        (call.dir == transfer_dir::recv && s.ra_available() != 0)) {
+        op_free(s, o);
+        set_error_detail(call.dir == transfer_dir::recv
+                             ? "WSPRecv: a blocking receive on a thread that is not the driven "
+                               "engine's owner, with receives of this socket pending or read "
+                               "ahead: only the owner can complete them"
+                             : "WSPSend: a blocking send on a thread that is not the driven "
+                               "engine's owner, with sends of this socket pending: only the "
+                               "owner can complete them");
+        return WSAEINVAL;
+    }
+    WSAOVERLAPPED ov{};
+    ov.Internal = overlapped_in_progress;
+    o.overlapped = &ov;
+    o.no_packet = true;
+    const int r = call.on_caller(s, o, lock);
+    lock.unlock();
+    if (r != 0) return r;
+    bytes = static_cast<DWORD>(ov.InternalHigh);
+    return static_cast<int>(ov.OffsetHigh);
+}
 
 // The shared path: state checks, registration check, capture, then post (overlapped) or post
 // and wait (lpOverlapped NULL). Returns 0 with *bytes set, WSA_IO_PENDING, or the error.
 int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped,
              const transfer_call& call, DWORD& bytes) {
+    // Asked before the lock: it may bind the owner (engine.owner), under the engine's lock.
+    const bool elsewhere = !overlapped && sock->engine->owner_elsewhere();
     std::unique_lock lock(sock->mutex);
     if (int wsa = check_transfer_state(*sock, overlapped != nullptr, call.dir)) return wsa;
     const buffer_check bc =
@@ -91,6 +123,7 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
     // Fixed-buffer reads take no MSG_* flags (docs/design.md, "Facts the design rests on");
     // sends copy anyway.
     o->fixed_slot = call.dir == transfer_dir::recv && call.flags == 0 ? bc.fixed_slot : -1;
+    if (elsewhere) return run_on_caller(*sock, lock, *o, call, bytes);
     if (!overlapped) return run_blocking(sock, lock, *o, call.post, bytes);
 
     std::atomic_ref<ULONG_PTR>(overlapped->Internal)
@@ -120,7 +153,7 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     if (int wsa = check_recv_flags(*lpFlags)) return fail(lpErrno, wsa);
     DWORD bytes = 0;
     const transfer_call call{transfer_dir::recv, MEM_WRITE, *lpFlags & (MSG_PEEK | MSG_WAITALL),
-                             recv_post};
+                             recv_post, recv_on_caller};
     if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
         return fail(lpErrno, r);
     if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
@@ -138,7 +171,7 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
     if (dwFlags != 0) return fail(lpErrno, WSAEINVAL); // WSD: dwFlags "must be zero"
     DWORD bytes = 0;
-    const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post};
+    const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post, send_on_caller};
     if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
         return fail(lpErrno, r);
     if (lpNumberOfBytesSent) *lpNumberOfBytesSent = bytes;

@@ -277,4 +277,9 @@ int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcep
     return transfer_error(::WSAGetLastError());
 }
 
+int wait_ready(SOCKET s, bool write) noexcept {
+    iocp_last_error_guard guard;
+    return wait_for(s, write);
+}
+
 } // namespace sanport::detail::sys

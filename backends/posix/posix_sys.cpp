@@ -304,4 +304,12 @@ int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcep
     }
 }
 
+int wait_ready(SOCKET s, bool write) noexcept {
+    errno_guard guard;
+    // shutdown(SHUT_RDWR) wakes a poll on a connected socket (POLLIN|POLLOUT|POLLHUP).
+    if (const int waited = wait_for(fd_of(s), write ? POLLOUT : POLLIN); waited != 0)
+        return wsa_from_errno(waited);
+    return 0;
+}
+
 } // namespace sanport::detail::sys
