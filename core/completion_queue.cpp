@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The completion queue (see completion_queue_impl.hpp and sanport/completion_queue.h).
 #include "core/completion_queue_impl.hpp"
+#include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/socket_table.hpp"
 
@@ -91,10 +92,19 @@ completion_queue::~completion_queue() {
 // cq.associate
 int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
     socket_ref sock = socket_table::instance().find(s);
-    if (!sock) return WSAENOTSOCK;
+    if (!sock)
+        return failed_because(WSAENOTSOCK, "completion_queue::associate: not a sanport socket "
+                                           "(never opened, or already closed)");
     std::lock_guard lock(sock->mutex);
-    if (sock->closing) return WSAENOTSOCK;
-    if (sock->engine != &impl_->engine() || sock->queue) return WSAEINVAL;
+    if (sock->closing)
+        return failed_because(WSAENOTSOCK, "completion_queue::associate: the socket is being "
+                                           "closed");
+    if (sock->engine != &impl_->engine())
+        return failed_because(WSAEINVAL, "completion_queue::associate: the socket belongs to "
+                                         "another engine than the queue's");
+    if (sock->queue)
+        return failed_because(WSAEINVAL, "completion_queue::associate: the socket is already "
+                                         "associated with a completion queue");
     sock->queue = impl_;
     sock->key = key;
     sock->skip_on_success = skip_on_success;

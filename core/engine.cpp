@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The public engine (sanport/engine.h): backend choice, the default engine, socket creation.
+#include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
 #include "core/sys.hpp"
@@ -7,7 +8,6 @@
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
@@ -27,7 +27,7 @@ void set_error_detail(const char* why) noexcept {
 }
 } // namespace detail
 
-// engine.owner: the reason of this thread's last failing call that gave one.
+// engine.owner, diag.detail: the reason of this thread's last failing call that gave one.
 const char* last_error_detail() noexcept {
     return error_detail;
 }
@@ -48,6 +48,9 @@ engine::engine(const engine_options& options) {
     std::string why;
     auto b = make_backend(forced_backend(options), options.queue_depth, why);
     impl_ = std::make_shared<engine_impl>(std::move(b), std::move(why), options.own_thread);
+    // diag.messages: every engine that fell back says so once, driven ones included.
+    if (impl_->status() == 0 && !impl_->why().empty())
+        say("sanport: using the %s backend: %s", impl_->backend_name(), impl_->why().c_str());
 }
 
 engine::engine(std::unique_ptr<backend> b)
@@ -93,6 +96,26 @@ int engine::run_once(DWORD timeout_ms) {
 
 void engine::wake() noexcept {
     if (impl_->status() == 0) impl_->wake_if_sleeping();
+}
+
+// diag.counters
+engine::counters_snapshot engine::counters() const {
+    counters_snapshot c;
+    c.backend_fallbacks = impl_->status() == 0 && !impl_->why().empty() ? 1 : 0;
+    c.stale_handles_retired = impl_->stale_retired.load(std::memory_order_relaxed);
+    c.handoffs = impl_->handoffs();
+    if (impl_->status() != 0) return c;
+    for (SOCKET s : impl_->sockets()) {
+        const socket_ref sock = socket_table::instance().find(s);
+        if (!sock || sock->engine != impl_.get()) continue; // closed meanwhile
+        ++c.sockets_open;
+        std::lock_guard lock(sock->mutex);
+        for (op* o = sock->recv.ops.begin(); o; o = o->next)
+            ++c.operations_pending;
+        for (op* o = sock->send.ops.begin(); o; o = o->next)
+            ++c.operations_pending;
+    }
+    return c;
 }
 
 SOCKET engine::socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno) {
@@ -144,13 +167,11 @@ default_state& the_default() {
         auto* d = new default_state;
         // Never destroyed: sockets may still be used while static objects are torn down.
         d->e = new engine(engine_options{});
-        if (d->e->status() != 0) {
-            std::fprintf(stderr, "sanport: no backend could start: %s\n", d->e->why().c_str());
-        } else if (!d->e->why().empty()) {
-            d->fallback = d->e->why(); // reported once: the preferred backend was refused
-            std::fprintf(stderr, "sanport: using the %s backend: %s\n", d->e->backend_name(),
-                         d->fallback.c_str());
-        }
+        // The constructor said which backend runs when the preferred one was refused.
+        if (d->e->status() != 0)
+            say("sanport: no backend could start: %s", d->e->why().c_str());
+        else
+            d->fallback = d->e->why();
         return d;
     }();
     return *state;

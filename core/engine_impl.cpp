@@ -214,8 +214,10 @@ void engine_impl::kick(socket_state& s) {
 void engine_impl::drain_kicks() {
     if (!kicks_.load(std::memory_order_relaxed)) return; // the usual case: no locked exchange
     socket_state* list = kicks_.exchange(nullptr, std::memory_order_acquire);
+    std::uint64_t handed = 0;
     // The list is LIFO; order between sockets does not matter, within a socket the FIFO does.
     while (list) {
+        ++handed;
         socket_state* s = list;
         list = s->next_kick;
         {
@@ -232,6 +234,7 @@ void engine_impl::drain_kicks() {
         }
         socket_ref release(s); // drops the kick list's reference
     }
+    handoffs_.store(handoffs_.load(std::memory_order_relaxed) + handed, std::memory_order_relaxed);
 }
 
 void engine_impl::want_recv_start(socket_state& s) {
@@ -274,6 +277,8 @@ void engine_impl::drain_commands() {
         std::lock_guard lock(mutex_);
         todo.swap(commands_);
     }
+    handoffs_.store(handoffs_.load(std::memory_order_relaxed) + todo.size(),
+                    std::memory_order_relaxed);
     for (auto& fn : todo)
         fn();
 }

@@ -99,6 +99,11 @@ public:
 
     void stop();
 
+    // diag.counters: stale entries of this engine retired (rare; any thread adds), and the
+    // requests other threads handed over (kicks, commands), counted by the driving thread.
+    std::atomic<std::uint64_t> stale_retired{0};
+    std::uint64_t handoffs() const noexcept { return handoffs_.load(std::memory_order_relaxed); }
+
 private:
     void thread_main();
     void bind_thread_once();
@@ -121,6 +126,8 @@ private:
     std::atomic<bool> sleeping_{false};
     std::atomic<socket_state*> kicks_{nullptr};
     std::atomic<bool> commands_pending_{false};
+    // One writer (the driving thread): a relaxed load and store, no locked instruction.
+    std::atomic<std::uint64_t> handoffs_{0};
 
     std::mutex mutex_; // commands, slots, socket list
     std::vector<std::function<void()>> commands_;

@@ -7,6 +7,7 @@
 // every operation of the socket has completed and none is left in the kernel (closing the fd
 // alone would leave an io_uring receive pending for ever: docs/design.md, "Facts the design
 // rests on").
+#include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
 #include "core/socket_table.hpp"
@@ -18,7 +19,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <thread>
 
@@ -30,14 +30,15 @@ namespace detail {
 
 namespace {
 
-// stale.retire: said once per process, the first time sanport meets a stale entry.
+// stale.retire: said once per process (diag.messages: once per message handler), the first
+// time sanport meets a stale entry.
 void say_stale_once(SOCKET s) noexcept {
-    static std::atomic<bool> said{false};
-    if (said.exchange(true, std::memory_order_relaxed)) return;
-    std::fprintf(stderr,
-                 "sanport: SOCKET %llu was closed with close()/closesocket() behind sanport's "
-                 "back; its stale entry is retired: use WSPCloseSocket\n",
-                 static_cast<unsigned long long>(s));
+    static std::atomic<unsigned> said{~0u}; // the generation it was said in
+    const unsigned now = message_generation();
+    if (said.exchange(now, std::memory_order_relaxed) == now) return;
+    say("sanport: SOCKET %llu was closed with close()/closesocket() behind sanport's back; its "
+        "stale entry is retired: use WSPCloseSocket",
+        static_cast<unsigned long long>(s));
 }
 
 // close_entry's answer when another thread is already closing the entry.
@@ -121,13 +122,18 @@ SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state st
     // is attached, so that nothing of the retirement reaches the new one.
     while (socket_ref old = table.find(os)) {
         if (adopting && (old->identity == 0 || old->identity == identity)) {
-            wsa = WSAEINVAL; // the same socket adopted twice (or, on Windows, no way to tell)
+            // The same socket adopted twice (or, on Windows, no way to tell).
+            wsa = failed_because(WSAEINVAL, "the OS socket is already a sanport socket");
             return INVALID_SOCKET;
         }
         say_stale_once(os);
+        engine_impl& owner = *old->engine;
         // Another thread closing the stale entry removes it soon (and leaves the OS socket
         // alone: its identity differs).
-        if (close_entry(std::move(old), os, false) == closing_elsewhere) std::this_thread::yield();
+        if (close_entry(std::move(old), os, false) == closing_elsewhere)
+            std::this_thread::yield();
+        else
+            owner.stale_retired.fetch_add(1, std::memory_order_relaxed); // diag.counters
     }
     socket_state* s = table.make_state();
     s->handle = os;
@@ -183,7 +189,8 @@ int WSPListen(SOCKET s, int backlog, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
         {
             std::lock_guard lock(st.mutex);
-            if (st.state == conn_state::fresh) return WSAEINVAL; // Winsock: bind first
+            if (st.state == conn_state::fresh) // Winsock: bind first
+                return failed_because(WSAEINVAL, "WSPListen: the socket is not bound");
             if (st.state == conn_state::connected) return WSAEISCONN;
         }
         if (const int wsa = sys::listen(s, backlog)) return wsa;
@@ -203,16 +210,30 @@ SOCKET WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC
     bool overlapped = false;
     {
         std::lock_guard lock(sock->mutex);
-        if (sock->state != conn_state::listening) return fail(lpErrno, WSAEINVAL), INVALID_SOCKET;
+        if (sock->state != conn_state::listening)
+            return fail(lpErrno, failed_because(WSAEINVAL, "WSPAccept: the socket is not "
+                                                           "listening (call WSPListen first)")),
+                   INVALID_SOCKET;
         overlapped = sock->overlapped;
     }
     engine_impl* e = sock->engine;
     const int family = sock->family;
+    const std::uint64_t identity = sock->identity;
+    const socket_state* listener = sock.get();
     sock.reset(); // a blocked accept must not hold up WSPCloseSocket of the listener
     for (;;) {
         SOCKET fresh = INVALID_SOCKET;
-        if (const int wsa = sys::accept(s, addr, addrlen, fresh))
+        if (const int wsa = sys::accept(s, addr, addrlen, fresh)) {
+            // diag.detail: the failure path alone pays for telling the causes apart.
+            if (identity != 0 && sys::identity(s) != identity)
+                set_error_detail("WSPAccept: the listener was closed behind sanport's back "
+                                 "(a stale handle): close sanport sockets with WSPCloseSocket");
+            else if (socket_table::instance().find(s).get() != listener)
+                set_error_detail("WSPAccept: the listener was closed while the call waited");
+            else if (wsa == WSAEFAULT)
+                set_error_detail("WSPAccept: addrlen is NULL or smaller than the peer's address");
             return fail(lpErrno, wsa), INVALID_SOCKET;
+        }
         if (lpfnCondition) {
             WSABUF caller{addrlen ? static_cast<ULONG>(*addrlen) : 0u,
                           reinterpret_cast<CHAR*>(addr)};
@@ -243,7 +264,8 @@ int WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSABUF /*lp
         if (!name) return WSAEFAULT;
         {
             std::lock_guard lock(st.mutex);
-            if (st.state == conn_state::listening) return WSAEINVAL;
+            if (st.state == conn_state::listening)
+                return failed_because(WSAEINVAL, "WSPConnect: the socket is listening");
             if (st.state == conn_state::connected) return WSAEISCONN;
         }
         if (const int wsa = sys::connect(s, name, namelen)) return wsa;
@@ -259,7 +281,8 @@ int WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno
         if (!name || !namelen) return WSAEFAULT;
         {
             std::lock_guard lock(st.mutex);
-            if (st.state == conn_state::fresh) return WSAEINVAL;
+            if (st.state == conn_state::fresh)
+                return failed_because(WSAEINVAL, "WSPGetSockName: the socket is not bound");
         }
         return sys::getsockname(s, name, namelen);
     });
@@ -268,7 +291,9 @@ int WSPGetSockName(SOCKET s, struct sockaddr* name, LPINT namelen, LPINT lpErrno
 // socket.shutdown
 int WSPShutdown(SOCKET s, int how, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
-        if (how != SD_RECEIVE && how != SD_SEND && how != SD_BOTH) return WSAEINVAL;
+        if (how != SD_RECEIVE && how != SD_SEND && how != SD_BOTH)
+            return failed_because(WSAEINVAL, "WSPShutdown: how is not SD_RECEIVE, SD_SEND or "
+                                             "SD_BOTH");
         std::lock_guard lock(st.mutex);
         if (st.state != conn_state::connected) return WSAENOTCONN;
         // SD_RECEIVE stays in sanport: Windows fails new receives with WSAESHUTDOWN but lets
@@ -294,8 +319,11 @@ int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     // One fstat per close (none per transfer): a handle closed behind sanport's back, maybe
     // reused by another component, is retired without closing the number.
     const bool ours = sock->identity == 0 || sys::identity(s) == sock->identity;
+    engine_impl& owner = *sock->engine;
     if (!ours) say_stale_once(s);
     const int wsa = close_entry(std::move(sock), s, ours);
+    if (!ours && wsa != closing_elsewhere)
+        owner.stale_retired.fetch_add(1, std::memory_order_relaxed); // diag.counters
     if (wsa == closing_elsewhere || !ours) return fail(lpErrno, WSAENOTSOCK);
     if (wsa) return fail(lpErrno, wsa);
     return 0;
@@ -314,13 +342,18 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
             return 0;
         case socket_mode::read_ahead_bytes:
             // Bounded: at most 1 MiB buffered per socket; 0 turns it off.
-            if (value > (1u << 20) || (st.ra_data && value != st.ra_size)) return WSAEINVAL;
+            if (value > (1u << 20))
+                return failed_because(WSAEINVAL, "set_socket_mode: read_ahead_bytes is above "
+                                                 "1 MiB");
+            if (st.ra_data && value != st.ra_size)
+                return failed_because(WSAEINVAL, "set_socket_mode: read-ahead bytes are "
+                                                 "buffered; their size cannot change now");
             st.read_ahead_capacity = value;
             if (value != 0 && st.state == conn_state::connected && !st.recv.in_flight)
                 st.engine->want_recv_start(st);
             return 0;
         }
-        return WSAEINVAL;
+        return failed_because(WSAEINVAL, "set_socket_mode: unknown mode");
     });
 }
 

@@ -6,6 +6,7 @@
 // WSPRegisterMemory extension function to preregister all memory for the buffer array." A
 // region gets a kernel slot (io_uring fixed buffer) when the backend has one free; the engine
 // thread makes it live, and retires it again, in the order the calls were made.
+#include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
 #include "core/socket_table.hpp"
@@ -54,8 +55,12 @@ HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD d
     const auto p = reinterpret_cast<std::uintptr_t>(lpBuffer);
     if (p < lowest_valid_address || p + dwBufferLength < p)
         return fail(lpErrno, WSAEFAULT), nullptr;
-    if (dwBufferLength == 0 || dwFlags == 0 || (dwFlags & ~DWORD{MEM_READ | MEM_WRITE}))
-        return fail(lpErrno, WSAEINVAL), nullptr;
+    if (dwBufferLength == 0)
+        return fail(lpErrno, failed_because(WSAEINVAL, "dwBufferLength is 0")), nullptr;
+    if (dwFlags == 0 || (dwFlags & ~DWORD{MEM_READ | MEM_WRITE}))
+        return fail(lpErrno, failed_because(WSAEINVAL, "dwFlags is not a combination of "
+                                                       "MEM_READ and MEM_WRITE")),
+               nullptr;
     auto* r = new (std::nothrow) region;
     if (!r) return fail(lpErrno, WSAENOBUFS), nullptr;
     r->base = static_cast<char*>(lpBuffer);
@@ -95,12 +100,15 @@ int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
     {
         std::lock_guard lock(sock->mutex);
         // The pointer is only compared until the registry confirms it is one of ours.
-        if (!r || !sock->regions.contains(r)) return fail(lpErrno, WSAEINVAL);
+        if (!r || !sock->regions.contains(r))
+            return fail(lpErrno, failed_because(WSAEINVAL, "the handle is not a registration "
+                                                           "of this socket"));
         // deregister.pending: WSPDeregisterMemory's reference page gives WSAEINVAL when the
         // memory "is currently used by a transfer". Refusing, rather than deferring, keeps the
         // caller's buffer its own.
         if (overlaps(sock->recv.ops, *r) || overlaps(sock->send.ops, *r))
-            return fail(lpErrno, WSAEINVAL);
+            return fail(lpErrno, failed_because(WSAEINVAL, "the registered memory is used by a "
+                                                           "pending receive or send"));
         sock->regions.remove(r);
     }
     retire(*sock->engine, r);

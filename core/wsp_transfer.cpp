@@ -6,6 +6,7 @@
 // returns from WSPRecv with a value of zero and specifies the number of bytes received at
 // lpNumberOfBytesRecvd ... Note that in this case [pending], a value is not specified at
 // lpNumberOfBytesRecvd and flags at lpFlags are not updated."
+#include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
 #include "core/socket_table.hpp"
@@ -26,9 +27,11 @@ constexpr DWORD known_recv_flags = MSG_PEEK | MSG_WAITALL | MSG_PARTIAL;
 int check_recv_flags(DWORD flags) noexcept {
     // recv.flags.invalid: urgent data belongs to the switch, and the specification forbids
     // WSAEOPNOTSUPP: WSAEINVAL.
-    if (flags & MSG_OOB) return WSAEINVAL;
-    if ((flags & MSG_PEEK) && (flags & MSG_WAITALL)) return WSAEINVAL;
-    if (flags & ~known_recv_flags) return WSAEINVAL;
+    if (flags & MSG_OOB) return failed_because(WSAEINVAL, "MSG_OOB: urgent data is not offered");
+    if ((flags & MSG_PEEK) && (flags & MSG_WAITALL))
+        return failed_because(WSAEINVAL, "MSG_PEEK and MSG_WAITALL together");
+    if (flags & ~known_recv_flags)
+        return failed_because(WSAEINVAL, "a flag other than MSG_PEEK, MSG_WAITALL, MSG_PARTIAL");
     return 0;
 }
 
@@ -169,7 +172,8 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     socket_ref sock = socket_table::instance().find(s);
     if (!sock) return fail(lpErrno, WSAENOTSOCK);
     if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
-    if (dwFlags != 0) return fail(lpErrno, WSAEINVAL); // WSD: dwFlags "must be zero"
+    if (dwFlags != 0) // WSD: dwFlags "must be zero"
+        return fail(lpErrno, failed_because(WSAEINVAL, "WSPSend's dwFlags must be 0"));
     DWORD bytes = 0;
     const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post, send_on_caller};
     if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))

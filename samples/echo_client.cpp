@@ -14,7 +14,8 @@
 //   4. re-post: the receive buffer, once checked, is posted again; a free send slot takes the
 //               next message.
 // Exit code 0 only if every byte came back as sent, in order, within T seconds (default 30).
-// Errors are printed with their WSA name (sanport::wsa_error_name).
+// Errors are printed with their WSA name (sanport::wsa_error_name) and, for a call that failed,
+// sanport::last_error_detail().
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -69,9 +70,13 @@ struct connection {
     bool closed = false;
 };
 
-bool failed(const connection& c, const char* what, int wsa) {
-    std::fprintf(stderr, "echo_client: connection %u: %s: %s (%s)\n", c.id, what,
-                 sanport::wsa_error_name(wsa), sanport::wsa_error_text(wsa));
+// A call that just failed may say which of its code's causes it was (last_error_detail); a
+// completion's status has no such sentence.
+bool failed(const connection& c, const char* what, int wsa, bool call = true) {
+    const char* detail = call ? sanport::last_error_detail() : "";
+    std::fprintf(stderr, "echo_client: connection %u: %s: %s (%s)%s%s\n", c.id, what,
+                 sanport::wsa_error_name(wsa), sanport::wsa_error_text(wsa), *detail ? ": " : "",
+                 detail);
     return false;
 }
 
@@ -117,10 +122,10 @@ bool on_packet(connection& c, const sanport::completion_entry& e) {
     const std::uint64_t total = opt.messages * opt.size;
     if (e.overlapped != &c.recv_ov) { // a send finished: its slot is free again
         c.send_busy[static_cast<std::size_t>(e.overlapped - c.send_ov.data())] = false;
-        if (e.status != 0) return failed(c, "send", e.status);
+        if (e.status != 0) return failed(c, "send", e.status, false);
         return pump_sends(c);
     }
-    if (e.status != 0) return failed(c, "receive", e.status);
+    if (e.status != 0) return failed(c, "receive", e.status, false);
     if (e.bytes == 0) {
         // 0 bytes is the end of the stream: the server closed before echoing everything.
         std::fprintf(stderr,

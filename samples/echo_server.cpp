@@ -87,10 +87,13 @@ struct server {
 };
 
 // A peer that resets or vanishes is ordinary for a server: only other codes are worth a line.
-void report(const char* what, int wsa) {
+// A call that just failed may say which of its code's causes it was (last_error_detail); a
+// completion's status has no such sentence.
+void report(const char* what, int wsa, bool call = true) {
     if (wsa == WSAECONNRESET || wsa == WSAECONNABORTED) return;
-    std::fprintf(stderr, "echo_server: %s: %s (%s)\n", what, sanport::wsa_error_name(wsa),
-                 sanport::wsa_error_text(wsa));
+    const char* detail = call ? sanport::last_error_detail() : "";
+    std::fprintf(stderr, "echo_server: %s: %s (%s)%s%s\n", what, sanport::wsa_error_name(wsa),
+                 sanport::wsa_error_text(wsa), *detail ? ": " : "", detail);
 }
 
 // Closing completes every operation of the socket before WSPCloseSocket returns: pending ones
@@ -138,7 +141,7 @@ void echo_in_order(server& srv, connection& c) {
         if (!next) return;
         ++c.next_echo;
         if (next->status != 0 || next->bytes == 0) { // 0 bytes: the peer closed; or an error
-            if (next->status != 0) report("receive", next->status);
+            if (next->status != 0) report("receive", next->status, false);
             next->st = slot::state::idle;
             return close_connection(c);
         }
@@ -163,7 +166,7 @@ bool on_packet(server& srv, connection& c, const sanport::completion_entry& e) {
         srv.bytes += e.bytes;
         if (!post(c, sl, slot::state::receiving)) close_connection(c);
     } else {
-        report("send", e.status);
+        report("send", e.status, false);
         sl.st = slot::state::idle;
         close_connection(c);
     }

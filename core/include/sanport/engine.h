@@ -28,6 +28,7 @@
 
 #include <sanport/compat.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,23 @@ public:
     // Wakes a waiting run_once/dequeue from any thread.
     void wake() noexcept;
 
+    // diag.counters: what a server can log about this engine. Callable from any thread; it
+    // locks each socket briefly, so call it now and then, not per operation.
+    struct counters_snapshot {
+        // Snapshots (may change while they are read): sockets open on the engine, and
+        // receives and sends accepted (WSA_IO_PENDING) and not completed yet.
+        std::uint64_t sockets_open = 0;
+        std::uint64_t operations_pending = 0;
+        // Exact: 1 when the preferred backend (io_uring) was refused and another runs.
+        std::uint64_t backend_fallbacks = 0;
+        // Exact: entries of sockets closed behind sanport's back and retired (stale.retire).
+        std::uint64_t stale_handles_retired = 0;
+        // Exact up to the engine's last drive: requests another thread handed to the engine
+        // thread (a socket kicked to start or cancel a request, a command such as a close).
+        std::uint64_t handoffs = 0;
+    };
+    counters_snapshot counters() const;
+
     // Sockets on this engine (WSPSocket and WSPAdoptSocket use the default engine).
     SOCKET socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno);
     SOCKET adopt(SOCKET os_socket, DWORD flags, LPINT lpErrno);
@@ -80,16 +98,32 @@ private:
     std::shared_ptr<detail::engine_impl> impl_;
 };
 
-// Why the calling thread's last failing sanport call failed, where one code has several causes
-// (a wrong thread for a driven engine, ...): a fixed English sentence, "" when none was given.
-// Calls that succeed leave it alone; read it right after the failure.
+// diag.detail: why the calling thread's last failing sanport call failed, where one code has
+// several causes (a socket of another engine or one already associated, a listener that is not
+// listening, a receive on a socket made without WSA_FLAG_OVERLAPPED, a wrong thread for a driven
+// engine, ...): a fixed English sentence, "" when no failing call on this thread gave one.
+// Like WSAGetLastError, a call that succeeds leaves it alone, and a failing call whose code has
+// one cause may leave an older sentence in place: it describes the last *failing* call that
+// gave one, so read it right after the failure you are explaining.
 const char* last_error_detail() noexcept;
+
+// diag.messages: the rare lines sanport says on its own (the backend it fell back to, a stale
+// handle retired, ...): one line at a time, without a trailing newline, starting "sanport: ".
+// By default they go to stderr (write_message_to_stderr). set_message_handler routes them to
+// `handler(context, line)`, or silences them with nullptr; callable from any thread at any time.
+// Lines are delivered one at a time, on the thread that says them (any thread, the engine's
+// included), so the handler must be thread-safe, return promptly and not call sanport; once
+// set_message_handler returns, the previous handler is never called again.
+using message_handler = void (*)(void* context, const char* line);
+void set_message_handler(message_handler handler, void* context) noexcept;
+void write_message_to_stderr(void* context, const char* line);
 
 // The embedded default engine, started on first use (own completion thread).
 engine& default_engine();
 
 // Name of the backend the default engine runs, and, once, why it is not the preferred one
-// ("" when io_uring started). Starting the default engine prints that reason to stderr once.
+// ("" when io_uring started). Starting the default engine says that reason once (diag.messages),
+// and so does every other engine that falls back.
 const char* running_backend();
 const std::string& backend_fallback_reason();
 
