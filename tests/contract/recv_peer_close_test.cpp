@@ -218,8 +218,8 @@ TEST_CASE("recv.peer.reset-after-end: the peer ends the stream and closes, our s
         CHECK(wsa_name(later.r.err) == "WSAECONNABORTED");
     }
     // Blocking receives see the same.
-    char byte = 0;
-    WSABUF buf{1, &byte};
+    char one = 0;
+    WSABUF buf{1, &one};
     DWORD bytes = 0, flags = 0;
     int err = 0;
     CHECK(sanport::WSPRecv(p.s, &buf, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) ==
