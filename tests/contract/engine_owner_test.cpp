@@ -193,14 +193,25 @@ TEST_CASE("close.other-thread: WSPCloseSocket from another thread while the owne
     second.recv(pair.s);
     REQUIRE(first.call_pending());
     REQUIRE(second.call_pending());
-    CHECK(e->run_once(0) >= 0); // the first receive is in the kernel now
+    // The owner's drive puts the first receive in the kernel (submitted to the ring, or a wait
+    // in the reactor): from here only the owner could reap its cancel. Before the close
+    // returned at once, the closer waited for that reap, for ever (the owner is in the join).
+    CHECK(e->run_once(0) >= 0);
+    CHECK(first.pending());
     int rc = -2, err = 0;
+    double close_ms = 0;
     {
         watchdog dog(max_wait_ms, [] { hung("WSPCloseSocket on another thread, owner in join"); });
-        std::thread closer([&] { rc = sanport::WSPCloseSocket(pair.s, &err); });
+        std::thread closer([&] {
+            stopwatch took;
+            rc = sanport::WSPCloseSocket(pair.s, &err);
+            close_ms = took.ms();
+        });
         closer.join(); // the owner waits outside sanport: it does not drive
     }
     CHECK(rc == 0);
+    CHECK(close_ms < 1000); // at once, not after a drive that cannot come
+    CHECK(first.pending()); // completed by the owner's next drive, not by the closer
     // Every later call on the handle sees it closed; the owner's drive completes the rest.
     watchdog dog(max_wait_ms, [] { hung("the owner's drive after another thread's close"); });
     const std::vector<sanport::completion_entry> got = dequeue_n(cq, 2);
@@ -223,21 +234,29 @@ TEST_CASE("close.other-thread: WSPCloseSocket from another thread while the owne
 }
 
 TEST_CASE("engine.orphan: destroying a driven engine after its owner thread exited completes "
-          "every pending receive exactly once, aborted, without waiting") {
-    posix_listener listener;
+          "every pending receive and send exactly once, aborted, without waiting") {
+    posix_listener listener(AF_INET, 4096); // the peer reads nothing: the send stays in flight
     adopted_pair pair;
     std::unique_ptr<sanport::engine> e;
     overlapped_op first({64}), second({64});
+    constexpr std::size_t big = 8u << 20; // far more than both socket buffers hold
+    overlapped_op out({static_cast<ULONG>(big)});
     std::thread owner([&] {
         e = driven_engine();
         adopt_pair(*e, listener, pair);
+        set_send_buffer(pair.s, 4096);
         first.recv(pair.s);
         second.recv(pair.s);
-        e->run_once(0); // the first receive is in the kernel; the owner then exits
+        out.send(pair.s, std::string(big, 's'));
+        // The first receive and the send are in the kernel; the owner then exits.
+        for (int i = 0; i < 5; ++i)
+            e->run_once(10);
     });
     owner.join();
     REQUIRE(first.call_pending());
     REQUIRE(second.call_pending());
+    REQUIRE(out.call_pending());
+    REQUIRE(out.pending());
     {
         watchdog dog(max_wait_ms, [] { hung("destroying an engine whose owner exited"); });
         e.reset();
@@ -246,8 +265,11 @@ TEST_CASE("engine.orphan: destroying a driven engine after its owner thread exit
     CHECK_FALSE(second.pending());
     CHECK(wsa_name(static_cast<int>(first.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
     CHECK(wsa_name(static_cast<int>(second.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
+    CHECK_FALSE(out.pending());
+    CHECK(wsa_name(static_cast<int>(out.ov().OffsetHigh)) == "WSA_OPERATION_ABORTED");
     CHECK(first.event_signalled_soon());
     CHECK(second.event_signalled_soon());
+    CHECK(out.event_signalled_soon());
     CHECK_FALSE(os_socket_open(pair.s));
     // Nothing is left of the engine: its handle is unknown.
     int err = 0;
