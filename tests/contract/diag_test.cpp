@@ -75,8 +75,8 @@ TEST_CASE("diag.detail: completion_queue::associate says which cause of WSAEINVA
 
 TEST_CASE("diag.detail: WSPRecv's WSAEINVAL causes each give their own sentence (not "
           "overlapped, not bound, flags, buffer count)") {
-    char byte = 0;
-    WSABUF one{1, &byte};
+    char octet = 0;
+    WSABUF one{1, &octet};
 
     loopback_pair plain = make_pair(pair_kind::connect, AF_INET, 0); // no WSA_FLAG_OVERLAPPED
     CHECK(wsa_name(recv_code(plain.s, &one, 1, 0)) == "WSAEINVAL");
@@ -120,8 +120,8 @@ TEST_CASE("diag.detail: WSPAccept on a socket that is not listening, and WSPSend
     CHECK(sanport::WSPCloseSocket(s, &err) == 0);
 
     loopback_pair pair = make_pair();
-    char byte = 'x';
-    WSABUF one{1, &byte};
+    char octet = 'x';
+    WSABUF one{1, &octet};
     WSAOVERLAPPED ov{};
     DWORD bytes = 0;
     CHECK(sanport::WSPSend(pair.s, &one, 1, &bytes, MSG_OOB, &ov, nullptr, nullptr, &err) ==
