@@ -68,7 +68,9 @@ public:
 
     // Prepare per-socket state (never per request). 0 or a WSA code.
     virtual int attach(SOCKET s, void*& backend_socket) noexcept = 0;
-    // Only when nothing of this socket is started; frees what attach() made.
+    // Only when nothing of this socket is started; frees what attach() made. s is
+    // INVALID_SOCKET when the number already names another socket of this engine (a stale
+    // entry retired late, stale.retire): nothing may reach the OS through the number then.
     virtual void detach(SOCKET s, void* backend_socket) noexcept = 0;
 
     // Start one request. true: it finished inline and `done` holds the result (never reaped

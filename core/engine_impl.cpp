@@ -6,6 +6,7 @@
 #include "core/socket_table.hpp"
 #include "core/transfer.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace sanport::detail {
@@ -320,8 +321,13 @@ void engine_impl::unlink(socket_state& s) {
 std::vector<SOCKET> engine_impl::sockets() {
     std::lock_guard lock(mutex_);
     std::vector<SOCKET> all;
-    for (socket_state* s = sockets_; s; s = s->engine_next)
-        all.push_back(s->handle);
+    for (socket_state* s = sockets_; s; s = s->engine_next) {
+        // A close already left to the owner is finished by finish_pending_closes; its number
+        // may name another socket by now (stale.retire.driven), which a close here would end.
+        const bool closing_later = std::any_of(
+            closes_.begin(), closes_.end(), [s](const pending_close& c) { return c.socket == s; });
+        if (!closing_later) all.push_back(s->handle);
+    }
     return all;
 }
 

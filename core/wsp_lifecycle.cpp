@@ -76,9 +76,12 @@ int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
     // close.other-thread: only a driven engine's owner can reap what is in flight, and it may
     // not drive for a long time (blocked in a join): return now, as closesocket does, and let
     // its next drive complete the operations and finish the close.
-    if (needs_engine && os_is_ours && e.owner_elsewhere()) {
+    if (needs_engine && e.owner_elsewhere()) {
+        // stale.retire: the caller registers a new socket under the number at once, so the
+        // stale entry leaves the table now; only the rest waits for the owner.
+        if (!os_is_ours) socket_table::instance().remove(s, &st);
         auto held = std::make_shared<socket_ref>(std::move(sock));
-        e.close_later(st, [held, s] { finish_close(std::move(*held), s, true); });
+        e.close_later(st, [held, s, os_is_ours] { finish_close(std::move(*held), s, os_is_ours); });
         return 0;
     }
     e.wait_until([&] { return st.busy.load(std::memory_order_acquire) == 0; });
@@ -102,8 +105,15 @@ int finish_close(socket_ref sock, SOCKET s, bool os_is_ours) {
     retire_regions(e, st.regions);
     // Asio: deregisters the number from this engine's epoll set. A stale entry is retired
     // before the socket that reused its number is attached, so that socket is never in the set
-    // yet.
-    e.io().detach(s, st.backend_socket);
+    // yet, except when the retirement waited for a driven engine's owner (close.other-thread):
+    // if the number names a socket of this same engine by then, nothing may reach the OS
+    // through it.
+    SOCKET number = s;
+    if (!os_is_ours) {
+        const socket_ref now = table.find(s);
+        if (now && now.get() != &st && now->engine == &e) number = INVALID_SOCKET;
+    }
+    e.io().detach(number, st.backend_socket);
     const int wsa = os_is_ours ? sys::close(s) : 0;
     socket_state* raw = sock.get();
     sock.reset();

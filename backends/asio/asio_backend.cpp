@@ -32,6 +32,11 @@ asio_backend::asio_backend() : work_(boost::asio::make_work_guard(ctx_)) {
 
 asio_backend::~asio_backend() {
     work_.reset();
+    // Every socket is closed by now: deregistering by number can no longer hit a live one.
+    for (asio_socket* socket : kept_) {
+        socket->descriptor.release();
+        delete socket;
+    }
 }
 
 namespace {
@@ -64,9 +69,17 @@ int asio_backend::attach(SOCKET s, void*& backend_socket) noexcept {
     return 0;
 }
 
-void asio_backend::detach(SOCKET, void* backend_socket) noexcept {
+void asio_backend::detach(SOCKET s, void* backend_socket) noexcept {
     auto* socket = static_cast<asio_socket*>(backend_socket);
     if (socket == nullptr) return;
+    if (s == INVALID_SOCKET) {
+        // The number names another socket of this reactor now: release() deregisters by number
+        // (epoll_ctl DEL) and would take that socket's registration, and destroying an open
+        // descriptor closes it. Keep it until the reactor goes (a mistake's path: stale.retire).
+        std::lock_guard lock(kept_mutex_);
+        kept_.push_back(socket);
+        return;
+    }
     // Deregisters from epoll while the fd is still open, and hands it back unclosed: the core
     // closes it right after.
     socket->descriptor.release();

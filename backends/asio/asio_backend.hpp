@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <new>
 #include <vector>
 
@@ -119,6 +120,10 @@ private:
     std::size_t ready_head_ = 0;
     bool woke_ = false; // a wake() handler ran during this reap()
     asio_fault_plan* faults_ = nullptr;
+    // Sockets detached while their number named another socket of this reactor (detach with
+    // INVALID_SOCKET): released only when the reactor goes, see detach.
+    std::mutex kept_mutex_;
+    std::vector<asio_socket*> kept_;
 };
 
 } // namespace sanport::detail
