@@ -94,6 +94,10 @@ public:
     // Make a waiting reap() return soon. Any thread. May cost a syscall: the core calls it
     // only when the engine thread is asleep.
     virtual void wake() noexcept = 0;
+
+    // Whether another thread may take over reaping when the engine's thread is gone
+    // (engine.orphan). A completion port may be; a ring set up for one issuer may not.
+    virtual bool reaps_on_any_thread() const noexcept { return false; }
 };
 
 std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,

@@ -400,6 +400,15 @@ void engine_impl::finish_pending_closes() {
 
 void engine_impl::orphan() {
     if (own_thread_ || !backend_) return;
+    if (backend_->reaps_on_any_thread()) {
+        // A completion port is bound to no thread: this one becomes the driver, and the closes
+        // that follow cancel and reap every request as the owner would, bytes included. Its
+        // requests must be reaped, never dropped: the OS still writes into their OVERLAPPEDs.
+        std::lock_guard lock(mutex_);
+        owner_ = std::this_thread::get_id();
+        driver_.store(owner_, std::memory_order_release);
+        return;
+    }
     auto inert = std::make_unique<inert_backend>(backend_->max_regions());
     inert_backend* dead = inert.get();
     std::unique_ptr<backend> released;

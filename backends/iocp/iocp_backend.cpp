@@ -44,7 +44,9 @@ iocp_backend::~iocp_backend() {
 
 int iocp_backend::bind_thread() noexcept {
     // A port is not bound to a thread, so any engine thread will do. (Requests are issued by
-    // the engine thread, which outlives its sockets: thread-exit cancellation never applies.)
+    // the engine thread, which outlives its sockets, except when a driven engine's owner exits
+    // first (engine.orphan): Wine then cancels that thread's requests, and whoever reaps the
+    // port next sees them complete, aborted or with their bytes.)
     return setup_error_ != 0 ? WSAENETDOWN : 0;
 }
 

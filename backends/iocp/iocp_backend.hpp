@@ -78,6 +78,7 @@ public:
     const char* setup_step() const noexcept { return setup_step_; }
 
     const char* name() const noexcept override { return "iocp"; }
+    bool reaps_on_any_thread() const noexcept override { return true; }
     int bind_thread() noexcept override;
     int attach(SOCKET s, void*& backend_socket) noexcept override;
     void detach(SOCKET s, void* backend_socket) noexcept override;
