@@ -14,7 +14,10 @@
 // thread, a call that would have to drive fails at once instead of waiting for the owner:
 // run_once returns -1 and dequeue returns 0, both with last_error_detail() saying why. On the
 // owner, every call that waits (a blocking WSPRecv/WSPSend, WSPGetOverlappedResult with fWait)
-// drives the engine while it waits (engine.owner.waits). Other calls from other threads are
+// drives the engine while it waits (engine.owner.waits). From another thread, a blocking
+// WSPRecv/WSPSend on a socket with nothing of that direction pending is served on the calling
+// thread, without the engine (engine.other-thread.blocking); with something pending it fails
+// at once with WSAEINVAL (engine.other-thread.busy). Other calls from other threads are
 // allowed and handed to the owner, whose next drive carries them out: WSPCloseSocket from
 // another thread returns at once and the socket's pending operations complete then
 // (close.other-thread). Destroying the engine on a thread that is not its owner (for example
