@@ -235,6 +235,10 @@ TEST_CASE("close.other-thread: WSPCloseSocket from another thread while the owne
 
 TEST_CASE("engine.orphan: destroying a driven engine after its owner thread exited completes "
           "every pending receive and send exactly once, aborted, without waiting") {
+    if (skip_under_wine("Wine 8 cancels the exiting owner's requests, and about half the runs "
+                        "then crash in that thread's exit (heap corruption found in "
+                        "winpthreads' thread-local clean-up): docs/contract.md engine.orphan"))
+        return;
     posix_listener listener(AF_INET, 4096); // the peer reads nothing: the send stays in flight
     adopted_pair pair;
     std::unique_ptr<sanport::engine> e;
