@@ -152,6 +152,10 @@ TEST_CASE("engine.other-thread.blocking: a blocking WSPRecv and WSPSend from a t
 
 TEST_CASE("engine.other-thread.blocking: a reset met on the calling thread is sticky, as on the "
           "ring (recv.peer.reset)") {
+    // Served on the caller, no receive is pending in Wine's server when the reset arrives.
+    if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
+                        "(docs/contract.md recv.peer.reset exempts it)"))
+        return;
     auto e = driven_engine();
     posix_listener listener;
     adopted_pair pair;
