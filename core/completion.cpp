@@ -39,8 +39,15 @@ constinit std::atomic<std::uint32_t> waiter_count{0};
 // generation once, after the batch (set_generation_bumps_deferred, engine_impl::run_once).
 thread_local bool bumps_deferred = false;
 
+// Never destroyed, like the table; replaced (the old one leaked) in a forked child.
+constinit std::atomic<generation_waiters*> current_waiters{nullptr};
+
 generation_waiters& waiters() noexcept {
-    static generation_waiters* w = new generation_waiters; // never destroyed, like the table
+    generation_waiters* w = current_waiters.load(std::memory_order_acquire);
+    if (w) return *w;
+    auto* made = new generation_waiters;
+    if (current_waiters.compare_exchange_strong(w, made, std::memory_order_acq_rel)) return *made;
+    delete made; // another thread made it first
     return *w;
 }
 
@@ -58,6 +65,11 @@ void bump_completion_generation() noexcept {
 
 void set_generation_bumps_deferred(bool deferred) noexcept {
     bumps_deferred = deferred;
+}
+
+void forget_parent_waiters() noexcept {
+    waiter_count.store(0, std::memory_order_relaxed);
+    current_waiters.store(nullptr, std::memory_order_relaxed);
 }
 
 void wait_completion_generation(std::uint32_t seen) noexcept {

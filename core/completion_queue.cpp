@@ -15,9 +15,20 @@ using namespace detail;
 
 namespace detail {
 
+bool completion_queue_impl::from_parent() const noexcept {
+    return engine_->from_parent();
+}
+
+bool completion_queue_impl::is_shut_down() const noexcept {
+    return from_parent() || port_.is_closed();
+}
+
 std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t max,
                                            DWORD timeout_ms) {
     if (!out || max == 0) return 0;
+    // fork.parent-engine: the packets, and the thread or ring that would add more, are the
+    // parent's; the port's locks may be held by a thread that does not exist here.
+    if (from_parent()) return set_error_detail(parent_engine_detail), 0;
     using clock = std::chrono::steady_clock;
     const bool forever = timeout_ms == WSA_INFINITE;
     // The clock is read only for a bounded, non-zero wait: a server polling or waiting without
@@ -65,13 +76,14 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
 }
 
 int completion_queue_impl::post(const completion_entry& entry) noexcept {
-    if (port_.is_closed()) return WSAESHUTDOWN;
+    if (from_parent() || port_.is_closed()) return WSAESHUTDOWN;
     if (!port_.push(entry)) return port_.is_closed() ? WSAESHUTDOWN : WSAENOBUFS;
     engine_->wake_if_sleeping(); // a driven engine's owner may be waiting inside run_once
     return 0;
 }
 
 void completion_queue_impl::shutdown() noexcept {
+    if (from_parent()) return; // nothing of the parent's is touched (fork.parent-engine)
     port_.close();
     engine_->wake_if_sleeping();
 }
@@ -80,12 +92,19 @@ void completion_queue_impl::shutdown() noexcept {
 
 completion_queue::completion_queue(engine& e)
     : impl_(std::make_shared<completion_queue_impl>(e.impl().shared_from_this())) {
-    e.impl().add_queue(impl_);
+    // fork.parent-engine: a queue made in the child on the parent's engine is shut down from
+    // the start; the engine's lock is never taken.
+    if (!impl_->from_parent()) e.impl().add_queue(impl_);
 }
 completion_queue::completion_queue() : completion_queue(default_engine()) {}
 // cq.lifetime: sockets still associated share the queue's state; once it is shut down their
 // completions queue nothing, and their events are still signalled.
 completion_queue::~completion_queue() {
+    // fork.parent-engine: leaked, like the engine, so nothing of the parent's is freed here.
+    if (impl_->from_parent()) {
+        static_cast<void>(new std::shared_ptr<completion_queue_impl>(std::move(impl_)));
+        return;
+    }
     impl_->shutdown();
 }
 

@@ -24,7 +24,9 @@ public:
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
     int post(const completion_entry& entry) noexcept;
     void shutdown() noexcept;
-    bool is_shut_down() const noexcept { return port_.is_closed(); }
+    bool is_shut_down() const noexcept;
+    // fork.parent-engine: made on an engine of the parent process (a plain load and compare).
+    bool from_parent() const noexcept;
 
 private:
     // Kept alive by the queue: after the engine is destroyed it is retired (inert), and the

@@ -39,4 +39,8 @@ template <class... Args> void say(const char* format, Args... args) noexcept {
 // an application that installs its handler late still hears the first such event after that.
 unsigned message_generation() noexcept;
 
+// fork.child, in the child's fork handler: the child's next line goes through a fresh route
+// (same handler), never through the parent's, whose lock a vanished thread may hold.
+void forget_parent_route() noexcept;
+
 } // namespace sanport::detail

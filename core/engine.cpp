@@ -3,13 +3,17 @@
 #include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
+#include "core/socket_table.hpp"
 #include "core/sys.hpp"
+#include "core/transfer.hpp"
 
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 namespace sanport {
 
@@ -57,6 +61,12 @@ engine::engine(std::unique_ptr<backend> b)
     : impl_(std::make_shared<engine_impl>(std::move(b), std::string(), false)) {}
 
 engine::~engine() {
+    // fork.parent-engine: its threads, ring and lock holders are the parent's. Leak it all on
+    // purpose (a queue may hold it too): nothing of it is stopped, joined, locked or freed.
+    if (impl_->from_parent()) {
+        static_cast<void>(new std::shared_ptr<engine_impl>(std::move(impl_)));
+        return;
+    }
     // Close what the owner left open, so every operation still completes exactly once.
     if (impl_->status() == 0) {
         if (!impl_->has_own_thread()) {
@@ -77,7 +87,7 @@ engine::~engine() {
 }
 
 int engine::status() const noexcept {
-    return impl_->status();
+    return impl_->from_parent() ? WSAENETDOWN : impl_->status();
 }
 const std::string& engine::why() const noexcept {
     return impl_->why();
@@ -87,15 +97,17 @@ const char* engine::backend_name() const noexcept {
 }
 
 int engine::take_ownership() noexcept {
+    if (impl_->from_parent()) return set_error_detail(parent_engine_detail), WSAENETDOWN;
     return impl_->take_ownership();
 }
 
 int engine::run_once(DWORD timeout_ms) {
+    if (impl_->from_parent()) return set_error_detail(parent_engine_detail), -1;
     return impl_->run_once(timeout_ms == WSA_INFINITE ? -1 : static_cast<int>(timeout_ms));
 }
 
 void engine::wake() noexcept {
-    if (impl_->status() == 0) impl_->wake_if_sleeping();
+    if (impl_->status() == 0 && !impl_->from_parent()) impl_->wake_if_sleeping();
 }
 
 // diag.counters
@@ -104,7 +116,7 @@ engine::counters_snapshot engine::counters() const {
     c.backend_fallbacks = impl_->status() == 0 && !impl_->why().empty() ? 1 : 0;
     c.stale_handles_retired = impl_->stale_retired.load(std::memory_order_relaxed);
     c.handoffs = impl_->handoffs();
-    if (impl_->status() != 0) return c;
+    if (impl_->status() != 0 || impl_->from_parent()) return c;
     for (SOCKET s : impl_->sockets()) {
         const socket_ref sock = socket_table::instance().find(s);
         if (!sock || sock->engine != impl_.get()) continue; // closed meanwhile
@@ -120,6 +132,8 @@ engine::counters_snapshot engine::counters() const {
 
 SOCKET engine::socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;
+    if (impl_->from_parent())
+        return set_error_detail(parent_engine_detail), fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
     if (impl_->status() != 0) return fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
     // The specification: Windows Sockets Direct does not handle datagram sockets.
     if (type != sock_stream) return fail(lpErrno, WSAESOCKTNOSUPPORT), INVALID_SOCKET;
@@ -138,6 +152,8 @@ SOCKET engine::socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno
 
 SOCKET engine::adopt(SOCKET os_socket, DWORD flags, LPINT lpErrno) {
     if (!lpErrno) return INVALID_SOCKET;
+    if (impl_->from_parent())
+        return set_error_detail(parent_engine_detail), fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
     if (impl_->status() != 0) return fail(lpErrno, WSAENETDOWN), INVALID_SOCKET;
     sys::socket_facts facts;
     if (const int wsa = sys::inspect(os_socket, facts)) return fail(lpErrno, wsa), INVALID_SOCKET;
@@ -162,22 +178,58 @@ struct default_state {
     std::string fallback;
 };
 
-default_state& the_default() {
-    static default_state* state = [] {
-        auto* d = new default_state;
-        // Never destroyed: sockets may still be used while static objects are torn down.
+// Never destroyed: sockets may still be used while static objects are torn down. A forked
+// child empties the slot (fork.child) and its first call starts its own default engine.
+constinit std::atomic<default_state*> default_slot{nullptr};
+// Held while one thread starts the default engine; a flag, not a mutex, so that the fork
+// handler can release it when the forking happened while another thread held it.
+constinit std::atomic<bool> default_starting{false};
+
+default_state& start_default() {
+    while (default_starting.exchange(true, std::memory_order_acquire))
+        std::this_thread::yield();
+    default_state* d = default_slot.load(std::memory_order_acquire);
+    if (!d) {
+        d = new default_state;
         d->e = new engine(engine_options{});
         // The constructor said which backend runs when the preferred one was refused.
         if (d->e->status() != 0)
             say("sanport: no backend could start: %s", d->e->why().c_str());
         else
             d->fallback = d->e->why();
-        return d;
-    }();
-    return *state;
+        default_slot.store(d, std::memory_order_release);
+    }
+    default_starting.store(false, std::memory_order_release);
+    return *d;
 }
 
+default_state& the_default() {
+    default_state* d = default_slot.load(std::memory_order_acquire);
+    return d ? *d : start_default();
+}
+
+// fork.child: runs in the child, on its only thread, before fork() returns there. Only plain
+// atomic stores: the parent's table, default engine and waiters are left as they are (leaked),
+// since the threads that could finish with them, or that hold their locks, do not exist here.
+void on_fork_child() {
+    process_generation.fetch_add(1, std::memory_order_relaxed);
+    socket_table::forget_parent();
+    forget_parent_waiters();
+    forget_parent_route();
+    default_slot.store(nullptr, std::memory_order_relaxed);
+    default_starting.store(false, std::memory_order_relaxed);
+}
+
+constinit std::atomic<bool> fork_watched{false};
+
 } // namespace
+
+namespace detail {
+void watch_fork() noexcept {
+    if (fork_watched.load(std::memory_order_relaxed)) return;
+    if (!fork_watched.exchange(true, std::memory_order_acq_rel)) sys::at_fork_child(&on_fork_child);
+}
+} // namespace detail
 
 // startup.embedded: the first call of any entry point starts it.
 engine& default_engine() {

@@ -63,6 +63,7 @@ private:
 engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread)
     : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread),
       started_(backend_ != nullptr) {
+    watch_fork();
     if (backend_) slots_.assign(backend_->max_regions(), 0);
     if (!own_thread) owner_ = std::this_thread::get_id(); // engine.owner
     if (backend_ && own_thread) thread_ = std::thread([this] { thread_main(); });

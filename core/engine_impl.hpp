@@ -28,6 +28,16 @@ class completion_queue_impl;
 // last_error_detail(): the reason the calling thread's last failing call gave (a literal).
 void set_error_detail(const char* why) noexcept;
 
+// fork.child: bumped in the child of each fork(). An engine made under an older value belongs
+// to the parent process: its thread and ring did not survive the fork, and locks other threads
+// held stay held, so the child never drives, locks, joins or frees anything of it.
+inline constinit std::atomic<std::uint32_t> process_generation{0};
+// Registers (once per process) the fork handler: a fresh socket table and default engine slot.
+void watch_fork() noexcept;
+// fork.parent-engine: the sentence last_error_detail() gives for a parent's engine.
+inline constexpr const char* parent_engine_detail =
+    "this engine belongs to the parent process (fork)";
+
 // Shared: the public engine owns it, and each completion queue made on it keeps it too, so a
 // queue that outlives its engine never points at freed memory (cq.engine-gone).
 class engine_impl : public std::enable_shared_from_this<engine_impl> {
@@ -41,6 +51,10 @@ public:
     engine_impl& operator=(const engine_impl&) = delete;
 
     int status() const noexcept { return backend_ ? 0 : WSAENETDOWN; }
+    // fork.parent-engine: made before this process was forked (a plain load and compare).
+    bool from_parent() const noexcept {
+        return generation_ != process_generation.load(std::memory_order_relaxed);
+    }
     const std::string& why() const noexcept { return why_; }
     const char* backend_name() const noexcept { return backend_ ? backend_->name() : ""; }
     backend& io() noexcept { return *backend_; }
@@ -114,6 +128,7 @@ private:
 
     std::unique_ptr<backend> backend_;
     std::string why_;
+    std::uint32_t generation_ = process_generation.load(std::memory_order_relaxed);
     bool own_thread_ = false;
     bool started_ = false; // a backend started; read by any thread, unlike backend_
     std::thread thread_;

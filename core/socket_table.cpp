@@ -27,10 +27,24 @@ void socket_ref::reset() noexcept {
     s_ = nullptr;
 }
 
+namespace {
+// Never destroyed: sockets may be used from threads that outlive static destruction. One
+// acquire load per lookup, as the function-local static's guard was.
+constinit std::atomic<socket_table*> current_table{nullptr};
+} // namespace
+
 socket_table& socket_table::instance() {
-    // Never destroyed: sockets may be used from threads that outlive static destruction.
-    static socket_table* table = new socket_table;
+    socket_table* table = current_table.load(std::memory_order_acquire);
+    if (table) [[likely]]
+        return *table;
+    auto* made = new socket_table;
+    if (current_table.compare_exchange_strong(table, made, std::memory_order_acq_rel)) return *made;
+    delete made; // another thread made it first; nothing was allocated in it yet
     return *table;
+}
+
+void socket_table::forget_parent() noexcept {
+    current_table.store(nullptr, std::memory_order_relaxed);
 }
 
 socket_table::slot* socket_table::chunk_for(SOCKET s, bool create) {

@@ -42,6 +42,10 @@ private:
 class socket_table {
 public:
     static socket_table& instance();
+    // fork.child, in the child's fork handler: the parent's table (and its locks) is left
+    // behind, leaked; the child's first call makes an empty one, so every SOCKET of the parent
+    // is unknown there. Touches nothing but one atomic pointer.
+    static void forget_parent() noexcept;
 
     // WSAEINVAL if the handle is already known, WSAENOBUFS if the table cannot grow.
     int insert(SOCKET s, socket_state* state);

@@ -57,5 +57,8 @@ int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcep
 // Waits, with no time limit, until s is readable (write: writable), failed or shut down; 0 or a
 // WSA code. wake_accept's shutdown ends the wait (engine.other-thread.blocking: a close).
 int wait_ready(SOCKET s, bool write) noexcept;
+// fork.child: has handler run in the child of every later fork(), on its one thread, before
+// fork() returns there (pthread_atfork). Called once per process. Windows has no fork: no-op.
+void at_fork_child(void (*handler)()) noexcept;
 
 } // namespace sanport::detail::sys

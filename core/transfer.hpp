@@ -34,6 +34,9 @@ void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD byte
 std::atomic<std::uint32_t>& completion_generation() noexcept;
 void bump_completion_generation() noexcept;                   // no syscall unless someone waits
 void wait_completion_generation(std::uint32_t seen) noexcept; // until it differs from seen
+// fork.child, in the child's fork handler: the parent's waiters are gone, and the mutex one of
+// them held may stay held; the child's waiters use a fresh one, made on first use.
+void forget_parent_waiters() noexcept;
 // On the calling thread, completions skip their own bump while deferred; the caller bumps once
 // after (engine_impl::run_once: one seq_cst increment per reaped batch).
 void set_generation_bumps_deferred(bool deferred) noexcept;

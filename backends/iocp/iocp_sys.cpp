@@ -181,6 +181,8 @@ int close(SOCKET s) noexcept {
     return ::closesocket(s) == 0 ? 0 : last_error();
 }
 
+void at_fork_child(void (*)()) noexcept {}
+
 std::uint64_t identity(SOCKET) noexcept {
     // Windows has no cheap "which socket is this handle now": unknown (stale.window).
     return 0;

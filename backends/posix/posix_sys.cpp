@@ -13,6 +13,7 @@
 #include <climits>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -195,6 +196,10 @@ int close(SOCKET s) noexcept {
     // On Linux the descriptor is released even when close reports EINTR: never retry it.
     if (errno == EINTR) return 0;
     return errno == EBADF ? WSAENOTSOCK : last_error();
+}
+
+void at_fork_child(void (*handler)()) noexcept {
+    ::pthread_atfork(nullptr, nullptr, handler);
 }
 
 std::uint64_t identity(SOCKET s) noexcept {

@@ -27,6 +27,12 @@
 // still open on it, so each pending operation completes exactly once (aborted), then stops
 // its thread and releases the ring or reactor. Its SOCKET values and memory handles are
 // unknown afterwards. A completion_queue made on it may outlive it and is then shut down.
+//
+// fork() (fork.child, fork.parent-engine): in the child, every SOCKET of the parent is unknown
+// (WSAENOTSOCK; its descriptor stays open, a plain one) and the first call that needs the
+// default engine starts a fresh one. Engines the parent made, and their completion queues, are
+// inert there: calls fail at once (WSAENETDOWN, or 0 packets) and destroying them leaks their
+// state without touching threads, rings or locks that did not survive the fork.
 #pragma once
 
 #include <sanport/compat.h>

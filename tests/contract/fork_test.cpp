@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+// fork.child, fork.parent-engine: what a child made by fork() gets in a process where sanport
+// started. The child checks the rules with plain calls (no doctest in the child) and ends with
+// _exit(code); the parent reads the code through waitpid, polled with a time limit, and kills
+// a child that hangs (a watchdog: a call waiting for a thread that did not survive the fork).
+#ifndef _WIN32
+
+#include "tests/support/loopback.hpp"
+
+#include <sanport/completion_queue.h>
+#include <sanport/engine.h>
+#include <sanport/wsp.h>
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <cstring>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace sanport;
+using namespace sanport::test;
+
+namespace {
+
+// The child's verdict: 0, or the number of the first check that failed.
+using child_body = int (*)(void* context);
+
+// Forks, runs body in the child and returns its exit code; -1 if it died of a signal, -2 if it
+// did not end within the limit (then it is killed).
+int run_in_child(child_body body, void* context, int limit_ms = 5000) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int code = body(context);
+        ::_exit(code);
+    }
+    int status = 0;
+    for (int waited = 0; waited < limit_ms; waited += 10) {
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        REQUIRE(done >= 0);
+        if (done == pid) {
+            if (WIFEXITED(status)) return WEXITSTATUS(status);
+            MESSAGE("the child died of signal " << WTERMSIG(status));
+            return -1;
+        }
+        ::usleep(10 * 1000);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    MESSAGE("the child did not end within " << limit_ms << " ms: killed (a hang)");
+    return -2;
+}
+
+// A plain listener on 127.0.0.1, for the child (which uses no doctest helper).
+int plain_listener(sockaddr_in& address) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    std::memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof address;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(fd, 4) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len))
+        return ::close(fd), -1;
+    return fd;
+}
+
+struct default_case {
+    SOCKET parent_socket = INVALID_SOCKET;
+};
+
+int child_default_engine(void* context) {
+    const auto& c = *static_cast<default_case*>(context);
+    DWORD bytes = 0, flags = 0;
+    int err = 0;
+    // fork.child: the parent's SOCKET is unknown; its descriptor stays open, a plain one.
+    char byte = 0;
+    WSABUF buf{1, &byte};
+    WSAOVERLAPPED ov{};
+    if (WSPRecv(c.parent_socket, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err) !=
+            SOCKET_ERROR ||
+        err != WSAENOTSOCK)
+        return 1;
+    if (WSPCloseSocket(c.parent_socket, &err) != SOCKET_ERROR || err != WSAENOTSOCK) return 2;
+    if (!os_socket_open(c.parent_socket)) return 3;
+    // A fresh default engine: socket, connect, send and receive work in the child.
+    sockaddr_in address{};
+    const int listener = plain_listener(address);
+    if (listener < 0) return 4;
+    const SOCKET s =
+        WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
+    if (s == INVALID_SOCKET) return 5;
+    if (WSPConnect(s, reinterpret_cast<const sockaddr*>(&address), sizeof address, nullptr, nullptr,
+                   nullptr, nullptr, &err) != 0)
+        return 6;
+    const int peer = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (peer < 0) return 7;
+    char hello[] = "hello";
+    WSABUF out{5, hello};
+    if (WSPSend(s, &out, 1, &bytes, 0, nullptr, nullptr, nullptr, &err) != 0 || bytes != 5)
+        return 8;
+    char got[5] = {};
+    if (::recv(peer, got, 5, MSG_WAITALL) != 5 || std::memcmp(got, "hello", 5) != 0) return 9;
+    if (::send(peer, "world", 5, MSG_NOSIGNAL) != 5) return 10;
+    char in[5] = {};
+    WSABUF into{5, in};
+    flags = MSG_WAITALL;
+    if (WSPRecv(s, &into, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) != 0 || bytes != 5 ||
+        std::memcmp(in, "world", 5) != 0)
+        return 11;
+    if (WSPCloseSocket(s, &err) != 0) return 12;
+    ::close(peer);
+    ::close(listener);
+    return 0;
+}
+
+struct driven_case {
+    sanport::engine* e = nullptr;
+    sanport::completion_queue* cq = nullptr;
+};
+
+int child_driven_engine(void* context) {
+    auto& c = *static_cast<driven_case*>(context);
+    // fork.parent-engine: inert in the child, every call returns at once.
+    if (c.e->run_once(0) != -1) return 1;
+    if (std::string(sanport::last_error_detail()).find("fork") == std::string::npos) return 2;
+    if (c.e->status() != WSAENETDOWN) return 3;
+    int err = 0;
+    if (c.e->socket(AF_INET, SOCK_STREAM, IPPROTO_TCP, WSA_FLAG_OVERLAPPED, &err) !=
+            INVALID_SOCKET ||
+        err != WSAENETDOWN)
+        return 4;
+    sanport::completion_entry entry;
+    if (c.cq->dequeue(&entry, 1, WSA_INFINITE) != 0u) return 5;
+    if (!c.cq->is_shut_down()) return 6;
+    WSAOVERLAPPED user{};
+    if (c.cq->post(1, 2, &user) != WSAESHUTDOWN) return 7;
+    delete c.cq;
+    delete c.e; // leaks the parent's state; touches no thread, ring or lock
+    return 0;
+}
+
+} // namespace
+
+TEST_CASE("fork.child: the child's calls start a fresh default engine, the parent's sockets are "
+          "unknown there and keep working in the parent") {
+    auto pair = make_pair();
+    // A receive pending on the default engine's thread when the process forks.
+    char in[8] = {};
+    WSABUF buf{sizeof in, in};
+    DWORD bytes = 0, flags = 0;
+    WSAOVERLAPPED ov{};
+    int err = 0;
+    const int rc = WSPRecv(pair.s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
+    REQUIRE(rc == SOCKET_ERROR);
+    REQUIRE(wsa_name(err) == "WSA_IO_PENDING");
+    default_case c{pair.s};
+    CHECK(run_in_child(&child_default_engine, &c) == 0);
+    // The parent's engine is untouched by the child: the pending receive completes with data.
+    send_all(pair.peer, "parent");
+    REQUIRE(wait_done(ov));
+    const op_result r = get_result(pair.s, ov);
+    CHECK(r.ok);
+    CHECK(r.bytes == 6u);
+    CHECK(std::string(in, r.bytes) == "parent");
+}
+
+TEST_CASE("fork.parent-engine: an engine made in the parent (driven, or with its own thread) is "
+          "inert in the child - run_once fails, dequeue returns 0 at once, destroying it returns "
+          "at once") {
+    for (const bool own_thread : {false, true}) {
+        CAPTURE(own_thread);
+        sanport::engine_options options;
+        options.own_thread = own_thread;
+        auto* e = new sanport::engine(options);
+        REQUIRE(e->status() == 0);
+        auto* cq = new sanport::completion_queue(*e);
+        auto pair = make_pair(); // on the default engine: the process has an engine thread too
+        if (!own_thread) CHECK(e->run_once(0) >= 0);
+        driven_case c{e, cq};
+        CHECK(run_in_child(&child_driven_engine, &c) == 0);
+        // Still the parent's, and still working here.
+        CHECK(e->status() == 0);
+        if (!own_thread) CHECK(e->run_once(0) >= 0);
+        WSAOVERLAPPED user{};
+        CHECK(cq->post(3, 4, &user) == 0);
+        sanport::completion_entry entry;
+        CHECK(cq->dequeue(&entry, 1, max_wait_ms) == 1u);
+        delete cq;
+        delete e;
+    }
+}
+
+#endif // _WIN32
