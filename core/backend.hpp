@@ -98,6 +98,10 @@ public:
     // Whether another thread may take over reaping when the engine's thread is gone
     // (engine.orphan). A completion port may be; a ring set up for one issuer may not.
     virtual bool reaps_on_any_thread() const noexcept { return false; }
+    // For a backend that may not (engine.orphan): frees what attach() made once the backend
+    // itself is gone (its ring closed, so the kernel holds none of it), touching no OS object.
+    using socket_freer = void (*)(void* backend_socket) noexcept;
+    virtual socket_freer freer() const noexcept { return nullptr; }
 };
 
 std::unique_ptr<backend> make_backend(const std::string& forced, unsigned queue_depth,

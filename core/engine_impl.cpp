@@ -423,6 +423,7 @@ void engine_impl::orphan() {
     }
     // Closing the ring makes the kernel cancel every request and wait for it; Asio's reactor
     // drops its waits unrun. Either way none of them is ever reported.
+    const backend::socket_freer free_socket = released->freer();
     released.reset();
     std::vector<socket_state*> all;
     {
@@ -432,6 +433,9 @@ void engine_impl::orphan() {
     }
     for (socket_state* s : all) {
         std::lock_guard lock(s->mutex);
+        // What the released backend attached: the inert one's detach cannot free it.
+        if (free_socket != nullptr && s->backend_socket != nullptr) free_socket(s->backend_socket);
+        s->backend_socket = nullptr;
         if (s->recv.in_flight)
             dead->aborted.push_back({&s->recv.request, WSA_OPERATION_ABORTED, 0, false});
         if (s->send.in_flight)

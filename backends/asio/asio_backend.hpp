@@ -88,6 +88,8 @@ public:
 
     const char* name() const noexcept override { return "asio"; }
     int bind_thread() noexcept override { return 0; }
+    // The reactor is bound to no thread: a destroying thread may drive it (engine.orphan).
+    bool reaps_on_any_thread() const noexcept override { return true; }
     int attach(SOCKET s, void*& backend_socket) noexcept override;
     void detach(SOCKET s, void* backend_socket) noexcept override;
     bool start(io_request& request, io_completion& done) noexcept override;

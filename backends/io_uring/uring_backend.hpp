@@ -112,6 +112,11 @@ public:
     void remove_region(std::int32_t slot) noexcept override;
     std::size_t reap(io_completion* out, std::size_t max, int timeout_ms) noexcept override;
     void wake() noexcept override;
+    // engine.orphan: the ring is closed first (the kernel cancels and waits for every request),
+    // then the sockets' state is freed by this.
+    socket_freer freer() const noexcept override {
+        return [](void* p) noexcept { delete static_cast<uring_socket*>(p); };
+    }
 
 private:
     // uring_setup.cpp
