@@ -130,7 +130,7 @@ TEST_CASE("diag.detail: WSPAccept on a socket that is not listening, and WSPSend
     CHECK(detail().find("dwFlags") != std::string::npos);
 }
 
-TEST_CASE("diag.counters: sockets open, operations pending and hand-offs move; no fallback when "
+TEST_CASE("diag.counters: sockets open, operations pending and hand-offs move - no fallback when "
           "the backend is forced") {
     sanport::engine& e = sanport::default_engine();
     const auto start = e.counters();

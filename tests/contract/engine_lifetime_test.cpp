@@ -91,7 +91,7 @@ TEST_CASE("cq.engine-gone: a dequeue waiting on another thread returns 0 when th
 }
 
 TEST_CASE("engine.lifetime, cq.engine-gone: destroying an engine completes a pending receive "
-          "once, aborted; its socket, memory handle and queue are gone, its event stays valid") {
+          "once, aborted - its socket, memory handle and queue are gone, its event stays valid") {
     for (const bool own_thread : {true, false}) {
         CAPTURE(own_thread);
         posix_listener listener;

@@ -219,7 +219,7 @@ TEST_CASE("engine.other-thread.busy: from a thread that is not the owner, a bloc
 }
 
 TEST_CASE("engine.other-thread.blocking: WSPCloseSocket ends a blocking receive or send served on "
-          "its caller; the call fails with WSA_OPERATION_ABORTED and the close returns at once") {
+          "its caller - the call fails with WSA_OPERATION_ABORTED and the close returns at once") {
     for (const bool close_on_owner : {true, false}) {
         for (const bool sending : {false, true}) {
             CAPTURE(close_on_owner);

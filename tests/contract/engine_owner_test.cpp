@@ -62,7 +62,7 @@ std::string detail() {
 
 } // namespace
 
-TEST_CASE("engine.owner: another thread's dequeue and run_once fail at once with a reason; the "
+TEST_CASE("engine.owner: another thread's dequeue and run_once fail at once with a reason - the "
           "constructing thread still drives") {
     auto e = driven_engine();
     sanport::completion_queue cq(*e);
@@ -98,7 +98,7 @@ TEST_CASE("engine.owner: another thread's dequeue and run_once fail at once with
 }
 
 TEST_CASE("engine.owner: take_ownership before the first drive hands a driven engine to the "
-          "event-loop thread; afterwards it is refused") {
+          "event-loop thread - afterwards it is refused") {
     auto e = driven_engine(); // built on this "init" thread
     sanport::completion_queue cq(*e);
     posix_listener listener;
@@ -181,7 +181,7 @@ TEST_CASE("engine.owner.waits: on the owner, WSPGetOverlappedResult(fWait = TRUE
 }
 
 TEST_CASE("close.other-thread: WSPCloseSocket from another thread while the owner waits in a "
-          "join returns at once; the receives complete once, aborted, at the owner's next drive") {
+          "join returns at once - the receives complete once, aborted, at the owner's next drive") {
     auto e = driven_engine();
     sanport::completion_queue cq(*e);
     posix_listener listener;

@@ -141,7 +141,7 @@ void carries_data(SOCKET s, peer_socket peer) {
 } // namespace
 
 TEST_CASE("stale.retire.driven: another thread adopts the reused number into the same driven "
-          "engine while the owner waits in a join - at once; the owner's drive completes the "
+          "engine while the owner waits in a join - at once - the owner's drive completes the "
           "stale receives once and the new socket works") {
     posix_listener server; // before the close: it must not take the number
     driven_stale t;
@@ -179,7 +179,7 @@ TEST_CASE("stale.retire.driven: another thread adopts the reused number into the
 }
 
 TEST_CASE("stale.retire.driven: another thread's WSPSocket gets the reused number while the "
-          "driven engine's owner waits in a join - at once; the owner's drive completes the stale "
+          "driven engine's owner waits in a join - at once - the owner's drive completes the stale "
           "receives once") {
     REQUIRE(default_engine().status() == 0); // started now, not while numbers are held
     driven_stale t;

@@ -90,6 +90,8 @@ def check(contract, tests, suite_ids, bad_input_rules, registered):
         return ["contract: no rows with ids found: the pattern no longer matches"]
     windows = "iocp" in registered
     for where, name, ids, _ in tests:
+        if ";" in name:
+            problems.append(f"{where}: test '{name[:60]}' has a ';', which splits its CTest name")
         if not ids and not name.startswith("bad input "):
             problems.append(f"{where}: test '{name[:60]}' names no contract id")
         for i in ids:

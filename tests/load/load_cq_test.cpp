@@ -139,7 +139,7 @@ void message_of(std::size_t i, char* out) {
 } // namespace
 
 TEST_CASE("load: 10,000 connections with 2 receives pending each on one completion queue - data "
-          "arrives in posting order; closing half from one thread while the last WSPCleanup "
+          "arrives in posting order - closing half from one thread while the last WSPCleanup "
           "closes the rest completes every pending receive exactly once") {
     // ---- descriptors ---------------------------------------------------------------------------
     rlimit lim{};
