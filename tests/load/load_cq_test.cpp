@@ -2,7 +2,8 @@
 // Load: 10,000 connections, each with 2 overlapped receives pending, all associated with ONE
 // completion queue on the default engine; then stopped with everything pending, the way a
 // library user stops: WSPCloseSocket on half the sockets from one thread while another calls
-// the last WSPCleanup, which closes every socket still open.
+// the last WSPCleanup, which closes every socket still open (they were accepted through the
+// start-up's proc table, so they are the start-ups').
 //
 // Checked:
 //  - every connection works: 1,000 random peers each send a distinct 8-byte message, and
@@ -176,6 +177,12 @@ TEST_CASE("load: 10,000 connections with 2 receives pending each on one completi
     peer_process_handle peers;
     REQUIRE_MESSAGE(peers.start(target), "fork: " << std::strerror(errno));
 
+    // The sockets are accepted through a start-up's proc table, so they are the start-ups' and
+    // the last WSPCleanup below closes them (startup.cleanup).
+    WSPDATA data{};
+    WSPPROC_TABLE table{};
+    REQUIRE(sanport::WSPStartup(0x0202, &data, nullptr, WSPUPCALLTABLE{}, &table) == 0);
+
     // ---- open 10,000 connections, in waves ------------------------------------------------------
     const mem_sample before = take_sample();
     const stopwatch open_time;
@@ -186,7 +193,7 @@ TEST_CASE("load: 10,000 connections with 2 receives pending each on one completi
         for (std::uint32_t k = 0; k < n; ++k) {
             REQUIRE_MESSAGE(wave_ports[k] != 0, "peer connect " << base + k << " failed");
             // The peer's connect returned: the connection is in the accept queue already.
-            const SOCKET s = listener.accept_one(&err);
+            const SOCKET s = table.lpWSPAccept(listener.s, nullptr, nullptr, nullptr, 0, &err);
             REQUIRE_MESSAGE(s != INVALID_SOCKET,
                             "WSPAccept " << base + k << ": "
                                          << (err != 0 ? wsa_name(err) : "no connection to accept"));
@@ -312,9 +319,6 @@ TEST_CASE("load: 10,000 connections with 2 receives pending each on one completi
     // half with WSPCloseSocket while another calls the last WSPCleanup, which closes whatever is
     // still open (the two race over the first half; a socket the other got first is
     // WSAENOTSOCK, nothing else is allowed).
-    WSPDATA data{};
-    WSPPROC_TABLE table{};
-    REQUIRE(sanport::WSPStartup(0x0202, &data, nullptr, WSPUPCALLTABLE{}, &table) == 0);
     const stopwatch close_time;
     std::atomic<std::size_t> close_failures{0};
     const auto closer = [&](std::size_t from, std::size_t to) {
