@@ -124,6 +124,11 @@ struct stale_setup {
         }
         // Let the engine hand the head receive to the kernel, so the close meets it there.
         sleep_ms(settle_ms);
+        // A call that takes the socket's lock, under which the engine armed that receive: it
+        // orders the arming before the close below for ThreadSanitizer too (a sleep does not).
+        int err = 0;
+        REQUIRE(sanport::set_socket_mode(pair.s, sanport::socket_mode::report_disconnect, 0,
+                                         &err) == 0);
         old = pair.s;
     }
 
