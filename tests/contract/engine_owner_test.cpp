@@ -3,6 +3,7 @@
 // that built it, or the one that took ownership before the first drive. A call from another
 // thread that would have to drive fails at once with a reason, never waits for ever. Every
 // case runs under a watchdog that ends the process (a failure) instead of hanging CI.
+#include "tests/contract/driven_pair.hpp"
 #include "tests/support/loopback.hpp"
 
 #include <sanport/completion_queue.h>
@@ -20,41 +21,6 @@
 using namespace sanport::test;
 
 namespace {
-
-std::unique_ptr<sanport::engine> driven_engine() {
-    sanport::engine_options options;
-    options.own_thread = false;
-    auto e = std::make_unique<sanport::engine>(options);
-    REQUIRE(e->status() == 0);
-    return e;
-}
-
-// A hang is a failure: say which case hung and end the process (CTest reports it failed).
-[[noreturn]] void hung(const char* what) {
-    std::fprintf(stderr, "engine_owner_test: hung: %s\n", what);
-    std::fflush(stderr);
-    std::_Exit(3);
-}
-
-// A connected OS socket adopted into `e`, and its plain peer (closed by the destructor).
-struct adopted_pair {
-    SOCKET s = INVALID_SOCKET;
-    peer_socket peer = no_peer;
-    adopted_pair() = default;
-    adopted_pair(const adopted_pair&) = delete;
-    adopted_pair& operator=(const adopted_pair&) = delete;
-    ~adopted_pair() { peer_close(peer); }
-};
-
-void adopt_pair(sanport::engine& e, posix_listener& listener, adopted_pair& p) {
-    const peer_socket os = posix_connect(listener.address, listener.address_len);
-    REQUIRE(os != no_peer);
-    p.peer = listener.accept_one();
-    REQUIRE(p.peer != no_peer);
-    int err = 0;
-    p.s = e.adopt(static_cast<SOCKET>(os), WSA_FLAG_OVERLAPPED, &err);
-    REQUIRE_MESSAGE(p.s != INVALID_SOCKET, wsa_name(err));
-}
 
 std::string detail() {
     return sanport::last_error_detail();
