@@ -16,9 +16,14 @@
 
 #include <arpa/inet.h>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <dirent.h>
+#include <fstream>
 #include <netinet/in.h>
+#include <sstream>
 #include <string>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,13 +36,64 @@ namespace {
 // The child's verdict: 0, or the number of the first check that failed.
 using child_body = int (*)(void* context);
 
+// The check the child is at, in a page shared with the parent, so that a hang names its step.
+volatile int* child_step = nullptr;
+
+void at_step(int step) {
+    if (child_step) *child_step = step;
+}
+
+// A file of /proc, one line per line read, for the report of a hung child.
+std::string read_proc(const std::string& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// What each thread of a hung child waits in: its name, the kernel function and the system
+// call it sleeps in, and its kernel stack where this user may read it.
+std::string describe_threads(pid_t pid) {
+    const std::string base = "/proc/" + std::to_string(pid) + "/task";
+    std::ostringstream out;
+    DIR* dir = ::opendir(base.c_str());
+    if (!dir) return "(no " + base + ")";
+    while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        const std::string task = base + "/" + entry->d_name;
+        out << "thread " << entry->d_name << " " << read_proc(task + "/comm")
+            << "  wchan: " << read_proc(task + "/wchan")
+            << "\n  syscall: " << read_proc(task + "/syscall") << "  stack:\n"
+            << read_proc(task + "/stack");
+    }
+    ::closedir(dir);
+    // The user-space stacks too, where gdb is installed (only ever run for a hung child).
+    if (::access("/usr/bin/gdb", X_OK) == 0) {
+        const std::string command = "timeout 30 /usr/bin/gdb -p " + std::to_string(pid) +
+                                    " -batch -nx -ex 'thread apply all bt' 2>&1";
+        if (FILE* gdb = ::popen(command.c_str(), "r")) {
+            char line[512];
+            while (std::fgets(line, sizeof line, gdb))
+                out << line;
+            ::pclose(gdb);
+        }
+    }
+    return out.str();
+}
+
 // Forks, runs body in the child and returns its exit code; -1 if it died of a signal, -2 if it
-// did not end within the limit (then it is killed).
+// did not end within the limit (then it is killed, after its threads are described).
 int run_in_child(child_body body, void* context, int limit_ms = 5000) {
+    void* page =
+        ::mmap(nullptr, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(page != MAP_FAILED);
+    child_step = static_cast<volatile int*>(page);
+    *child_step = 0;
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
         const int code = body(context);
+        at_step(-1); // past the body: a hang from here on is in _exit
         ::_exit(code);
     }
     int status = 0;
@@ -45,15 +101,19 @@ int run_in_child(child_body body, void* context, int limit_ms = 5000) {
         const pid_t done = ::waitpid(pid, &status, WNOHANG);
         REQUIRE(done >= 0);
         if (done == pid) {
+            ::munmap(page, sizeof(int));
             if (WIFEXITED(status)) return WEXITSTATUS(status);
             MESSAGE("the child died of signal " << WTERMSIG(status));
             return -1;
         }
         ::usleep(10 * 1000);
     }
+    MESSAGE("the child did not end within " << limit_ms << " ms, at step " << *child_step
+                                            << " (-1: in _exit); its threads:\n"
+                                            << describe_threads(pid));
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
-    MESSAGE("the child did not end within " << limit_ms << " ms: killed (a hang)");
+    ::munmap(page, sizeof(int));
     return -2;
 }
 
@@ -83,37 +143,49 @@ int child_default_engine(void* context) {
     char byte = 0;
     WSABUF buf{1, &byte};
     WSAOVERLAPPED ov{};
+    at_step(1);
     if (WSPRecv(c.parent_socket, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err) !=
             SOCKET_ERROR ||
         err != WSAENOTSOCK)
         return 1;
+    at_step(2);
     if (WSPCloseSocket(c.parent_socket, &err) != SOCKET_ERROR || err != WSAENOTSOCK) return 2;
+    at_step(3);
     if (!os_socket_open(c.parent_socket)) return 3;
     // A fresh default engine: socket, connect, send and receive work in the child.
     sockaddr_in address{};
+    at_step(4);
     const int listener = plain_listener(address);
     if (listener < 0) return 4;
+    at_step(5);
     const SOCKET s =
         WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED, &err);
     if (s == INVALID_SOCKET) return 5;
+    at_step(6);
     if (WSPConnect(s, reinterpret_cast<const sockaddr*>(&address), sizeof address, nullptr, nullptr,
                    nullptr, nullptr, &err) != 0)
         return 6;
+    at_step(7);
     const int peer = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (peer < 0) return 7;
     char hello[] = "hello";
     WSABUF out{5, hello};
+    at_step(8);
     if (WSPSend(s, &out, 1, &bytes, 0, nullptr, nullptr, nullptr, &err) != 0 || bytes != 5)
         return 8;
     char got[5] = {};
+    at_step(9);
     if (::recv(peer, got, 5, MSG_WAITALL) != 5 || std::memcmp(got, "hello", 5) != 0) return 9;
+    at_step(10);
     if (::send(peer, "world", 5, MSG_NOSIGNAL) != 5) return 10;
     char in[5] = {};
     WSABUF into{5, in};
     flags = MSG_WAITALL;
+    at_step(11);
     if (WSPRecv(s, &into, 1, &bytes, &flags, nullptr, nullptr, nullptr, &err) != 0 || bytes != 5 ||
         std::memcmp(in, "world", 5) != 0)
         return 11;
+    at_step(12);
     if (WSPCloseSocket(s, &err) != 0) return 12;
     ::close(peer);
     ::close(listener);
@@ -128,18 +200,25 @@ struct driven_case {
 int child_driven_engine(void* context) {
     auto& c = *static_cast<driven_case*>(context);
     // fork.parent-engine: inert in the child, every call returns at once.
+    at_step(1);
     if (c.e->run_once(0) != -1) return 1;
+    at_step(2);
     if (std::string(sanport::last_error_detail()).find("fork") == std::string::npos) return 2;
+    at_step(3);
     if (c.e->status() != WSAENETDOWN) return 3;
     int err = 0;
+    at_step(4);
     if (c.e->socket(AF_INET, SOCK_STREAM, IPPROTO_TCP, WSA_FLAG_OVERLAPPED, &err) !=
             INVALID_SOCKET ||
         err != WSAENETDOWN)
         return 4;
     sanport::completion_entry entry;
+    at_step(5);
     if (c.cq->dequeue(&entry, 1, WSA_INFINITE) != 0u) return 5;
+    at_step(6);
     if (!c.cq->is_shut_down()) return 6;
     WSAOVERLAPPED user{};
+    at_step(7);
     if (c.cq->post(1, 2, &user) != WSAESHUTDOWN) return 7;
     delete c.cq;
     delete c.e; // leaks the parent's state; touches no thread, ring or lock
