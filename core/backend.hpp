@@ -3,8 +3,9 @@
 //
 // What every backend signs:
 //  - threads: start, cancel, reap, add_region, remove_region and bind_thread are called on the
-//    engine thread only; attach/detach on any thread, never concurrently for one socket;
-//    wake() from any thread.
+//    engine thread only, except start() where starts_on_any_thread() says so (then on any
+//    thread, with the socket's lock held); attach/detach on any thread, never concurrently for
+//    one socket; wake() from any thread.
 //  - at most one request per socket per direction is started at a time (the core's FIFO sees
 //    to it), so the backend never orders anything itself.
 //  - memory: an io_request and every buffer it names stay valid until its completion is reaped.
@@ -94,6 +95,11 @@ public:
     // Make a waiting reap() return soon. Any thread. May cost a syscall: the core calls it
     // only when the engine thread is asleep.
     virtual void wake() noexcept = 0;
+
+    // Whether start() may run on the thread that posts the operation, which saves the hand-off
+    // to the engine thread: a completion port is bound to no thread. A ring set up for one
+    // issuer is, and a reactor's state belongs to the thread that runs it.
+    virtual bool starts_on_any_thread() const noexcept { return false; }
 
     // Whether another thread may take over reaping when the engine's thread is gone
     // (engine.orphan). A completion port may be; a ring set up for one issuer may not.

@@ -62,7 +62,8 @@ private:
 
 engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool own_thread)
     : backend_(std::move(b)), why_(std::move(why_not)), own_thread_(own_thread),
-      started_(backend_ != nullptr) {
+      started_(backend_ != nullptr),
+      starts_anywhere_(backend_ != nullptr && backend_->starts_on_any_thread()) {
     watch_fork();
     if (backend_) slots_.assign(backend_->max_regions(), 0);
     if (!own_thread) owner_ = std::this_thread::get_id(); // engine.owner
@@ -193,7 +194,7 @@ void engine_impl::dispatch(const io_completion& c) {
     }
     // Last touch of s: a closer that then reads busy == 0 may recycle it. run_once bumps the
     // completion generation after the batch, which wakes that closer.
-    busy_add(*s, -1);
+    busy_add(*s, -1, starts_anywhere_);
 }
 
 void engine_impl::wake_if_sleeping() noexcept {
@@ -240,13 +241,13 @@ void engine_impl::drain_kicks() {
 }
 
 void engine_impl::want_recv_start(socket_state& s) {
-    if (on_engine_thread()) return recv_start(s);
+    if (starts_here()) return recv_start(s);
     s.recv.start_wanted = true;
     kick(s);
 }
 
 void engine_impl::want_send_start(socket_state& s) {
-    if (on_engine_thread()) return send_start(s);
+    if (starts_here()) return send_start(s);
     s.send.start_wanted = true;
     kick(s);
 }

@@ -62,6 +62,10 @@ public:
     bool on_engine_thread() const noexcept {
         return driver_.load(std::memory_order_acquire) == std::this_thread::get_id();
     }
+    // Whether this thread may start a kernel request itself (backend::starts_on_any_thread),
+    // rather than hand it to the engine thread.
+    bool starts_anywhere() const noexcept { return starts_anywhere_; }
+    bool starts_here() const noexcept { return starts_anywhere_ || on_engine_thread(); }
     // engine.owner: a thread may drive when it already does, or when it owns a driven engine
     // that nobody drove yet (the first drive binds the ring to it).
     bool can_drive() noexcept;
@@ -130,7 +134,8 @@ private:
     std::string why_;
     std::uint32_t generation_ = process_generation.load(std::memory_order_relaxed);
     bool own_thread_ = false;
-    bool started_ = false; // a backend started; read by any thread, unlike backend_
+    bool started_ = false;         // a backend started; read by any thread, unlike backend_
+    bool starts_anywhere_ = false; // backend::starts_on_any_thread, fixed at construction
     std::thread thread_;
     std::atomic<std::thread::id> driver_{};
     // Driven engines: the thread allowed to drive first (the constructing one, or the last

@@ -127,7 +127,7 @@ int recv_post(socket_state& s, op& o) noexcept {
     }
     s.recv.ops.push_back(o);
     if (s.recv.in_flight || s.recv.on_caller) return WSA_IO_PENDING;
-    if (!s.engine->on_engine_thread()) {
+    if (!s.engine->starts_here()) {
         s.engine->want_recv_start(s);
         return WSA_IO_PENDING;
     }
@@ -149,8 +149,8 @@ void recv_start_once(socket_state& s) noexcept;
 
 void recv_start(socket_state& s) noexcept {
     // engine.other-thread.blocking: a receive that finished on its caller hands what follows
-    // to the engine.
-    if (!s.engine->on_engine_thread()) {
+    // to the engine (unless this thread may start requests itself).
+    if (!s.engine->starts_here()) {
         if (!s.recv.ops.empty() || s.read_ahead_capacity != 0) s.engine->want_recv_start(s);
         return;
     }
@@ -254,9 +254,9 @@ void recv_start_once(socket_state& s) noexcept {
     io_completion done;
     // busy counts requests reap() will report; one that finished inline never reaches
     // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
-    // is reaped meanwhile (engine thread, s.mutex held).
+    // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
     if (s.engine->io().start(r, done)) return recv_done(s, done);
-    busy_add(s, 1);
+    busy_add(s, 1, s.engine->starts_anywhere());
 }
 
 } // namespace

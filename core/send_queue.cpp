@@ -50,8 +50,9 @@ void send_start_once(socket_state& s) noexcept;
 
 void send_start(socket_state& s) noexcept {
     // engine.other-thread.blocking: a send that finished on its caller hands what follows to
-    // the engine; a shutdown that waited for it needs no engine.
-    if (!s.engine->on_engine_thread()) {
+    // the engine (unless this thread may start requests itself); a shutdown that waited for it
+    // needs no engine.
+    if (!s.engine->starts_here()) {
         if (s.send.ops.empty()) return shutdown_if_drained(s);
         return s.engine->want_send_start(s);
     }
@@ -105,9 +106,9 @@ void send_start_once(socket_state& s) noexcept {
     io_completion done;
     // busy counts requests reap() will report; one that finished inline never reaches
     // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
-    // is reaped meanwhile (engine thread, s.mutex held).
+    // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
     if (s.engine->io().start(r, done)) return send_done(s, done);
-    busy_add(s, 1);
+    busy_add(s, 1, s.engine->starts_anywhere());
 }
 
 } // namespace

@@ -37,7 +37,7 @@ struct direction {
     // engine.other-thread.blocking: a blocking call on a thread that may not drive the engine
     // moves the head op's bytes itself; nothing of this direction starts until it is done.
     bool on_caller = false;
-    // recv_start/send_start are running on this socket (engine thread): a request that finished
+    // recv_start/send_start are running on this socket (s.mutex held): a request that finished
     // inline asks for the next start by `restart`, so the stack stays flat however many queued
     // operations complete inline one after the other.
     bool starting = false;
@@ -54,7 +54,8 @@ struct socket_state {
     // recycled rather than freed (a stale reader may still count on it briefly).
     std::atomic<std::uint32_t> refs{0};
     // Kernel requests in flight; WSPCloseSocket waits for zero. Written by the engine thread
-    // only (busy_add), so a load and a store, not a locked read-modify-write.
+    // only (busy_add: a load and a store), or also by posting threads where the backend starts
+    // requests on any thread (then a locked read-modify-write).
     std::atomic<std::uint32_t> busy{0};
     // Set while WSPCloseSocket waits for lookups to end (they then bump the wait generation).
     std::atomic<bool> close_waiting{false};
@@ -142,10 +143,16 @@ template <class Fn> void start_flat(direction& d, Fn&& start_once) noexcept {
     d.starting = false;
 }
 
-// Engine thread only. Release: a closer that reads 0 sees everything the engine did before.
-inline void busy_add(socket_state& s, int delta) noexcept {
-    s.busy.store(s.busy.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(delta),
-                 std::memory_order_release);
+// Release: a closer that reads 0 sees everything the engine did before. Where only the engine
+// thread starts and reaps, a load and a store; where posting threads start requests too
+// (shared: backend::starts_on_any_thread), a locked read-modify-write, since the reaping
+// thread subtracts after it let go of the socket's lock.
+inline void busy_add(socket_state& s, int delta, bool shared) noexcept {
+    const auto d = static_cast<std::uint32_t>(delta);
+    if (shared)
+        s.busy.fetch_add(d, std::memory_order_acq_rel);
+    else
+        s.busy.store(s.busy.load(std::memory_order_relaxed) + d, std::memory_order_release);
 }
 
 } // namespace sanport::detail

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The IOCP backend: one completion port per engine, driven from the engine thread only.
+// The IOCP backend: one completion port per engine, reaped by the engine thread. Requests are
+// issued on the thread that posts the operation (starts_on_any_thread): a port is bound to no
+// thread, and the request is in the kernel before WSPRecv returns, with no hand-off.
 //
 // Invariants: every socket is associated with the port under its iocp_socket's address as the
 // key, and a request is known by its OVERLAPPED, which lives in that iocp_socket (one per
@@ -32,6 +34,7 @@ inline constexpr std::size_t iocp_reap_batch = 128;
 struct iocp_direction {
     OVERLAPPED ov{};
     io_request* active = nullptr; // started, not yet reported
+    bool cancelled = false;       // cancel() asked for it (engine thread, socket lock held)
 };
 static_assert(std::is_standard_layout_v<iocp_direction>,
               "an LPOVERLAPPED from the port is cast back to its iocp_direction");
@@ -78,6 +81,7 @@ public:
     const char* setup_step() const noexcept { return setup_step_; }
 
     const char* name() const noexcept override { return "iocp"; }
+    bool starts_on_any_thread() const noexcept override { return true; }
     bool reaps_on_any_thread() const noexcept override { return true; }
     int bind_thread() noexcept override;
     int attach(SOCKET s, void*& backend_socket) noexcept override;
@@ -97,8 +101,8 @@ private:
     // iocp_recv.cpp: the WSA code of a failed completion (NTSTATUS in ov.Internal).
     static int completion_error(const io_request& request, iocp_direction& direction) noexcept;
 
-    // iocp_backend.cpp
-    void finish(const OVERLAPPED_ENTRY& entry, io_completion& out) noexcept;
+    // iocp_backend.cpp. false: nothing to report yet (the request was issued again).
+    bool finish(const OVERLAPPED_ENTRY& entry, io_completion& out) noexcept;
 
     HANDLE port_ = nullptr;
     int setup_error_ = 0;

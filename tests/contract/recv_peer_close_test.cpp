@@ -124,9 +124,7 @@ TEST_CASE("recv.peer.reset: peer resets - a pending receive fails with WSAECONNR
 
 TEST_CASE("recv.peer.reset: peer resets - data sent before the reset is delivered first, then "
           "WSAECONNRESET, sticky") {
-    if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
-                        "(docs/contract.md recv.peer.reset exempts it)"))
-        return;
+    if (skip_under_wine(wine_reset_exemption)) return;
     for (pair_kind kind : {pair_kind::connect, pair_kind::accept, pair_kind::adopt}) {
         INFO("pair made by " << to_string(kind));
         loopback_pair p = make_pair(kind);
@@ -148,9 +146,7 @@ TEST_CASE("recv.peer.reset: peer resets - data sent before the reset is delivere
 
 TEST_CASE("recv.peer.reset, recv.blocking: peer resets - blocking receives after the reset fail "
           "with WSAECONNRESET too") {
-    if (skip_under_wine("a reset with no receive pending reads as a graceful end in Wine 8 "
-                        "(docs/contract.md recv.peer.reset exempts it)"))
-        return;
+    if (skip_under_wine(wine_reset_exemption)) return;
     loopback_pair p = make_pair();
     p.reset_peer();
     sleep_ms(20);
@@ -197,9 +193,7 @@ TEST_CASE("recv.peer.reset: peer resets - with a send pending too, the pending r
 
 TEST_CASE("recv.peer.reset-after-end: the peer ends the stream and closes, our send draws its "
           "reset - later receives fail with WSAECONNABORTED, every time") {
-    if (skip_under_wine("Wine 8 reports this reset as a graceful end (its own test_shutdown "
-                        "marks the Windows result todo_wine)"))
-        return;
+    if (skip_under_wine(wine_reset_exemption)) return;
     loopback_pair p = make_pair();
     p.close_peer();
     recv_outcome end = recv_once(p.s, 16);

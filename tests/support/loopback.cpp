@@ -200,9 +200,6 @@ bool skip_under_wine(const char* why) {
 
 void peer_reset(peer_socket fd) {
     if (fd == no_peer) return;
-    // Wine turns a reset into WSAECONNRESET only for a receive already pending in its server;
-    // sanport hands a posted receive to its engine thread, so give it time to get there.
-    if (under_wine()) sleep_ms(100);
     linger l{};
     l.l_onoff = 1;
     l.l_linger = 0;
