@@ -55,7 +55,7 @@ int prepare(SOCKET s) noexcept;
 int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept;
 int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept;
 // Waits, with no time limit, until s is readable (write: writable), failed or shut down; 0 or a
-// WSA code. wake_accept's shutdown ends the wait (engine.other-thread.blocking: a close).
+// WSA code. wake_accept ends the wait (engine.other-thread.blocking: a close).
 int wait_ready(SOCKET s, bool write) noexcept;
 // fork.child: has handler run in the child of every later fork(), on its one thread, before
 // fork() returns there (pthread_atfork). Called once per process. Windows has no fork: no-op.

@@ -170,9 +170,11 @@ int wake_accept(SOCKET s) noexcept {
     // this listener (accept then fails with WSAEINTR, see accept above), and WSPCloseSocket
     // closes the handle itself once its operations are done; shutdown() on a listener does
     // not wake it (WSAENOTCONN), which is not an error here.
-    if (::shutdown(s, SD_BOTH) == 0) return 0;
-    const int error = ::WSAGetLastError();
-    return error == WSAENOTCONN ? 0 : wsa_from_errno(error);
+    const int shut = ::shutdown(s, SD_BOTH) == 0 ? 0 : ::WSAGetLastError();
+    // wait_ready's overlapped wait, and a blocking send, end when their I/O is cancelled; the
+    // socket is being closed, which would cancel every request on it anyway.
+    ::CancelIoEx(reinterpret_cast<HANDLE>(s), nullptr);
+    return shut == 0 || shut == WSAENOTCONN ? 0 : wsa_from_errno(shut);
 }
 
 int close(SOCKET s) noexcept {
@@ -281,7 +283,33 @@ int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcep
 
 int wait_ready(SOCKET s, bool write) noexcept {
     iocp_last_error_guard guard;
-    return wait_for(s, write);
+    if (write) return wait_for(s, true);
+    // Readable: an overlapped 1-byte MSG_PEEK receive (a zero-byte one may finish at once under
+    // Wine), which data, the end or an error completes, and wake_accept's CancelIoEx ends
+    // (engine.other-thread.blocking: a close). Not select(): under Wine 8 a shutdown() by
+    // another thread does not end a select() on the socket. The event's low bit keeps the
+    // completion out of the engine's port.
+    const HANDLE event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    if (event == nullptr) return wait_for(s, false);
+    OVERLAPPED ov{};
+    ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<ULONG_PTR>(event) | 1);
+    char peeked = 0;
+    WSABUF one{1, &peeked};
+    DWORD bytes = 0;
+    DWORD flags = MSG_PEEK;
+    int result = 0;
+    if (::WSARecv(s, &one, 1, &bytes, &flags, &ov, nullptr) != 0) {
+        result = ::WSAGetLastError();
+        if (result == WSA_IO_PENDING) {
+            ::WaitForSingleObject(event, INFINITE);
+            result =
+                ::WSAGetOverlappedResult(s, &ov, &bytes, FALSE, &flags) ? 0 : ::WSAGetLastError();
+        }
+    }
+    ::CloseHandle(event);
+    if (result == 0) return 0;
+    if (result == WSA_OPERATION_ABORTED) return WSA_OPERATION_ABORTED;
+    return wsa_from_transfer_errno(result);
 }
 
 } // namespace sanport::detail::sys

@@ -119,8 +119,8 @@ TEST_CASE("engine.other-thread.blocking: a blocking WSPRecv and WSPSend from a t
 
 TEST_CASE("engine.other-thread.blocking: a reset met on the calling thread is sticky, as on the "
           "ring (recv.peer.reset)") {
-    // Served on the caller, no receive is pending in Wine's server when the reset arrives.
-    if (skip_under_wine(wine_reset_exemption)) return;
+    // Served on the caller: the call waits with a receive posted (iocp: an overlapped peek),
+    // so the reset meets it under Wine too.
     auto e = driven_engine();
     posix_listener listener;
     adopted_pair pair;
@@ -193,10 +193,6 @@ TEST_CASE("engine.other-thread.busy: from a thread that is not the owner, a bloc
 
 TEST_CASE("engine.other-thread.blocking: WSPCloseSocket ends a blocking receive or send served on "
           "its caller - the call fails with WSA_OPERATION_ABORTED and the close returns at once") {
-    if (skip_under_wine("open: under Wine the close does not yet end a blocking call served on "
-                        "its caller (a CI preview saw it hang); docs/contract.md "
-                        "engine.other-thread.blocking"))
-        return;
     for (const bool close_on_owner : {true, false}) {
         for (const bool sending : {false, true}) {
             CAPTURE(close_on_owner);
