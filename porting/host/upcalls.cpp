@@ -4,8 +4,9 @@
 // Events are sanport's WSA events (manual-reset, no file descriptor each); socket handles come
 // from the host's handle table; WPUCompleteOverlappedRequest does the core's bookkeeping and
 // feeds the completion queue. The upcalls a SAN data path never needs (window messages, APCs,
-// select) fail with WSAEOPNOTSUPP and say so once on stderr, so a port that relies on one finds
-// out at the call, not from a hang.
+// select) fail with WSAEOPNOTSUPP and say so once (diag.messages), so a port that relies on one
+// finds out at the call, not from a hang.
+#include "core/diag.hpp"
 #include "core/transfer.hpp"
 
 #include <sanport/provider_host.h>
@@ -13,7 +14,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 
 #include "porting/host/handle_table.hpp"
@@ -32,10 +32,9 @@ int fail(LPINT lpErrno, int wsa) noexcept {
 // One line per missing upcall, the first time a provider calls it.
 void say_missing(std::atomic<bool>& said, const char* name) noexcept {
     if (!said.exchange(true))
-        std::fprintf(stderr,
-                     "sanport: the provider called %s, which sanport's host does not implement "
-                     "(the call fails); see docs/porting.md\n",
-                     name);
+        detail::say("sanport: the provider called %s, which sanport's host does not implement "
+                    "(the call fails); see docs/porting.md",
+                    name);
 }
 
 WSAEVENT WSPAPI create_event(LPINT lpErrno) {

@@ -3,12 +3,15 @@
 // their context, events, the blocking callback, the upcalls left out, and
 // WPUCompleteOverlappedRequest's bookkeeping, event and completion-queue packet.
 #include <sanport/completion_queue.h>
+#include <sanport/engine.h>
 #include <sanport/provider_host.h>
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #ifndef _WIN32
 #include <dlfcn.h>
@@ -67,10 +70,36 @@ TEST_CASE("host upcalls: events, the IFS handle and the blocking callback") {
     CHECK(ctx == 0);
 }
 
-TEST_CASE("host upcalls: the ones left out fail with WSAEOPNOTSUPP") {
+namespace {
+
+// diag.messages: the lines sanport said while a test ran, through the application's handler.
+struct said_lines {
+    said_lines() { set_message_handler(&said_lines::take, this); }
+    ~said_lines() { set_message_handler(&write_message_to_stderr, nullptr); }
+    said_lines(const said_lines&) = delete;
+    said_lines& operator=(const said_lines&) = delete;
+    static void take(void* self, const char* line) {
+        static_cast<said_lines*>(self)->lines.emplace_back(line);
+    }
+    std::size_t count(const char* text) const {
+        std::size_t n = 0;
+        for (const std::string& line : lines)
+            n += line.find(text) != std::string::npos ? 1 : 0;
+        return n;
+    }
+    std::vector<std::string> lines;
+};
+
+} // namespace
+
+TEST_CASE("host upcalls: the ones left out fail with WSAEOPNOTSUPP, said once through the "
+          "message handler (diag.messages)") {
+    said_lines said;
     int err = 0;
     CHECK(up().lpWPUQueueApc(nullptr, nullptr, 0, &err) == SOCKET_ERROR);
     CHECK(err == WSAEOPNOTSUPP);
+    CHECK(up().lpWPUQueueApc(nullptr, nullptr, 0, &err) == SOCKET_ERROR);
+    CHECK(said.count("called WPUQueueApc") == 1u);
     err = 0;
     CHECK(up().lpWPUOpenCurrentThread(nullptr, &err) == SOCKET_ERROR);
     CHECK(err == WSAEOPNOTSUPP);
