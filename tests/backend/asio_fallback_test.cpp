@@ -6,7 +6,7 @@
 // filters prints "[sanport-skip] <reason>".
 
 #include "core/backend.hpp"
-#include "tests/support/skip.hpp"
+#include "tests/backend/refused_uring.hpp"
 
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -15,40 +15,15 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
-#include <cstddef>
-#include <cstdio>
 #include <cstdlib>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <memory>
 #include <netinet/in.h>
 #include <string>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace sanport::test {
 namespace {
-
-constexpr int child_skip = 77;
-
-// io_uring_setup fails with `error` (EPERM: Docker's profile, kernel.io_uring_disabled;
-// ENOSYS: kernels built without it, gVisor); everything else is allowed. No architecture
-// check: this filter only has to refuse one syscall in a test process, not be a boundary.
-bool refuse_io_uring(int error) {
-    sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K,
-                 SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
-    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-           ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-}
 
 // The key cases end to end on whatever the default engine chose: a scatter receive that pends
 // and completes with the peer's bytes in order, then a close that aborts a pending receive.
@@ -92,9 +67,8 @@ int end_to_end() {
     return 0;
 }
 
-// The child's checks, as an exit code: 0 passes, child_skip skips, others name the check.
-int child_checks(int error, const char* name) {
-    if (!refuse_io_uring(error)) return child_skip;
+// The child's checks, as an exit code: 0 passes, others name the check.
+int child_checks(const char* name) {
     ::unsetenv("SANPORT_BACKEND");
     std::string why;
     std::unique_ptr<detail::backend> chosen = detail::make_backend("", 64, why);
@@ -112,20 +86,7 @@ int child_checks(int error, const char* name) {
 }
 
 void run_refused(int error, const char* name) {
-    std::fflush(nullptr);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) ::_exit(child_checks(error, name));
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    const int code = WEXITSTATUS(status);
-    if (code == child_skip) {
-        skip("seccomp filters are not available here");
-        return;
-    }
-    INFO("child check that failed: " << code);
-    CHECK(code == 0);
+    in_child_refusing_io_uring(error, [name] { return child_checks(name); });
 }
 
 TEST_CASE("asio fallback: io_uring refused with EPERM by seccomp - the asio backend runs "

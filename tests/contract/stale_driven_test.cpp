@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/loopback.hpp"
+#include "hold_below.hpp"
 
 #ifndef _WIN32
 
@@ -36,33 +37,6 @@ namespace {
     std::fflush(stderr);
     std::_Exit(3);
 }
-
-// Holds every free descriptor number below n, so that the next descriptor the process opens is
-// n (POSIX: the lowest free number).
-class hold_below {
-public:
-    explicit hold_below(SOCKET n) {
-        for (;;) {
-            const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-            REQUIRE(fd >= 0);
-            if (static_cast<SOCKET>(fd) == n) {
-                ::close(fd);
-                return;
-            }
-            held_.push_back(fd);
-            REQUIRE_MESSAGE(static_cast<SOCKET>(fd) < n, "descriptor " << n << " is not free");
-        }
-    }
-    ~hold_below() {
-        for (int fd : held_)
-            ::close(fd);
-    }
-    hold_below(const hold_below&) = delete;
-    hold_below& operator=(const hold_below&) = delete;
-
-private:
-    std::vector<int> held_;
-};
 
 // A driven engine (this thread owns it) with an adopted connection whose two receives are
 // pending, the first in the kernel; then its OS socket is closed behind sanport's back.

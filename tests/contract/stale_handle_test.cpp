@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/loopback.hpp"
+#include "hold_below.hpp"
 
 #ifndef _WIN32
 
@@ -79,33 +80,6 @@ public:
 private:
     int saved_ = -1;
     std::FILE* file_ = nullptr;
-};
-
-// Holds every free descriptor number below n, so that the next descriptor the process opens is
-// n (POSIX: the lowest free number). Bounded by the numbers below n.
-class hold_below {
-public:
-    explicit hold_below(SOCKET n) {
-        for (;;) {
-            const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-            REQUIRE(fd >= 0);
-            if (static_cast<SOCKET>(fd) == n) {
-                ::close(fd);
-                return;
-            }
-            held_.push_back(fd);
-            REQUIRE_MESSAGE(static_cast<SOCKET>(fd) < n, "descriptor " << n << " is not free");
-        }
-    }
-    ~hold_below() {
-        for (int fd : held_)
-            ::close(fd);
-    }
-    hold_below(const hold_below&) = delete;
-    hold_below& operator=(const hold_below&) = delete;
-
-private:
-    std::vector<int> held_;
 };
 
 // A connected pair with two receives pending on its sanport end, which is associated with cq.
