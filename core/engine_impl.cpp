@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 namespace sanport::detail {
 
@@ -232,8 +233,8 @@ void engine_impl::drain_kicks() {
                 if (s->recv.in_flight || s->send.in_flight)
                     backend_->cancel(s->handle, s->backend_socket);
             }
-            if (s->recv.start_wanted) recv_start(*s);
-            if (s->send.start_wanted) send_start(*s);
+            if (std::exchange(s->recv.start_wanted, false)) recv_start(*s);
+            if (std::exchange(s->send.start_wanted, false)) send_start(*s);
         }
         socket_ref release(s); // drops the kick list's reference
     }

@@ -8,7 +8,7 @@
 
 namespace sanport::detail {
 
-int check_buffers(const WSABUF* buffers, DWORD count) noexcept {
+int check_buffers_in_full(const WSABUF* buffers, DWORD count) noexcept {
     if (count == 0)
         return failed_because(WSAEINVAL, "dwBufferCount is 0: a transfer needs one buffer");
     if (count > max_buffer_count)
@@ -23,7 +23,8 @@ int check_buffers(const WSABUF* buffers, DWORD count) noexcept {
     return 0;
 }
 
-int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_dir dir) noexcept {
+int check_transfer_state_in_full(const socket_state& s, bool overlapped_call,
+                                 transfer_dir dir) noexcept {
     if (s.closing) // recv.socket.unknown, send.socket.unknown
         return failed_because(WSAENOTSOCK, "the socket is being closed");
     // recv.state.invalid: the specification's WSAEINVAL "The switch either did not create the

@@ -22,10 +22,28 @@ enum class transfer_dir { recv, send };
 // dwBufferCount and the WSABUF array: WSAEINVAL for a count of 0 or above max_buffer_count,
 // WSAEFAULT for a NULL array or an entry whose buf is NULL (or in the first 64 KiB, or wraps)
 // while its len is not 0.
-int check_buffers(const WSABUF* buffers, DWORD count) noexcept;
+// Inline for the common call, one valid buffer; anything else takes the full check.
+int check_buffers_in_full(const WSABUF* buffers, DWORD count) noexcept;
+inline int check_buffers(const WSABUF* buffers, DWORD count) noexcept {
+    if (count == 1 && buffers != nullptr) [[likely]] {
+        const auto p = reinterpret_cast<std::uintptr_t>(buffers[0].buf);
+        if (p >= lowest_valid_address && p + buffers[0].len >= p) return 0;
+    }
+    return check_buffers_in_full(buffers, count);
+}
 
-// The socket's state for a transfer; s.mutex held.
-int check_transfer_state(const socket_state& s, bool overlapped_call, transfer_dir dir) noexcept;
+// The socket's state for a transfer; s.mutex held. Inline for a connected socket with nothing
+// unusual set; the rest (and every failure's reason) in check_transfer_state_in_full.
+int check_transfer_state_in_full(const socket_state& s, bool overlapped_call,
+                                 transfer_dir dir) noexcept;
+inline int check_transfer_state(const socket_state& s, bool overlapped_call,
+                                transfer_dir dir) noexcept {
+    const bool shut = dir == transfer_dir::recv ? s.rd_shutdown : s.wr_shutdown;
+    if (!s.closing && (s.overlapped || !overlapped_call) && s.state == conn_state::connected &&
+        !shut) [[likely]]
+        return 0;
+    return check_transfer_state_in_full(s, overlapped_call, dir);
+}
 
 // Stores code in *lpErrno (if any) and returns the failure value.
 inline int fail(LPINT lpErrno, int code) noexcept {

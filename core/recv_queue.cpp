@@ -147,7 +147,7 @@ void recv_start_once(socket_state& s) noexcept;
 
 } // namespace
 
-void recv_start(socket_state& s) noexcept {
+void recv_start_queued(socket_state& s) noexcept {
     // engine.other-thread.blocking: a receive that finished on its caller hands what follows
     // to the engine (unless this thread may start requests itself).
     if (!s.engine->starts_here()) {

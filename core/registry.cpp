@@ -34,10 +34,9 @@ bool registry::contains(const region* r) const noexcept {
 
 // recv.memory.registered, recv.memory.unregistered: which region, if any, grants a request's
 // buffers, and whether it grants the access the request needs (MEM_WRITE to receive).
-buffer_check registry::check(const WSABUF* buffers, DWORD count, DWORD needed,
-                             bool strict) const noexcept {
+buffer_check registry::check_in_full(const WSABUF* buffers, DWORD count, DWORD needed,
+                                     bool strict) const noexcept {
     buffer_check out;
-    if (by_base_.empty() && !strict) return out; // nothing registered: every buffer is plain
     const region* common = nullptr;
     bool all_in_common = true;
     for (DWORD i = 0; i < count; ++i) {

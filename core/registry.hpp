@@ -40,13 +40,21 @@ public:
     bool remove(region* r) noexcept;
     bool contains(const region* r) const noexcept;
     // Receive buffers need MEM_WRITE, send buffers MEM_READ. strict: unregistered → WSAEFAULT.
+    // Inline when nothing is registered and the socket is not strict: every buffer is plain.
     buffer_check check(const WSABUF* buffers, DWORD count, DWORD needed,
-                       bool strict) const noexcept;
+                       bool strict) const noexcept {
+        if (by_base_.empty() && !strict) [[likely]]
+            return {};
+        return check_in_full(buffers, count, needed, strict);
+    }
     // Takes every region out (socket close); the caller disposes of them.
     std::vector<region*> take_all() noexcept;
     bool empty() const noexcept { return by_base_.empty(); }
 
 private:
+    buffer_check check_in_full(const WSABUF* buffers, DWORD count, DWORD needed,
+                               bool strict) const noexcept;
+
     std::vector<region*> by_base_;
     std::size_t max_length_ = 0; // bounds the backward scan over overlapping regions
 };

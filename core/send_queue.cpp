@@ -48,7 +48,7 @@ void send_start_once(socket_state& s) noexcept;
 
 } // namespace
 
-void send_start(socket_state& s) noexcept {
+void send_start_queued(socket_state& s) noexcept {
     // engine.other-thread.blocking: a send that finished on its caller hands what follows to
     // the engine (unless this thread may start requests itself); a shutdown that waited for it
     // needs no engine.

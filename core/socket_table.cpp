@@ -17,34 +17,20 @@ socket_ref& socket_ref::operator=(socket_ref&& o) noexcept {
     return *this;
 }
 
-void socket_ref::reset() noexcept {
-    if (!s_) return;
-    // A closer waits (in engine_impl::wait_until) for the count to drop to its own reference.
-    const std::uint32_t before = s_->refs.fetch_sub(1, std::memory_order_acq_rel);
-    if (before <= 2 && s_->close_waiting.load(std::memory_order_acquire)) {
-        bump_completion_generation();
-    }
-    s_ = nullptr;
+void socket_ref::wake_closer() noexcept {
+    if (s_->close_waiting.load(std::memory_order_acquire)) bump_completion_generation();
 }
 
-namespace {
-// Never destroyed: sockets may be used from threads that outlive static destruction. One
-// acquire load per lookup, as the function-local static's guard was.
-constinit std::atomic<socket_table*> current_table{nullptr};
-} // namespace
-
-socket_table& socket_table::instance() {
-    socket_table* table = current_table.load(std::memory_order_acquire);
-    if (table) [[likely]]
-        return *table;
+socket_table& socket_table::make_instance() {
+    socket_table* table = nullptr;
     auto* made = new socket_table;
-    if (current_table.compare_exchange_strong(table, made, std::memory_order_acq_rel)) return *made;
+    if (current_.compare_exchange_strong(table, made, std::memory_order_acq_rel)) return *made;
     delete made; // another thread made it first; nothing was allocated in it yet
     return *table;
 }
 
 void socket_table::forget_parent() noexcept {
-    current_table.store(nullptr, std::memory_order_relaxed);
+    current_.store(nullptr, std::memory_order_relaxed);
 }
 
 socket_table::slot* socket_table::chunk_for(SOCKET s, bool create) {
@@ -82,20 +68,6 @@ std::vector<SOCKET> socket_table::handles() {
                 out.push_back(static_cast<SOCKET>((c << chunk_bits) | i));
     }
     return out;
-}
-
-socket_ref socket_table::find(SOCKET s) noexcept {
-    if (s == INVALID_SOCKET) return {};
-    slot* chunk = chunk_for(s, false);
-    if (!chunk) return {};
-    slot& where = chunk[s & (chunk_size - 1)];
-    socket_state* state = where.load(std::memory_order_acquire);
-    if (!state) return {};
-    state->refs.fetch_add(1, std::memory_order_acq_rel);
-    socket_ref ref(state);
-    // Closed (and maybe recycled) between the load and the count: not ours any more.
-    if (where.load(std::memory_order_acquire) != state) return {};
-    return ref;
 }
 
 void socket_table::remove(SOCKET s, socket_state* state) noexcept {

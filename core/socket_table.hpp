@@ -29,19 +29,31 @@ public:
     socket_ref& operator=(const socket_ref&) = delete;
     ~socket_ref() { reset(); }
 
-    void reset() noexcept;
+    // Inline: two lookups per echoed message each give their reference back here.
+    void reset() noexcept {
+        if (!s_) return;
+        // A closer waits (in engine_impl::wait_until) for the count to drop to its own one.
+        const std::uint32_t before = s_->refs.fetch_sub(1, std::memory_order_acq_rel);
+        if (before <= 2) [[unlikely]]
+            wake_closer();
+        s_ = nullptr;
+    }
     socket_state* get() const noexcept { return s_; }
     socket_state* operator->() const noexcept { return s_; }
     socket_state& operator*() const noexcept { return *s_; }
     explicit operator bool() const noexcept { return s_ != nullptr; }
 
 private:
+    void wake_closer() noexcept; // out of line: the rare case
     socket_state* s_ = nullptr;
 };
 
 class socket_table {
 public:
-    static socket_table& instance();
+    static socket_table& instance() {
+        socket_table* table = current_.load(std::memory_order_acquire);
+        return table != nullptr ? *table : make_instance();
+    }
     // fork.child, in the child's fork handler: the parent's table (and its locks) is left
     // behind, leaked; the child's first call makes an empty one, so every SOCKET of the parent
     // is unknown there. Touches nothing but one atomic pointer.
@@ -49,7 +61,23 @@ public:
 
     // WSAEINVAL if the handle is already known, WSAENOBUFS if the table cannot grow.
     int insert(SOCKET s, socket_state* state);
-    socket_ref find(SOCKET s) noexcept;
+    // Inline, once per WSPRecv/WSPSend. INVALID_SOCKET and any handle beyond the table fall in
+    // the first test.
+    socket_ref find(SOCKET s) noexcept {
+        const std::size_t index = static_cast<std::size_t>(s) >> chunk_bits;
+        if (index >= max_chunks) return {};
+        slot* chunk = chunks_[index].load(std::memory_order_acquire);
+        if (!chunk) return {};
+        slot& where = chunk[s & (chunk_size - 1)];
+        socket_state* state = where.load(std::memory_order_acquire);
+        if (!state) return {};
+        state->refs.fetch_add(1, std::memory_order_acq_rel);
+        socket_ref ref(state);
+        // Closed (and maybe recycled) between the load and the count: not ours any more.
+        if (where.load(std::memory_order_acquire) != state) [[unlikely]]
+            return {};
+        return ref;
+    }
     void remove(SOCKET s, socket_state* state) noexcept;
     // A snapshot of the handles in the table (for the last WSPCleanup, which closes them).
     std::vector<SOCKET> handles();
@@ -59,6 +87,10 @@ public:
     void recycle(socket_state* state) noexcept;
 
 private:
+    static socket_table& make_instance();
+    // Never destroyed: sockets may be used from threads that outlive static destruction.
+    static constinit inline std::atomic<socket_table*> current_{nullptr};
+
     static constexpr std::size_t chunk_bits = 12;
     static constexpr std::size_t chunk_size = std::size_t{1} << chunk_bits;
     static constexpr std::size_t max_chunks = 1024; // handles below 4M

@@ -48,7 +48,13 @@ int connection_error(socket_state& s, int wsa) noexcept;
 // 0: completed at once (o recycled; the result is in its WSAOVERLAPPED); WSA_IO_PENDING:
 // queued; else the error (o recycled, nothing queued, no notification).
 int recv_post(socket_state& s, op& o) noexcept;
-void recv_start(socket_state& s) noexcept;
+// Starts the kernel request the head op (or read-ahead) needs, if none is in flight. Inline:
+// after most completions nothing is queued, and the call ends at this test.
+void recv_start_queued(socket_state& s) noexcept;
+inline void recv_start(socket_state& s) noexcept {
+    if (s.recv.ops.empty() && s.read_ahead_capacity == 0) return;
+    recv_start_queued(s);
+}
 void recv_done(socket_state& s, const io_completion& c) noexcept;
 void recv_abort_queued(socket_state& s) noexcept;
 // engine.other-thread.blocking: a blocking receive on a thread that may not drive the engine,
@@ -59,7 +65,12 @@ int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) n
 
 // ---- send_queue.cpp ----
 int send_post(socket_state& s, op& o) noexcept;
-void send_start(socket_state& s) noexcept;
+// As recv_start; with nothing queued only a pending SD_SEND has work (shutdown once drained).
+void send_start_queued(socket_state& s) noexcept;
+inline void send_start(socket_state& s) noexcept {
+    if (s.send.ops.empty() && !s.wr_shutdown) return;
+    send_start_queued(s);
+}
 void send_done(socket_state& s, const io_completion& c) noexcept;
 void send_abort_queued(socket_state& s) noexcept;
 // engine.other-thread.blocking: send_done's semantics on the calling thread (as recv_on_caller).

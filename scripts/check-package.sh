@@ -96,7 +96,7 @@ pc_consumer() {
   name=$2
   shift 2
   version=$(pc "$prefix" --modversion)
-  c++ "$root/tests/package/consumer.cpp" -o "$work/$name" $(pc "$prefix" --cflags) \
+  ${cxx:-c++} "$root/tests/package/consumer.cpp" -o "$work/$name" $(pc "$prefix" --cflags) \
     "-DSANPORT_EXPECTED_VERSION=\"$version\"" "$@"
 }
 
@@ -134,8 +134,11 @@ pc_archive "$shared" pc_shared_archive
 
 # --- static-only install: a library-only build without the shared library -----------------
 # No optimisation and no debug information: it is compiled only to be installed and linked.
+# Link-time optimisation on, as the lib preset builds it: with GCC the archive's objects carry
+# machine code beside their LTO sections (-ffat-lto-objects), which a clang consumer links.
 cmake -S "$root" -B "$work/static.build" -G Ninja -DSANPORT_BUILD_SHARED=OFF \
-  -DSANPORT_BUILD_TESTS=OFF -DSANPORT_BUILD_SAMPLES=OFF -DSANPORT_BUILD_BENCH=OFF >/dev/null
+  -DSANPORT_BUILD_TESTS=OFF -DSANPORT_BUILD_SAMPLES=OFF -DSANPORT_BUILD_BENCH=OFF \
+  -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
 cmake --build "$work/static.build" >/dev/null
 static=$work/static
 cmake --install "$work/static.build" --prefix "$static" >/dev/null
@@ -146,6 +149,11 @@ run cmake_static static
 pc_consumer "$static" pc_static $(pc "$static" --libs)
 run pc_static static
 pc_archive "$static" pc_static_archive
+if command -v clang++ >/dev/null 2>&1; then
+  cxx=clang++ pc_consumer "$static" pc_static_clang $(pc "$static" --libs)
+  run pc_static_clang static
+  echo "package: the LTO archive links with clang++ too"
+fi
 
 echo "package: PASS: shared and static installs, each through find_package and pkg-config" \
   "(sanport and sanport-static)"
