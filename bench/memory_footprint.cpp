@@ -4,18 +4,19 @@
 // layering: internals because (a) takes sizeof of the core's and the backends' per-socket state
 //
 // (a) "structures": sizeof of what sanport keeps per socket (socket_state, the socket table's
-//     slot, each backend's per-socket struct) and per posted receive (op: fixed part, inline
-//     WSABUFs, and what each WSABUF beyond the inline ones spills). Exact, but blind to malloc
+//     slot, each backend's per-socket struct) and per posted receive (op: its header, then
+//     16 B per WSABUF in the same allocation). Exact, but blind to malloc
 //     overhead and to memory a library allocates behind our back (Asio's reactor state).
 // (b) "measured": growth over many sockets, per backend, each backend in a forked child so that
 //     sanport's process-wide recycled socket states (never freed) of one run cannot hide the
 //     next run's growth. Two figures per step: RSS from /proc/self/statm (malloc_trim(0) is
 //     called before every sample, so freed pages do not count) and live heap bytes from
 //     mallinfo2 (exact for malloc'd memory, includes malloc's per-chunk overhead).
-//     Each phase (idle, 1 WSABUF, 8 WSABUFs) runs in its own child too, on a fresh heap.
+//     Each phase (idle, 1, 4 and 8 WSABUFs) runs in its own child too, on a fresh heap.
 //     idle: 10,000 unconnected TCP sockets adopted into a driven engine.
 //     posted: 4,000 loopback pairs, one receive (1 WSABUF of 64 B) posted on each server-side
-//     socket; and 4,000 pairs with 8 WSABUFs of 8 B. Receive buffers and WSAOVERLAPPEDs
+//     socket; and 4,000 pairs each with 4 WSABUFs of 16 B, and with 8 of 8 B. Receive buffers
+//     and WSAOVERLAPPEDs
 //     are the caller's and are allocated before the baseline. Every socket is then closed,
 //     which must complete every receive once with WSA_OPERATION_ABORTED: checked.
 #include "backends/asio/asio_backend.hpp"
@@ -82,8 +83,8 @@ std::string structures() {
         "\"asio\": %zu, \"asio_parts\": {\"stream_descriptor\": %zu, \"handler_slot_x2\": %zu}, "
         "\"asio_reactor_descriptor_state\": null}, "
         "\"idle_total_io_uring\": %zu, \"idle_total_asio_without_reactor_state\": %zu, "
-        "\"op\": %zu, \"op_parts\": {\"inline_wsabufs\": %u, \"inline_wsabuf_bytes\": %zu, "
-        "\"spill_bytes_per_wsabuf_beyond_inline\": %zu}, \"region\": %zu, "
+        "\"op\": %zu, \"op_parts\": {\"header\": %zu, \"bytes_per_wsabuf\": %zu}, "
+        "\"region\": %zu, "
         "\"note\": \"asio_reactor_descriptor_state is allocated inside Boost.Asio (not reachable "
         "from a header); the measured asio figures include it. Ops are recycled per socket: a "
         "socket keeps its peak number of posted receives allocated until it is closed.\"}",
@@ -93,8 +94,8 @@ std::string structures() {
         sizeof(uring_vectors), sizeof(asio_socket), sizeof(boost::asio::posix::stream_descriptor),
         2 * sizeof(asio_handler_slot),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(uring_socket),
-        sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket), sizeof(op),
-        op_inline_buffers, op_inline_buffers * sizeof(WSABUF), sizeof(WSABUF), sizeof(region));
+        sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket),
+        sizeof(op) + sizeof(WSABUF), sizeof(op), sizeof(WSABUF), sizeof(region));
     return out;
 }
 
@@ -247,9 +248,10 @@ int main() {
     }
     std::string uring = "{", asio = "{";
     bool ok = true;
-    for (DWORD nbufs : {0u, 1u, 8u}) {
+    for (DWORD nbufs : {0u, 1u, 4u, 8u}) {
         const char* key = nbufs == 0   ? "\"idle\": "
                           : nbufs == 1 ? ", \"posted_receive_1_wsabuf\": "
+                          : nbufs == 4 ? ", \"posted_receive_4_wsabufs\": "
                                        : ", \"posted_receive_8_wsabufs\": ";
         for (auto [name, out] : {std::pair{"io_uring", &uring}, std::pair{"asio", &asio}}) {
             const std::string r = in_child(name, nbufs);

@@ -83,13 +83,17 @@ void wait_completion_generation(std::uint32_t seen) noexcept {
     waiter_count.fetch_sub(1, std::memory_order_relaxed);
 }
 
-op* op_alloc(socket_state& s) noexcept {
+op* op_alloc(socket_state& s, std::uint32_t room) noexcept {
     if (op* o = s.free_ops) {
         s.free_ops = o->next;
         o->next = nullptr;
-        return o;
+        if (o->room >= room) [[likely]]
+            return o;
+        op_delete(o); // too small for this call: replaced by one that fits
     }
-    return new (std::nothrow) op; // grows to the socket's peak of posted operations, once
+    // The socket keeps its peak number of posted operations, each as large as the largest
+    // array it last carried.
+    return op_new(room);
 }
 
 void op_free(socket_state& s, op& o) noexcept {

@@ -18,35 +18,42 @@
 
 namespace sanport::detail {
 
-// Two inline entries cover what SAN switches and servers post (1-2 WSABUFs: header + payload);
-// larger arrays spill to a per-op array that is kept when the op is recycled. Each inline entry
-// costs 16 B in every posted operation (the memory budget: 64 B + 16 B per WSABUF).
-inline constexpr std::uint32_t op_inline_buffers = 2;
-
+// One allocation per op: this header, then `room` WSABUFs right after it (header and one WSABUF
+// fit malloc's 80-byte size class, four WSABUFs its 128-byte one: the memory budget of
+// docs/design.md). Made by op_new only; a socket recycles its ops and replaces one whose room
+// is too small for the next call (op_alloc).
 struct op {
     op* next = nullptr;
     WSAOVERLAPPED* overlapped = nullptr;
-    WSABUF* buffers = inline_buffers; // remaining entries start at `index`
-    std::uint32_t count = 0;          // captured entries (zero-length ones dropped)
-    std::uint32_t index = 0;          // first entry with room left
-    std::uint32_t capacity = 0;       // min(sum of lengths, 2^31 - 1)
-    std::uint32_t bytes = 0;          // bytes transferred so far
-    std::uint32_t flags = 0;          // MSG_PEEK / MSG_WAITALL (receive)
-    std::int32_t fixed_slot = -1;     // registered region with a kernel slot, or -1
-    std::uint32_t held_back = 0;      // length cut off buffers[trimmed] for one request
+    std::uint32_t count = 0;      // captured entries (zero-length ones dropped)
+    std::uint32_t index = 0;      // first entry with room left
+    std::uint32_t capacity = 0;   // min(sum of lengths, 2^31 - 1)
+    std::uint32_t bytes = 0;      // bytes transferred so far
+    std::uint32_t flags = 0;      // MSG_PEEK / MSG_WAITALL (receive)
+    std::int32_t fixed_slot = -1; // registered region with a kernel slot, or -1
+    std::uint32_t held_back = 0;  // length cut off buffers()[trimmed] for one request
     std::uint32_t trimmed = 0;
+    std::uint16_t room = 0; // WSABUFs allocated after the header (1..max_buffer_count)
     bool no_packet = false; // blocking call: never a completion-queue packet
 
-    WSABUF inline_buffers[op_inline_buffers] = {};
-    std::unique_ptr<WSABUF[]> spill;
-    std::uint32_t spill_capacity = 0;
-
+    // The captured entries; the remaining ones start at `index`.
+    WSABUF* buffers() noexcept { return reinterpret_cast<WSABUF*>(this + 1); }
+    const WSABUF* buffers() const noexcept { return reinterpret_cast<const WSABUF*>(this + 1); }
     bool wants_all() const noexcept { return (flags & MSG_WAITALL) != 0; }
     bool full() const noexcept { return bytes >= capacity; }
 };
+static_assert(sizeof(op) % alignof(WSABUF) == 0, "the WSABUFs follow the header");
 
-// Copies `in` into o (dropping zero-length entries). false: out of memory for a large array.
-bool op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept;
+// An op with room for `room` WSABUFs (at least 1), or nullptr when memory ran out.
+op* op_new(std::uint32_t room) noexcept;
+void op_delete(op* o) noexcept;
+struct op_deleter {
+    void operator()(op* o) const noexcept { op_delete(o); }
+};
+using op_ptr = std::unique_ptr<op, op_deleter>;
+
+// Copies `in` into o (dropping zero-length entries); o's room is at least `count`.
+void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept;
 
 // Points `request` at the unfilled part of o: at most max_request_buffers entries and
 // max_request_bytes bytes (an entry may be cut short for one request; op_advance restores it).

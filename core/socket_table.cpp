@@ -94,7 +94,7 @@ void socket_table::recycle(socket_state* s) noexcept {
     // Reset everything but the reference count (see the header comment).
     while (op* o = s->free_ops) {
         s->free_ops = o->next;
-        delete o;
+        op_delete(o);
     }
     s->handle = INVALID_SOCKET;
     s->engine = nullptr;

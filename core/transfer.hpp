@@ -19,7 +19,8 @@ namespace sanport::detail {
 inline constexpr ULONG_PTR overlapped_in_progress = WSS_OPERATION_IN_PROGRESS;
 
 // ---- completion.cpp ----
-op* op_alloc(socket_state& s) noexcept;
+// A recycled op of s with room for `room` WSABUFs, or a new one; nullptr when memory ran out.
+op* op_alloc(socket_state& s, std::uint32_t room) noexcept;
 void op_free(socket_state& s, op& o) noexcept;
 // Writes the result into o's WSAOVERLAPPED (Internal last, release order), signals the event,
 // queues a completion-queue packet unless the low bit of hEvent is set (or the socket skips

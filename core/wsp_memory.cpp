@@ -25,8 +25,8 @@ bool overlaps(const op_fifo& ops_in, const region& r) noexcept {
     auto& ops = const_cast<op_fifo&>(ops_in);
     for (op* o = ops.begin(); o; o = o->next) {
         for (std::uint32_t i = o->index; i < o->count; ++i) {
-            const char* p = o->buffers[i].buf;
-            if (p < r.base + r.length && p + o->buffers[i].len > r.base) return true;
+            const char* p = o->buffers()[i].buf;
+            if (p < r.base + r.length && p + o->buffers()[i].len > r.base) return true;
         }
     }
     return false;

@@ -117,11 +117,9 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
     const buffer_check bc =
         sock->regions.check(buffers, count, call.access, sock->strict_registration);
     if (bc.wsa) return bc.wsa;
-    op* o = op_alloc(*sock);
-    if (!o || !op_capture(*o, buffers, count)) {
-        if (o) op_free(*sock, *o);
-        return WSAENOBUFS; // depart.codes: the one code outside the specification's list
-    }
+    op* o = op_alloc(*sock, count);
+    if (!o) return WSAENOBUFS; // depart.codes: the one code outside the specification's list
+    op_capture(*o, buffers, count);
     o->flags = call.flags;
     // Fixed-buffer reads take no MSG_* flags (docs/design.md, "Facts the design rests on");
     // sends copy anyway.
