@@ -45,6 +45,9 @@ def parse_args(argv):
                    help="no syscall (perf/strace) and callgrind pass")
     p.add_argument("--callgrind-messages", default="20000,60000",
                    help="N1,N2 for the callgrind pass (default 20000,60000)")
+    p.add_argument("--cachesim-messages", default="30000,90000",
+                   help="N1,N2 for the cache-simulated pass at 10,000 connections "
+                        "(default 30000,90000)")
     p.add_argument("--smoke", action="store_true",
                    help="1 rep, 0.3 s, no 1,000/10,000, counters or plots; exit 1 on any failure")
     a = p.parse_args(argv)
@@ -60,8 +63,10 @@ def parse_args(argv):
     try:
         a.cg = [int(x) for x in a.callgrind_messages.split(",")]
         assert len(a.cg) == 2 and 0 < a.cg[0] < a.cg[1]
+        a.cs = [int(x) for x in a.cachesim_messages.split(",")]
+        assert len(a.cs) == 2 and 0 < a.cs[0] < a.cs[1]
     except (ValueError, AssertionError):
-        p.error("--callgrind-messages wants N1,N2 with 0 < N1 < N2")
+        p.error("--callgrind-messages and --cachesim-messages want N1,N2 with 0 < N1 < N2")
     if a.reps < 1 or a.seconds <= 0:
         p.error("--reps must be >= 1 and --seconds > 0")
     return a
@@ -126,13 +131,17 @@ def main(argv):
     sys_servers = [s for s in SERVERS if s in have] if tool else []
     cg_servers = [s for s in ("sanport_uring", "uring_recv") if s in have] \
         if not a.skip_counters and "multi64" in timed and shutil.which("valgrind") else []
+    # The cache simulation at 10,000 connections, where connections outnumber the cache: with
+    # the callgrind pass, and only when multi10000 was asked for.
+    cs_servers = cg_servers if "multi10000" in timed else []
     extras = [e for e in EXTRA if e in a.selected]
 
     def cost(wl):
         w = BY_NAME[wl]
         return a.seconds + a.warmup + 0.5 + (w["conns"] or 0) / 2000
     costs = [cost(wl) for _, wl, _ in plan] + [a.seconds + 1.5] * len(sys_servers) \
-        + [15.0] * len(cg_servers) + [5.0 if a.smoke else 30.0] * len(extras)
+        + [15.0] * len(cg_servers) + [90.0] * len(cs_servers) \
+        + [5.0 if a.smoke else 30.0] * len(extras)
     prog = Progress(costs)
     runs, cnt = [], []
     raw = open(os.path.join(a.out, "raw.jsonl"), "w")
@@ -160,6 +169,12 @@ def main(argv):
                 keep(rec, cnt)
                 prog.step(f"callgrind multi64 {srv}: "
                           + (f"{rec['per_msg']:.0f} Ir/msg" if rec["ok"]
+                             else "FAILED: " + rec["error"]))
+            for srv in cs_servers:
+                rec = counters.cache_misses_per_msg(a.bin, srv, a.cs[0], a.cs[1], tmp)
+                keep(rec, cnt)
+                prog.step(f"callgrind cache simulation multi10000 {srv}: "
+                          + (f"{rec['ll_miss_per_msg']:.1f} LL misses/msg" if rec["ok"]
                              else "FAILED: " + rec["error"]))
     for e in extras:
         exe = {"micro": "bench_recv_immediate", "memory": "bench_memory",

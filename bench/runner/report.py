@@ -288,6 +288,24 @@ def counters_section(sys_recs, counters, micro_rec, memory_rec):
                      f"{r['ir'][1]:,} | {r['per_msg']:.0f} | {fratio(ratio(r['per_msg'], base))}"
                      f" | {fdelta(d)} |")
         L.append("")
+    cs = [r for r in counters if r.get("pass") == "cachesim"]
+    if cs:
+        L += ["## Simulated cache misses per message (callgrind --cache-sim, multi10000)", "",
+              f"Server under callgrind with `{cs[0]['caches']}`, client `--messages N1` and "
+              "`N2` over 10,000 connections; each figure is (total2 − total1) / (N2 − N1). "
+              "D1: L1 data misses (reads and writes); LL: last-level misses (data and "
+              "instructions). The VM exposes no hardware cache counters.", "",
+              "| server | N1, N2 | Ir/msg | D1 misses/msg | LL misses/msg |",
+              "|---|---|---|---|---|"]
+        for r in cs:
+            if not r["ok"]:
+                L.append(f"| {r['server']} | {r['messages'][0]}, {r['messages'][1]} | failed: "
+                         f"{r.get('error', '?')} | – | – |")
+                continue
+            L.append(f"| {r['server']} | {r['msgs'][0]}, {r['msgs'][1]} | "
+                     f"{r['ir_per_msg']:.0f} | {r['d1_miss_per_msg']:.1f} | "
+                     f"{r['ll_miss_per_msg']:.1f} |")
+        L.append("")
     if micro_rec:
         L += ["## (f) One WSPRecv that completes at once (bench_recv_immediate, CPU 0)", ""]
         if micro_rec["ok"]:
