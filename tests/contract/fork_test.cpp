@@ -234,6 +234,13 @@ TEST_CASE("fork.child: the child's calls start a fresh default engine, the paren
     // multi-threaded fork (die_after_fork); the other legs run this case.
     skip("ThreadSanitizer does not support new threads in the child of a multi-threaded fork");
     return;
+#elif defined(__SANITIZE_ADDRESS__)
+    // GCC 12's AddressSanitizer does not lock its allocator around fork(): a size-class lock
+    // another thread held at the fork stays held in the child, whose new engine thread then
+    // waits for it for ever (a CI preview: the child's thread stuck in
+    // SizeClassAllocator64::GetFromAllocator during AsanThread::Init).
+    skip("AddressSanitizer's allocator is not fork-safe in a multi-threaded process");
+    return;
 #endif
     auto pair = make_pair();
     // A receive pending on the default engine's thread when the process forks.
@@ -245,6 +252,9 @@ TEST_CASE("fork.child: the child's calls start a fresh default engine, the paren
     const int rc = WSPRecv(pair.s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
     REQUIRE(rc == SOCKET_ERROR);
     REQUIRE(wsa_name(err) == "WSA_IO_PENDING");
+    // Fork once the engine thread has armed the receive and sleeps in the kernel, holding no
+    // lock of the C library: a lock held at the fork would stay held in the child.
+    sleep_ms(settle_ms);
     default_case c{pair.s};
     CHECK(run_in_child(&child_default_engine, &c) == 0);
     // The parent's engine is untouched by the child: the pending receive completes with data.
