@@ -162,20 +162,20 @@ def main(argv):
         keep(rec, cnt)
         prog.step(f"syscalls ({tool}) multi64 {srv}: "
                   + (f"{rec['per_msg']:.3f}/msg" if rec["ok"] else "FAILED: " + rec["error"]))
+    def counted(label, rec, figure):  # keeps one counters record and reports its figure
+        keep(rec, cnt)
+        prog.step(f"{label}: " + (figure(rec) if rec["ok"] else "FAILED: " + rec["error"]))
+
     if cg_servers:
         with tempfile.TemporaryDirectory(prefix="bench-cg-") as tmp:
             for srv in cg_servers:
-                rec = counters.callgrind_per_msg(a.bin, srv, a.cg[0], a.cg[1], tmp)
-                keep(rec, cnt)
-                prog.step(f"callgrind multi64 {srv}: "
-                          + (f"{rec['per_msg']:.0f} Ir/msg" if rec["ok"]
-                             else "FAILED: " + rec["error"]))
+                counted(f"callgrind multi64 {srv}",
+                        counters.callgrind_per_msg(a.bin, srv, a.cg[0], a.cg[1], tmp),
+                        lambda r: f"{r['per_msg']:.0f} Ir/msg")
             for srv in cs_servers:
-                rec = counters.cache_misses_per_msg(a.bin, srv, a.cs[0], a.cs[1], tmp)
-                keep(rec, cnt)
-                prog.step(f"callgrind cache simulation multi10000 {srv}: "
-                          + (f"{rec['ll_miss_per_msg']:.1f} LL misses/msg" if rec["ok"]
-                             else "FAILED: " + rec["error"]))
+                counted(f"callgrind cache simulation multi10000 {srv}",
+                        counters.cache_misses_per_msg(a.bin, srv, a.cs[0], a.cs[1], tmp),
+                        lambda r: f"{r['ll_miss_per_msg']:.1f} LL misses/msg")
     for e in extras:
         exe = {"micro": "bench_recv_immediate", "memory": "bench_memory",
                "allocs": "recv_counters"}[e]

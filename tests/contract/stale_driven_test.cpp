@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/loopback.hpp"
+#include "driven_pair.hpp"
 #include "hold_below.hpp"
 
 #ifndef _WIN32
@@ -31,12 +32,6 @@ using namespace sanport;
 using namespace sanport::test;
 
 namespace {
-
-[[noreturn]] void hung(const char* what) {
-    std::fprintf(stderr, "stale_driven_test: hung: %s\n", what);
-    std::fflush(stderr);
-    std::_Exit(3);
-}
 
 // A driven engine (this thread owns it) with an adopted connection whose two receives are
 // pending, the first in the kernel; then its OS socket is closed behind sanport's back.
