@@ -35,9 +35,15 @@ struct generation_waiters {
 // atomic and never reaches the function-local static's guard.
 constinit std::atomic<std::uint32_t> waiter_count{0};
 
-// Set while the engine thread dispatches a reaped batch: the completions it makes bump the
-// generation once, after the batch (set_generation_bumps_deferred, engine_impl::run_once).
-thread_local bool bumps_deferred = false;
+// What the calling thread is in the middle of; one thread-local block, so a completion looks
+// it up once.
+struct thread_context {
+    // Set while the engine thread dispatches a reaped batch: the completions it makes bump the
+    // generation once, after the batch (set_generation_bumps_deferred, engine_impl::run_once).
+    bool bumps_deferred = false;
+    direct_sink* sink = nullptr; // cq.direct: a dequeue on this thread drives its engine
+};
+constinit thread_local thread_context context{};
 
 // Never destroyed, like the table; replaced (the old one leaked) in a forked child.
 constinit std::atomic<generation_waiters*> current_waiters{nullptr};
@@ -64,7 +70,13 @@ void bump_completion_generation() noexcept {
 }
 
 void set_generation_bumps_deferred(bool deferred) noexcept {
-    bumps_deferred = deferred;
+    context.bumps_deferred = deferred;
+}
+
+direct_sink* set_direct_sink(direct_sink* sink) noexcept {
+    direct_sink* previous = context.sink;
+    context.sink = sink;
+    return previous;
 }
 
 void forget_parent_waiters() noexcept {
@@ -125,12 +137,27 @@ HANDLE hold_event(HANDLE event) noexcept {
     return e && wsa_event_hold(e) ? e : nullptr;
 }
 
+// cq.direct: straight into the array of a dequeue that drives on this thread, while no older
+// packet waits in the port; once one had to go there, the rest of this drive follows it.
+void deliver(completion_queue_impl& q, const completion_entry& e) noexcept {
+    direct_sink* sink = context.sink;
+    if (sink != nullptr && sink->queue == &q) {
+        if (sink->n < sink->max && q.port_empty()) {
+            sink->out[sink->n++] = e;
+            return;
+        }
+        sink->max = sink->n;
+    }
+    q.push(e);
+}
+
 void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int wsa, DWORD bytes,
             bool no_packet) noexcept {
     const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
     if (held) wsa_event_set_and_release(held);
-    if (s && s->queue && !low_bit && !no_packet) s->queue->push({ov, bytes, s->key, wsa});
-    if (!bumps_deferred) bump_completion_generation(); // no syscall unless a waiter is registered
+    if (s && s->queue && !low_bit && !no_packet) deliver(*s->queue, {ov, bytes, s->key, wsa});
+    // No syscall unless a waiter is registered.
+    if (!context.bumps_deferred) bump_completion_generation();
 }
 
 } // namespace

@@ -15,6 +15,17 @@ using namespace detail;
 
 namespace detail {
 
+completion_queue_impl::completion_queue_impl(std::shared_ptr<engine_impl> e)
+    : engine_(std::move(e)), driven_(!engine_->has_own_thread()) {}
+
+bool completion_queue_impl::push(const completion_entry& entry) noexcept {
+    if (!port_.push(entry)) return false;
+    // cq.post.wakes: the owner of a driven engine waits in the kernel, not on the port. An
+    // engine with its own thread has no dequeuer there: the port wakes its waiters itself.
+    if (driven_ && !engine_->on_engine_thread()) engine_->note_packet();
+    return true;
+}
+
 bool completion_queue_impl::from_parent() const noexcept {
     return engine_->from_parent();
 }
@@ -51,7 +62,8 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
     constexpr unsigned pops_per_engine_run = 16;
     if (engine_->can_drive()) {
         for (;;) {
-            if (pops_without_run_ < pops_per_engine_run) {
+            engine_->saw_packets(); // cq.post.wakes: before the look at the port
+            if (pops_without_run_ < pops_per_engine_run && !port_.empty_hint()) {
                 if (std::size_t n = port_.pop(out, max, 0)) {
                     ++pops_without_run_;
                     return n;
@@ -61,7 +73,12 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
             const bool owed = pops_without_run_ >= pops_per_engine_run; // packets may wait
             pops_without_run_ = 0;
             const int left = owed ? 0 : remaining_ms();
+            // cq.direct: this drive's completions for this queue land in `out` directly.
+            direct_sink sink{this, out, max, 0};
+            direct_sink* outer = set_direct_sink(&sink);
             engine_->run_once(left);
+            set_direct_sink(outer);
+            if (sink.n != 0) return port_.is_closed() ? 0 : sink.n;
             if (!owed && left == 0) return port_.pop(out, max, 0);
         }
     }
@@ -77,8 +94,7 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
 
 int completion_queue_impl::post(const completion_entry& entry) noexcept {
     if (from_parent() || port_.is_closed()) return WSAESHUTDOWN;
-    if (!port_.push(entry)) return port_.is_closed() ? WSAESHUTDOWN : WSAENOBUFS;
-    engine_->wake_if_sleeping(); // a driven engine's owner may be waiting inside run_once
+    if (!push(entry)) return port_.is_closed() ? WSAESHUTDOWN : WSAENOBUFS;
     return 0;
 }
 

@@ -15,24 +15,42 @@ namespace sanport::detail {
 
 class engine_impl;
 
+class completion_queue_impl;
+
+// cq.direct: the array of a dequeue that drives its engine, filled by the completions that
+// drive makes on the same thread, with no packet port in between (complete_op, deliver).
+struct direct_sink {
+    completion_queue_impl* queue = nullptr;
+    completion_entry* out = nullptr;
+    std::size_t max = 0; // lowered to n once a packet had to take the port: FIFO holds
+    std::size_t n = 0;
+};
+
+// The calling thread's sink (nullptr: none); returns the previous one.
+direct_sink* set_direct_sink(direct_sink* sink) noexcept;
+
 class completion_queue_impl {
 public:
-    explicit completion_queue_impl(std::shared_ptr<engine_impl> e) : engine_(std::move(e)) {}
+    explicit completion_queue_impl(std::shared_ptr<engine_impl> e);
     engine_impl& engine() noexcept { return *engine_; }
 
-    void push(const completion_entry& entry) noexcept { port_.push(entry); }
+    // A packet into the port (false: closed, or memory ran out); wakes a driven engine's owner
+    // when another thread pushed it (cq.post.wakes). complete_op tries the sink first.
+    bool push(const completion_entry& entry) noexcept;
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
     int post(const completion_entry& entry) noexcept;
     void shutdown() noexcept;
     bool is_shut_down() const noexcept;
     // fork.parent-engine: made on an engine of the parent process (a plain load and compare).
     bool from_parent() const noexcept;
+    bool port_empty() const noexcept { return port_.empty_hint(); }
 
 private:
     // Kept alive by the queue: after the engine is destroyed it is retired (inert), and the
     // queue is shut down (cq.engine-gone).
     std::shared_ptr<engine_impl> engine_;
     packet_port port_;
+    bool driven_ = false; // the engine has no thread of its own (engine.owner)
     // Driven engine: dequeues served from waiting packets since the engine last ran (driver
     // thread only). See dequeue: the engine runs at least every pops_per_engine_run of them.
     unsigned pops_without_run_ = 0;

@@ -164,10 +164,12 @@ int engine_impl::run_once(int timeout_ms) {
         // Dekker pair with kick()/post_command(): either they see us asleep and wake us, or we
         // see their work here and do not sleep.
         sleeping_.store(true, std::memory_order_seq_cst);
+        const std::uint32_t packets = packets_.load(std::memory_order_seq_cst);
         if (kicks_.load(std::memory_order_seq_cst) ||
             commands_pending_.load(std::memory_order_seq_cst) ||
-            stopping_.load(std::memory_order_seq_cst))
+            stopping_.load(std::memory_order_seq_cst) || packets != packets_seen_)
             timeout_ms = 0;
+        packets_seen_ = packets;
     }
     io_completion batch[128];
     const std::size_t n = backend_->reap(batch, std::size(batch), timeout_ms);
@@ -200,6 +202,12 @@ void engine_impl::dispatch(const io_completion& c) {
 
 void engine_impl::wake_if_sleeping() noexcept {
     if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
+}
+
+void engine_impl::note_packet() noexcept {
+    // The same Dekker pair as kick(): the increment, then the look at sleeping_.
+    packets_.fetch_add(1, std::memory_order_seq_cst);
+    wake_if_sleeping();
 }
 
 void engine_impl::kick(socket_state& s) {

@@ -74,6 +74,13 @@ public:
 
     int run_once(int timeout_ms);
     void wake_if_sleeping() noexcept;
+    // cq.post.wakes: a completion-queue packet was queued by a thread that is not the driver of
+    // this driven engine (a post, or an operation completed on its caller). A drive that began
+    // after the driver last looked at its queues (saw_packets) then does not sleep: the packet
+    // may have landed between that look and the sleep, where no wake() would reach it.
+    void note_packet() noexcept;
+    // The driver, just before it looks at its queues for packets.
+    void saw_packets() noexcept { packets_seen_ = packets_.load(std::memory_order_seq_cst); }
 
     // Caller holds s.mutex. Engine thread: act now; other threads: hand over to the engine.
     void want_recv_start(socket_state& s);
@@ -146,6 +153,9 @@ private:
     std::atomic<bool> sleeping_{false};
     std::atomic<socket_state*> kicks_{nullptr};
     std::atomic<bool> commands_pending_{false};
+    // note_packet() calls so far, and the count the driver last looked at (driver only).
+    std::atomic<std::uint32_t> packets_{0};
+    std::uint32_t packets_seen_ = 0;
     // One writer (the driving thread): a relaxed load and store, no locked instruction.
     std::atomic<std::uint64_t> handoffs_{0};
 

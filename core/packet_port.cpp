@@ -24,7 +24,9 @@ struct packet_port::state {
     std::vector<completion_entry> ring = std::vector<completion_entry>(256);
     std::size_t head = 0;
     std::size_t size = 0;
-    int waiters = 0;                 // under ring_lock
+    int waiters = 0; // under ring_lock
+    // `size`, stored under ring_lock after every change, read without it (empty_hint).
+    std::atomic<std::size_t> queued{0};
     std::atomic<bool> closed{false}; // set under both locks; read without them by is_closed
 
     std::mutex sleep_mutex;
@@ -52,6 +54,7 @@ struct packet_port::state {
             head = slot(head + 1);
             --size;
         }
+        queued.store(size, std::memory_order_relaxed);
         return n;
     }
 
@@ -73,6 +76,7 @@ bool packet_port::push(const completion_entry& entry) noexcept {
             return false;
         s.ring[s.slot(s.head + s.size)] = entry;
         ++s.size;
+        s.queued.store(s.size, std::memory_order_relaxed);
         wake = s.waiters != 0;
     }
     // A sleeper counted itself before it checked for packets under sleep_mutex, so taking the
@@ -119,6 +123,7 @@ void packet_port::close() noexcept {
         std::lock_guard lock(s.ring_lock);
         s.closed.store(true, std::memory_order_release);
         s.size = 0;
+        s.queued.store(0, std::memory_order_relaxed);
     }
     { std::lock_guard lock(s.sleep_mutex); }
     s.cv.notify_all();
@@ -126,6 +131,12 @@ void packet_port::close() noexcept {
 
 bool packet_port::is_closed() const noexcept {
     return state_->closed.load(std::memory_order_acquire);
+}
+
+bool packet_port::empty_hint() const noexcept {
+    // Relaxed is enough: a push that happened before this call is ordered before it by the
+    // chain that made it so, and read-write coherence then shows its count.
+    return state_->queued.load(std::memory_order_relaxed) == 0;
 }
 
 } // namespace sanport::detail

@@ -28,6 +28,9 @@ public:
     std::size_t pop(completion_entry* out, std::size_t max, int timeout_ms) noexcept;
     void close() noexcept;
     bool is_closed() const noexcept;
+    // No packet waits, as far as this thread can know: a push that happened before the call
+    // (in the happens-before sense) is seen; a concurrent one may not be. No lock.
+    bool empty_hint() const noexcept;
 
 private:
     struct state;

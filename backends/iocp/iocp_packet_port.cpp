@@ -40,6 +40,8 @@ OVERLAPPED close_marker{};
 struct packet_port::state {
     HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
     std::atomic<bool> closed{false};
+    // Packets pushed and not yet popped (empty_hint); the port itself cannot say.
+    std::atomic<long> queued{0};
 };
 
 packet_port::packet_port() : state_(std::make_unique<state>()) {}
@@ -51,10 +53,15 @@ packet_port::~packet_port() {
 bool packet_port::push(const completion_entry& e) noexcept {
     state& s = *state_;
     if (!s.port || s.closed.load(std::memory_order_acquire)) return false;
+    // Counted before it is visible to a pop, so the count never goes below zero.
+    s.queued.fetch_add(1, std::memory_order_relaxed);
+    bool ok = false;
     if (nt_set_io_completion_fn set = nt_set_io_completion())
-        return set(s.port, e.key, e.overlapped, e.status, e.bytes) >= 0;
-    // Without ntdll's entry point the status is lost; the WSAOVERLAPPED still holds it.
-    return PostQueuedCompletionStatus(s.port, e.bytes, e.key, e.overlapped) != FALSE;
+        ok = set(s.port, e.key, e.overlapped, e.status, e.bytes) >= 0;
+    else // without ntdll's entry point the status is lost; the WSAOVERLAPPED still holds it
+        ok = PostQueuedCompletionStatus(s.port, e.bytes, e.key, e.overlapped) != FALSE;
+    if (!ok) s.queued.fetch_sub(1, std::memory_order_relaxed);
+    return ok;
 }
 
 std::size_t packet_port::pop(completion_entry* out, std::size_t max, int timeout_ms) noexcept {
@@ -79,6 +86,7 @@ std::size_t packet_port::pop(completion_entry* out, std::size_t max, int timeout
                              entries[i].dwNumberOfBytesTransferred, entries[i].lpCompletionKey,
                              static_cast<int>(entries[i].Internal)};
     }
+    if (n != 0) s.queued.fetch_sub(static_cast<long>(n), std::memory_order_relaxed);
     return s.closed.load(std::memory_order_acquire) ? 0 : n;
 }
 
@@ -90,6 +98,10 @@ void packet_port::close() noexcept {
 
 bool packet_port::is_closed() const noexcept {
     return state_->closed.load(std::memory_order_acquire);
+}
+
+bool packet_port::empty_hint() const noexcept {
+    return state_->queued.load(std::memory_order_relaxed) == 0;
 }
 
 } // namespace sanport::detail
