@@ -96,15 +96,22 @@ void wait_completion_generation(std::uint32_t seen) noexcept {
 }
 
 op* op_alloc(socket_state& s, std::uint32_t room) noexcept {
+    // The first recycled op with room enough (usually the head): a socket that mixes array
+    // sizes reuses its large ops for small calls instead of replacing one per call.
+    for (op** link = &s.free_ops; *link != nullptr; link = &(*link)->next) {
+        op* o = *link;
+        if (o->room >= room) [[likely]] {
+            *link = o->next;
+            o->next = nullptr;
+            return o;
+        }
+    }
+    // None fits: one too small makes way, so the socket keeps its peak number of posted
+    // operations, each as large as the largest array it carried.
     if (op* o = s.free_ops) {
         s.free_ops = o->next;
-        o->next = nullptr;
-        if (o->room >= room) [[likely]]
-            return o;
-        op_delete(o); // too small for this call: replaced by one that fits
+        op_delete(o);
     }
-    // The socket keeps its peak number of posted operations, each as large as the largest
-    // array it last carried.
     return op_new(room);
 }
 

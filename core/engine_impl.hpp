@@ -64,7 +64,6 @@ public:
     }
     // Whether this thread may start a kernel request itself (backend::starts_on_any_thread),
     // rather than hand it to the engine thread.
-    bool starts_anywhere() const noexcept { return starts_anywhere_; }
     bool starts_here() const noexcept { return starts_anywhere_ || on_engine_thread(); }
     // engine.owner: a thread may drive when it already does, or when it owns a driven engine
     // that nobody drove yet (the first drive binds the ring to it).

@@ -41,14 +41,10 @@ void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     o.capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, max_request_bytes));
 }
 
-void op_fill_request(op& o, io_request& request) noexcept {
-    std::uint32_t room = o.capacity - o.bytes;
+void op_fill_request_in_full(op& o, io_request& request) noexcept {
+    const std::uint32_t room = o.capacity - o.bytes;
     request.buffers = o.buffers() + o.index;
     request.fixed_slot = o.fixed_slot;
-    if (o.count - o.index == 1 && o.buffers()[o.index].len <= room) { // one entry, no cut
-        request.count = 1;
-        return;
-    }
     std::uint32_t n = 0;
     std::uint64_t sum = 0;
     const std::uint32_t last = std::min(o.count, o.index + max_request_buffers);
@@ -67,7 +63,7 @@ void op_fill_request(op& o, io_request& request) noexcept {
     request.count = n;
 }
 
-void op_advance(op& o, std::uint32_t n) noexcept {
+void op_advance_in_full(op& o, std::uint32_t n) noexcept {
     if (o.held_back != 0) {
         o.buffers()[o.trimmed].len += o.held_back;
         o.held_back = 0;

@@ -57,10 +57,33 @@ void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept;
 
 // Points `request` at the unfilled part of o: at most max_request_buffers entries and
 // max_request_bytes bytes (an entry may be cut short for one request; op_advance restores it).
-void op_fill_request(op& o, io_request& request) noexcept;
+// Inline: one entry left that fits (every single-buffer op) needs no loop.
+void op_fill_request_in_full(op& o, io_request& request) noexcept;
+inline void op_fill_request(op& o, io_request& request) noexcept {
+    request.buffers = o.buffers() + o.index;
+    request.fixed_slot = o.fixed_slot;
+    if (o.count - o.index == 1 && request.buffers->len <= o.capacity - o.bytes) [[likely]] {
+        request.count = 1;
+        return;
+    }
+    op_fill_request_in_full(o, request);
+}
 
-// n more bytes landed in the request made by op_fill_request.
-void op_advance(op& o, std::uint32_t n) noexcept;
+// n more bytes landed in the request made by op_fill_request. Inline: one entry left, not cut.
+void op_advance_in_full(op& o, std::uint32_t n) noexcept;
+inline void op_advance(op& o, std::uint32_t n) noexcept {
+    if (o.held_back == 0 && o.count - o.index == 1) [[likely]] {
+        WSABUF& b = o.buffers()[o.index];
+        if (n <= b.len) {
+            o.bytes += n;
+            b.buf += n;
+            b.len -= n;
+            if (b.len == 0) ++o.index;
+            return;
+        }
+    }
+    op_advance_in_full(o, n);
+}
 
 // Copies up to `size` bytes from `data` into o's unfilled part without moving the cursor when
 // peek is true. Returns bytes copied.

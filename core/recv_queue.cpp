@@ -256,7 +256,7 @@ void recv_start_once(socket_state& s) noexcept {
     // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
     // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
     if (s.engine->io().start(r, done)) return recv_done(s, done);
-    busy_add(s, 1, s.engine->starts_anywhere());
+    busy_add(s, 1);
 }
 
 } // namespace

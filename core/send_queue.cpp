@@ -108,7 +108,7 @@ void send_start_once(socket_state& s) noexcept {
     // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
     // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
     if (s.engine->io().start(r, done)) return send_done(s, done);
-    busy_add(s, 1, s.engine->starts_anywhere());
+    busy_add(s, 1);
 }
 
 } // namespace

@@ -53,9 +53,8 @@ struct socket_state {
     // Lookup references (socket_table); never reset, only counted, because the object is
     // recycled rather than freed (a stale reader may still count on it briefly).
     std::atomic<std::uint32_t> refs{0};
-    // Kernel requests in flight; WSPCloseSocket waits for zero. Written by the engine thread
-    // only (busy_add: a load and a store), or also by posting threads where the backend starts
-    // requests on any thread (then a locked read-modify-write).
+    // Kernel requests in flight; WSPCloseSocket waits for zero. Written under `mutex` only
+    // (busy_add), by the thread that starts a request and by the one that reaps it.
     std::atomic<std::uint32_t> busy{0};
     // Set while WSPCloseSocket waits for lookups to end (they then bump the wait generation).
     std::atomic<bool> close_waiting{false};
@@ -143,16 +142,12 @@ template <class Fn> void start_flat(direction& d, Fn&& start_once) noexcept {
     d.starting = false;
 }
 
-// Release: a closer that reads 0 sees everything the engine did before. Where only the engine
-// thread starts and reaps, a load and a store; where posting threads start requests too
-// (shared: backend::starts_on_any_thread), a locked read-modify-write, since the reaping
-// thread subtracts after it let go of the socket's lock.
-inline void busy_add(socket_state& s, int delta, bool shared) noexcept {
+// Every change happens with s.mutex held (starts, and dispatch() for completions), so a load
+// and a store: no locked instruction. Release: a closer that reads 0 sees everything before;
+// it then takes s.mutex once, which waits for the dispatch that stored the 0 to let go.
+inline void busy_add(socket_state& s, int delta) noexcept {
     const auto d = static_cast<std::uint32_t>(delta);
-    if (shared)
-        s.busy.fetch_add(d, std::memory_order_acq_rel);
-    else
-        s.busy.store(s.busy.load(std::memory_order_relaxed) + d, std::memory_order_release);
+    s.busy.store(s.busy.load(std::memory_order_relaxed) + d, std::memory_order_release);
 }
 
 } // namespace sanport::detail

@@ -93,8 +93,8 @@ int finish_close(socket_ref sock, SOCKET s, bool os_is_ours) {
     socket_table& table = socket_table::instance();
     socket_state& st = *sock;
     engine_impl& e = *st.engine;
-    // The engine's last touch of st is its release store of busy (dispatch); a request that
-    // finished inline released the lock before its caller could see busy == 0 here.
+    // The engine stores busy == 0 with the lock held (dispatch); a request that finished inline
+    // also ran under it. Taking the lock once waits for whichever still holds it.
     { std::lock_guard lock(st.mutex); }
 
     // From here on the handle is gone for new callers; wait for the ones that looked it up.

@@ -51,6 +51,18 @@ void uring_backend::prep_and_inject(io_uring_sqe* sqe, io_request& request, urin
 bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     auto* socket = static_cast<uring_socket*>(request.backend_socket);
     uring_scratch& scratch = scratch_of(request);
+    // The common request: one buffer, no direct receive to try, no fault seam, room in the SQ.
+    // Nothing to load or check: an SQE is filled and the kernel sees it at the next reap().
+    if (request.count == 1 && faults_ == nullptr &&
+        !(socket->recv_ready && request.kind == io_kind::recv)) [[likely]] {
+        if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_); sqe != nullptr) [[likely]] {
+            scratch.active = &request;
+            scratch.abort_on_retry = false;
+            scratch.poll_first = false;
+            prep_request(sqe, request, scratch, socket->fd);
+            return false;
+        }
+    }
     int wsa = 0;
     if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers)
         wsa = WSAEINVAL; // the core never does this; refuse rather than hand it to the kernel

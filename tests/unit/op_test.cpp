@@ -121,6 +121,23 @@ TEST_CASE("core: op - a socket reuses an op that has room for the array and repl
     // A smaller array reuses the larger op.
     CHECK(op_alloc(s, 2) == four);
     op_free(s, *four);
+
+    // Two posted at once, one of each size, then freed small-first: the free list's head is
+    // the small op. A four-entry call still finds the large one behind it, and the small one
+    // stays for the next small call: mixed sizes allocate nothing once both exist.
+    CHECK(op_alloc(s, 4) == four);
+    op* small = op_alloc(s, 1); // nothing recycled is left: a new one-entry op
+    REQUIRE(small != nullptr);
+    CHECK(small != four);
+    CHECK(small->room == 1);
+    op_free(s, *four);
+    op_free(s, *small); // head: small, then four
+    for (int round = 0; round < 3; ++round) {
+        CHECK(op_alloc(s, 4) == four);
+        CHECK(op_alloc(s, 1) == small);
+        op_free(s, *four);
+        op_free(s, *small);
+    }
     while (op* o = s.free_ops) {
         s.free_ops = o->next;
         sanport::detail::op_delete(o);
