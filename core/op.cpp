@@ -8,9 +8,14 @@
 
 namespace sanport::detail {
 
+// A one-buffer op is exactly one cache line when aligned to one; malloc's 16-byte alignment
+// would put it across two. Larger ops take malloc's own size classes: aligning them costs
+// memory (an aligned chunk is carved out of a larger one) and saves no line.
 op* op_new(std::uint32_t room) noexcept {
     if (room == 0) room = 1;
-    void* raw = ::operator new (sizeof(op) + std::size_t{room} * sizeof(WSABUF), std::nothrow);
+    const std::size_t size = sizeof(op) + std::size_t{room} * sizeof(WSABUF);
+    void* raw = room == 1 ? ::operator new (size, std::align_val_t{op_alignment}, std::nothrow)
+                          : ::operator new(size, std::nothrow);
     if (raw == nullptr) return nullptr;
     op* o = new (raw) op;
     o->room = static_cast<std::uint16_t>(room);
@@ -19,8 +24,12 @@ op* op_new(std::uint32_t room) noexcept {
 
 void op_delete(op* o) noexcept {
     if (o == nullptr) return;
+    const bool aligned = o->room == 1;
     o->~op();
-    ::operator delete(static_cast<void*>(o));
+    if (aligned)
+        ::operator delete (static_cast<void*>(o), std::align_val_t{op_alignment});
+    else
+        ::operator delete(static_cast<void*>(o));
 }
 
 void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
@@ -35,7 +44,7 @@ void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
         out[j++] = in[i];
         total += in[i].len;
     }
-    o.count = j;
+    o.count = static_cast<std::uint16_t>(j);
     // recv.count.large: one receive never reports more than 2^31 - 1 bytes, whatever the lengths
     // add up to.
     o.capacity = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, max_request_bytes));
@@ -47,11 +56,11 @@ void op_fill_request_in_full(op& o, io_request& request) noexcept {
     request.fixed_slot = o.fixed_slot;
     std::uint32_t n = 0;
     std::uint64_t sum = 0;
-    const std::uint32_t last = std::min(o.count, o.index + max_request_buffers);
+    const std::uint32_t last = std::min<std::uint32_t>(o.count, o.index + max_request_buffers);
     for (std::uint32_t i = o.index; i < last && sum < room; ++i, ++n) {
         if (sum + o.buffers()[i].len > room) {
             // Cut this entry for one request; op_advance gives the rest back.
-            o.trimmed = i;
+            o.trimmed = static_cast<std::uint16_t>(i);
             o.held_back = static_cast<std::uint32_t>(sum + o.buffers()[i].len - room);
             o.buffers()[i].len -= o.held_back;
             sum = room;

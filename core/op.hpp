@@ -18,23 +18,23 @@
 
 namespace sanport::detail {
 
-// One allocation per op: this header, then `room` WSABUFs right after it (header and one WSABUF
-// fit malloc's 80-byte size class, four WSABUFs its 128-byte one: the memory budget of
-// docs/design.md). Made by op_new only; a socket recycles its ops and replaces one whose room
-// is too small for the next call (op_alloc).
+// One allocation per op: this 48-byte header, then `room` WSABUFs right after it; a one-buffer
+// op is exactly one cache line (op_new aligns it), within the memory budget of docs/design.md.
+// Made by op_new only; a socket recycles its ops and replaces one whose room is too small for
+// the next call (op_alloc).
 struct op {
     op* next = nullptr;
     WSAOVERLAPPED* overlapped = nullptr;
-    std::uint32_t count = 0;      // captured entries (zero-length ones dropped)
-    std::uint32_t index = 0;      // first entry with room left
     std::uint32_t capacity = 0;   // min(sum of lengths, 2^31 - 1)
     std::uint32_t bytes = 0;      // bytes transferred so far
-    std::uint32_t flags = 0;      // MSG_PEEK / MSG_WAITALL (receive)
-    std::int32_t fixed_slot = -1; // registered region with a kernel slot, or -1
     std::uint32_t held_back = 0;  // length cut off buffers()[trimmed] for one request
-    std::uint32_t trimmed = 0;
-    std::uint16_t room = 0; // WSABUFs allocated after the header (1..max_buffer_count)
-    bool no_packet = false; // blocking call: never a completion-queue packet
+    std::int32_t fixed_slot = -1; // registered region with a kernel slot, or -1
+    std::uint16_t count = 0;      // captured entries (zero-length ones dropped)
+    std::uint16_t index = 0;      // first entry with room left
+    std::uint16_t trimmed = 0;
+    std::uint16_t room = 0;  // WSABUFs allocated after the header (1..max_buffer_count)
+    std::uint16_t flags = 0; // MSG_PEEK / MSG_WAITALL (receive)
+    bool no_packet = false;  // blocking call: never a completion-queue packet
 
     // The captured entries; the remaining ones start at `index`.
     WSABUF* buffers() noexcept { return reinterpret_cast<WSABUF*>(this + 1); }
@@ -42,7 +42,10 @@ struct op {
     bool wants_all() const noexcept { return (flags & MSG_WAITALL) != 0; }
     bool full() const noexcept { return bytes >= capacity; }
 };
+static_assert(sizeof(op) == 48, "a one-buffer op fills one 64-byte line");
 static_assert(sizeof(op) % alignof(WSABUF) == 0, "the WSABUFs follow the header");
+static_assert((MSG_PEEK | MSG_WAITALL) <= 0xffff, "op::flags holds them");
+inline constexpr std::size_t op_alignment = 64;
 
 // An op with room for `room` WSABUFs (at least 1), or nullptr when memory ran out.
 op* op_new(std::uint32_t room) noexcept;

@@ -120,7 +120,7 @@ int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPP
     op* o = op_alloc(*sock, count);
     if (!o) return WSAENOBUFS; // depart.codes: the one code outside the specification's list
     op_capture(*o, buffers, count);
-    o->flags = call.flags;
+    o->flags = static_cast<std::uint16_t>(call.flags);
     // Fixed-buffer reads take no MSG_* flags (docs/design.md, "Facts the design rests on");
     // sends copy anyway.
     o->fixed_slot = call.dir == transfer_dir::recv && call.flags == 0 ? bc.fixed_slot : -1;
