@@ -149,7 +149,7 @@ HANDLE hold_event(HANDLE event) noexcept {
 void deliver(completion_queue_impl& q, const completion_entry& e) noexcept {
     direct_sink* sink = context.sink;
     if (sink != nullptr && sink->queue == &q) {
-        if (sink->n < sink->max && q.port_empty()) {
+        if (sink->n < sink->max && q.nothing_waiting()) {
             sink->out[sink->n++] = e;
             return;
         }

@@ -19,11 +19,35 @@ completion_queue_impl::completion_queue_impl(std::shared_ptr<engine_impl> e)
     : engine_(std::move(e)), driven_(!engine_->has_own_thread()) {}
 
 bool completion_queue_impl::push(const completion_entry& entry) noexcept {
+    if (driven_ && engine_->on_engine_thread()) {
+        // cq.direct: the driver's own packet waits for its next dequeue without the port's lock,
+        // unless an older one waits in the port (then it queues behind that one).
+        if (port_.is_closed()) return false;
+        if (port_.empty_hint()) {
+            try {
+                local_.push_back(entry);
+                return true;
+            } catch (...) { // out of memory: the port may still have room
+            }
+        }
+        return port_.push(entry);
+    }
     if (!port_.push(entry)) return false;
     // cq.post.wakes: the owner of a driven engine waits in the kernel, not on the port. An
     // engine with its own thread has no dequeuer there: the port wakes its waiters itself.
-    if (driven_ && !engine_->on_engine_thread()) engine_->note_packet();
+    if (driven_) engine_->note_packet();
     return true;
+}
+
+std::size_t completion_queue_impl::take_local(completion_entry* out, std::size_t max) noexcept {
+    std::size_t n = 0;
+    while (n < max && local_head_ != local_.size())
+        out[n++] = local_[local_head_++];
+    if (local_head_ == local_.size()) { // drained: reuse the storage from its start
+        local_.clear();
+        local_head_ = 0;
+    }
+    return n;
 }
 
 bool completion_queue_impl::from_parent() const noexcept {
@@ -63,13 +87,16 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
     if (engine_->can_drive()) {
         for (;;) {
             engine_->saw_packets(); // cq.post.wakes: before the look at the port
-            if (pops_without_run_ < pops_per_engine_run && !port_.empty_hint()) {
-                if (std::size_t n = port_.pop(out, max, 0)) {
+            if (port_.is_closed()) return 0;
+            if (pops_without_run_ < pops_per_engine_run) {
+                // The driver's own packets are older than any the port holds (push).
+                std::size_t n = take_local(out, max);
+                if (n < max && !port_.empty_hint()) n += port_.pop(out + n, max - n, 0);
+                if (n != 0) {
                     ++pops_without_run_;
                     return n;
                 }
             }
-            if (port_.is_closed()) return 0;
             const bool owed = pops_without_run_ >= pops_per_engine_run; // packets may wait
             pops_without_run_ = 0;
             const int left = owed ? 0 : remaining_ms();
@@ -79,7 +106,11 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
             engine_->run_once(left);
             set_direct_sink(outer);
             if (sink.n != 0) return port_.is_closed() ? 0 : sink.n;
-            if (!owed && left == 0) return port_.pop(out, max, 0);
+            if (!owed && left == 0) {
+                if (port_.is_closed()) return 0;
+                const std::size_t n = take_local(out, max);
+                return n + (n < max ? port_.pop(out + n, max - n, 0) : 0);
+            }
         }
     }
     // engine.owner: only the owner drives a driven engine; waiting here for packets that only

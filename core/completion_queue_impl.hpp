@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 namespace sanport::detail {
 
@@ -34,8 +35,10 @@ public:
     explicit completion_queue_impl(std::shared_ptr<engine_impl> e);
     engine_impl& engine() noexcept { return *engine_; }
 
-    // A packet into the port (false: closed, or memory ran out); wakes a driven engine's owner
-    // when another thread pushed it (cq.post.wakes). complete_op tries the sink first.
+    // A packet (false: closed, or memory ran out). On a driven engine's driving thread it waits
+    // in the driver's own list while nothing waits in the port (cq.direct); from any other
+    // thread it takes the port and wakes the owner (cq.post.wakes). complete_op tries the sink
+    // of a dequeue in progress first.
     bool push(const completion_entry& entry) noexcept;
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
     int post(const completion_entry& entry) noexcept;
@@ -43,7 +46,11 @@ public:
     bool is_shut_down() const noexcept;
     // fork.parent-engine: made on an engine of the parent process (a plain load and compare).
     bool from_parent() const noexcept;
-    bool port_empty() const noexcept { return port_.empty_hint(); }
+    // Driving thread only: no packet of this queue waits, in its list or (as far as this
+    // thread can know) in the port.
+    bool nothing_waiting() const noexcept {
+        return local_head_ == local_.size() && port_.empty_hint();
+    }
 
 private:
     // Kept alive by the queue: after the engine is destroyed it is retired (inert), and the
@@ -54,6 +61,13 @@ private:
     // Driven engine: dequeues served from waiting packets since the engine last ran (driver
     // thread only). See dequeue: the engine runs at least every pops_per_engine_run of them.
     unsigned pops_without_run_ = 0;
+    // cq.direct: packets the driving thread queued outside a drive (operations that completed
+    // inside its own WSPRecv/WSPSend, its own posts), oldest first from local_head_; no lock,
+    // since only that thread pushes and pops them. Grows to the deepest backlog, then only
+    // reuses its storage.
+    std::vector<completion_entry> local_;
+    std::size_t local_head_ = 0;
+    std::size_t take_local(completion_entry* out, std::size_t max) noexcept;
 };
 
 } // namespace sanport::detail

@@ -273,40 +273,51 @@ int prepare(SOCKET) noexcept {
     return 0;
 }
 
-int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept {
-    errno_guard guard;
-    if (buffers == nullptr || count == 0) return WSAEINVAL;
-    iovec iov[max_request_buffers];
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = to_iovecs(buffers, count, iov);
-    // Only MSG_PEEK reaches the kernel: MSG_WAITALL is the core's, MSG_OOB is refused there.
-    const int kernel_flags = static_cast<int>(flags & MSG_PEEK) | MSG_DONTWAIT | MSG_NOSIGNAL;
+namespace {
+
+// One nonblocking transfer call, made again after EINTR. 0 with `bytes` set, or the WSA code.
+template <class Call> int transfer_once(Call&& call, DWORD& bytes) noexcept {
     for (;;) {
-        const ssize_t got = ::recvmsg(fd_of(s), &msg, kernel_flags);
-        if (got >= 0) {
-            bytes = static_cast<DWORD>(got);
+        const ssize_t n = call();
+        if (n >= 0) {
+            bytes = static_cast<DWORD>(n);
             return 0;
         }
         if (errno != EINTR) return transfer_error(errno);
     }
 }
 
-int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept {
+} // namespace
+
+int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept {
     errno_guard guard;
     if (buffers == nullptr || count == 0) return WSAEINVAL;
+    // Only MSG_PEEK reaches the kernel: MSG_WAITALL is the core's, MSG_OOB is refused there.
+    const int kernel_flags = static_cast<int>(flags & MSG_PEEK) | MSG_DONTWAIT | MSG_NOSIGNAL;
+    const int fd = fd_of(s);
+    if (count == 1) // recv(2): no msghdr to build, no iovec array to fill
+        return transfer_once(
+            [&] { return ::recv(fd, buffers[0].buf, buffers[0].len, kernel_flags); }, bytes);
     iovec iov[max_request_buffers];
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = to_iovecs(buffers, count, iov);
-    for (;;) {
-        const ssize_t sent = ::sendmsg(fd_of(s), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (sent >= 0) {
-            bytes = static_cast<DWORD>(sent);
-            return 0;
-        }
-        if (errno != EINTR) return transfer_error(errno);
-    }
+    return transfer_once([&] { return ::recvmsg(fd, &msg, kernel_flags); }, bytes);
+}
+
+int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept {
+    errno_guard guard;
+    if (buffers == nullptr || count == 0) return WSAEINVAL;
+    const int kernel_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+    const int fd = fd_of(s);
+    if (count == 1) // send(2): as recv_now
+        return transfer_once(
+            [&] { return ::send(fd, buffers[0].buf, buffers[0].len, kernel_flags); }, bytes);
+    iovec iov[max_request_buffers];
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = to_iovecs(buffers, count, iov);
+    return transfer_once([&] { return ::sendmsg(fd, &msg, kernel_flags); }, bytes);
 }
 
 int wait_ready(SOCKET s, bool write) noexcept {

@@ -179,6 +179,25 @@ TEST_CASE("cq.direct: on a driven engine, a packet posted before a completion ca
     CHECK(out_of_order == 0);
 }
 
+TEST_CASE("cq.direct: on a driven engine, the owner's own packets and another thread's keep "
+          "posting order") {
+    auto e = driven_engine();
+    completion_queue cq(*e);
+    completion_entry out[8];
+    REQUIRE(cq.dequeue(out, 8, 0) == 0u); // the first drive binds the owner
+    REQUIRE(cq.post(1, 1, nullptr) == 0); // the owner's
+    std::thread other([&] { CHECK(cq.post(2, 2, nullptr) == 0); });
+    other.join();
+    REQUIRE(cq.post(3, 3, nullptr) == 0); // the owner's again, after the other thread's
+    REQUIRE(cq.post(4, 4, nullptr) == 0);
+    std::size_t got = 0;
+    for (stopwatch sw; got < 4 && sw.ms() < 5000.0;)
+        got += cq.dequeue(out + got, 8 - got, 100);
+    REQUIRE(got == 4u);
+    for (std::size_t i = 0; i < 4; ++i)
+        CHECK(out[i].key == i + 1);
+}
+
 TEST_CASE("cq.shutdown: shutdown wakes a blocked dequeue on another thread, later calls return 0 "
           "and post fails") {
     completion_queue cq;
