@@ -32,7 +32,7 @@ void op_delete(op* o) noexcept {
         ::operator delete(static_cast<void*>(o));
 }
 
-void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
+void op_capture_in_full(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     o.index = 0;
     o.bytes = 0;
     o.held_back = 0;

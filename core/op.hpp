@@ -55,8 +55,23 @@ struct op_deleter {
 };
 using op_ptr = std::unique_ptr<op, op_deleter>;
 
-// Copies `in` into o (dropping zero-length entries); o's room is at least `count`.
-void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept;
+// Copies `in` into o (dropping zero-length entries); o's room is at least `count`. Inline: one
+// non-empty buffer, the common call.
+void op_capture_in_full(op& o, const WSABUF* in, std::uint32_t count) noexcept;
+inline void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
+    if (count == 1 && in[0].len != 0) [[likely]] {
+        o.index = 0;
+        o.bytes = 0;
+        o.held_back = 0;
+        o.buffers()[0] = in[0];
+        o.count = 1;
+        // recv.count.large: never more than 2^31 - 1 bytes in one operation.
+        o.capacity = in[0].len < max_request_bytes ? static_cast<std::uint32_t>(in[0].len)
+                                                   : max_request_bytes;
+        return;
+    }
+    op_capture_in_full(o, in, count);
+}
 
 // Points `request` at the unfilled part of o: at most max_request_buffers entries and
 // max_request_bytes bytes (an entry may be cut short for one request; op_advance restores it).

@@ -91,7 +91,9 @@ socket_state* socket_table::make_state() {
 }
 
 void socket_table::recycle(socket_state* s) noexcept {
-    // Reset everything but the reference count (see the header comment).
+    // Reset everything but the reference count (see the header comment), under the state's
+    // lock: a lock_entry caller that loaded it before the close may hold it still.
+    std::unique_lock state_lock(s->mutex);
     while (op* o = s->free_ops) {
         s->free_ops = o->next;
         op_delete(o);
@@ -118,6 +120,7 @@ void socket_table::recycle(socket_state* s) noexcept {
     s->kick_queued = s->cancel_wanted = false;
     s->close_waiting.store(false, std::memory_order_relaxed);
     s->engine_prev = nullptr;
+    state_lock.unlock();
     std::lock_guard lock(mutex_);
     s->engine_next = free_;
     free_ = s;

@@ -4,7 +4,8 @@
 // allocated on first use and never freed.
 //
 // Safety against a concurrent close: states are recycled, never freed, so a reader may count
-// a reference on a state it loaded and then check the slot still points at it.
+// a reference on a state it loaded (find), or take its lock (lock_entry), and then check the
+// slot still points at it.
 #pragma once
 
 #include "core/socket_state.hpp"
@@ -77,6 +78,26 @@ public:
         if (where.load(std::memory_order_acquire) != state) [[unlikely]]
             return {};
         return ref;
+    }
+    // An overlapped WSPRecv/WSPSend: the state `s` names with its mutex locked, and no
+    // reference counted (nullptr: unknown). Holding the lock is enough: recycle() takes it, and
+    // the caller lets go of the state when it unlocks. Two locked instructions per call fewer
+    // than find().
+    socket_state* lock_entry(SOCKET s) noexcept {
+        const std::size_t index = static_cast<std::size_t>(s) >> chunk_bits;
+        if (index >= max_chunks) return nullptr;
+        slot* chunk = chunks_[index].load(std::memory_order_acquire);
+        if (!chunk) return nullptr;
+        slot& where = chunk[s & (chunk_size - 1)];
+        socket_state* state = where.load(std::memory_order_acquire);
+        if (!state) return nullptr;
+        state->mutex.lock();
+        // Closed (and maybe recycled) between the load and the lock: not ours any more.
+        if (where.load(std::memory_order_acquire) != state) [[unlikely]] {
+            state->mutex.unlock();
+            return nullptr;
+        }
+        return state;
     }
     void remove(SOCKET s, socket_state* state) noexcept;
     // A snapshot of the handles in the table (for the last WSPCleanup, which closes them).

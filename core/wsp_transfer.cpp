@@ -52,17 +52,18 @@ ULONG_PTR load_internal(WSAOVERLAPPED& ov) noexcept {
 // recv.blocking, send.blocking: posts o (capture done) on s, whose mutex `lock` holds; waits for
 // a blocking call.
 // Returns 0 or the WSA code; on 0 `bytes` holds the count.
-int run_blocking(socket_ref& s, std::unique_lock<spin_mutex>& lock, op& o,
+// The caller holds a reference (socket_entry): s outlives the unlock.
+int run_blocking(socket_state& s, std::unique_lock<spin_mutex>& lock, op& o,
                  int (*post)(socket_state&, op&) noexcept, DWORD& bytes) {
     WSAOVERLAPPED ov{};
     ov.Internal = overlapped_in_progress;
     o.overlapped = &ov;
     o.no_packet = true; // a blocking call never produces a completion-queue packet
-    const int r = post(*s, o);
+    const int r = post(s, o);
     lock.unlock();
     if (r != 0 && r != WSA_IO_PENDING) return r;
     if (r == WSA_IO_PENDING) {
-        s->engine->wait_until([&] { return load_internal(ov) != overlapped_in_progress; });
+        s.engine->wait_until([&] { return load_internal(ov) != overlapped_in_progress; });
     }
     bytes = static_cast<DWORD>(ov.InternalHigh);
     return static_cast<int>(ov.OffsetHigh);
@@ -106,33 +107,51 @@ int run_on_caller(socket_state& s, std::unique_lock<spin_mutex>& lock, op& o,
     return static_cast<int>(ov.OffsetHigh);
 }
 
+// Runs f(state, lock, elsewhere) on the socket of a transfer call, locked; WSAENOTSOCK when
+// there is none. An overlapped call is over when it unlocks, so the lock alone keeps the state
+// (socket_table::lock_entry); a blocking call waits with the lock released, so it also counts
+// a reference, which a close waits for.
+template <class F> int on_transfer_socket(SOCKET s, bool overlapped_call, F&& f) {
+    socket_table& table = socket_table::instance();
+    if (overlapped_call) [[likely]] {
+        socket_state* state = table.lock_entry(s);
+        if (!state) return WSAENOTSOCK;
+        std::unique_lock<spin_mutex> lock(state->mutex, std::adopt_lock);
+        return f(*state, lock, false);
+    }
+    const socket_ref ref = table.find(s);
+    if (!ref) return WSAENOTSOCK;
+    // engine.other-thread.blocking: asked before the lock, since it may bind the owner
+    // (engine.owner) under the engine's lock.
+    const bool elsewhere = ref->engine->owner_elsewhere();
+    std::unique_lock<spin_mutex> lock(ref->mutex);
+    return f(*ref, lock, elsewhere);
+}
+
 // The shared path: state checks, registration check, capture, then post (overlapped) or post
 // and wait (lpOverlapped NULL). Returns 0 with *bytes set, WSA_IO_PENDING, or the error.
-int transfer(socket_ref& sock, const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped,
+int transfer(socket_state& s, std::unique_lock<spin_mutex>& lock, bool elsewhere,
+             const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped,
              const transfer_call& call, DWORD& bytes) {
-    // Asked before the lock: it may bind the owner (engine.owner), under the engine's lock.
-    const bool elsewhere = !overlapped && sock->engine->owner_elsewhere();
-    std::unique_lock lock(sock->mutex);
-    if (int wsa = check_transfer_state(*sock, overlapped != nullptr, call.dir)) return wsa;
-    const buffer_check bc =
-        sock->regions.check(buffers, count, call.access, sock->strict_registration);
+    if (int wsa = check_transfer_state(s, overlapped != nullptr, call.dir)) return wsa;
+    const buffer_check bc = s.regions.check(buffers, count, call.access, s.strict_registration);
     if (bc.wsa) return bc.wsa;
-    op* o = op_alloc(*sock, count);
+    op* o = op_alloc(s, count);
     if (!o) return WSAENOBUFS; // depart.codes: the one code outside the specification's list
     op_capture(*o, buffers, count);
     o->flags = static_cast<std::uint16_t>(call.flags);
     // Fixed-buffer reads take no MSG_* flags (docs/design.md, "Facts the design rests on");
     // sends copy anyway.
     o->fixed_slot = call.dir == transfer_dir::recv && call.flags == 0 ? bc.fixed_slot : -1;
-    if (elsewhere) return run_on_caller(*sock, lock, *o, call, bytes);
-    if (!overlapped) return run_blocking(sock, lock, *o, call.post, bytes);
+    if (elsewhere) return run_on_caller(s, lock, *o, call, bytes);
+    if (!overlapped) return run_blocking(s, lock, *o, call.post, bytes);
 
     std::atomic_ref<ULONG_PTR>(overlapped->Internal)
         .store(overlapped_in_progress, std::memory_order_relaxed);
     o->overlapped = overlapped;
-    const int r = call.post(*sock, *o);
+    const int r = call.post(s, *o);
     if (r == 0)
-        bytes = sock->immediate_bytes; // the overlapped may already be reused by a dequeuer
+        bytes = s.immediate_bytes; // the overlapped may already be reused by a dequeuer
     else if (r != WSA_IO_PENDING)
         record_sync_failure(*overlapped, r);
     return r;
@@ -147,19 +166,23 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
     // recv.ignored-args: the specification says of lpCompletionRoutine and lpThreadId "the SAN
     // service provider ignores" them.
     if (!lpErrno) return SOCKET_ERROR;
-    socket_ref sock = socket_table::instance().find(s);
-    if (!sock) return fail(lpErrno, WSAENOTSOCK);
-    if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
-    if (!lpFlags) return fail(lpErrno, WSAEFAULT);
-    if (int wsa = check_recv_flags(*lpFlags)) return fail(lpErrno, wsa);
-    DWORD bytes = 0;
-    const transfer_call call{transfer_dir::recv, MEM_WRITE, *lpFlags & (MSG_PEEK | MSG_WAITALL),
-                             recv_post, recv_on_caller};
-    if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
-        return fail(lpErrno, r);
-    if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
-    *lpFlags = 0; // stream sockets: MSG_PARTIAL never applies
-    return 0;
+    const int r = on_transfer_socket(
+        s, lpOverlapped != nullptr, [&](socket_state& st, auto& lock, bool elsewhere) {
+            if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return wsa;
+            if (!lpFlags) return WSAEFAULT;
+            if (int wsa = check_recv_flags(*lpFlags)) return wsa;
+            DWORD bytes = 0;
+            const transfer_call call{transfer_dir::recv, MEM_WRITE,
+                                     *lpFlags & (MSG_PEEK | MSG_WAITALL), recv_post,
+                                     recv_on_caller};
+            if (int wsa = transfer(st, lock, elsewhere, lpBuffers, dwBufferCount, lpOverlapped,
+                                   call, bytes))
+                return wsa;
+            if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
+            *lpFlags = 0; // stream sockets: MSG_PARTIAL never applies
+            return 0;
+        });
+    return r == 0 ? 0 : fail(lpErrno, r);
 }
 
 int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent,
@@ -167,17 +190,20 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
             LPWSAOVERLAPPED_COMPLETION_ROUTINE /*lpCompletionRoutine*/,
             LPWSATHREADID /*lpThreadId*/, LPINT lpErrno) {
     if (!lpErrno) return SOCKET_ERROR;
-    socket_ref sock = socket_table::instance().find(s);
-    if (!sock) return fail(lpErrno, WSAENOTSOCK);
-    if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return fail(lpErrno, wsa);
-    if (dwFlags != 0) // WSD: dwFlags "must be zero"
-        return fail(lpErrno, failed_because(WSAEINVAL, "WSPSend's dwFlags must be 0"));
-    DWORD bytes = 0;
-    const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post, send_on_caller};
-    if (int r = transfer(sock, lpBuffers, dwBufferCount, lpOverlapped, call, bytes))
-        return fail(lpErrno, r);
-    if (lpNumberOfBytesSent) *lpNumberOfBytesSent = bytes;
-    return 0;
+    const int r = on_transfer_socket(
+        s, lpOverlapped != nullptr, [&](socket_state& st, auto& lock, bool elsewhere) {
+            if (int wsa = check_buffers(lpBuffers, dwBufferCount)) return wsa;
+            if (dwFlags != 0) // WSD: dwFlags "must be zero"
+                return failed_because(WSAEINVAL, "WSPSend's dwFlags must be 0");
+            DWORD bytes = 0;
+            const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post, send_on_caller};
+            if (int wsa = transfer(st, lock, elsewhere, lpBuffers, dwBufferCount, lpOverlapped,
+                                   call, bytes))
+                return wsa;
+            if (lpNumberOfBytesSent) *lpNumberOfBytesSent = bytes;
+            return 0;
+        });
+    return r == 0 ? 0 : fail(lpErrno, r);
 }
 
 } // namespace sanport
