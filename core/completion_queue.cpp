@@ -16,21 +16,18 @@ using namespace detail;
 namespace detail {
 
 completion_queue_impl::completion_queue_impl(std::shared_ptr<engine_impl> e)
-    : engine_(std::move(e)), driven_(!engine_->has_own_thread()) {}
+    : engine_(std::move(e)), driven_(!engine_->has_own_thread()) {
+    // As deep as the packet port starts, made now rather than on the owner's first packet.
+    if (driven_) local_.resize(256);
+}
 
 bool completion_queue_impl::push(const completion_entry& entry) noexcept {
     if (driven_ && engine_->on_engine_thread()) {
         // cq.direct: the driver's own packet waits for its next dequeue without the port's lock,
         // unless an older one waits in the port (then it queues behind that one).
         if (port_.is_closed()) return false;
-        if (port_.empty_hint()) {
-            try {
-                local_.push_back(entry);
-                return true;
-            } catch (...) { // out of memory: the port may still have room
-            }
-        }
-        return port_.push(entry);
+        if (port_.empty_hint() && push_local(entry)) return true;
+        return port_.push(entry); // behind an older packet, or out of memory for the ring
     }
     if (!port_.push(entry)) return false;
     // cq.post.wakes: the owner of a driven engine waits in the kernel, not on the port. An
@@ -39,13 +36,29 @@ bool completion_queue_impl::push(const completion_entry& entry) noexcept {
     return true;
 }
 
+bool completion_queue_impl::push_local(const completion_entry& entry) noexcept {
+    if (local_size_ == local_.size()) {
+        try {
+            std::vector<completion_entry> bigger(local_.empty() ? 256 : local_.size() * 2);
+            for (std::size_t i = 0; i < local_size_; ++i)
+                bigger[i] = local_[(local_head_ + i) & (local_.size() - 1)];
+            local_.swap(bigger);
+            local_head_ = 0;
+        } catch (...) { // out of memory: the port may still have room
+            return false;
+        }
+    }
+    local_[(local_head_ + local_size_) & (local_.size() - 1)] = entry;
+    ++local_size_;
+    return true;
+}
+
 std::size_t completion_queue_impl::take_local(completion_entry* out, std::size_t max) noexcept {
     std::size_t n = 0;
-    while (n < max && local_head_ != local_.size())
-        out[n++] = local_[local_head_++];
-    if (local_head_ == local_.size()) { // drained: reuse the storage from its start
-        local_.clear();
-        local_head_ = 0;
+    while (n < max && local_size_ != 0) {
+        out[n++] = local_[local_head_];
+        local_head_ = (local_head_ + 1) & (local_.size() - 1);
+        --local_size_;
     }
     return n;
 }

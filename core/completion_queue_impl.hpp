@@ -48,9 +48,7 @@ public:
     bool from_parent() const noexcept;
     // Driving thread only: no packet of this queue waits, in its list or (as far as this
     // thread can know) in the port.
-    bool nothing_waiting() const noexcept {
-        return local_head_ == local_.size() && port_.empty_hint();
-    }
+    bool nothing_waiting() const noexcept { return local_size_ == 0 && port_.empty_hint(); }
 
 private:
     // Kept alive by the queue: after the engine is destroyed it is retired (inert), and the
@@ -62,11 +60,13 @@ private:
     // thread only). See dequeue: the engine runs at least every pops_per_engine_run of them.
     unsigned pops_without_run_ = 0;
     // cq.direct: packets the driving thread queued outside a drive (operations that completed
-    // inside its own WSPRecv/WSPSend, its own posts), oldest first from local_head_; no lock,
-    // since only that thread pushes and pops them. Grows to the deepest backlog, then only
-    // reuses its storage.
+    // inside its own WSPRecv/WSPSend, its own posts): a ring, oldest at local_head_, with no
+    // lock, since only that thread pushes and pops them. Its size is a power of two; it
+    // doubles to the deepest backlog seen, then never allocates again.
     std::vector<completion_entry> local_;
     std::size_t local_head_ = 0;
+    std::size_t local_size_ = 0;
+    bool push_local(const completion_entry& entry) noexcept;
     std::size_t take_local(completion_entry* out, std::size_t max) noexcept;
 };
 

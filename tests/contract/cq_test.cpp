@@ -196,6 +196,27 @@ TEST_CASE("cq.direct: on a driven engine, the owner's own packets and another th
     REQUIRE(got == 4u);
     for (std::size_t i = 0; i < 4; ++i)
         CHECK(out[i].key == i + 1);
+
+    // A backlog of the owner's packets that wraps around and outgrows its first storage:
+    // each comes out once, in posting order.
+    ULONG_PTR next_posted = 100, next_taken = 100;
+    int out_of_order = 0;
+    for (int round = 0; round < 6; ++round) {
+        for (int i = 0; i < 200; ++i)
+            REQUIRE(cq.post(0, next_posted++, nullptr) == 0);
+        completion_entry batch[150];
+        const std::size_t n = cq.dequeue(batch, std::size(batch), 0);
+        for (std::size_t i = 0; i < n; ++i)
+            out_of_order += batch[i].key != next_taken++ ? 1 : 0;
+    }
+    for (stopwatch sw; next_taken < next_posted && sw.ms() < 5000.0;) {
+        completion_entry batch[64];
+        const std::size_t n = cq.dequeue(batch, std::size(batch), 100);
+        for (std::size_t i = 0; i < n; ++i)
+            out_of_order += batch[i].key != next_taken++ ? 1 : 0;
+    }
+    CHECK(next_taken == next_posted);
+    CHECK(out_of_order == 0);
 }
 
 TEST_CASE("cq.shutdown: shutdown wakes a blocked dequeue on another thread, later calls return 0 "
