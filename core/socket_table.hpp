@@ -62,20 +62,17 @@ public:
 
     // WSAEINVAL if the handle is already known, WSAENOBUFS if the table cannot grow.
     int insert(SOCKET s, socket_state* state);
-    // Inline, once per WSPRecv/WSPSend. INVALID_SOCKET and any handle beyond the table fall in
-    // the first test.
+    // The state `s` names, with a reference counted (empty: unknown). Every call on a socket
+    // but an overlapped WSPRecv/WSPSend (lock_entry) looks it up here.
     socket_ref find(SOCKET s) noexcept {
-        const std::size_t index = static_cast<std::size_t>(s) >> chunk_bits;
-        if (index >= max_chunks) return {};
-        slot* chunk = chunks_[index].load(std::memory_order_acquire);
-        if (!chunk) return {};
-        slot& where = chunk[s & (chunk_size - 1)];
-        socket_state* state = where.load(std::memory_order_acquire);
+        slot* where = slot_of(s);
+        if (!where) return {};
+        socket_state* state = where->load(std::memory_order_acquire);
         if (!state) return {};
         state->refs.fetch_add(1, std::memory_order_acq_rel);
         socket_ref ref(state);
         // Closed (and maybe recycled) between the load and the count: not ours any more.
-        if (where.load(std::memory_order_acquire) != state) [[unlikely]]
+        if (where->load(std::memory_order_acquire) != state) [[unlikely]]
             return {};
         return ref;
     }
@@ -84,16 +81,13 @@ public:
     // the caller lets go of the state when it unlocks. Two locked instructions per call fewer
     // than find().
     socket_state* lock_entry(SOCKET s) noexcept {
-        const std::size_t index = static_cast<std::size_t>(s) >> chunk_bits;
-        if (index >= max_chunks) return nullptr;
-        slot* chunk = chunks_[index].load(std::memory_order_acquire);
-        if (!chunk) return nullptr;
-        slot& where = chunk[s & (chunk_size - 1)];
-        socket_state* state = where.load(std::memory_order_acquire);
+        slot* where = slot_of(s);
+        if (!where) return nullptr;
+        socket_state* state = where->load(std::memory_order_acquire);
         if (!state) return nullptr;
         state->mutex.lock();
         // Closed (and maybe recycled) between the load and the lock: not ours any more.
-        if (where.load(std::memory_order_acquire) != state) [[unlikely]] {
+        if (where->load(std::memory_order_acquire) != state) [[unlikely]] {
             state->mutex.unlock();
             return nullptr;
         }
@@ -118,6 +112,14 @@ private:
 
     using slot = std::atomic<socket_state*>;
     slot* chunk_for(SOCKET s, bool create);
+    // The slot of `s` in an existing chunk, or nullptr (INVALID_SOCKET and any handle beyond
+    // the table fall in the first test). Lock-free: one acquire load of the chunk.
+    slot* slot_of(SOCKET s) noexcept {
+        const std::size_t index = static_cast<std::size_t>(s) >> chunk_bits;
+        if (index >= max_chunks) return nullptr;
+        slot* chunk = chunks_[index].load(std::memory_order_acquire);
+        return chunk ? &chunk[s & (chunk_size - 1)] : nullptr;
+    }
 
     std::atomic<slot*> chunks_[max_chunks] = {};
     std::mutex mutex_; // growth and the recycle list only
