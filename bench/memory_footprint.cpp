@@ -79,7 +79,7 @@ std::string structures() {
         "\"io_request\": %zu, \"op_fifo\": %zu, \"registry\": %zu, \"queue_shared_ptr\": %zu, "
         "\"read_ahead_buffer\": \"0 unless read_ahead_bytes is set, then that many bytes\"}, "
         "\"socket_table_slot\": %zu, \"backend_socket\": {\"io_uring\": %zu, "
-        "\"io_uring_parts\": {\"uring_scratch_x2\": %zu, \"multi_buffer_vectors_when_used\": %zu}, "
+        "\"io_uring_parts\": {\"uring_scratch_x2\": %zu, \"msghdr_when_sendmsg_or_recvmsg\": %zu}, "
         "\"asio\": %zu, \"asio_parts\": {\"stream_descriptor\": %zu, \"handler_slot_x2\": %zu}, "
         "\"asio_reactor_descriptor_state\": null}, "
         "\"idle_total_io_uring\": %zu, \"idle_total_asio_without_reactor_state\": %zu, "
@@ -88,14 +88,14 @@ std::string structures() {
         "\"note\": \"asio_reactor_descriptor_state is allocated inside Boost.Asio (not reachable "
         "from a header); the measured asio figures include it. Ops are recycled per socket: a "
         "socket keeps its peak number of posted receives allocated until it is closed.\"}",
-        sizeof(socket_state), sizeof(std::mutex), 2 * sizeof(direction), sizeof(io_request),
+        sizeof(socket_state), sizeof(spin_mutex), 2 * sizeof(direction), sizeof(io_request),
         sizeof(op_fifo), sizeof(registry), sizeof(std::shared_ptr<int>),
         sizeof(std::atomic<socket_state*>), sizeof(uring_socket), 2 * sizeof(uring_scratch),
-        sizeof(uring_vectors), sizeof(asio_socket), sizeof(boost::asio::posix::stream_descriptor),
+        sizeof(msghdr), sizeof(asio_socket), sizeof(boost::asio::posix::stream_descriptor),
         2 * sizeof(asio_handler_slot),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(uring_socket),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket),
-        sizeof(op) + sizeof(WSABUF), sizeof(op), sizeof(WSABUF), sizeof(region));
+        sizeof(op) + sizeof(kernel_buffer), sizeof(op), sizeof(kernel_buffer), sizeof(region));
     return out;
 }
 

@@ -42,7 +42,7 @@ struct io_request {
     SOCKET socket = INVALID_SOCKET;
     void* backend_socket = nullptr; // what attach() produced for this socket
     io_kind kind = io_kind::recv;
-    const WSABUF* buffers = nullptr; // no zero-length entries, 1..max_request_buffers of them
+    const kernel_buffer* buffers = nullptr; // no zero-length entries, 1..max_request_buffers
     std::uint32_t count = 0;
     std::uint32_t flags = 0;      // MSG_PEEK for recv, else 0
     std::int32_t fixed_slot = -1; // registered region holding every buffer, or -1

@@ -13,7 +13,7 @@ namespace sanport::detail {
 // memory (an aligned chunk is carved out of a larger one) and saves no line.
 op* op_new(std::uint32_t room) noexcept {
     if (room == 0) room = 1;
-    const std::size_t size = sizeof(op) + std::size_t{room} * sizeof(WSABUF);
+    const std::size_t size = sizeof(op) + std::size_t{room} * sizeof(kernel_buffer);
     void* raw = room == 1 ? ::operator new (size, std::align_val_t{op_alignment}, std::nothrow)
                           : ::operator new(size, std::nothrow);
     if (raw == nullptr) return nullptr;
@@ -36,12 +36,12 @@ void op_capture_in_full(op& o, const WSABUF* in, std::uint32_t count) noexcept {
     o.index = 0;
     o.bytes = 0;
     o.held_back = 0;
-    WSABUF* out = o.buffers();
+    kernel_buffer* out = o.buffers();
     std::uint64_t total = 0;
     std::uint32_t j = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
         if (in[i].len == 0) continue; // recv.scatter.order: packed "so as not to create holes"
-        out[j++] = in[i];
+        out[j++] = make_kernel_buffer(in[i].buf, in[i].len);
         total += in[i].len;
     }
     o.count = static_cast<std::uint16_t>(j);
@@ -79,8 +79,8 @@ void op_advance_in_full(op& o, std::uint32_t n) noexcept {
     }
     o.bytes += n;
     while (n != 0 && o.index < o.count) {
-        WSABUF& b = o.buffers()[o.index];
-        const std::uint32_t take = std::min<std::uint32_t>(n, b.len);
+        kernel_buffer& b = o.buffers()[o.index];
+        const auto take = static_cast<std::uint32_t>(std::min<std::size_t>(n, b.len));
         b.buf += take;
         b.len -= take;
         n -= take;
@@ -94,8 +94,8 @@ std::uint32_t op_copy_in(op& o, const char* data, std::uint32_t size, bool peek)
     std::uint32_t room = o.capacity - o.bytes;
     size = std::min(size, room);
     while (done < size && index < o.count) {
-        const WSABUF& b = o.buffers()[index];
-        const std::uint32_t take = std::min<std::uint32_t>(size - done, b.len);
+        const kernel_buffer& b = o.buffers()[index];
+        const auto take = static_cast<std::uint32_t>(std::min<std::size_t>(size - done, b.len));
         std::memcpy(b.buf, data + done, take);
         done += take;
         ++index;

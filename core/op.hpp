@@ -18,7 +18,7 @@
 
 namespace sanport::detail {
 
-// One allocation per op: this 48-byte header, then `room` WSABUFs right after it; a one-buffer
+// One allocation per op: this 48-byte header, then `room` buffers right after it; a one-buffer
 // op is exactly one cache line (op_new aligns it), within the memory budget of docs/design.md.
 // Made by op_new only; a socket recycles its ops and replaces one whose room is too small for
 // the next call (op_alloc).
@@ -36,14 +36,17 @@ struct op {
     std::uint16_t flags = 0; // MSG_PEEK / MSG_WAITALL (receive)
     bool no_packet = false;  // blocking call: never a completion-queue packet
 
-    // The captured entries; the remaining ones start at `index`.
-    WSABUF* buffers() noexcept { return reinterpret_cast<WSABUF*>(this + 1); }
-    const WSABUF* buffers() const noexcept { return reinterpret_cast<const WSABUF*>(this + 1); }
+    // The captured entries, in the kernel's layout; the remaining ones start at `index`.
+    kernel_buffer* buffers() noexcept { return reinterpret_cast<kernel_buffer*>(this + 1); }
+    const kernel_buffer* buffers() const noexcept {
+        return reinterpret_cast<const kernel_buffer*>(this + 1);
+    }
     bool wants_all() const noexcept { return (flags & MSG_WAITALL) != 0; }
     bool full() const noexcept { return bytes >= capacity; }
 };
 static_assert(sizeof(op) == 48, "a one-buffer op fills one 64-byte line");
-static_assert(sizeof(op) % alignof(WSABUF) == 0, "the WSABUFs follow the header");
+static_assert(sizeof(op) % alignof(kernel_buffer) == 0, "the buffers follow the header");
+static_assert(sizeof(kernel_buffer) == 16, "16 bytes per captured WSABUF");
 static_assert((MSG_PEEK | MSG_WAITALL) <= 0xffff, "op::flags holds them");
 inline constexpr std::size_t op_alignment = 64;
 
@@ -63,7 +66,7 @@ inline void op_capture(op& o, const WSABUF* in, std::uint32_t count) noexcept {
         o.index = 0;
         o.bytes = 0;
         o.held_back = 0;
-        o.buffers()[0] = in[0];
+        o.buffers()[0] = make_kernel_buffer(in[0].buf, in[0].len);
         o.count = 1;
         // recv.count.large: never more than 2^31 - 1 bytes in one operation.
         o.capacity = in[0].len < max_request_bytes ? static_cast<std::uint32_t>(in[0].len)
@@ -91,7 +94,7 @@ inline void op_fill_request(op& o, io_request& request) noexcept {
 void op_advance_in_full(op& o, std::uint32_t n) noexcept;
 inline void op_advance(op& o, std::uint32_t n) noexcept {
     if (o.held_back == 0 && o.count - o.index == 1) [[likely]] {
-        WSABUF& b = o.buffers()[o.index];
+        kernel_buffer& b = o.buffers()[o.index];
         if (n <= b.len) {
             o.bytes += n;
             b.buf += n;

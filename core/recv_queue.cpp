@@ -165,7 +165,7 @@ int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) n
     s.recv.on_caller = true;
     const bool probe = o.capacity == 0; // recv.zero-byte: wait with a 1-byte peek
     char probe_byte = 0;
-    WSABUF probe_buffer{1, &probe_byte};
+    const kernel_buffer probe_buffer = make_kernel_buffer(&probe_byte, 1);
     for (;;) {
         io_request r;
         if (probe) {
@@ -215,7 +215,7 @@ void recv_start_once(socket_state& s) noexcept {
         if (head.capacity == 0) {
             // recv.zero-byte: the kernel answers a zero-length read with 0 both on data and
             // at EOF, so wait with a 1-byte peek instead (1 = readable, 0 = end of stream).
-            s.probe_buffer = WSABUF{1, &s.probe_byte};
+            s.probe_buffer = make_kernel_buffer(&s.probe_byte, 1);
             r.kind = io_kind::recv_probe;
             r.buffers = &s.probe_buffer;
             r.count = 1;
@@ -240,7 +240,7 @@ void recv_start_once(socket_state& s) noexcept {
             s.ra_end -= s.ra_begin;
             s.ra_begin = 0;
         }
-        s.ra_buffer = WSABUF{s.ra_size - s.ra_end, s.ra_data.get() + s.ra_end};
+        s.ra_buffer = make_kernel_buffer(s.ra_data.get() + s.ra_end, s.ra_size - s.ra_end);
         r.kind = io_kind::recv;
         r.buffers = &s.ra_buffer;
         r.count = 1;

@@ -111,10 +111,10 @@ struct socket_state {
     // sys::identity of the OS socket when it was registered (set by every registration):
     // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
     std::uint64_t identity = 0;
-    WSABUF probe_buffer{};
+    kernel_buffer probe_buffer{};
     std::unique_ptr<char[]> ra_data;
     std::uint32_t ra_size = 0;
-    WSABUF ra_buffer{};
+    kernel_buffer ra_buffer{};
 
     registry regions;
 

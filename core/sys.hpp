@@ -52,8 +52,9 @@ int get_option(SOCKET s, int level, int name, char* value, int* length) noexcept
 int prepare(SOCKET s) noexcept;
 // Receive or send on the calling thread without blocking: bytes moved, or a WSA code with
 // WSAEWOULDBLOCK meaning "nothing now". Used for the inline paths of reactor backends.
-int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept;
-int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept;
+int recv_now(SOCKET s, const kernel_buffer* buffers, DWORD count, DWORD flags,
+             DWORD& bytes) noexcept;
+int send_now(SOCKET s, const kernel_buffer* buffers, DWORD count, DWORD& bytes) noexcept;
 // Waits, with no time limit, until s is readable (write: writable), failed or shut down; 0 or a
 // WSA code. wake_accept ends the wait (engine.other-thread.blocking: a close).
 int wait_ready(SOCKET s, bool write) noexcept;

@@ -88,7 +88,7 @@ void asio_backend::detach(SOCKET s, void* backend_socket) noexcept {
 
 // The fault seam: a WSA code to answer for the kernel (WSAEWOULDBLOCK: readiness that found
 // nothing), or 0 to go on to the kernel, over `trimmed` when it is a short transfer.
-int asio_backend::inject(const io_request& request, WSABUF& trimmed) noexcept {
+int asio_backend::inject(const io_request& request, kernel_buffer& trimmed) noexcept {
     asio_fault_plan& plan = *faults_;
     // EINTR is never delivered: recv_now/send_now retry it in their loop, so it changes nothing.
     if (plan.failed_transfers > 0 && plan.fail_errno > 0 && plan.fail_errno != EINTR) {
@@ -107,11 +107,11 @@ int asio_backend::inject(const io_request& request, WSABUF& trimmed) noexcept {
 }
 
 bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
-    const WSABUF* buffers = request.buffers;
+    const kernel_buffer* buffers = request.buffers;
     std::uint32_t count = request.count;
     DWORD bytes = 0;
     int wsa = 0;
-    WSABUF trimmed{0, nullptr};
+    kernel_buffer trimmed{};
     if (faults_ != nullptr) [[unlikely]] {
         if (const int injected = inject(request, trimmed); injected == WSAEWOULDBLOCK) {
             return false;
@@ -129,7 +129,7 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
         wsa = sys::recv_now(request.socket, buffers, count, request.flags, bytes);
         break;
     case io_kind::recv_probe: {
-        const WSABUF probe{1, request.buffers[0].buf};
+        const kernel_buffer probe = make_kernel_buffer(request.buffers[0].buf, 1);
         wsa = sys::recv_now(request.socket, &probe, 1, MSG_PEEK, bytes);
         break;
     }

@@ -103,7 +103,7 @@ public:
 private:
     // One non-blocking attempt. false: nothing now (wait for readiness); true: `done` is set.
     bool attempt(io_request& request, io_completion& done) noexcept;
-    int inject(const io_request& request, WSABUF& trimmed) noexcept;
+    int inject(const io_request& request, kernel_buffer& trimmed) noexcept;
     void arm(asio_socket& socket, asio_direction& direction) noexcept;
 
 public:

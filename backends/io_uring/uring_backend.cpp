@@ -66,7 +66,7 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
     int wsa = 0;
     if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers)
         wsa = WSAEINVAL; // the core never does this; refuse rather than hand it to the kernel
-    else if (!load_iovecs(request, scratch))
+    else if (!make_msghdr(request, scratch))
         wsa = WSAENOBUFS;
     else if (socket->recv_ready && request.kind == io_kind::recv &&
              try_recv_now(request, *socket, done))
@@ -101,8 +101,8 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
     socket.recv_ready = false;
     const int flags = MSG_DONTWAIT | static_cast<int>(request.flags & MSG_PEEK);
     msghdr msg{};
-    if (request.count > 1) {
-        msg.msg_iov = socket.recv.vectors->iov; // loaded by load_iovecs
+    if (request.count > 1) { // the op's own array: kernel_buffer is laid out as iovec
+        msg.msg_iov = const_cast<iovec*>(reinterpret_cast<const iovec*>(request.buffers));
         msg.msg_iovlen = request.count;
     }
     std::size_t first_len = request.buffers[0].len;
@@ -161,15 +161,20 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
         res = scratch.injected_res;
         scratch.injected_res = 0;
     }
-    const bool retry = res == -EAGAIN || res == -EINTR;
+    bool retry = res == -EAGAIN || res == -EINTR;
 
     if (retry && !scratch.abort_on_retry) {
         if (res == -EAGAIN) scratch.poll_first = true;
-        if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
-            prep_and_inject(sqe, *request, scratch, socket->fd);
-        else
-            owe(scratch, false);
-        return false;
+        // A READV's retry polls first, which takes the RECVMSG row and its msghdr.
+        if (make_msghdr(*request, scratch)) [[likely]] {
+            if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
+                prep_and_inject(sqe, *request, scratch, socket->fd);
+            else
+                owe(scratch, false);
+            return false;
+        }
+        res = -ENOBUFS; // nothing moved; the request ends with WSAENOBUFS
+        retry = false;
     }
     out.request = request;
     out.bytes = 0;
@@ -179,7 +184,7 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
         out.bytes = static_cast<std::uint32_t>(res);
         out.more_data =
             request->kind == io_kind::recv && (cqe.flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
-        // READ_FIXED/READV_FIXED carry no SOCK_NONEMPTY flag: a full buffer is the hint there.
+        // READ_FIXED/READV(_FIXED) carry no SOCK_NONEMPTY flag: a full buffer is the hint there.
         if (request->kind == io_kind::recv)
             socket->recv_ready = out.more_data || filled(*request, out.bytes);
     } else if (res == -ECANCELED || retry) { // retry here: after cancel()

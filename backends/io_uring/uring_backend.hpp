@@ -24,31 +24,15 @@ namespace sanport::detail {
 // against include/uapi/linux/io_uring.h, where it follows IORING_OP_EPOLL_WAIT (59).
 inline constexpr std::uint8_t uring_op_readv_fixed = 60;
 
-// One-buffer requests need no iovec at all (addr/len go in the SQE); two cover the header +
-// payload shape. A larger array grows the socket's vectors once.
-inline constexpr std::uint32_t uring_inline_iovecs = 2;
-
-// What the kernel reads from user memory for a multi-buffer request (iovecs, msghdr). Made on
-// the first such request of a socket's direction and kept: single-buffer sockets (the common
-// server) never pay its 100 bytes, and nothing is allocated per request.
-struct uring_vectors {
-    msghdr msg{};
-    iovec* iov = inline_iov; // inline_iov or a grown array
-    std::uint32_t capacity = uring_inline_iovecs;
-    iovec inline_iov[uring_inline_iovecs]{};
-
-    uring_vectors() = default;
-    uring_vectors(const uring_vectors&) = delete;
-    uring_vectors& operator=(const uring_vectors&) = delete;
-    ~uring_vectors();
-};
-
 // One direction's request bookkeeping. Stable from start() until the request is reported.
 struct uring_scratch {
-    io_request* active = nullptr;           // started, not yet reported
-    std::unique_ptr<uring_vectors> vectors; // see uring_vectors
-    bool abort_on_retry = false;            // cancel() came: a -EAGAIN/-EINTR result is final
-    bool poll_first = false;                // -EAGAIN came: the retry waits for readiness first
+    io_request* active = nullptr; // started, not yet reported
+    // The msghdr of the RECVMSG/SENDMSG rows (uring_recv.cpp), made by the first request that
+    // takes one and kept: single-buffer sockets (the common server) and plain multi-buffer
+    // receives (READV over the op's own array) never pay its 64 bytes.
+    std::unique_ptr<msghdr> msg;
+    bool abort_on_retry = false; // cancel() came: a -EAGAIN/-EINTR result is final
+    bool poll_first = false;     // -EAGAIN came: the retry waits for readiness first
     // No SQE was free (uring_backlog.cpp): the next reap() prepares the request, or its cancel.
     // Never both (cancel() of an owed request needs no SQE); either one means "linked".
     bool prep_owed = false;
@@ -124,7 +108,8 @@ private:
     void probe_opcodes() noexcept;
 
     // uring_recv.cpp: the SQE decision table.
-    static bool load_iovecs(const io_request& request, uring_scratch& scratch) noexcept;
+    // false: the msghdr the request's row needs could not be allocated.
+    static bool make_msghdr(const io_request& request, uring_scratch& scratch) noexcept;
     void prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
                       int fd) const noexcept;
 

@@ -105,17 +105,17 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
 namespace {
 
 // Ask the kernel for at most `most` bytes. A multi-buffer request becomes the single-buffer
-// form over its first buffer, so the socket's iovec array (reused by a re-arm) is untouched.
+// form over its first buffer, so the op's array (reused by a re-arm) is untouched.
 void trim(io_uring_sqe* sqe, std::uint32_t most) noexcept {
     const auto op = sqe->opcode;
-    if (op != IORING_OP_RECVMSG && op != IORING_OP_SENDMSG && op != uring_op_readv_fixed) {
+    const bool vector = op == IORING_OP_READV || op == uring_op_readv_fixed;
+    if (op != IORING_OP_RECVMSG && op != IORING_OP_SENDMSG && !vector) {
         sqe->len = std::min<std::uint32_t>(sqe->len, most); // RECV, SEND, READ_FIXED
         return;
     }
     const iovec* first =
-        op == uring_op_readv_fixed
-            ? reinterpret_cast<const iovec*>(static_cast<std::uintptr_t>(sqe->addr))
-            : reinterpret_cast<const msghdr*>(static_cast<std::uintptr_t>(sqe->addr))->msg_iov;
+        vector ? reinterpret_cast<const iovec*>(static_cast<std::uintptr_t>(sqe->addr))
+               : reinterpret_cast<const msghdr*>(static_cast<std::uintptr_t>(sqe->addr))->msg_iov;
     const auto len = static_cast<unsigned>(std::min<std::size_t>(first->iov_len, most));
     const int fd = sqe->fd;
     const auto sqe_flags = sqe->flags;
@@ -123,7 +123,7 @@ void trim(io_uring_sqe* sqe, std::uint32_t most) noexcept {
     const auto ioprio = sqe->ioprio;
     const auto index = sqe->buf_index;
     const auto data = sqe->user_data;
-    if (op == IORING_OP_RECVMSG)
+    if (op == IORING_OP_RECVMSG || op == IORING_OP_READV) // READV's flags field is 0
         io_uring_prep_recv(sqe, fd, first->iov_base, len, static_cast<int>(flags));
     else if (op == IORING_OP_SENDMSG)
         io_uring_prep_send(sqe, fd, first->iov_base, len, static_cast<int>(flags));

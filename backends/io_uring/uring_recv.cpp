@@ -7,65 +7,67 @@
 //   recv        flags 0, fixed_slot >= 0, >1 buffers,           READV_FIXED (addr = iovec array,
 //               READV_FIXED probed                              len = count, buf_index = slot)
 //   recv        1 buffer                                        RECV, msg_flags MSG_PEEK or 0
-//   recv        otherwise                                       RECVMSG (msghdr over iovecs)
+//   recv        flags 0, no -EAGAIN seen                        READV (addr = the op's array)
+//   recv        otherwise                                       RECVMSG (msghdr over it)
 //   recv_probe  always                                          RECV of 1 byte, MSG_PEEK
 //   send        1 buffer                                        SEND, MSG_NOSIGNAL
 //   send        otherwise                                       SENDMSG, MSG_NOSIGNAL
 //
-// Why: READ_FIXED/READV_FIXED go through sock_read_iter and take no MSG_* flags, so a peek
-// never takes them. MSG_WAITALL never reaches the kernel: the core re-arms the head request
-// until it is full, so READ_FIXED (which has no MSG_WAITALL) and RECV behave alike.
-// After a -EAGAIN (an O_NONBLOCK socket makes READ_FIXED fail that way instead of polling)
-// the retry takes the RECV/RECVMSG/SEND/SENDMSG row with IORING_RECVSEND_POLL_FIRST, so it
-// waits for readiness in the kernel instead of spinning.
+// Why: READ_FIXED/READV_FIXED/READV go through sock_read_iter and take no MSG_* flags, so a
+// peek never takes them. Every vectored row hands the kernel the op's own buffer array
+// (kernel_buffer is laid out as iovec): nothing is copied per request, and only RECVMSG and
+// SENDMSG need a msghdr, which the direction allocates the first time and keeps. MSG_WAITALL never
+// reaches the kernel: the core re-arms the head request until it is full, so READ_FIXED (which has
+// no MSG_WAITALL) and RECV behave alike. After a -EAGAIN (an O_NONBLOCK socket makes READ_FIXED
+// fail that way instead of polling) the retry takes the RECV/RECVMSG/SEND/SENDMSG row with
+// IORING_RECVSEND_POLL_FIRST, so it waits for readiness in the kernel instead of spinning.
 
 #include "backends/io_uring/uring_backend.hpp"
 
+#include <cstddef>
 #include <new>
 
 namespace sanport::detail {
 
-bool uring_backend::load_iovecs(const io_request& request, uring_scratch& scratch) noexcept {
-    const std::uint32_t count = request.count;
-    if (count <= 1) return true; // single-buffer rows pass addr/len directly
-    if (!scratch.vectors) {
-        scratch.vectors.reset(new (std::nothrow) uring_vectors);
-        if (!scratch.vectors) return false;
-    }
-    uring_vectors& v = *scratch.vectors;
-    if (count > v.capacity) {
-        // Grows once per socket and direction to the largest array seen, never per request.
-        std::uint32_t capacity = v.capacity;
-        while (capacity < count)
-            capacity *= 2;
-        if (capacity > max_request_buffers) capacity = max_request_buffers;
-        if (count > capacity) return false;
-        iovec* grown = new (std::nothrow) iovec[capacity];
-        if (grown == nullptr) return false;
-        if (v.iov != v.inline_iov) delete[] v.iov;
-        v.iov = grown;
-        v.capacity = capacity;
-    }
-    for (std::uint32_t i = 0; i < count; ++i) {
-        v.iov[i].iov_base = request.buffers[i].buf;
-        v.iov[i].iov_len = request.buffers[i].len;
-    }
-    return true;
+static_assert(sizeof(kernel_buffer) == sizeof(iovec) &&
+                  offsetof(kernel_buffer, buf) == offsetof(iovec, iov_base) &&
+                  offsetof(kernel_buffer, len) == offsetof(iovec, iov_len),
+              "kernel_buffer is laid out as struct iovec");
+
+namespace {
+
+iovec* iovecs_of(const io_request& request) noexcept {
+    return const_cast<iovec*>(reinterpret_cast<const iovec*>(request.buffers));
+}
+
+// The RECVMSG and SENDMSG rows: the only ones that read a msghdr.
+bool takes_msghdr(const io_request& request, const uring_scratch& scratch) noexcept {
+    if (request.count <= 1) return false;
+    if (request.kind == io_kind::send) return true;
+    return (request.flags & MSG_PEEK) != 0 || scratch.poll_first;
+}
+
+} // namespace
+
+bool uring_backend::make_msghdr(const io_request& request, uring_scratch& scratch) noexcept {
+    if (!takes_msghdr(request, scratch) || scratch.msg) return true;
+    scratch.msg.reset(new (std::nothrow) msghdr{});
+    return scratch.msg != nullptr;
 }
 
 void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
                                  int fd) const noexcept {
-    const WSABUF& first = request.buffers[0];
+    const kernel_buffer& first = request.buffers[0];
     const bool single = request.count == 1;
     bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
 
-    // Multi-buffer rows only: load_iovecs made scratch.vectors for them.
+    // RECVMSG/SENDMSG rows only: make_msghdr made scratch.msg for them.
     auto fill_msghdr = [&scratch, &request]() -> msghdr* {
-        uring_vectors& v = *scratch.vectors;
-        v.msg = msghdr{};
-        v.msg.msg_iov = v.iov;
-        v.msg.msg_iovlen = request.count;
-        return &v.msg;
+        msghdr& msg = *scratch.msg;
+        msg = msghdr{};
+        msg.msg_iov = iovecs_of(request);
+        msg.msg_iovlen = request.count;
+        return &msg;
     };
 
     switch (request.kind) {
@@ -87,11 +89,14 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
             io_uring_prep_read_fixed(sqe, fd, first.buf, first.len, 0, slot);
             kernel_flags_ok = false;
         } else if (fixed && !single && has_readv_fixed_) {
-            io_uring_prep_rw(uring_op_readv_fixed, sqe, fd, scratch.vectors->iov, request.count, 0);
+            io_uring_prep_rw(uring_op_readv_fixed, sqe, fd, iovecs_of(request), request.count, 0);
             sqe->buf_index = static_cast<__u16>(slot);
             kernel_flags_ok = false;
         } else if (single) {
             io_uring_prep_recv(sqe, fd, first.buf, first.len, flags);
+        } else if (!takes_msghdr(request, scratch)) {
+            io_uring_prep_readv(sqe, fd, iovecs_of(request), request.count, 0);
+            kernel_flags_ok = false;
         } else {
             io_uring_prep_recvmsg(sqe, fd, fill_msghdr(), static_cast<unsigned>(flags));
         }

@@ -31,10 +31,6 @@ constexpr unsigned min_entries = 8;
 
 } // namespace
 
-uring_vectors::~uring_vectors() {
-    if (iov != inline_iov) delete[] iov;
-}
-
 uring_backend::uring_backend(unsigned queue_depth) noexcept {
     unsigned entries = queue_depth < min_entries ? min_entries : queue_depth;
     if (entries > max_entries) entries = max_entries;

@@ -259,7 +259,8 @@ int prepare(SOCKET) noexcept {
 // kept for sys.hpp's contract. A socket cannot be non-blocking for one call on Windows, and
 // FIONBIO would change it for every caller, so "now" is a zero-time-out select() first: with
 // one reader (the engine thread) a readable socket's receive returns without blocking.
-int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept {
+int recv_now(SOCKET s, const kernel_buffer* buffers, DWORD count, DWORD flags,
+             DWORD& bytes) noexcept {
     iocp_last_error_guard guard;
     if (buffers == nullptr || count == 0) return WSAEINVAL;
     if (!ready_now(s, false)) return WSAEWOULDBLOCK;
@@ -270,7 +271,7 @@ int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& b
     return transfer_error(::WSAGetLastError());
 }
 
-int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept {
+int send_now(SOCKET s, const kernel_buffer* buffers, DWORD count, DWORD& bytes) noexcept {
     iocp_last_error_guard guard;
     if (buffers == nullptr || count == 0) return WSAEINVAL;
     // Writable means some send-buffer space; a blocking send larger than that may still wait

@@ -84,13 +84,18 @@ socklen_t peer_address_size(int fd) noexcept {
     return 0;
 }
 
-// WSABUFs as iovecs; at most max_request_buffers of them (the kernel's IOV_MAX). Callers pass
-// no more: a longer array just moves fewer bytes, which a stream transfer may always do.
-std::uint32_t to_iovecs(const WSABUF* buffers, DWORD count, iovec* out) noexcept {
-    const std::uint32_t n = count < max_request_buffers ? count : max_request_buffers;
-    for (std::uint32_t i = 0; i < n; ++i)
-        out[i] = iovec{buffers[i].buf, buffers[i].len};
-    return n;
+// The op's buffers are already iovecs (kernel_buffer has their layout): at most
+// max_request_buffers of them (the kernel's IOV_MAX). Callers pass no more: a longer array
+// just moves fewer bytes, which a stream transfer may always do.
+static_assert(sizeof(kernel_buffer) == sizeof(iovec) &&
+                  offsetof(kernel_buffer, buf) == offsetof(iovec, iov_base) &&
+                  offsetof(kernel_buffer, len) == offsetof(iovec, iov_len),
+              "kernel_buffer is laid out as struct iovec");
+msghdr message_of(const kernel_buffer* buffers, DWORD count) noexcept {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(reinterpret_cast<const iovec*>(buffers));
+    msg.msg_iovlen = count < max_request_buffers ? count : max_request_buffers;
+    return msg;
 }
 
 // Receive/send failures use the transfer table (as the io_uring path does), except "nothing
@@ -289,7 +294,8 @@ template <class Call> int transfer_once(Call&& call, DWORD& bytes) noexcept {
 
 } // namespace
 
-int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& bytes) noexcept {
+int recv_now(SOCKET s, const kernel_buffer* buffers, DWORD count, DWORD flags,
+             DWORD& bytes) noexcept {
     errno_guard guard;
     if (buffers == nullptr || count == 0) return WSAEINVAL;
     // Only MSG_PEEK reaches the kernel: MSG_WAITALL is the core's, MSG_OOB is refused there.
@@ -298,14 +304,11 @@ int recv_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD flags, DWORD& b
     if (count == 1) // recv(2): no msghdr to build, no iovec array to fill
         return transfer_once(
             [&] { return ::recv(fd, buffers[0].buf, buffers[0].len, kernel_flags); }, bytes);
-    iovec iov[max_request_buffers];
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = to_iovecs(buffers, count, iov);
+    msghdr msg = message_of(buffers, count);
     return transfer_once([&] { return ::recvmsg(fd, &msg, kernel_flags); }, bytes);
 }
 
-int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcept {
+int send_now(SOCKET s, const kernel_buffer* buffers, DWORD count, DWORD& bytes) noexcept {
     errno_guard guard;
     if (buffers == nullptr || count == 0) return WSAEINVAL;
     const int kernel_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
@@ -313,10 +316,7 @@ int send_now(SOCKET s, const WSABUF* buffers, DWORD count, DWORD& bytes) noexcep
     if (count == 1) // send(2): as recv_now
         return transfer_once(
             [&] { return ::send(fd, buffers[0].buf, buffers[0].len, kernel_flags); }, bytes);
-    iovec iov[max_request_buffers];
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = to_iovecs(buffers, count, iov);
+    const msghdr msg = message_of(buffers, count);
     return transfer_once([&] { return ::sendmsg(fd, &msg, kernel_flags); }, bytes);
 }
 

@@ -86,6 +86,8 @@ typedef int(WSPAPI* LPFN_WSPDEREGISTERMEMORY)(SOCKET s, HANDLE Handle, LPINT lpE
 
 #include <sanport/compat/error_map.h>
 
+#include <cstddef>
+
 namespace sanport {
 
 // Whether the event is signalled right now, without waiting or changing it; false for an
@@ -99,4 +101,27 @@ bool wsa_event_is_set(WSAEVENT event) noexcept;
 bool wsa_event_hold(WSAEVENT event) noexcept;
 void wsa_event_set_and_release(WSAEVENT event) noexcept;
 
+namespace detail {
+
+// Not Winsock vocabulary: sanport's own, here because only compat may differ by platform. One
+// scatter/gather entry in the layout the OS's vectored calls read, WSABUF on Windows and
+// struct iovec's on Linux; sanport keeps a captured WSABUF array in it, so the array itself
+// goes to the kernel with no copy per request.
+#ifdef _WIN32
+using kernel_buffer = WSABUF;
+#else
+struct kernel_buffer {
+    char* buf = nullptr;
+    std::size_t len = 0;
+};
+#endif
+
+inline kernel_buffer make_kernel_buffer(char* buf, std::size_t len) noexcept {
+    kernel_buffer b{};
+    b.buf = buf;
+    b.len = static_cast<decltype(b.len)>(len);
+    return b;
+}
+
+} // namespace detail
 } // namespace sanport
