@@ -216,6 +216,7 @@ void on_fork_child() {
     socket_table::forget_parent();
     forget_parent_waiters();
     forget_parent_route();
+    forget_parent_op_pool();
     default_slot.store(nullptr, std::memory_order_relaxed);
     default_starting.store(false, std::memory_order_relaxed);
 }

@@ -2,20 +2,83 @@
 // Capture of the transient WSABUF array and the packing cursor (see op.hpp).
 #include "core/op.hpp"
 
+#include "core/spin_mutex.hpp"
+
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace sanport::detail {
 
-// A one-buffer op is exactly one cache line when aligned to one; malloc's 16-byte alignment
+namespace {
+
+// One-buffer ops (nearly all of them) come from blocks of 64 lines: exactly one line each,
+// aligned, with no allocator header. An aligned operator new of 64 bytes takes an 80-112 byte
+// chunk, depending on where the alignment falls. A freed line goes back to this pool for any
+// socket; blocks are kept for the life of the process, like socket states.
+// The pool's lock is taken only when a socket's own free list has no op that fits: the
+// steady state recycles per socket and never comes here.
+// Under AddressSanitizer every op is a heap allocation of its own, so a use after free of an
+// op is still reported.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool pooled = false;
+#else
+constexpr bool pooled = true;
+#endif
+constexpr std::size_t block_lines = 64;
+
+struct line_pool {
+    spin_mutex mutex;
+    void* free = nullptr; // linked through each free line's first word
+};
+constinit line_pool pool;
+
+void* take_line() noexcept {
+    {
+        std::lock_guard lock(pool.mutex);
+        if (void* line = pool.free) {
+            pool.free = *static_cast<void**>(line);
+            return line;
+        }
+    }
+    auto* block = static_cast<char*>(
+        ::operator new (block_lines* op_alignment, std::align_val_t{op_alignment}, std::nothrow));
+    if (block == nullptr) return nullptr;
+    // Line 0 is the caller's; 1..63 are linked in order and spliced in under one lock.
+    for (std::size_t i = 1; i + 1 < block_lines; ++i)
+        *reinterpret_cast<void**>(block + i * op_alignment) = block + (i + 1) * op_alignment;
+    std::lock_guard lock(pool.mutex);
+    *reinterpret_cast<void**>(block + (block_lines - 1) * op_alignment) = pool.free;
+    pool.free = block + op_alignment;
+    return block;
+}
+
+void give_line(void* line) noexcept {
+    std::lock_guard lock(pool.mutex);
+    *static_cast<void**>(line) = pool.free;
+    pool.free = line;
+}
+
+} // namespace
+
+void forget_parent_op_pool() noexcept {
+    // fork.child: a parent thread may have held the lock mid-update; the old lines are leaked.
+    new (&pool) line_pool{};
+}
+
+// A one-buffer op is exactly one cache line, from the pool above; malloc's 16-byte alignment
 // would put it across two. Larger ops take malloc's own size classes: aligning them costs
-// memory (an aligned chunk is carved out of a larger one) and saves no line.
+// memory and saves no line.
 op* op_new(std::uint32_t room) noexcept {
     if (room == 0) room = 1;
     const std::size_t size = sizeof(op) + std::size_t{room} * sizeof(kernel_buffer);
-    void* raw = room == 1 ? ::operator new (size, std::align_val_t{op_alignment}, std::nothrow)
-                          : ::operator new(size, std::nothrow);
+    void* raw = nullptr;
+    if (room == 1)
+        raw = pooled ? take_line()
+                     : ::operator new (size, std::align_val_t{op_alignment}, std::nothrow);
+    else
+        raw = ::operator new(size, std::nothrow);
     if (raw == nullptr) return nullptr;
     op* o = new (raw) op;
     o->room = static_cast<std::uint16_t>(room);
@@ -24,12 +87,14 @@ op* op_new(std::uint32_t room) noexcept {
 
 void op_delete(op* o) noexcept {
     if (o == nullptr) return;
-    const bool aligned = o->room == 1;
+    const bool line = o->room == 1;
     o->~op();
-    if (aligned)
-        ::operator delete (static_cast<void*>(o), std::align_val_t{op_alignment});
-    else
+    if (!line)
         ::operator delete(static_cast<void*>(o));
+    else if (pooled)
+        give_line(o);
+    else
+        ::operator delete (static_cast<void*>(o), std::align_val_t{op_alignment});
 }
 
 void op_capture_in_full(op& o, const WSABUF* in, std::uint32_t count) noexcept {

@@ -19,9 +19,9 @@
 namespace sanport::detail {
 
 // One allocation per op: this 48-byte header, then `room` buffers right after it; a one-buffer
-// op is exactly one cache line (op_new aligns it), within the memory budget of docs/design.md.
-// Made by op_new only; a socket recycles its ops and replaces one whose room is too small for
-// the next call (op_alloc).
+// op is exactly one cache line (op_new takes one from a pool of aligned lines), within the memory
+// budget of docs/design.md. Made by op_new only; a socket recycles its ops and replaces one whose
+// room is too small for the next call (op_alloc).
 struct op {
     op* next = nullptr;
     WSAOVERLAPPED* overlapped = nullptr;
@@ -53,6 +53,8 @@ inline constexpr std::size_t op_alignment = 64;
 // An op with room for `room` WSABUFs (at least 1), or nullptr when memory ran out.
 op* op_new(std::uint32_t room) noexcept;
 void op_delete(op* o) noexcept;
+// fork.child: one-buffer ops come from a process-wide pool whose lock a parent thread may hold.
+void forget_parent_op_pool() noexcept;
 struct op_deleter {
     void operator()(op* o) const noexcept { op_delete(o); }
 };

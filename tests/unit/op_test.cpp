@@ -309,3 +309,34 @@ TEST_CASE("core: op - peek copies without moving the cursor") {
     CHECK(o.buffers()[1].buf == b);
     CHECK(o.buffers()[1].len == 6);
 }
+
+// One-buffer ops are one aligned line each, from a shared pool: 200 of them (several 64-line
+// blocks) are distinct, aligned, and each holds its own header and buffer; a freed one is the
+// next one made (except under ASan, where each is a heap allocation of its own).
+TEST_CASE("core: op - one-buffer ops are distinct aligned lines, and freed lines are reused") {
+    std::vector<op*> ops;
+    for (std::uint32_t i = 0; i < 200; ++i) {
+        op* o = sanport::detail::op_new(1);
+        REQUIRE(o != nullptr);
+        CHECK(reinterpret_cast<std::uintptr_t>(o) % sanport::detail::op_alignment == 0);
+        CHECK(o->room == 1);
+        CHECK(o->next == nullptr);
+        o->bytes = i;
+        o->buffers()[0].len = i;
+        ops.push_back(o);
+    }
+    for (std::uint32_t i = 0; i < 200; ++i) { // no two lines overlap
+        CHECK(ops[i]->bytes == i);
+        CHECK(ops[i]->buffers()[0].len == i);
+    }
+    op* last = ops.back();
+    ops.pop_back();
+    sanport::detail::op_delete(last);
+#if !defined(__SANITIZE_ADDRESS__)
+    op* again = sanport::detail::op_new(1);
+    CHECK(again == last);
+    ops.push_back(again);
+#endif
+    for (op* o : ops)
+        sanport::detail::op_delete(o);
+}
