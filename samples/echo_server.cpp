@@ -2,6 +2,7 @@
 // echo_server: a TCP echo service on sanport's overlapped WSPRecv/WSPSend and a completion queue.
 //
 //   echo_server [--port N] [--host 127.0.0.1] [--seconds S] [--posted K] [--exit-after N]
+//               [--wait-ms M]
 //
 // Every overlapped operation here lives the life an I/O-completion-port server knows:
 //   1. post:    WSPRecv/WSPSend get a buffer and a WSAOVERLAPPED that must stay put until 3.
@@ -14,6 +15,8 @@
 //               and WSAOVERLAPPED are posted as the next WSPRecv.
 // Stop it with Ctrl-C (or kill -TERM on Linux), --seconds S, or --exit-after N (once N
 // connections have come and gone); it prints one summary line. Linux and Windows alike.
+// --wait-ms M bounds each dequeue wait (default 100): under a tool that runs one thread at a
+// time (valgrind), a wait inside io_uring keeps the accept thread from running until it ends.
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
@@ -56,7 +59,6 @@ struct slot {
 struct connection {
     connection(SOCKET sock, unsigned posted) : s(sock), slots(posted) {}
     SOCKET s;
-    std::mutex mutex; // the acceptor posts the first receives while packets may already arrive
     std::vector<slot> slots;     // never resized: sanport holds their addresses
     std::uint64_t next_post = 0; // seq of the next receive we post
     std::uint64_t next_echo = 0; // seq of the next receive whose bytes go back out
@@ -66,7 +68,8 @@ struct connection {
 
 // A driven engine: no completion thread of its own. The main loop's cq.dequeue runs it, so
 // posting, reaping and completing all happen on that one thread, with no hand-off and no
-// wake-up syscall (the acceptor thread's first posts are handed over, once per connection).
+// wake-up syscall. The acceptor thread only hands each new connection to the main loop (one
+// cq.post), so no connection is ever touched by two threads and none needs a lock.
 sanport::engine_options driven_engine() {
     sanport::engine_options o;
     o.own_thread = false;
@@ -109,7 +112,7 @@ void close_connection(connection& c) {
 // Steps 1 and 2, a receive or a send of the slot's buffer. The WSABUF may live on the stack
 // (sanport copies the array); the buffer and the WSAOVERLAPPED belong to sanport until the
 // packet comes back. A send completes once every byte is in the kernel, and sends on one
-// socket leave in posting order. The caller holds c.mutex, so no packet is handled meanwhile.
+// socket leave in posting order.
 bool post(connection& c, slot& sl, slot::state what) {
     sl.st = what;
     DWORD count = 0, flags = 0;
@@ -150,9 +153,16 @@ void echo_in_order(server& srv, connection& c) {
     }
 }
 
+// Step 0: the acceptor's packet for a new connection (no WSAOVERLAPPED) posts its first
+// receives. Returns true when the context may be freed (closed, nothing pending).
+bool start_connection(connection& c) {
+    for (slot& sl : c.slots)
+        if (!c.closed && !post(c, sl, slot::state::receiving)) close_connection(c);
+    return c.closed && c.outstanding == 0;
+}
+
 // Step 3: one packet. Returns true when the context may be freed (closed, nothing pending).
 bool on_packet(server& srv, connection& c, const sanport::completion_entry& e) {
-    std::lock_guard lock(c.mutex);
     slot& sl = *reinterpret_cast<slot*>(e.overlapped);
     --c.outstanding;
     if (c.closed) {
@@ -191,14 +201,15 @@ void set_option(SOCKET s, int level, int name) {
 }
 
 // One batch from cq.dequeue. Key 0 is never a connection (keys are context addresses): it is
-// the stop packet. Returns true if that was in the batch.
+// the stop packet. A packet with a key but no WSAOVERLAPPED is a new connection from the
+// acceptor. Returns true if the stop packet was in the batch.
 bool handle_batch(server& srv, const sanport::completion_entry* entries, std::size_t n) {
     bool stop = false;
     for (std::size_t i = 0; i < n; ++i) {
         auto* c = reinterpret_cast<connection*>(entries[i].key);
         if (!c)
             stop = true;
-        else if (on_packet(srv, *c, entries[i]))
+        else if (entries[i].overlapped ? on_packet(srv, *c, entries[i]) : start_connection(*c))
             free_connection(srv, c);
     }
     return stop;
@@ -224,18 +235,16 @@ void accept_loop(server& srv, SOCKET listener, unsigned posted) {
             srv.live.insert(c);
         }
         srv.connections.fetch_add(1);
-        // Every completion of s now reaches srv.cq with the key `c`.
-        bool free_now = true;
-        if (const int wsa = srv.cq.associate(s, reinterpret_cast<ULONG_PTR>(c))) {
-            report("associate", wsa);
+        // Every completion of s now reaches srv.cq with the key `c`; the main loop posts the
+        // first receives when it dequeues this hand-over packet (start_connection).
+        const auto key = reinterpret_cast<ULONG_PTR>(c);
+        int wsa = srv.cq.associate(s, key);
+        if (wsa == 0) wsa = srv.cq.post(0, key, nullptr);
+        if (wsa != 0) { // nothing was posted, so no packet will come for c
+            report("hand-over", wsa);
             close_connection(*c);
-        } else {
-            std::lock_guard lock(c->mutex);
-            for (slot& sl : c->slots)
-                if (!c->closed && !post(*c, sl, slot::state::receiving)) close_connection(*c);
-            free_now = c->closed && c->outstanding == 0; // nothing posted, no packet will come
+            free_connection(srv, c);
         }
-        if (free_now) free_connection(srv, c);
     }
 }
 
@@ -245,6 +254,7 @@ struct options {
     double seconds = 0; // 0: until a signal
     unsigned posted = 1;
     unsigned exit_after = 0; // 0: never; else once that many connections have closed
+    unsigned wait_ms = 100;  // one dequeue's wait; bounds how late --seconds is noticed
 };
 
 bool parse(int argc, char** argv, options& o) {
@@ -260,10 +270,13 @@ bool parse(int argc, char** argv, options& o) {
             o.posted = static_cast<unsigned>(std::atoi(v));
         else if (!std::strcmp(argv[i], "--exit-after"))
             o.exit_after = static_cast<unsigned>(std::atoi(v));
+        else if (!std::strcmp(argv[i], "--wait-ms"))
+            o.wait_ms = static_cast<unsigned>(std::atoi(v));
         else
             return false;
     }
-    return argc % 2 == 1 && o.port <= 65535 && o.posted >= 1 && o.posted <= 64;
+    return argc % 2 == 1 && o.port <= 65535 && o.posted >= 1 && o.posted <= 64 && o.wait_ms >= 1 &&
+           o.wait_ms <= 1000;
 }
 
 // The listening socket, bound to host:port (port 0: the kernel picks one, read back into addr).
@@ -310,7 +323,7 @@ int main(int argc, char** argv) {
     options opt;
     if (!parse(argc, argv, opt)) {
         std::fprintf(stderr, "usage: echo_server [--port N] [--host 127.0.0.1] [--seconds S] "
-                             "[--posted K] [--exit-after N]\n");
+                             "[--posted K] [--exit-after N] [--wait-ms M]\n");
         return 2;
     }
 #ifdef _WIN32
@@ -357,7 +370,7 @@ int main(int argc, char** argv) {
     std::thread acceptor(accept_loop, std::ref(*srv), listener, opt.posted);
 
     // The main loop: dequeue in batches, handle each packet, free contexts whose last packet
-    // came. The 100 ms time-out only serves the --seconds check.
+    // came. The time-out (--wait-ms) only serves the --seconds check.
     const auto start = std::chrono::steady_clock::now();
     const auto elapsed = [&] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -366,7 +379,7 @@ int main(int argc, char** argv) {
     bool stop = false;
     while (!stop && (opt.seconds <= 0 || elapsed() < opt.seconds) &&
            (opt.exit_after == 0 || srv->finished.load() < opt.exit_after))
-        stop = handle_batch(*srv, entries, srv->cq.dequeue(entries, 64, 100));
+        stop = handle_batch(*srv, entries, srv->cq.dequeue(entries, 64, opt.wait_ms));
 
     // Shutdown: stop accepting (closing the listener wakes the blocked WSPAccept), then close
     // every connection. When WSPCloseSocket returns, all operations of the socket are complete,

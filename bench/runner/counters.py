@@ -127,6 +127,8 @@ def callgrind_one(bindir, server, messages, workdir, workload="multi64", cache_s
         # valgrind holds its lock while a thread blocks in io_uring_enter: bounded waits let
         # the acceptor and signal threads run (see server_common.hpp, poll_ms).
         argv += ["--poll-ms", "10"]
+    elif server == "echo_server":
+        argv += ["--wait-ms", "1"]  # the same, in the sample's words
     srv = Server(argv, cpu=wl["server_cpu"],
                  ready_timeout=30.0, grace=20.0)
     try:

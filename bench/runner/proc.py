@@ -67,6 +67,19 @@ def _tail(fileobj, limit=600):
     return data[-limit:]
 
 
+def _ready_port(line):
+    """`ready <port>` (bench servers), or the echo sample's `echo_server: listening on
+    <host>:<port> (<backend> backend)`."""
+    words = line.split()
+    if len(words) == 2 and words[0] == "ready" and words[1].isdigit():
+        return int(words[1])
+    if len(words) >= 4 and words[:3] == ["echo_server:", "listening", "on"]:
+        port = words[3].rpartition(":")[2]
+        if port.isdigit():
+            return int(port)
+    return None
+
+
 class Server:
     """One server process, started by start() and stopped by stop()."""
 
@@ -105,10 +118,9 @@ class Server:
                 code = self.proc.wait(timeout=5)
                 raise RunError(f"server exited ({code}) before its ready line" + self.stderr())
             buf += chunk
-        line = buf.split(b"\n", 1)[0].decode(errors="replace").split()
-        if len(line) != 2 or line[0] != "ready" or not line[1].isdigit():
+        self.port = _ready_port(buf.split(b"\n", 1)[0].decode(errors="replace"))
+        if self.port is None:
             raise RunError(f"bad ready line {buf[:80]!r}" + self.stderr())
-        self.port = int(line[1])
         # Keep draining stdout so a chatty server can never block on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
         return self

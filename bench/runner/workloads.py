@@ -19,7 +19,11 @@ SERVERS = {
     "uring_readv_fixed": ("srv_uring", ["--variant", "readv_fixed"]),
     "asio": ("srv_asio", []),
     "epoll": ("srv_epoll", []),
+    # The sample users copy (samples/echo_server.cpp): an accept thread, a per-connection
+    # context, one completion queue. Echo workloads only; it takes no --mode.
+    "echo_server": (os.path.join("..", "samples", "echo_server"), []),
 }
+ECHO_ONLY = ("echo_server",)
 SANPORT = ("sanport_uring", "sanport_asio")
 
 
@@ -70,13 +74,16 @@ def available_servers(bindir):
 
 def servers_for(workload, have):
     allowed = workload["servers"] or list(SERVERS)
-    return [s for s in allowed if s in have]
+    return [s for s in allowed
+            if s in have and (s not in ECHO_ONLY or workload["mode"] == "echo")]
 
 
 def server_argv(bindir, server, workload, wrapper=()):
     exe, extra = SERVERS[server]
-    return list(wrapper) + [os.path.join(bindir, exe), "--port", "0", "--mode",
-                            workload["mode"]] + extra + workload["server_extra"]
+    argv = list(wrapper) + [os.path.join(bindir, exe), "--port", "0"]
+    if server in ECHO_ONLY:
+        return argv + extra
+    return argv + ["--mode", workload["mode"]] + extra + workload["server_extra"]
 
 
 def client_argv(bindir, workload, port, pid, seconds, warmup, extra=()):
