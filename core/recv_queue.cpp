@@ -16,19 +16,38 @@
 
 namespace sanport::detail {
 
+read_ahead_ptr make_read_ahead(std::uint32_t size) noexcept {
+    void* raw = ::operator new(sizeof(read_ahead) + size, std::nothrow);
+    if (raw == nullptr) return {};
+    read_ahead_ptr ra(new (raw) read_ahead);
+    ra->size = size;
+    return ra;
+}
+
+void read_ahead_deleter::operator()(read_ahead* ra) const noexcept {
+    ra->~read_ahead();
+    ::operator delete(static_cast<void*>(ra));
+}
+
 namespace {
+
+// recv.zero-byte: the 1-byte MSG_PEEK that waits for data lands here, for every socket. Nobody
+// reads the byte (only the count says something), so one process-wide byte serves them all.
+char probe_sink = 0;
+constinit const kernel_buffer probe_buffer = make_kernel_buffer(&probe_sink, 1);
 
 // The specification: "The SAN service provider places incoming data into buffers until ... the SAN
 // service provider exhausts internally buffered data."
 void serve_from_read_ahead(socket_state& s, op& o) noexcept {
     const bool peek = (o.flags & MSG_PEEK) != 0;
-    const std::uint32_t n = op_copy_in(o, s.ra_data.get() + s.ra_begin, s.ra_available(), peek);
+    read_ahead& ra = *s.ra;
+    const std::uint32_t n = op_copy_in(o, ra.data() + ra.begin, ra.available(), peek);
     if (!peek) {
-        s.ra_begin += n;
+        ra.begin += n;
         // Rewind only when no kernel read targets the buffer's end: an in-flight read-ahead
-        // request was pointed at ra_end and will append there (recv_start compacts later).
+        // request was pointed at `end` and will append there (recv_start compacts later).
         const bool ra_in_flight = s.recv.in_flight && s.recv_target_kind == recv_target::read_ahead;
-        if (s.ra_begin == s.ra_end && !ra_in_flight) s.ra_begin = s.ra_end = 0;
+        if (ra.begin == ra.end && !ra_in_flight) ra.begin = ra.end = 0;
     }
 }
 
@@ -164,8 +183,6 @@ int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) n
     s.recv.ops.push_back(o);
     s.recv.on_caller = true;
     const bool probe = o.capacity == 0; // recv.zero-byte: wait with a 1-byte peek
-    char probe_byte = 0;
-    const kernel_buffer probe_buffer = make_kernel_buffer(&probe_byte, 1);
     for (;;) {
         io_request r;
         if (probe) {
@@ -215,9 +232,8 @@ void recv_start_once(socket_state& s) noexcept {
         if (head.capacity == 0) {
             // recv.zero-byte: the kernel answers a zero-length read with 0 both on data and
             // at EOF, so wait with a 1-byte peek instead (1 = readable, 0 = end of stream).
-            s.probe_buffer = make_kernel_buffer(&s.probe_byte, 1);
             r.kind = io_kind::recv_probe;
-            r.buffers = &s.probe_buffer;
+            r.buffers = &probe_buffer;
             r.count = 1;
             r.flags = MSG_PEEK;
             r.fixed_slot = -1;
@@ -230,19 +246,19 @@ void recv_start_once(socket_state& s) noexcept {
         }
     } else if (s.read_ahead_capacity != 0 && !s.eof && s.recv_error == 0 && !s.rd_shutdown &&
                s.ra_available() < s.read_ahead_capacity) {
-        if (!s.ra_data) {
-            s.ra_data.reset(new (std::nothrow) char[s.read_ahead_capacity]);
-            if (!s.ra_data) return;
-            s.ra_size = s.read_ahead_capacity;
+        if (!s.ra) {
+            s.ra = make_read_ahead(s.read_ahead_capacity);
+            if (!s.ra) return;
         }
-        if (s.ra_begin != 0) {
-            std::memmove(s.ra_data.get(), s.ra_data.get() + s.ra_begin, s.ra_available());
-            s.ra_end -= s.ra_begin;
-            s.ra_begin = 0;
+        read_ahead& ra = *s.ra;
+        if (ra.begin != 0) {
+            std::memmove(ra.data(), ra.data() + ra.begin, ra.available());
+            ra.end -= ra.begin;
+            ra.begin = 0;
         }
-        s.ra_buffer = make_kernel_buffer(s.ra_data.get() + s.ra_end, s.ra_size - s.ra_end);
+        ra.request_buffer = make_kernel_buffer(ra.data() + ra.end, ra.size - ra.end);
         r.kind = io_kind::recv;
-        r.buffers = &s.ra_buffer;
+        r.buffers = &ra.request_buffer;
         r.count = 1;
         r.flags = 0;
         r.fixed_slot = -1;
@@ -283,7 +299,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
     }
     if (target == recv_target::read_ahead) {
         if (c.wsa == 0 && c.bytes != 0) {
-            s.ra_end += c.bytes;
+            s.ra->end += c.bytes;
             drain_read_ahead(s);
         } else if (c.wsa == 0 && s.failed_under_send != 0) {
             if (s.ra_available() == 0)

@@ -15,21 +15,26 @@ bool holds(const region& r, const char* p, std::size_t n) noexcept {
 } // namespace
 
 void registry::add(region* r) {
-    auto at = std::upper_bound(by_base_.begin(), by_base_.end(), r->base,
+    if (!table_) table_ = std::make_unique<table>();
+    std::vector<region*>& by_base = table_->by_base;
+    auto at = std::upper_bound(by_base.begin(), by_base.end(), r->base,
                                [](const char* b, const region* x) { return b < x->base; });
-    by_base_.insert(at, r);
-    max_length_ = std::max(max_length_, r->length);
+    by_base.insert(at, r);
+    table_->max_length = std::max(table_->max_length, r->length);
 }
 
 bool registry::remove(region* r) noexcept {
-    auto at = std::find(by_base_.begin(), by_base_.end(), r);
-    if (at == by_base_.end()) return false;
-    by_base_.erase(at);
+    if (!table_) return false;
+    std::vector<region*>& by_base = table_->by_base;
+    auto at = std::find(by_base.begin(), by_base.end(), r);
+    if (at == by_base.end()) return false;
+    by_base.erase(at);
     return true;
 }
 
 bool registry::contains(const region* r) const noexcept {
-    return std::find(by_base_.begin(), by_base_.end(), r) != by_base_.end();
+    return table_ &&
+           std::find(table_->by_base.begin(), table_->by_base.end(), r) != table_->by_base.end();
 }
 
 // recv.memory.registered, recv.memory.unregistered: which region, if any, grants a request's
@@ -37,6 +42,9 @@ bool registry::contains(const region* r) const noexcept {
 buffer_check registry::check_in_full(const WSABUF* buffers, DWORD count, DWORD needed,
                                      bool strict) const noexcept {
     buffer_check out;
+    static const table none;
+    const std::vector<region*>& by_base = table_ ? table_->by_base : none.by_base;
+    const std::size_t max_length = table_ ? table_->max_length : 0;
     const region* common = nullptr;
     bool all_in_common = true;
     for (DWORD i = 0; i < count; ++i) {
@@ -47,11 +55,11 @@ buffer_check registry::check_in_full(const WSABUF* buffers, DWORD count, DWORD n
         bool refused = false;
         // Regions are sorted by base: walk back from the last one starting at or before p,
         // until no region could reach p any more.
-        auto it = std::upper_bound(by_base_.begin(), by_base_.end(), p,
+        auto it = std::upper_bound(by_base.begin(), by_base.end(), p,
                                    [](const char* b, const region* x) { return b < x->base; });
-        while (it != by_base_.begin()) {
+        while (it != by_base.begin()) {
             const region* r = *--it;
-            if (static_cast<std::size_t>(p - r->base) >= max_length_) break;
+            if (static_cast<std::size_t>(p - r->base) >= max_length) break;
             if (!holds(*r, p, n)) continue;
             if ((r->flags & needed) != 0) {
                 if (!granted || r == common) granted = r;
@@ -81,8 +89,10 @@ buffer_check registry::check_in_full(const WSABUF* buffers, DWORD count, DWORD n
 
 std::vector<region*> registry::take_all() noexcept {
     std::vector<region*> all;
-    all.swap(by_base_);
-    max_length_ = 0;
+    if (table_) {
+        all.swap(table_->by_base);
+        table_->max_length = 0;
+    }
     return all;
 }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace sanport::detail {
@@ -43,20 +44,25 @@ public:
     // Inline when nothing is registered and the socket is not strict: every buffer is plain.
     buffer_check check(const WSABUF* buffers, DWORD count, DWORD needed,
                        bool strict) const noexcept {
-        if (by_base_.empty() && !strict) [[likely]]
+        if (!strict && (!table_ || table_->by_base.empty())) [[likely]]
             return {};
         return check_in_full(buffers, count, needed, strict);
     }
     // Takes every region out (socket close); the caller disposes of them.
     std::vector<region*> take_all() noexcept;
-    bool empty() const noexcept { return by_base_.empty(); }
+    bool empty() const noexcept { return !table_ || table_->by_base.empty(); }
 
 private:
     buffer_check check_in_full(const WSABUF* buffers, DWORD count, DWORD needed,
                                bool strict) const noexcept;
 
-    std::vector<region*> by_base_;
-    std::size_t max_length_ = 0; // bounds the backward scan over overlapping regions
+    struct table {
+        std::vector<region*> by_base;
+        std::size_t max_length = 0; // bounds the backward scan over overlapping regions
+    };
+    // Made by the first add(): most sockets never register memory, and an idle socket then
+    // carries one pointer instead of the table's 32 bytes.
+    std::unique_ptr<table> table_;
 };
 
 } // namespace sanport::detail

@@ -26,6 +26,23 @@ class completion_queue_impl;
 
 enum class conn_state : std::uint8_t { fresh, bound, listening, connected };
 
+// Bounded read-ahead ("internally buffered data"): made by the first read-ahead request of a
+// socket that turned it on (set_socket_mode), `size` bytes right after this header, of which
+// [begin, end) were received and not yet taken by a receive. Most sockets never have one.
+struct read_ahead {
+    std::uint32_t size = 0;
+    std::uint32_t begin = 0;
+    std::uint32_t end = 0;
+    kernel_buffer request_buffer{}; // what the read-ahead request in flight fills
+    char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+    std::uint32_t available() const noexcept { return end - begin; }
+};
+struct read_ahead_deleter {
+    void operator()(read_ahead* ra) const noexcept;
+};
+using read_ahead_ptr = std::unique_ptr<read_ahead, read_ahead_deleter>;
+read_ahead_ptr make_read_ahead(std::uint32_t size) noexcept; // empty when memory ran out
+
 // What the receive direction's one kernel request is filling.
 enum class recv_target : std::uint8_t { head, probe, read_ahead };
 
@@ -77,11 +94,10 @@ struct socket_state {
     // Bytes of the last operation completed immediately (complete_op with immediate = true),
     // read by the poster under the lock: its WSAOVERLAPPED may already be another thread's.
     DWORD immediate_bytes = 0;
-    // Bounded read-ahead ("internally buffered data"): [ra_begin, ra_end) of ra_data.
-    std::uint32_t read_ahead_capacity = 0;
-    std::uint32_t ra_begin = 0;
-    std::uint32_t ra_end = 0;
+    std::uint32_t read_ahead_capacity = 0; // set_socket_mode's read_ahead_bytes; 0: off
+    int family = 0;                        // cold, but it fills a hole here
     SOCKET handle = INVALID_SOCKET;
+    read_ahead_ptr ra; // see read_ahead
 
     // ---- Hot: line 1 ----
     engine_impl* engine = nullptr;
@@ -106,15 +122,9 @@ struct socket_state {
     // Engine hand-off: queued on the engine's kick list at most once.
     bool kick_queued = false;
     bool cancel_wanted = false;
-    char probe_byte = 0;
-    int family = 0;
     // sys::identity of the OS socket when it was registered (set by every registration):
     // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
     std::uint64_t identity = 0;
-    kernel_buffer probe_buffer{};
-    std::unique_ptr<char[]> ra_data;
-    std::uint32_t ra_size = 0;
-    kernel_buffer ra_buffer{};
 
     registry regions;
 
@@ -123,7 +133,7 @@ struct socket_state {
     socket_state* engine_prev = nullptr;
     socket_state* engine_next = nullptr;
 
-    std::uint32_t ra_available() const noexcept { return ra_end - ra_begin; }
+    std::uint32_t ra_available() const noexcept { return ra ? ra->available() : 0; }
 };
 
 // Runs start_once() for direction d, again for as long as an inline completion inside it asked

@@ -114,8 +114,7 @@ void socket_table::recycle(socket_state* s) noexcept {
     s->recv = direction{};
     s->send = direction{};
     s->recv_target_kind = recv_target::head;
-    s->ra_data.reset();
-    s->ra_size = s->ra_begin = s->ra_end = 0;
+    s->ra.reset();
     s->next_kick = nullptr;
     s->kick_queued = s->cancel_wanted = false;
     s->close_waiting.store(false, std::memory_order_relaxed);

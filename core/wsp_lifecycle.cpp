@@ -355,7 +355,7 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
             if (value > (1u << 20))
                 return failed_because(WSAEINVAL, "set_socket_mode: read_ahead_bytes is above "
                                                  "1 MiB");
-            if (st.ra_data && value != st.ra_size)
+            if (st.ra && value != st.ra->size)
                 return failed_because(WSAEINVAL, "set_socket_mode: read-ahead bytes are "
                                                  "buffered; their size cannot change now");
             st.read_ahead_capacity = value;

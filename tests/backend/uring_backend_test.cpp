@@ -132,7 +132,14 @@ struct attached {
     ~attached() { backend.detach(socket, state); }
     io_request request(io_kind kind, const kernel_buffer* buffers, std::uint32_t count,
                        std::int32_t slot = -1) const {
-        return io_request{socket, state, kind, buffers, count, 0, slot, nullptr};
+        io_request r;
+        r.socket = socket;
+        r.backend_socket = state;
+        r.kind = kind;
+        r.buffers = buffers;
+        r.count = count;
+        r.fixed_slot = slot;
+        return r;
     }
     // Starts a request that must pend: without the "data is queued" hint of a previous
     // receive, io_uring never completes one inline.

@@ -116,7 +116,7 @@ struct kernel_buffer {
 };
 #endif
 
-inline kernel_buffer make_kernel_buffer(char* buf, std::size_t len) noexcept {
+constexpr kernel_buffer make_kernel_buffer(char* buf, std::size_t len) noexcept {
     kernel_buffer b{};
     b.buf = buf;
     b.len = static_cast<decltype(b.len)>(len);
