@@ -15,6 +15,7 @@
 #include "backends/asio/asio_faults.hpp"
 #include "core/backend.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -26,11 +27,15 @@ namespace sanport::detail {
 // Memory for the one wait operation a direction has outstanding, so that arming a wait never
 // allocates: Asio frees an operation's memory before it calls the handler, so a handler that
 // re-arms finds the slot free again. Larger or concurrent requests fall back to operator new.
+// 128 bytes: Boost 1.74's reactive_wait_op with asio_ready_handler on x86-64 is exactly that
+// (256 cost every socket 256 bytes for nothing). A larger operation (another Boost) would
+// allocate per wait: it counts in asio_slot_oversize, which the fault suite checks is 0.
 struct asio_handler_slot {
-    static constexpr std::size_t size = 256;
+    static constexpr std::size_t size = 128;
     alignas(std::max_align_t) unsigned char bytes[size];
     bool in_use = false;
 };
+inline std::atomic<std::uint32_t> asio_slot_oversize{0};
 
 // The allocator Asio finds through the handler's allocator_type/get_allocator().
 template <class T> struct asio_slot_allocator {
@@ -40,11 +45,13 @@ template <class T> struct asio_slot_allocator {
     template <class U>
     asio_slot_allocator(const asio_slot_allocator<U>& other) noexcept : slot(other.slot) {}
     T* allocate(std::size_t n) {
-        if (!slot->in_use && n * sizeof(T) <= asio_handler_slot::size &&
-            alignof(T) <= alignof(std::max_align_t)) {
+        const bool fits =
+            n * sizeof(T) <= asio_handler_slot::size && alignof(T) <= alignof(std::max_align_t);
+        if (!slot->in_use && fits) {
             slot->in_use = true;
             return reinterpret_cast<T*>(slot->bytes);
         }
+        if (!fits) asio_slot_oversize.fetch_add(1, std::memory_order_relaxed);
         return static_cast<T*>(::operator new(n * sizeof(T)));
     }
     void deallocate(T* p, std::size_t) noexcept {
