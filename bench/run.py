@@ -129,11 +129,14 @@ def main(argv):
             for s in rotated(workloads.servers_for(BY_NAME[wl], have), r)]
     tool = None if a.skip_counters or "multi64" not in timed else counters.syscall_tool()
     sys_servers = [s for s in SERVERS if s in have] if tool else []
-    cg_servers = [s for s in ("sanport_uring", "uring_recv") if s in have] \
+    cg_servers = [s for s in ("sanport_uring", "uring_recv", "sanport_asio", "asio", "echo_server")
+                  if s in have] \
         if not a.skip_counters and "multi64" in timed and shutil.which("valgrind") else []
     # The cache simulation at 10,000 connections, where connections outnumber the cache: with
-    # the callgrind pass, and only when multi10000 was asked for.
-    cs_servers = cg_servers if "multi10000" in timed else []
+    # the callgrind pass, and only when multi10000 was asked for; sanport and its baseline only
+    # (each server costs minutes there).
+    cs_servers = [s for s in cg_servers if s in ("sanport_uring", "uring_recv")] \
+        if "multi10000" in timed else []
     extras = [e for e in EXTRA if e in a.selected]
 
     def cost(wl):
