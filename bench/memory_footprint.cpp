@@ -80,7 +80,7 @@ std::string structures() {
         "\"read_ahead_buffer\": \"0 unless read_ahead_bytes is set, then that many bytes\"}, "
         "\"socket_table_slot\": %zu, \"backend_socket\": {\"io_uring\": %zu, "
         "\"io_uring_parts\": {\"uring_scratch_x2\": %zu, \"msghdr_when_sendmsg_or_recvmsg\": %zu}, "
-        "\"asio\": %zu, \"asio_parts\": {\"stream_descriptor\": %zu, \"handler_slot_x2\": %zu}, "
+        "\"asio\": %zu, \"asio_parts\": {\"stream_descriptor\": %zu, \"receive_wait_slot\": %zu}, "
         "\"asio_reactor_descriptor_state\": null}, "
         "\"idle_total_io_uring\": %zu, \"idle_total_asio_without_reactor_state\": %zu, "
         "\"op\": %zu, \"op_parts\": {\"header\": %zu, \"bytes_per_wsabuf\": %zu}, "
@@ -92,7 +92,7 @@ std::string structures() {
         sizeof(op_fifo), sizeof(registry), sizeof(std::shared_ptr<int>),
         sizeof(std::atomic<socket_state*>), sizeof(uring_socket), 2 * sizeof(uring_scratch),
         sizeof(msghdr), sizeof(asio_socket), sizeof(boost::asio::posix::stream_descriptor),
-        2 * sizeof(asio_handler_slot),
+        sizeof(asio_handler_slot),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(uring_socket),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket),
         sizeof(op) + sizeof(kernel_buffer), sizeof(op), sizeof(kernel_buffer), sizeof(region));

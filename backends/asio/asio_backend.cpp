@@ -47,7 +47,7 @@ struct asio_ready_handler {
     asio_backend* backend;
     asio_socket* socket;
     asio_direction* direction;
-    allocator_type get_allocator() const noexcept { return allocator_type(&direction->slot); }
+    allocator_type get_allocator() const noexcept { return allocator_type(direction->slot); }
     void operator()(const boost::system::error_code& ec) const noexcept {
         backend->on_ready(*socket, *direction, ec);
     }
@@ -161,7 +161,12 @@ void asio_backend::arm(asio_socket& socket, asio_direction& direction) noexcept 
     const auto what = &direction == &socket.send ? boost::asio::posix::descriptor_base::wait_write
                                                  : boost::asio::posix::descriptor_base::wait_read;
     // The operation goes into direction.slot (see asio_slot_allocator): no allocation, also
-    // when armed from start(), outside run(), where Asio's own recycling does not apply.
+    // when armed from start(), outside run(), where Asio's own recycling does not apply. The
+    // send slot is made here the first time (without memory, each wait allocates instead).
+    if (direction.slot == nullptr) {
+        socket.send_slot.reset(new (std::nothrow) asio_handler_slot);
+        direction.slot = socket.send_slot.get();
+    }
     socket.descriptor.async_wait(what, asio_ready_handler{this, &socket, &direction});
 }
 

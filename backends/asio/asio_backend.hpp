@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -47,7 +48,7 @@ template <class T> struct asio_slot_allocator {
     T* allocate(std::size_t n) {
         const bool fits =
             n * sizeof(T) <= asio_handler_slot::size && alignof(T) <= alignof(std::max_align_t);
-        if (!slot->in_use && fits) {
+        if (slot != nullptr && !slot->in_use && fits) {
             slot->in_use = true;
             return reinterpret_cast<T*>(slot->bytes);
         }
@@ -55,7 +56,7 @@ template <class T> struct asio_slot_allocator {
         return static_cast<T*>(::operator new(n * sizeof(T)));
     }
     void deallocate(T* p, std::size_t) noexcept {
-        if (reinterpret_cast<unsigned char*>(p) == slot->bytes)
+        if (slot != nullptr && reinterpret_cast<unsigned char*>(p) == slot->bytes)
             slot->in_use = false;
         else
             ::operator delete(p);
@@ -70,17 +71,22 @@ template <class T> struct asio_slot_allocator {
 
 // One direction of one socket.
 struct asio_direction {
-    io_request* active = nullptr; // started, not yet reported
-    bool cancelled = false;       // cancel() came: the next handler reports an abort
-    asio_handler_slot slot;       // the outstanding wait's operation lives here
+    io_request* active = nullptr;      // started, not yet reported
+    asio_handler_slot* slot = nullptr; // the outstanding wait's operation lives here
+    bool cancelled = false;            // cancel() came: the next handler reports an abort
 };
 
 // What attach() makes; handed back as io_request::backend_socket.
+// A receive waits for readiness whenever nothing is queued, so its slot is inline. A send
+// waits only when the socket's send buffer is full, which many connections never see: its
+// slot is made by its first wait and kept (asio_backend::arm), 144 bytes most sockets skip.
 struct asio_socket {
-    explicit asio_socket(boost::asio::io_context& ctx) : descriptor(ctx) {}
+    explicit asio_socket(boost::asio::io_context& ctx) : descriptor(ctx) { recv.slot = &recv_slot; }
     boost::asio::posix::stream_descriptor descriptor;
     asio_direction recv;
     asio_direction send;
+    asio_handler_slot recv_slot;
+    std::unique_ptr<asio_handler_slot> send_slot;
 };
 
 class asio_backend final : public backend {
