@@ -33,6 +33,8 @@ namespace {
 
 // recv.zero-byte: the 1-byte MSG_PEEK that waits for data lands here, for every socket. Nobody
 // reads the byte (only the count says something), so one process-wide byte serves them all.
+// Only the kernel writes it (an io_uring or IOCP request); a backend that peeks with recv(2)
+// on its own thread peeks into a byte of its own (asio_backend::attempt).
 char probe_sink = 0;
 constinit const kernel_buffer probe_buffer = make_kernel_buffer(&probe_sink, 1);
 
@@ -183,10 +185,14 @@ int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) n
     s.recv.ops.push_back(o);
     s.recv.on_caller = true;
     const bool probe = o.capacity == 0; // recv.zero-byte: wait with a 1-byte peek
+    // This thread's own byte: here the peek is a recv(2) on the calling thread, and two such
+    // calls writing one shared byte would be a data race to ThreadSanitizer.
+    char peeked = 0;
+    const kernel_buffer own_probe = make_kernel_buffer(&peeked, 1);
     for (;;) {
         io_request r;
         if (probe) {
-            r.buffers = &probe_buffer;
+            r.buffers = &own_probe;
             r.count = 1;
         } else {
             op_fill_request(o, r);

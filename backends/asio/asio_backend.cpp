@@ -129,7 +129,9 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
         wsa = sys::recv_now(request.socket, buffers, count, request.flags, bytes);
         break;
     case io_kind::recv_probe: {
-        const kernel_buffer probe = make_kernel_buffer(request.buffers[0].buf, 1);
+        // A byte of this call's own: the request's may be shared by every socket.
+        char peeked = 0;
+        const kernel_buffer probe = make_kernel_buffer(&peeked, 1);
         wsa = sys::recv_now(request.socket, &probe, 1, MSG_PEEK, bytes);
         break;
     }
