@@ -205,10 +205,12 @@ TEST_CASE("engine.other-thread.blocking: WSPCloseSocket ends a blocking receive 
             blocking_result blocked;
             std::atomic<bool> returned{false};
             watchdog dog(max_wait_ms, [] { hung("a blocking call served on its caller, closed"); });
+            // A send far larger than both socket buffers waits for room that never comes. Made
+            // here: filling 8 MiB on the caller under TSan could outlast settle_ms, and a close
+            // before the call began would read WSAENOTSOCK instead of an abort.
+            const std::string payload(sending ? 8u << 20 : 0u, 'z');
             std::thread caller([&] {
-                // A send far larger than both socket buffers waits for room that never comes.
-                blocked = sending ? blocking_send(pair.s, std::string(8u << 20, 'z'))
-                                  : blocking_recv(pair.s, 64);
+                blocked = sending ? blocking_send(pair.s, payload) : blocking_recv(pair.s, 64);
                 returned = true;
             });
             sleep_ms(settle_ms);
