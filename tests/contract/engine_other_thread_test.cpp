@@ -42,9 +42,10 @@ blocking_result blocking_recv(SOCKET s, ULONG capacity, DWORD flags = 0) {
     return out;
 }
 
-blocking_result blocking_send(SOCKET s, std::string data) {
+// By reference: an 8 MiB copy on the calling thread could outlast a test's settle_ms.
+blocking_result blocking_send(SOCKET s, const std::string& data) {
     blocking_result out;
-    WSABUF wb{static_cast<ULONG>(data.size()), data.data()};
+    WSABUF wb{static_cast<ULONG>(data.size()), const_cast<char*>(data.data())}; // only read
     out.rc = sanport::WSPSend(s, &wb, 1, &out.bytes, 0, nullptr, nullptr, nullptr, &out.err);
     out.why = sanport::last_error_detail();
     return out;
