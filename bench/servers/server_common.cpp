@@ -30,7 +30,7 @@ bool usage(const char* why, const char* arg) {
     std::fprintf(stderr, "%s: %s%s%s\n", g_prog, why, arg ? ": " : "", arg ? arg : "");
     std::fprintf(stderr,
                  "usage: %s --port P --mode echo|sink [--buffer BYTES] [--posted K] "
-                 "[--variant V] [--backend B] [--poll-ms MS]\n",
+                 "[--variant V] [--backend B] [--poll-ms MS] [--engine driven|thread]\n",
                  g_prog);
     return false;
 }
@@ -85,6 +85,10 @@ bool parse_options(int argc, char** argv, options& out, const char* prog) {
         } else if (name == "--poll-ms") {
             if (!parse_number(value, 1, 1000, v)) return usage("bad --poll-ms", value.c_str());
             o.poll_ms = static_cast<int>(v);
+        } else if (name == "--engine") {
+            if (value != "driven" && value != "thread")
+                return usage("--engine must be driven or thread, got", value.c_str());
+            o.engine_thread = value == "thread";
         } else {
             return usage("unknown option", name.c_str());
         }

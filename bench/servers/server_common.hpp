@@ -28,6 +28,9 @@ struct options {
     // a thread blocked in io_uring_enter holds valgrind's lock, so the acceptor and signal
     // threads run only when the wait returns: the callgrind pass sets it.
     int poll_ms = -1;
+    // srv_sanport only: --engine thread runs the engine on its own thread (the default engine's
+    // model), so every WSPRecv/WSPSend of the main thread is handed to that thread.
+    bool engine_thread = false;
 };
 
 // Parses the spec's command line (`--opt value` or `--opt=value`) into out; prog names the

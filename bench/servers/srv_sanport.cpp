@@ -2,9 +2,12 @@
 // srv_sanport: the benchmark server on sanport, written the way an IOCP server author would.
 //
 //   srv_sanport --port P --mode echo|sink [--buffer B] [--posted K] [--backend io_uring|asio]
+//               [--engine driven|thread]
 //
 // One driven engine (own_thread = false) and one completion queue, run by the main thread:
-// posting, reaping and completing happen on that thread, with no hand-off. Receives and sends
+// posting, reaping and completing happen on that thread, with no hand-off. --engine thread
+// gives the engine its own thread instead (the default engine's model), to measure what the
+// hand-off of each call to that thread costs. Receives and sends
 // are WSPRecv/WSPSend with a WSAOVERLAPPED and no event, so every completion is a queue packet.
 // Two other threads only feed the queue, as PostQueuedCompletionStatus would on Windows:
 //   - the acceptor: accept(2), then cq.post(fd, accept_key): the main thread adopts the socket
@@ -184,7 +187,7 @@ int main(int argc, char** argv) {
     const sigset_t stop_signals = bench::block_stop_signals(); // before any thread starts
 
     sanport::engine_options eo;
-    eo.own_thread = false;
+    eo.own_thread = opt.engine_thread;
     eo.backend = opt.backend;
     auto srv = std::make_unique<server>(opt, eo);
     if (srv->engine.status() != 0) {
