@@ -2,7 +2,8 @@
 // THE SEAM between the core (docs/contract.md's semantics, once) and a backend (the OS).
 //
 // What every backend signs:
-//  - threads: start, cancel, reap, add_region, remove_region and bind_thread are called on the
+//  - threads: start, cancel, cancel_request, reap, add_region, remove_region and bind_thread are
+//  called on the
 //    engine thread only, except start() where starts_on_any_thread() says so (then on any
 //    thread, with the socket's lock held); attach/detach on any thread, never concurrently for
 //    one socket; wake() from any thread.
@@ -82,6 +83,10 @@ public:
     // Ask the OS to stop every started request of this socket. Each still comes back once
     // from reap(), with WSA_OPERATION_ABORTED or with the bytes it had already moved.
     virtual void cancel(SOCKET s, void* backend_socket) noexcept = 0;
+    // The same for one started request (WSPCancelIoEx); the socket's other direction goes on
+    // untouched. The request may already have finished in the OS: it is then reported as it
+    // finished. Never matches a request started after this call.
+    virtual void cancel_request(io_request& request) noexcept = 0;
 
     // Registered memory (WSPRegisterMemory). slot < max_regions(). add_region returns false
     // when the OS refused (the region then simply takes the ordinary path).

@@ -120,6 +120,7 @@ void op_free(socket_state& s, op& o) noexcept {
     o.flags = 0;
     o.fixed_slot = -1;
     o.no_packet = false;
+    o.cancelled = false;
     o.next = s.free_ops;
     s.free_ops = &o;
 }
@@ -144,9 +145,21 @@ HANDLE hold_event(HANDLE event) noexcept {
     return e && wsa_event_hold(e) ? e : nullptr;
 }
 
+void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int wsa, DWORD bytes,
+            bool no_packet) noexcept {
+    const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
+    if (held) wsa_event_set_and_release(held);
+    if (s && s->queue && !low_bit && !no_packet)
+        deliver_packet(*s->queue, {ov, bytes, s->key, wsa});
+    // No syscall unless a waiter is registered.
+    if (!context.bumps_deferred) bump_completion_generation();
+}
+
+} // namespace
+
 // cq.direct: straight into the array of a dequeue that drives on this thread, while no older
 // packet waits in the port; once one had to go there, the rest of this drive follows it.
-void deliver(completion_queue_impl& q, const completion_entry& e) noexcept {
+void deliver_packet(completion_queue_impl& q, const completion_entry& e) noexcept {
     direct_sink* sink = context.sink;
     if (sink != nullptr && sink->queue == &q) {
         if (sink->n < sink->max && q.nothing_waiting()) {
@@ -157,17 +170,6 @@ void deliver(completion_queue_impl& q, const completion_entry& e) noexcept {
     }
     q.push(e);
 }
-
-void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int wsa, DWORD bytes,
-            bool no_packet) noexcept {
-    const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
-    if (held) wsa_event_set_and_release(held);
-    if (s && s->queue && !low_bit && !no_packet) deliver(*s->queue, {ov, bytes, s->key, wsa});
-    // No syscall unless a waiter is registered.
-    if (!context.bumps_deferred) bump_completion_generation();
-}
-
-} // namespace
 
 void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     WSAOVERLAPPED* ov = o.overlapped;

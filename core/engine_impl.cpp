@@ -30,6 +30,7 @@ public:
         return true;
     }
     void cancel(SOCKET, void*) noexcept override {}
+    void cancel_request(io_request&) noexcept override {}
     std::size_t max_regions() const noexcept override { return regions_; }
     bool add_region(std::int32_t, void*, std::size_t) noexcept override { return false; }
     void remove_region(std::int32_t) noexcept override {}
@@ -114,6 +115,7 @@ void engine_impl::add_queue(const std::shared_ptr<completion_queue_impl>& q) {
 
 void engine_impl::retire() {
     stop();
+    timers_.clear(); // timer.engine-gone: nothing fires any more
     std::vector<std::weak_ptr<completion_queue_impl>> queues;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -160,14 +162,19 @@ int engine_impl::run_once(int timeout_ms) {
     bind_thread_once();
     drain_commands();
     drain_kicks();
+    // timer.fire: the wait ends at the nearest deadline. The generation is read first, so a
+    // timer armed earlier by another thread after the clamp is seen below.
+    const std::uint32_t timers_seen = timers_.generation();
+    timeout_ms = timers_.clamp(timeout_ms);
     if (timeout_ms != 0) {
-        // Dekker pair with kick()/post_command(): either they see us asleep and wake us, or we
-        // see their work here and do not sleep.
+        // Dekker pair with kick()/post_command()/arm_timer(): either they see us asleep and
+        // wake us, or we see their work here and do not sleep.
         sleeping_.store(true, std::memory_order_seq_cst);
         const std::uint32_t packets = packets_.load(std::memory_order_seq_cst);
         if (kicks_.load(std::memory_order_seq_cst) ||
             commands_pending_.load(std::memory_order_seq_cst) ||
-            stopping_.load(std::memory_order_seq_cst) || packets != packets_seen_)
+            stopping_.load(std::memory_order_seq_cst) || packets != packets_seen_ ||
+            timers_.generation() != timers_seen)
             timeout_ms = 0;
         packets_seen_ = packets;
     }
@@ -181,6 +188,7 @@ int engine_impl::run_once(int timeout_ms) {
         dispatch(batch[i]);
     set_generation_bumps_deferred(false);
     if (n != 0) bump_completion_generation();
+    timers_.fire_due();
     drain_kicks();
     finish_ready_closes();
     return static_cast<int>(n);
@@ -240,6 +248,8 @@ void engine_impl::drain_kicks() {
                 if (s->recv.in_flight || s->send.in_flight)
                     backend_->cancel(s->handle, s->backend_socket);
             }
+            if (std::exchange(s->recv.cancel_wanted, false)) cancel_head_request(*s, s->recv);
+            if (std::exchange(s->send.cancel_wanted, false)) cancel_head_request(*s, s->send);
             if (std::exchange(s->recv.start_wanted, false)) recv_start(*s);
             if (std::exchange(s->send.start_wanted, false)) send_start(*s);
         }
@@ -267,6 +277,27 @@ void engine_impl::want_cancel(socket_state& s) {
     }
     s.cancel_wanted = true;
     kick(s);
+}
+
+int engine_impl::arm_timer(timer_state& t, std::int64_t deadline_ns,
+                           const completion_entry& packet) noexcept {
+    if (const int wsa = timers_.arm(t, deadline_ns, packet)) return wsa;
+    wake_if_sleeping(); // the driver may sleep past the new deadline (run_once's Dekker pair)
+    return 0;
+}
+
+void engine_impl::want_cancel_request(socket_state& s, direction& d) {
+    if (on_engine_thread()) return cancel_head_request(s, d);
+    d.cancel_wanted = true;
+    kick(s);
+}
+
+void engine_impl::cancel_head_request(socket_state& s, direction& d) noexcept {
+    // The head may have completed (and another started) since the cancel was asked for: only
+    // a head still marked cancelled, still in the kernel, is stopped.
+    const bool in_kernel =
+        d.in_flight && (&d == &s.send || s.recv_target_kind != recv_target::read_ahead);
+    if (in_kernel && !d.ops.empty() && d.ops.front().cancelled) backend_->cancel_request(d.request);
 }
 
 void engine_impl::post_command(std::function<void()> fn) {

@@ -9,6 +9,7 @@
 
 #include "core/backend.hpp"
 #include "core/socket_state.hpp"
+#include "core/timer_heap.hpp"
 
 #include <sanport/compat.h>
 
@@ -85,6 +86,15 @@ public:
     void want_recv_start(socket_state& s);
     void want_send_start(socket_state& s);
     void want_cancel(socket_state& s);
+    // cancel.in-flight: stop the request d has in the kernel, if its head op is still the
+    // cancelled one when the engine thread gets to it.
+    void want_cancel_request(socket_state& s, direction& d);
+
+    // timer.*: arms t (any thread) and wakes a driver that may sleep past its deadline.
+    // 0, WSAEINVAL when t is armed already, or WSAENOBUFS.
+    int arm_timer(timer_state& t, std::int64_t deadline_ns,
+                  const completion_entry& packet) noexcept;
+    timer_heap& timers() noexcept { return timers_; }
 
     // Runs fn on the engine thread (now if this is it). Used by rare control paths.
     void post_command(std::function<void()> fn);
@@ -134,6 +144,7 @@ private:
     void drain_commands();
     void drain_kicks();
     void kick(socket_state& s);
+    void cancel_head_request(socket_state& s, direction& d) noexcept;
     void dispatch(const io_completion& c);
 
     std::unique_ptr<backend> backend_;
@@ -158,6 +169,7 @@ private:
     // One writer (the driving thread): a relaxed load and store, no locked instruction.
     std::atomic<std::uint64_t> handoffs_{0};
 
+    timer_heap timers_;
     std::mutex mutex_; // commands, slots, socket list
     std::vector<std::function<void()>> commands_;
     std::vector<std::uint8_t> slots_;

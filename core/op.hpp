@@ -35,6 +35,9 @@ struct op {
     std::uint16_t room = 0;  // WSABUFs allocated after the header (1..max_buffer_count)
     std::uint16_t flags = 0; // MSG_PEEK / MSG_WAITALL (receive)
     bool no_packet = false;  // blocking call: never a completion-queue packet
+    // cancel.in-flight: WSPCancelIoEx asked while the kernel held this op; its completion
+    // finishes it (with the bytes moved, or aborted) instead of re-arming the rest.
+    bool cancelled = false;
 
     // The captured entries, in the kernel's layout; the remaining ones start at `index`.
     kernel_buffer* buffers() noexcept { return reinterpret_cast<kernel_buffer*>(this + 1); }
@@ -133,6 +136,16 @@ public:
         return o;
     }
     op* begin() noexcept { return head_; }
+    // Unlinks o, which is in this FIFO and not its head (cancel.queued: the rest keep their
+    // order). Walks the list: cancelling is rare, and FIFOs are short.
+    void unlink_after_head(op& o) noexcept {
+        op* prev = head_;
+        while (prev->next != &o)
+            prev = prev->next;
+        prev->next = o.next;
+        if (tail_ == &o) tail_ = prev;
+        o.next = nullptr;
+    }
 
 private:
     op* head_ = nullptr;

@@ -349,7 +349,8 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         // The specification: "Regardless of whether the incoming data fills all the buffers, the
         // SAN service provider signals a completion event" -- recv.waitall (depart.waitall) is the
         // one exception.
-        if (head.wants_all() && !head.full()) return recv_start(s);
+        // cancel.in-flight: a cancelled MSG_WAITALL receive ends with what it got.
+        if (head.wants_all() && !head.full() && !head.cancelled) return recv_start(s);
         s.recv.ops.pop_front();
         const bool immediate = &head == s.posting; // still inside its own WSPRecv
         s.posting_done = immediate;

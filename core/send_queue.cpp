@@ -124,6 +124,14 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
         send_abort_queued(s);
         return;
     }
+    // cancel.in-flight: the send ends where the cancel stopped it; what went out is reported
+    // as a short success, so the caller knows exactly where the stream stands.
+    if (head.cancelled && !head.full() &&
+        (c.wsa == WSA_OPERATION_ABORTED || (c.wsa == 0 && c.bytes != 0))) {
+        s.send.ops.pop_front();
+        complete_op(s, head, head.bytes != 0 ? 0 : WSA_OPERATION_ABORTED, false);
+        return send_start(s);
+    }
     if (c.wsa == 0 && !head.full()) {
         if (c.bytes == 0) { // the kernel took nothing and said nothing: treat as a reset peer
             s.send_error = WSAECONNRESET;

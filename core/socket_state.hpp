@@ -59,6 +59,9 @@ struct direction {
     // operations complete inline one after the other.
     bool starting = false;
     bool restart = false;
+    // cancel.in-flight: another thread cancelled the head op while the kernel held it; the
+    // engine thread asks the backend (engine_impl::drain_kicks).
+    bool cancel_wanted = false;
 };
 
 // Field order is cache order: the first bytes hold what every post and completion touches

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <new>
+#include <utility>
 
 namespace sanport::detail {
 
@@ -175,6 +176,7 @@ void asio_backend::arm(asio_socket& socket, asio_direction& direction) noexcept 
 void asio_backend::finish(asio_direction& direction, const io_completion& done) {
     direction.active = nullptr;
     direction.cancelled = false;
+    direction.rearm_on_abort = false;
     ready_.push_back(done);
 }
 
@@ -186,6 +188,12 @@ void asio_backend::on_ready(asio_socket& socket, asio_direction& direction,
         --faults_->failed_waits;
         ++faults_->injected.failed_waits;
         ec = boost::system::error_code(faults_->wait_errno, boost::system::system_category());
+    }
+    // cancel_request() of the other direction aborted this wait as well: wait again.
+    const bool rearm = std::exchange(direction.rearm_on_abort, false);
+    if (!direction.cancelled && rearm && ec == boost::asio::error::operation_aborted) {
+        arm(socket, direction);
+        return;
     }
     if (direction.cancelled || ec == boost::asio::error::operation_aborted) {
         finish(direction, io_completion{request, WSA_OPERATION_ABORTED, 0, false});
@@ -219,6 +227,20 @@ void asio_backend::cancel(SOCKET, void* backend_socket) noexcept {
     if (!any) return;
     boost::system::error_code ec;
     socket->descriptor.cancel(ec); // pending waits complete with operation_aborted
+}
+
+void asio_backend::cancel_request(io_request& request) noexcept {
+    auto* socket = static_cast<asio_socket*>(request.backend_socket);
+    const bool send = request.kind == io_kind::send;
+    asio_direction& d = send ? socket->send : socket->recv;
+    if (d.active != &request) return;
+    d.cancelled = true;
+    // Asio cancels a descriptor's waits together: the other direction's wait, if any, comes
+    // back aborted too, and on_ready arms it again instead of reporting an abort.
+    asio_direction& other = send ? socket->recv : socket->send;
+    if (other.active != nullptr && !other.cancelled) other.rearm_on_abort = true;
+    boost::system::error_code ec;
+    socket->descriptor.cancel(ec);
 }
 
 std::size_t asio_backend::hand_out(io_completion* out, std::size_t max) noexcept {

@@ -74,6 +74,7 @@ struct asio_direction {
     io_request* active = nullptr;      // started, not yet reported
     asio_handler_slot* slot = nullptr; // the outstanding wait's operation lives here
     bool cancelled = false;            // cancel() came: the next handler reports an abort
+    bool rearm_on_abort = false;       // the other direction's cancel_request() aborts this wait
 };
 
 // What attach() makes; handed back as io_request::backend_socket.
@@ -107,6 +108,7 @@ public:
     void detach(SOCKET s, void* backend_socket) noexcept override;
     bool start(io_request& request, io_completion& done) noexcept override;
     void cancel(SOCKET s, void* backend_socket) noexcept override;
+    void cancel_request(io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override { return 0; }
     bool add_region(std::int32_t, void*, std::size_t) noexcept override { return false; }
     void remove_region(std::int32_t) noexcept override {}

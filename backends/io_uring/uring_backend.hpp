@@ -93,6 +93,7 @@ public:
     void detach(SOCKET s, void* backend_socket) noexcept override;
     bool start(io_request& request, io_completion& done) noexcept override;
     void cancel(SOCKET s, void* backend_socket) noexcept override;
+    void cancel_request(io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override;
     bool add_region(std::int32_t slot, void* base, std::size_t length) noexcept override;
     void remove_region(std::int32_t slot) noexcept override;
@@ -118,7 +119,8 @@ private:
     // uring_backlog.cpp: SQEs that waited for room, and the fault seam.
     io_uring_sqe* get_sqe() noexcept; // io_uring_get_sqe, unless a fault says the SQ is full
     void owe(uring_scratch& scratch, bool cancel) noexcept;
-    void forget_owed(uring_scratch& scratch) noexcept; // finish(): unlink an unneeded cancel
+    void forget_owed(uring_scratch& scratch) noexcept;    // finish(): unlink an unneeded cancel
+    void cancel_scratch(uring_scratch& scratch) noexcept; // uring_cancel.cpp
     std::size_t pay_backlog(io_completion* out, std::size_t max) noexcept;
     void inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept;
     // try_recv_now's share: true with an errno to answer (never EINTR); or `most` bytes for a

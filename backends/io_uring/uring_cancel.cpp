@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// cancel(): ask the kernel to stop every started request of one socket.
+// cancel(): ask the kernel to stop every started request of one socket; cancel_request():
+// one of them (WSPCancelIoEx).
 //
 // Invariant: the cancel's own CQE carries uring_tag_cancel and is consumed by harvest(),
 // never reported; each cancelled request still comes back exactly once through its own CQE
@@ -18,21 +19,32 @@ namespace sanport::detail {
 
 void uring_backend::cancel(SOCKET, void* backend_socket) noexcept {
     auto* socket = static_cast<uring_socket*>(backend_socket);
-    for (uring_scratch* d : {&socket->recv, &socket->send}) {
-        if (d->active == nullptr) continue;
-        // A -EAGAIN/-EINTR result seen after this point is final, not re-armed: the cancel
-        // may already have passed the request by.
-        d->abort_on_retry = true;
-        if (d->prep_owed) continue; // the kernel never saw it: pay_backlog() reports the abort
-        io_uring_sqe* sqe = next_sqe();
-        if (sqe == nullptr) { // even a submit made no room: the next reap() issues it
-            owe(*d, true);
-            continue;
-        }
-        // SQEs run in order, so this also finds a request prepared in the same submission.
-        io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(d->active), 0);
-        sqe->user_data = uring_tag_cancel;
+    for (uring_scratch* d : {&socket->recv, &socket->send})
+        if (d->active != nullptr) cancel_scratch(*d);
+}
+
+void uring_backend::cancel_request(io_request& request) noexcept {
+    // The core asks only while the request is in flight; an equal pointer is that request,
+    // since a direction holds one request at a time and settle() clears `active` first.
+    uring_scratch& d = scratch_of(request);
+    if (d.active == &request) cancel_scratch(d);
+}
+
+void uring_backend::cancel_scratch(uring_scratch& d) noexcept {
+    // A -EAGAIN/-EINTR result seen after this point is final, not re-armed: the cancel may
+    // already have passed the request by.
+    d.abort_on_retry = true;
+    if (d.prep_owed) return; // the kernel never saw it: pay_backlog() reports the abort
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) { // even a submit made no room: the next reap() issues it
+        owe(d, true);
+        return;
     }
+    // SQEs run in order, so this also finds a request prepared in the same submission; a
+    // request of this direction started after this call is prepared after it, and the
+    // kernel runs the cancel when it is submitted, so it never matches that one.
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(d.active), 0);
+    sqe->user_data = uring_tag_cancel;
 }
 
 } // namespace sanport::detail

@@ -107,17 +107,24 @@ bool iocp_backend::start(io_request& request, io_completion& done) noexcept {
 }
 
 void iocp_backend::cancel(SOCKET s, void* backend_socket) noexcept {
-    iocp_last_error_guard guard;
     auto* socket = static_cast<iocp_socket*>(backend_socket);
-    const auto handle = reinterpret_cast<HANDLE>(s);
-    for (iocp_direction* d : {&socket->recv, &socket->send}) {
-        if (d->active == nullptr) continue;
-        d->cancelled = true;
-        // By OVERLAPPED, not CancelIoEx(handle, NULL): only sanport's own requests stop, never
-        // I/O the application issued on the same OS handle. ERROR_NOT_FOUND: it already
-        // completed, and its packet is on the way.
-        ::CancelIoEx(handle, &d->ov);
-    }
+    for (iocp_direction* d : {&socket->recv, &socket->send})
+        if (d->active != nullptr) cancel_direction(s, *d);
+}
+
+void iocp_backend::cancel_request(io_request& request) noexcept {
+    auto* socket = static_cast<iocp_socket*>(request.backend_socket);
+    iocp_direction& d = request.kind == io_kind::send ? socket->send : socket->recv;
+    if (d.active == &request) cancel_direction(request.socket, d);
+}
+
+void iocp_backend::cancel_direction(SOCKET s, iocp_direction& d) noexcept {
+    iocp_last_error_guard guard;
+    d.cancelled = true;
+    // By OVERLAPPED, not CancelIoEx(handle, NULL): only sanport's own requests stop, never
+    // I/O the application issued on the same OS handle. ERROR_NOT_FOUND: it already
+    // completed, and its packet is on the way.
+    ::CancelIoEx(reinterpret_cast<HANDLE>(s), &d.ov);
 }
 
 std::size_t iocp_backend::max_regions() const noexcept {

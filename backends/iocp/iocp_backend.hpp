@@ -88,6 +88,7 @@ public:
     void detach(SOCKET s, void* backend_socket) noexcept override;
     bool start(io_request& request, io_completion& done) noexcept override;
     void cancel(SOCKET s, void* backend_socket) noexcept override;
+    void cancel_request(io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override;
     bool add_region(std::int32_t slot, void* base, std::size_t length) noexcept override;
     void remove_region(std::int32_t slot) noexcept override;
@@ -100,6 +101,7 @@ private:
     static int issue(io_request& request, iocp_direction& direction, DWORD& bytes) noexcept;
     // iocp_recv.cpp: the WSA code of a failed completion (NTSTATUS in ov.Internal).
     static int completion_error(const io_request& request, iocp_direction& direction) noexcept;
+    static void cancel_direction(SOCKET s, iocp_direction& direction) noexcept;
 
     // iocp_backend.cpp. false: nothing to report yet (the request was issued again).
     bool finish(const OVERLAPPED_ENTRY& entry, io_completion& out) noexcept;

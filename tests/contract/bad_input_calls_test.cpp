@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The bad-input table (docs/bad-input.md), every entry point but WSPRecv (bad_input_test.cpp):
 // WSPSend, WSPGetOverlappedResult, memory registration, the life-cycle calls,
-// WPUCompleteOverlappedRequest, the completion queue and the socket modes.
+// WPUCompleteOverlappedRequest, WSPCancelIoEx, the completion queue and the socket modes.
 #include "bad_input.hpp"
 
 using namespace sanport;
@@ -239,6 +239,22 @@ BAD_INPUT("wpu.s.garbage", "WPUCompleteOverlappedRequest on a socket sanport nev
     int err = 0;
     CHECK(sanport::WPUCompleteOverlappedRequest(garbage_socket, &ov, 0, 0, &err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAEINVAL");
+}
+
+BAD_INPUT("cancel.s.garbage", "WSPCancelIoEx on a value no socket has is WSAENOTSOCK") {
+    WSAOVERLAPPED ov{};
+    int err = 0;
+    CHECK(sanport::WSPCancelIoEx(garbage_socket, &ov, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "WSAENOTSOCK");
+}
+
+BAD_INPUT("cancel.overlapped.unknown", "WSPCancelIoEx with an overlapped the socket never "
+                                       "posted is ERROR_NOT_FOUND") {
+    loopback_pair p = make_pair();
+    WSAOVERLAPPED ov{};
+    int err = 0;
+    CHECK(sanport::WSPCancelIoEx(p.s, &ov, &err) == SOCKET_ERROR);
+    CHECK(wsa_name(err) == "ERROR_NOT_FOUND");
 }
 
 BAD_INPUT("cq.associate.garbage", "associating a value no socket has is WSAENOTSOCK") {

@@ -62,6 +62,18 @@ void fake_backend::cancel(SOCKET s, void*) noexcept {
     }
 }
 
+void fake_backend::cancel_request(io_request& r) noexcept {
+    ++request_cancels;
+    if (std::find(in_flight_.begin(), in_flight_.end(), &r) == in_flight_.end()) return;
+    if (r.kind == io_kind::recv && !race_data.empty()) {
+        const std::string data = race_data;
+        race_data.clear();
+        deliver(r.socket, data);
+    } else {
+        finish(&r, WSA_OPERATION_ABORTED, 0);
+    }
+}
+
 bool fake_backend::add_region(std::int32_t slot, void*, std::size_t) noexcept {
     live_regions.push_back(slot);
     return true;

@@ -31,6 +31,7 @@ public:
     void detach(SOCKET, void*) noexcept override { ++detached; }
     bool start(detail::io_request& request, detail::io_completion& done) noexcept override;
     void cancel(SOCKET s, void*) noexcept override;
+    void cancel_request(detail::io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override { return 8; }
     bool add_region(std::int32_t slot, void*, std::size_t) noexcept override;
     void remove_region(std::int32_t slot) noexcept override;
@@ -46,7 +47,8 @@ public:
     void deliver_eof(SOCKET s);            // the receive returns 0
     void deliver_error(SOCKET s, int wsa); // the receive fails with wsa
     void finish_send(SOCKET s, std::uint32_t bytes, int wsa = 0);
-    // Next cancel() lets the receive win the race with these bytes instead of aborting.
+    // Next cancel() or cancel_request() lets the receive win the race with these bytes instead of
+    // aborting.
     void cancel_races_with(std::string_view data) { race_data = std::string(data); }
     // Called at the start of every cancel(), before anything is finished: lets a test look at
     // what the core did before it asked for the cancel (runs with the socket's mutex held).
@@ -56,7 +58,7 @@ public:
     std::deque<detail::io_completion> ready;  // what reap() returns next
     std::vector<std::int32_t> live_regions;
     std::string race_data;
-    int attached = 0, detached = 0, wakes = 0, cancels = 0;
+    int attached = 0, detached = 0, wakes = 0, cancels = 0, request_cancels = 0;
     int inline_next = 0; // the next this many sends finish inside start(), all bytes moved
     std::uint32_t max_in_flight_per_socket_dir = 0;
 

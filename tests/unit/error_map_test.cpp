@@ -279,7 +279,7 @@ TEST_CASE("compat: both tables give a known WSA code for every errno") {
 }
 
 TEST_CASE("compat: wsa_error_name and wsa_error_text cover every code in wsa_codes.def") {
-    CHECK(sizeof(def_rows) / sizeof(def_rows[0]) == 47);
+    CHECK(sizeof(def_rows) / sizeof(def_rows[0]) == 48);
     std::set<int> values;
     std::set<std::string> names;
     for (const def_row& row : def_rows) {
@@ -296,6 +296,7 @@ TEST_CASE("compat: wsa_error_name for well-known codes, zero and unknown codes")
     CHECK(std::string(sanport::wsa_error_name(WSAECONNRESET)) == "WSAECONNRESET");
     CHECK(std::string(sanport::wsa_error_name(10054)) == "WSAECONNRESET");
     CHECK(std::string(sanport::wsa_error_name(WSA_IO_PENDING)) == "WSA_IO_PENDING");
+    CHECK(std::string(sanport::wsa_error_name(ERROR_NOT_FOUND)) == "ERROR_NOT_FOUND");
     CHECK(std::string(sanport::wsa_error_name(WSAEDISCON)) == "WSAEDISCON");
     CHECK(std::string(sanport::wsa_error_name(0)) == "NO_ERROR");
     CHECK(std::string(sanport::wsa_error_name(10000)) == "WSA_UNKNOWN_ERROR");

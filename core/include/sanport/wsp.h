@@ -72,6 +72,18 @@ int WSPShutdown(SOCKET s, int how, LPINT lpErrno);
 // kernel had filled it) and returns only when none is left in the kernel.
 int WSPCloseSocket(SOCKET s, LPINT lpErrno);
 
+// CancelIoEx's model (cancel.*): cancels the pending overlapped WSPRecv/WSPSend of s whose
+// WSAOVERLAPPED is lpOverlapped, or every pending overlapped operation of s when it is NULL;
+// the socket stays open. Returns 0 when at least one matched, or SOCKET_ERROR with
+// ERROR_NOT_FOUND (nothing pending matches: it already completed, or never was posted on s) or
+// WSAENOTSOCK. Each matched operation completes exactly once, through its usual channels:
+// with WSA_OPERATION_ABORTED and 0 bytes, or successfully with the bytes that had already
+// moved when the cancel reached it (no received byte is dropped; a send reports what went
+// out). Receives around a cancelled one keep their posting order. The completion may come
+// before this returns (an operation not yet in the kernel) or later (one the kernel holds).
+// Blocking calls are not cancelled. From a thread that does not drive the socket's engine,
+// the cancel of an operation the kernel holds is carried out by the engine's next drive.
+int WSPCancelIoEx(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPINT lpErrno);
 // Completes lpOverlapped as an operation of s would: bookkeeping, event, completion queue.
 int WPUCompleteOverlappedRequest(SOCKET s, LPWSAOVERLAPPED lpOverlapped, DWORD dwError,
                                  DWORD cbTransferred, LPINT lpErrno);
