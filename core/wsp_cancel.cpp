@@ -75,7 +75,7 @@ int WSPCancelIoEx(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPINT lpErrno) {
         }
         set_error_detail(lpOverlapped ? "no pending operation of this socket has this overlapped"
                                       : "this socket has no pending overlapped operation");
-        return ERROR_NOT_FOUND;
+        return static_cast<int>(ERROR_NOT_FOUND);
     });
 }
 
