@@ -48,6 +48,7 @@ enum opcode : std::uint8_t {
     op_drain,
     op_send_done,
     op_mode,
+    op_cancel,
     op_count
 };
 
@@ -125,10 +126,14 @@ struct program {
     }
 
     void on_cancel() {
-        // Runs inside WSPCloseSocket, socket lock held: only the fake and the model are touched.
+        // Runs inside WSPCloseSocket or WSPCancelIoEx (socket lock held): only the fake and the
+        // model are touched.
         if (race_kind == 1) deliver(race_bytes);
         if (race_kind == 2 && !peer_done) fake().deliver_eof(s);
         if (race_kind == 3 && !peer_done) fake().deliver_error(s, WSAECONNRESET);
+        // The stream ended or failed: after a cancel the socket lives on, and a MSG_WAITALL
+        // receive may now end short (a close sets this itself).
+        if (race_kind == 2 || race_kind == 3) peer_done = m.short_ok = true;
         if (race_send) send_done(race_send, 0);
         race_kind = 0;
         race_send = 0;
@@ -250,6 +255,31 @@ struct program {
         if (m.closed)
             FUZZ_CHECK(p.rc == SOCKET_ERROR && p.err == WSAENOTSOCK, "send after close", p.err, 0);
         settle(o);
+    }
+
+    // WSPCancelIoEx of one recorded operation, or of every one (NULL): 0 exactly when something
+    // pending matched; the ones it matched may then complete short or aborted (cancel.*).
+    void cancel(reader& in) {
+        const std::uint8_t a = in.u8();
+        const bool all = m.ops.empty() || a % 5 == 0;
+        op_rec* target = all ? nullptr : &m.ops[a % m.ops.size()];
+        bool any = false;
+        for (op_rec& o : m.ops) {
+            if (!o.accepted || !pending(o.p->ov) || (target && &o != target)) continue;
+            o.cancelled = true;
+            any = true;
+        }
+        int err = 0;
+        const int rc = sanport::WSPCancelIoEx(s, target ? &target->p->ov : nullptr, &err);
+        if (m.closed) {
+            FUZZ_CHECK(rc == SOCKET_ERROR && err == WSAENOTSOCK, "cancel after close", rc, err);
+            return;
+        }
+        if (any)
+            FUZZ_CHECK(rc == 0, "WSPCancelIoEx missed a pending operation", rc, err);
+        else
+            FUZZ_CHECK(rc == SOCKET_ERROR && err == ERROR_NOT_FOUND,
+                       "WSPCancelIoEx found an operation that is not pending", rc, err);
     }
 
     void get_result(reader& in) {
@@ -410,6 +440,8 @@ struct program {
             if (rc == 0 && (a & 1)) strict = (a >> 1 & 1) != 0;
             return;
         }
+        case op_cancel:
+            return cancel(in);
         default:
             return;
         }

@@ -64,6 +64,7 @@ void fake_backend::cancel(SOCKET s, void*) noexcept {
 
 void fake_backend::cancel_request(io_request& r) noexcept {
     ++request_cancels;
+    if (on_cancel) on_cancel(r.socket); // may finish r (or the other direction) first
     if (std::find(in_flight_.begin(), in_flight_.end(), &r) == in_flight_.end()) return;
     if (r.kind == io_kind::recv && !race_data.empty()) {
         const std::string data = race_data;

@@ -50,8 +50,9 @@ public:
     // Next cancel() or cancel_request() lets the receive win the race with these bytes instead of
     // aborting.
     void cancel_races_with(std::string_view data) { race_data = std::string(data); }
-    // Called at the start of every cancel(), before anything is finished: lets a test look at
-    // what the core did before it asked for the cancel (runs with the socket's mutex held).
+    // Called at the start of every cancel() and cancel_request(), before anything is finished: lets
+    // a test look at what the core did before it asked for the cancel (runs with the socket's mutex
+    // held).
     std::function<void(SOCKET)> on_cancel;
 
     std::vector<detail::io_request*> started; // every start(), in order
