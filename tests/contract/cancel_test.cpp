@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "../support/loopback.hpp"
+#include "driven_pair.hpp"
 
 using namespace sanport;
 using namespace sanport::test;
@@ -221,4 +221,70 @@ TEST_CASE("cancel.not-found: a completed operation, another socket's operation, 
     CHECK(cancel(old, nullptr, err) == SOCKET_ERROR);
     CHECK(wsa_name(err) == "WSAENOTSOCK");
     CHECK(WSPCancelIoEx(other.s, nullptr, nullptr) == SOCKET_ERROR); // api.errno
+}
+
+TEST_CASE("cancel.in-flight: cancelling one direction leaves the other's operation in the "
+          "kernel untouched - a waiting send completes, a waiting receive still gets its data") {
+    pair_options options;
+    options.peer_rcvbuf = 65536;
+    loopback_pair p = make_pair(options);
+    set_send_buffer(p.s, 65536);
+    const std::size_t total = 4u << 20;
+    const std::string big = pattern(total, 0, 33);
+    overlapped_op out({static_cast<ULONG>(total)});
+    out.send(p.s, big);
+    REQUIRE(out.call_pending());
+    overlapped_op in({16});
+    REQUIRE(in.recv(p.s) == SOCKET_ERROR);
+    sleep_ms(settle_ms); // both in the kernel (or its reactor): the send waits for room
+    int err = 0;
+    REQUIRE(WSPCancelIoEx(p.s, &in.ov(), &err) == 0);
+    REQUIRE(in.wait());
+    CHECK(wsa_name(in.result(p.s).err) == "WSA_OPERATION_ABORTED");
+    CHECK(out.pending());
+    CHECK(read_exactly(p.peer, total) == big); // the send goes on to its last byte
+    REQUIRE(out.wait());
+    CHECK(out.result(p.s).ok == TRUE);
+
+    // And the other way round: a send cancelled while a receive waits.
+    overlapped_op out2({static_cast<ULONG>(total)});
+    out2.send(p.s, big);
+    REQUIRE(out2.call_pending());
+    overlapped_op in2({16});
+    REQUIRE(in2.recv(p.s) == SOCKET_ERROR);
+    sleep_ms(settle_ms);
+    REQUIRE(WSPCancelIoEx(p.s, &out2.ov(), &err) == 0);
+    REQUIRE(out2.wait());
+    const DWORD went = out2.result(p.s).bytes;
+    CHECK(in2.pending());
+    send_all(p.peer, "receive");
+    REQUIRE(in2.wait());
+    CHECK(in2.data(7) == "receive");
+    CHECK(read_exactly(p.peer, went) == big.substr(0, went));
+}
+
+TEST_CASE("cancel.in-flight: on a driven engine, the owner's cancel reaches the kernel at once "
+          "and its dequeue returns the aborted receive") {
+    auto e = driven_engine();
+    posix_listener listener;
+    adopted_pair p;
+    adopt_pair(*e, listener, p);
+    completion_queue cq(*e);
+    REQUIRE(cq.associate(p.s, 0xD1) == 0);
+    watchdog dog(20000, [] { hung("cancel.in-flight on a driven engine"); });
+    overlapped_op head({8}), next({8});
+    REQUIRE(head.recv(p.s) == SOCKET_ERROR);
+    REQUIRE(next.recv(p.s) == SOCKET_ERROR);
+    completion_entry got[4];
+    CHECK(cq.dequeue(got, 4, 20) == 0u); // the head reaches the kernel
+    int err = 0;
+    REQUIRE(WSPCancelIoEx(p.s, &head.ov(), &err) == 0);
+    REQUIRE(cq.dequeue(got, 4, 5000) == 1u);
+    CHECK(got[0].overlapped == &head.ov());
+    CHECK(wsa_name(got[0].status) == "WSA_OPERATION_ABORTED");
+    send_all(p.peer, "next one");
+    REQUIRE(cq.dequeue(got, 4, 5000) == 1u);
+    CHECK(got[0].overlapped == &next.ov());
+    CHECK(got[0].bytes == 8u);
+    CHECK(next.data(8) == "next one");
 }

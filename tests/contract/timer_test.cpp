@@ -172,3 +172,19 @@ TEST_CASE("timer.deadline: a receive with a deadline - the timer's packet, then 
     CHECK(deadline.cancel() == 0);
     CHECK(count_more(cq, 150) == 0u);
 }
+
+TEST_CASE("timer.engine-gone: a timer armed when its engine is destroyed never fires, its "
+          "cancel finds nothing, and start is WSAESHUTDOWN") {
+    auto e = driven_engine();
+    auto cq = std::make_unique<completion_queue>(*e);
+    timer t(*cq);
+    REQUIRE(t.start(10, 1, nullptr) == 0);
+    e.reset();
+    CHECK(cq->is_shut_down());
+    CHECK_FALSE(t.armed());
+    CHECK(t.cancel() == ERROR_NOT_FOUND);
+    CHECK(wsa_name(t.start(10, 2, nullptr)) == "WSAESHUTDOWN");
+    completion_entry out[2];
+    CHECK(cq->dequeue(out, 2, 50) == 0u);
+    cq.reset(); // the timer outlives both
+}
