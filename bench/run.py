@@ -48,6 +48,9 @@ def parse_args(argv):
     p.add_argument("--cachesim-messages", default="30000,90000",
                    help="N1,N2 for the cache-simulated pass at 10,000 connections "
                         "(default 30000,90000)")
+    p.add_argument("--extra-servers", action="store_true",
+                   help="also run uring_fixed_file and uring_multishot (registered files, "
+                        "multishot receive)")
     p.add_argument("--smoke", action="store_true",
                    help="1 rep, 0.3 s, no 1,000/10,000, counters or plots; exit 1 on any failure")
     a = p.parse_args(argv)
@@ -110,7 +113,7 @@ class Progress:
 def main(argv):
     a = parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
-    have, missing = workloads.available_servers(a.bin)
+    have, missing = workloads.available_servers(a.bin, a.extra_servers)
     client_ok = os.access(os.path.join(a.bin, "bench_client"), os.X_OK)
     problems = []
     for m in missing:

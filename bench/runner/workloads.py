@@ -17,6 +17,10 @@ SERVERS = {
     "sanport_asio": ("srv_sanport", ["--backend", "asio"]),
     "uring_recv": ("srv_uring", ["--variant", "recv"]),
     "uring_readv_fixed": ("srv_uring", ["--variant", "readv_fixed"]),
+    # Raw liburing on registered files: what IOSQE_FIXED_FILE would save (issue 17).
+    "uring_fixed_file": ("srv_uring", ["--variant", "recv_fixed_file"]),
+    # Raw liburing with one multishot receive per connection and provided buffers (echo only).
+    "uring_multishot": ("srv_uring", ["--mode", "echo", "--variant", "recv_multishot"]),
     "asio": ("srv_asio", []),
     "epoll": ("srv_epoll", []),
     # The sample users copy (samples/echo_server.cpp): an accept thread, a per-connection
@@ -27,7 +31,10 @@ SERVERS = {
     # call shows (HANDOFF_WORKLOADS), not in every workload.
     "sanport_uring_thread": ("srv_sanport", ["--backend", "io_uring", "--engine", "thread"]),
 }
-ECHO_ONLY = ("echo_server",)
+ECHO_ONLY = ("echo_server", "uring_multishot")
+# Raw liburing with what a plain RECV server does not use (issue 17): measured on request
+# (run.py --extra-servers), not in the default report.
+EXTRA_SERVERS = ("uring_fixed_file", "uring_multishot")
 HANDOFF = ("sanport_uring_thread",)
 HANDOFF_WORKLOADS = ("pingpong", "multi64")
 SANPORT = ("sanport_uring", "sanport_asio")
@@ -70,9 +77,11 @@ CPU_UNIT = {"server_cpu_ns_per_msg": "ns/msg", "server_cpu_ns_per_recv": "ns/rec
             "server_cpu_ns_per_64k": "ns/64KiB"}
 
 
-def available_servers(bindir):
+def available_servers(bindir, extras=False):
     have, missing = [], []
     for name, (exe, _) in SERVERS.items():
+        if name in EXTRA_SERVERS and not extras:
+            continue
         path = os.path.join(bindir, exe)
         (have if os.path.isfile(path) and os.access(path, os.X_OK) else missing).append(name)
     return have, missing

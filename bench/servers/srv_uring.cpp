@@ -20,6 +20,12 @@
 //   submits. Every connection's slice of the region is a registered buffer (buffer index = fd).
 //   The table is registered sparse and each slice is registered the first time its fd is used:
 //   registering the whole region up front would pin (fault in) 1 GiB before the first client.
+// - --variant recv_fixed_file: RECV and SEND on registered files (IOSQE_FIXED_FILE, slot = fd,
+//   registered at accept, cleared before close): what a registered file table would save a
+//   server that already runs at raw liburing's cost (issue 17's "beyond the raw server").
+// - --variant recv_multishot (echo only): one multishot RECV per connection into a ring of
+//   provided buffers (IORING_REGISTER_PBUF_RING), each buffer echoed from and then given back:
+//   what multishot receive would save a server at raw liburing's cost (issue 17).
 // - SIGINT/SIGTERM: a signalfd polled through the ring, so an idle server stops at once.
 
 #include <liburing.h>
@@ -54,11 +60,19 @@ struct conn {
     std::uint32_t send_off = 0; // echo: bytes [send_off, send_len) of the buffer still to send
     std::uint32_t send_len = 0;
     iovec iov[2]{}; // readv_fixed: must stay valid while the receive is in flight
+    // recv_multishot: provided buffers received and not yet echoed, oldest first.
+    std::uint16_t pending_bid[8]{};
+    std::uint32_t pending_len[8]{};
+    std::uint8_t pending_head = 0, pending_n = 0;
+    bool ended = false; // the stream ended: close once the queued echoes went out
 };
+constexpr unsigned provided_buffers = 16384; // one per connection in flight, and then some
+constexpr std::uint32_t provided_size = 2048;
 
 class server {
 public:
-    server(const bench::options& opt, bool readv_fixed, std::size_t max_fds);
+    server(const bench::options& opt, bool readv_fixed, bool fixed_files, bool multishot,
+           std::size_t max_fds);
     void run(int listen_fd, int stop_fd);
 
 private:
@@ -68,12 +82,23 @@ private:
     void post_recv(int fd);
     void post_send(int fd);
     void on_accept(int res);
-    void on_recv(int fd, int res);
+    void on_recv(int fd, int res, unsigned cqe_flags);
+    void setup_provided_buffers();
+    void on_recv_multishot(int fd, int res, unsigned cqe_flags);
+    void on_send_multishot(int fd, int res);
+    char* provided(unsigned bid) { return bufs_ + static_cast<std::size_t>(bid) * provided_size; }
     void on_send(int fd, int res);
-    void close_conn(int fd) { close(fd); }
+    void close_conn(int fd);
+    void fixed(io_uring_sqe* sqe) const {
+        if (fixed_files_) sqe->flags |= IOSQE_FIXED_FILE; // fd is then the slot, slot = fd
+    }
 
     bench::options opt_;
     bool readv_fixed_;
+    bool fixed_files_;
+    bool multishot_;
+    io_uring_buf_ring* br_ = nullptr;
+    char* bufs_ = nullptr;
     io_uring ring_{};
     std::vector<conn> conns_;
     std::vector<std::uint8_t> registered_; // readv_fixed: slice of fd already registered
@@ -82,9 +107,10 @@ private:
     bool stop_ = false;
 };
 
-server::server(const bench::options& opt, bool readv_fixed, std::size_t max_fds)
-    : opt_(opt), readv_fixed_(readv_fixed), conns_(max_fds),
-      region_(bench::map_region(max_fds * opt.buffer)) {
+server::server(const bench::options& opt, bool readv_fixed, bool fixed_files, bool multishot,
+               std::size_t max_fds)
+    : opt_(opt), readv_fixed_(readv_fixed), fixed_files_(fixed_files), multishot_(multishot),
+      conns_(max_fds), region_(bench::map_region(max_fds * opt.buffer)) {
     struct ring_setup {
         unsigned flags;
         const char* name;
@@ -101,12 +127,20 @@ server::server(const bench::options& opt, bool readv_fixed, std::size_t max_fds)
         ret = io_uring_queue_init_params(queue_depth, &ring_, &p);
         if (ret == 0) {
             std::fprintf(stderr, "srv_uring: ring setup %s, variant %s\n", s.name,
-                         readv_fixed ? "readv_fixed" : "recv");
+                         readv_fixed   ? "readv_fixed"
+                         : fixed_files ? "recv_fixed_file"
+                         : multishot   ? "recv_multishot"
+                                       : "recv");
             break;
         }
         std::fprintf(stderr, "srv_uring: ring setup %s refused: %s\n", s.name, strerror(-ret));
     }
     if (ret != 0) bench::fail("io_uring_queue_init_params failed");
+    if (multishot_) setup_provided_buffers();
+    if (fixed_files_) {
+        ret = io_uring_register_files_sparse(&ring_, static_cast<unsigned>(max_fds));
+        if (ret < 0) bench::fail("io_uring_register_files_sparse: %s", strerror(-ret));
+    }
     if (!readv_fixed_) return;
 
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
@@ -145,8 +179,13 @@ void server::post_recv(int fd) {
         // reject other positions), buf_index = the registered buffer the iovecs point into.
         io_uring_prep_rw(op_readv_fixed, sqe, fd, conns_[fd].iov, 2, 0);
         sqe->buf_index = static_cast<std::uint16_t>(fd);
+    } else if (multishot_) {
+        io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 0;
     } else {
         io_uring_prep_recv(sqe, fd, buf(fd), opt_.buffer, 0);
+        fixed(sqe);
     }
     io_uring_sqe_set_data64(sqe, tag(fd, op_recv));
 }
@@ -154,7 +193,9 @@ void server::post_recv(int fd) {
 void server::post_send(int fd) {
     conn& c = conns_[fd];
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_send(sqe, fd, buf(fd) + c.send_off, c.send_len - c.send_off, MSG_NOSIGNAL);
+    char* from = multishot_ ? provided(c.pending_bid[c.pending_head]) : buf(fd);
+    io_uring_prep_send(sqe, fd, from + c.send_off, c.send_len - c.send_off, MSG_NOSIGNAL);
+    fixed(sqe);
     io_uring_sqe_set_data64(sqe, tag(fd, op_send));
 }
 
@@ -172,6 +213,10 @@ void server::on_accept(int res) {
         return;
     }
     bench::set_nodelay(fd);
+    if (fixed_files_) {
+        const int ret = io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &fd, 1);
+        if (ret < 0) bench::fail("register file %d: %s", fd, strerror(-ret));
+    }
     conn& c = conns_[fd];
     c = conn{};
     if (readv_fixed_) {
@@ -189,7 +234,81 @@ void server::on_accept(int res) {
     post_recv(fd);
 }
 
-void server::on_recv(int fd, int res) {
+void server::close_conn(int fd) {
+    if (fixed_files_) { // the table holds a reference: the peer sees the close only once cleared
+        int none = -1;
+        io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &none, 1);
+    }
+    close(fd);
+}
+
+void server::setup_provided_buffers() {
+    void* mem = nullptr;
+    if (posix_memalign(&mem, 4096, provided_buffers * sizeof(io_uring_buf)) != 0)
+        bench::fail("provided buffer ring: out of memory");
+    br_ = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(br_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
+    reg.ring_entries = provided_buffers;
+    reg.bgid = 0;
+    const int ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (ret < 0) bench::fail("io_uring_register_buf_ring: %s", strerror(-ret));
+    bufs_ = bench::map_region(std::size_t{provided_buffers} * provided_size);
+    const int mask = io_uring_buf_ring_mask(provided_buffers);
+    for (unsigned i = 0; i < provided_buffers; ++i)
+        io_uring_buf_ring_add(br_, provided(i), provided_size, static_cast<unsigned short>(i), mask,
+                              static_cast<int>(i));
+    io_uring_buf_ring_advance(br_, static_cast<int>(provided_buffers));
+}
+
+void server::on_recv_multishot(int fd, int res, unsigned cqe_flags) {
+    conn& c = conns_[fd];
+    if (res > 0) {
+        if (c.pending_n == std::size(c.pending_bid)) bench::fail("fd %d: echo queue full", fd);
+        const unsigned at = (c.pending_head + c.pending_n) % std::size(c.pending_bid);
+        c.pending_bid[at] = static_cast<std::uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+        c.pending_len[at] = static_cast<std::uint32_t>(res);
+        if (c.pending_n++ == 0) {
+            c.send_off = 0;
+            c.send_len = c.pending_len[c.pending_head];
+            post_send(fd);
+        }
+    }
+    if (res > 0 || res == -ENOBUFS || res == -EINTR || res == -EAGAIN) {
+        if (!(cqe_flags & IORING_CQE_F_MORE)) post_recv(fd); // the kernel ended it: arm again
+        return;
+    }
+    if (res < 0 && !bench::is_peer_error(-res))
+        std::fprintf(stderr, "srv_uring: receive on fd %d: %s\n", fd, strerror(-res));
+    c.ended = true;
+    if (c.pending_n == 0) close_conn(fd);
+}
+
+void server::on_send_multishot(int fd, int res) {
+    conn& c = conns_[fd];
+    if (res < 0 && res != -EINTR && res != -EAGAIN) {
+        c.ended = true; // the queued buffers are given back below, one per call, as they go
+        res = static_cast<int>(c.send_len - c.send_off);
+    }
+    c.send_off += res > 0 ? static_cast<std::uint32_t>(res) : 0;
+    if (c.send_off < c.send_len) return post_send(fd);
+    // Echoed: the buffer goes back to the kernel's ring.
+    io_uring_buf_ring_add(br_, provided(c.pending_bid[c.pending_head]), provided_size,
+                          c.pending_bid[c.pending_head], io_uring_buf_ring_mask(provided_buffers),
+                          0);
+    io_uring_buf_ring_advance(br_, 1);
+    c.pending_head = static_cast<std::uint8_t>((c.pending_head + 1) % std::size(c.pending_bid));
+    if (--c.pending_n != 0) {
+        c.send_off = 0;
+        c.send_len = c.pending_len[c.pending_head];
+        return post_send(fd);
+    }
+    if (c.ended) close_conn(fd);
+}
+
+void server::on_recv(int fd, int res, unsigned cqe_flags) {
+    if (multishot_) return on_recv_multishot(fd, res, cqe_flags);
     conn& c = conns_[fd];
     if (res > 0) {
         if (opt_.mode == bench::mode::sink) {
@@ -215,6 +334,7 @@ void server::on_recv(int fd, int res) {
 }
 
 void server::on_send(int fd, int res) {
+    if (multishot_) return on_send_multishot(fd, res);
     conn& c = conns_[fd];
     if (res >= 0 || res == -EINTR || res == -EAGAIN) {
         c.send_off += res > 0 ? static_cast<std::uint32_t>(res) : 0;
@@ -251,7 +371,7 @@ void server::run(int listen_fd, int stop_fd) {
                 on_accept(cqe->res);
                 break;
             case op_recv:
-                on_recv(fd, cqe->res);
+                on_recv(fd, cqe->res, cqe->flags);
                 break;
             case op_send:
                 on_send(fd, cqe->res);
@@ -270,9 +390,15 @@ void server::run(int listen_fd, int stop_fd) {
 int main(int argc, char** argv) {
     bench::options opt;
     if (!bench::parse_options(argc, argv, opt, "srv_uring")) return 2;
-    bool readv_fixed = opt.variant == "readv_fixed";
-    if (!readv_fixed && !opt.variant.empty() && opt.variant != "recv")
-        bench::fail("--variant must be recv or readv_fixed, got %s", opt.variant.c_str());
+    const bool readv_fixed = opt.variant == "readv_fixed";
+    const bool fixed_files = opt.variant == "recv_fixed_file";
+    const bool multishot = opt.variant == "recv_multishot";
+    if (!readv_fixed && !fixed_files && !multishot && !opt.variant.empty() && opt.variant != "recv")
+        bench::fail("--variant must be recv, readv_fixed, recv_fixed_file or recv_multishot, "
+                    "got %s",
+                    opt.variant.c_str());
+    if (multishot && opt.mode != bench::mode::echo)
+        bench::fail("--variant recv_multishot serves echo only");
     if (!opt.backend.empty() || opt.posted != 1)
         bench::fail("--backend and --posted K>1 are not supported by srv_uring");
     std::size_t max_fds = bench::raise_fd_limit();
@@ -281,7 +407,7 @@ int main(int argc, char** argv) {
     std::uint16_t port = 0;
     int listen_fd = bench::open_listener(opt.port, port, false);
     if (listen_fd < 0) return 1;
-    server srv(opt, readv_fixed, max_fds);
+    server srv(opt, readv_fixed, fixed_files, multishot, max_fds);
     bench::print_ready(port);
     srv.run(listen_fd, stop_fd);
     return 0;
