@@ -17,7 +17,7 @@ SERVERS = {
     "sanport_asio": ("srv_sanport", ["--backend", "asio"]),
     "uring_recv": ("srv_uring", ["--variant", "recv"]),
     "uring_readv_fixed": ("srv_uring", ["--variant", "readv_fixed"]),
-    # Raw liburing on registered files: what IOSQE_FIXED_FILE would save (issue 17).
+    # Raw liburing on registered files: what IOSQE_FIXED_FILE would save (docs/design.md).
     "uring_fixed_file": ("srv_uring", ["--variant", "recv_fixed_file"]),
     # Raw liburing with one multishot receive per connection and provided buffers (echo only).
     "uring_multishot": ("srv_uring", ["--mode", "echo", "--variant", "recv_multishot"]),
@@ -32,7 +32,7 @@ SERVERS = {
     "sanport_uring_thread": ("srv_sanport", ["--backend", "io_uring", "--engine", "thread"]),
 }
 ECHO_ONLY = ("echo_server", "uring_multishot")
-# Raw liburing with what a plain RECV server does not use (issue 17): measured on request
+# Raw liburing with what a plain RECV server does not use (docs/design.md): measured on request
 # (run.py --extra-servers), not in the default report.
 EXTRA_SERVERS = ("uring_fixed_file", "uring_multishot")
 HANDOFF = ("sanport_uring_thread",)

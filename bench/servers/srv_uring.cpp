@@ -22,10 +22,10 @@
 //   registering the whole region up front would pin (fault in) 1 GiB before the first client.
 // - --variant recv_fixed_file: RECV and SEND on registered files (IOSQE_FIXED_FILE, slot = fd,
 //   registered at accept, cleared before close): what a registered file table would save a
-//   server that already runs at raw liburing's cost (issue 17's "beyond the raw server").
+//   server that already runs at raw liburing's cost (docs/design.md, "The hot path").
 // - --variant recv_multishot (echo only): one multishot RECV per connection into a ring of
 //   provided buffers (IORING_REGISTER_PBUF_RING), each buffer echoed from and then given back:
-//   what multishot receive would save a server at raw liburing's cost (issue 17).
+//   what multishot receive would save a server at raw liburing's cost (docs/design.md).
 // - SIGINT/SIGTERM: a signalfd polled through the ring, so an idle server stops at once.
 
 #include <liburing.h>
