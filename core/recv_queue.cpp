@@ -359,7 +359,15 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
     }
     if (c.wsa == 0) return end_of_stream(s);
     if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
-        op_advance(head, 0);
+        // cancel.in-flight: bytes the request moved before the cancel stopped it (IOCP reports
+        // them with the abort) are in the buffers and gone from the stream: they are kept.
+        const std::uint32_t moved = c.wsa == WSA_OPERATION_ABORTED ? c.bytes : 0;
+        if (head.flags & MSG_PEEK) {
+            op_advance(head, 0);
+            if (moved != 0) head.bytes = moved;
+        } else {
+            op_advance(head, moved);
+        }
         s.recv.ops.pop_front();
         complete_op(s, head, head.bytes != 0 ? 0 : c.wsa, false);
         return recv_start(s);

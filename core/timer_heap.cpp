@@ -6,6 +6,7 @@
 
 #include "core/completion_queue_impl.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace sanport::detail {
@@ -66,14 +67,18 @@ void timer_heap::remove_at(std::size_t i) noexcept {
 void timer_heap::publish_earliest() noexcept {
     const std::int64_t earliest =
         heap_.empty() ? std::numeric_limits<std::int64_t>::max() : heap_.front()->deadline_ns;
-    if (earliest < earliest_ns_.load(std::memory_order_relaxed))
-        generation_.fetch_add(1, std::memory_order_seq_cst);
+    const bool earlier = earliest < earliest_ns_.load(std::memory_order_relaxed);
+    // The deadline first, then the generation: a driver that reads the new generation (its
+    // seq_cst load) is then sure to read the new deadline in clamp(). The other order let it
+    // read the new generation, then the old deadline, and sleep past the new one.
     earliest_ns_.store(earliest, std::memory_order_seq_cst);
+    if (earlier) generation_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 int timer_heap::arm(timer_state& t, std::int64_t deadline_ns,
                     const completion_entry& packet) noexcept {
     std::lock_guard lock(mutex_);
+    if (retired_) return WSAESHUTDOWN; // timer.engine-gone: clear() ran before this start
     if (t.index != timer_not_armed) return WSAEINVAL;
     t.packet = packet;
     t.deadline_ns = deadline_ns;
@@ -104,6 +109,7 @@ bool timer_heap::armed(const timer_state& t) noexcept {
 
 void timer_heap::clear() noexcept {
     std::lock_guard lock(mutex_);
+    retired_ = true;
     for (timer_state* t : heap_)
         t->index = timer_not_armed;
     heap_.clear();
@@ -115,7 +121,9 @@ int timer_heap::clamp(int timeout_ms) const noexcept {
     if (earliest == std::numeric_limits<std::int64_t>::max() || timeout_ms == 0) return timeout_ms;
     const std::int64_t left_ns = earliest - now_ns();
     if (left_ns <= 0) return 0;
-    const std::int64_t left_ms = (left_ns + 999'999) / 1'000'000;
+    // At most INT_MAX: a deadline 25 days away must not wrap to a negative (endless) wait.
+    const std::int64_t left_ms =
+        std::min<std::int64_t>((left_ns + 999'999) / 1'000'000, std::numeric_limits<int>::max());
     if (timeout_ms < 0 || left_ms < timeout_ms) return static_cast<int>(left_ms);
     return timeout_ms;
 }

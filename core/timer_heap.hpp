@@ -40,14 +40,15 @@ struct timer_state {
 
 class timer_heap {
 public:
-    // 0, WSAEINVAL when t is armed already, WSAENOBUFS when memory ran out. Wakes nobody:
-    // the caller does (engine_impl::arm_timer).
+    // 0, WSAEINVAL when t is armed already, WSAESHUTDOWN after clear(), WSAENOBUFS when
+    // memory ran out. Wakes nobody: the caller does (engine_impl::arm_timer).
     int arm(timer_state& t, std::int64_t deadline_ns, const completion_entry& packet) noexcept;
     // true when t was armed and now is not (no packet will come); false when it was not armed
     // (it fired: its packet is queued, or about to be).
     bool disarm(timer_state& t) noexcept;
     bool armed(const timer_state& t) noexcept;
-    // The engine is retiring: nothing fires from now on, and every timer reads as not armed.
+    // The engine is retiring: nothing fires from now on, every timer reads as not armed, and
+    // arm() fails with WSAESHUTDOWN.
     void clear() noexcept;
 
     // Driving thread: timeout_ms (-1 = no limit) shortened to reach the nearest deadline,
@@ -74,6 +75,7 @@ private:
     std::mutex mutex_;
     std::vector<timer_state*> heap_;
     std::uint64_t next_sequence_ = 0;
+    bool retired_ = false;
     std::atomic<std::int64_t> earliest_ns_{std::numeric_limits<std::int64_t>::max()};
     std::atomic<std::uint32_t> generation_{0};
 };

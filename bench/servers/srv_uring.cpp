@@ -32,6 +32,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
@@ -73,6 +74,9 @@ class server {
 public:
     server(const bench::options& opt, bool readv_fixed, bool fixed_files, bool multishot,
            std::size_t max_fds);
+    ~server() { std::free(br_); } // the provided-buffer ring (LeakSanitizer checks the exit)
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
     void run(int listen_fd, int stop_fd);
 
 private:

@@ -70,6 +70,10 @@ void fake_backend::cancel_request(io_request& r) noexcept {
         const std::string data = race_data;
         race_data.clear();
         deliver(r.socket, data);
+    } else if (r.kind == io_kind::recv && !abort_data.empty()) {
+        const std::string data = abort_data;
+        abort_data.clear();
+        finish(&r, WSA_OPERATION_ABORTED, place(r, data));
     } else {
         finish(&r, WSA_OPERATION_ABORTED, 0);
     }
@@ -113,13 +117,18 @@ std::uint32_t fake_backend::deliver(SOCKET s, std::string_view data) {
         finish(r, 0, data.empty() ? 0 : 1);
         return 0;
     }
+    const std::uint32_t done = place(*r, data);
+    finish(r, 0, done);
+    return done;
+}
+
+std::uint32_t fake_backend::place(io_request& r, std::string_view data) {
     std::uint32_t done = 0;
-    for (std::uint32_t i = 0; i < r->count && done < data.size(); ++i) {
-        const auto take = std::min<std::size_t>(r->buffers[i].len, data.size() - done);
-        std::memcpy(r->buffers[i].buf, data.data() + done, take);
+    for (std::uint32_t i = 0; i < r.count && done < data.size(); ++i) {
+        const auto take = std::min<std::size_t>(r.buffers[i].len, data.size() - done);
+        std::memcpy(r.buffers[i].buf, data.data() + done, take);
         done += static_cast<std::uint32_t>(take);
     }
-    finish(r, 0, done);
     return done;
 }
 

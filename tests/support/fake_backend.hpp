@@ -50,6 +50,9 @@ public:
     // Next cancel() or cancel_request() lets the receive win the race with these bytes instead of
     // aborting.
     void cancel_races_with(std::string_view data) { race_data = std::string(data); }
+    // Next cancel_request() of a receive places these bytes and still reports the abort, as
+    // IOCP does for a request that moved bytes before the cancel reached it.
+    void cancel_aborts_after(std::string_view data) { abort_data = std::string(data); }
     // Called at the start of every cancel() and cancel_request(), before anything is finished: lets
     // a test look at what the core did before it asked for the cancel (runs with the socket's mutex
     // held).
@@ -59,12 +62,14 @@ public:
     std::deque<detail::io_completion> ready;  // what reap() returns next
     std::vector<std::int32_t> live_regions;
     std::string race_data;
+    std::string abort_data;
     int attached = 0, detached = 0, wakes = 0, cancels = 0, request_cancels = 0;
     int inline_next = 0; // the next this many sends finish inside start(), all bytes moved
     std::uint32_t max_in_flight_per_socket_dir = 0;
 
 private:
     void finish(detail::io_request* r, int wsa, std::uint32_t bytes);
+    std::uint32_t place(detail::io_request& r, std::string_view data); // copy into r's buffers
     std::vector<detail::io_request*> in_flight_;
 };
 

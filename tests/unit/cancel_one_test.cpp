@@ -84,6 +84,23 @@ TEST_CASE("core: cancel one - a cancel racing with data keeps the bytes: success
     CHECK(a.got() == "won");
 }
 
+TEST_CASE("core: cancel one - an abort that reports bytes (IOCP) keeps them: success, and the "
+          "next receive continues the stream") {
+    rig r;
+    const SOCKET s = r.open();
+    posted& a = r.recv(s, {8});
+    posted& b = r.recv(s, {8});
+    r.fake->cancel_aborts_after("kept");
+    CHECK(cancel(s, &a.ov) == 0);
+    r.run();
+    CHECK_FALSE(a.pending());
+    CHECK(a.status() == 0);
+    CHECK(a.got() == "kept");
+    CHECK(r.fake->deliver(s, "next") == 4);
+    r.run();
+    CHECK(b.got() == "next");
+}
+
 TEST_CASE("core: cancel one - a MSG_WAITALL receive with bytes ends with them, not re-armed") {
     rig r;
     const SOCKET s = r.open();
