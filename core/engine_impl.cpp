@@ -295,9 +295,8 @@ void engine_impl::want_cancel_request(socket_state& s, direction& d) {
 void engine_impl::cancel_head_request(socket_state& s, direction& d) noexcept {
     // The head may have completed (and another started) since the cancel was asked for: only
     // a head still marked cancelled, still in the kernel, is stopped.
-    const bool in_kernel =
-        d.in_flight && (&d == &s.send || s.recv_target_kind != recv_target::read_ahead);
-    if (in_kernel && !d.ops.empty() && d.ops.front().cancelled) backend_->cancel_request(d.request);
+    if (head_in_kernel(s, d) && !d.ops.empty() && d.ops.front().cancelled)
+        backend_->cancel_request(d.request);
 }
 
 void engine_impl::post_command(std::function<void()> fn) {

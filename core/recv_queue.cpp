@@ -96,6 +96,17 @@ void end_of_stream(socket_state& s) noexcept {
     finish_all_at_end(s);
 }
 
+// n bytes of a completion landed in the head. A peek reports them without moving the cursor
+// (recv.peek: the bytes stay in the kernel).
+void take_bytes(op& head, std::uint32_t n) noexcept {
+    if (head.flags & MSG_PEEK) {
+        op_advance(head, 0);
+        head.bytes = n;
+    } else {
+        op_advance(head, n);
+    }
+}
+
 bool is_request_local(int wsa) noexcept {
     // Faults of this request's buffers; the connection lives on.
     return wsa == WSAEFAULT || wsa == WSAEINVAL || wsa == WSAENOBUFS;
@@ -291,12 +302,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         // as end of stream or reset; bytes the kernel already placed are never dropped.
         if (target == recv_target::head && !s.recv.ops.empty()) {
             op& head = s.recv.ops.front();
-            if (head.flags & MSG_PEEK) {
-                op_advance(head, 0);
-                head.bytes = c.bytes;
-            } else {
-                op_advance(head, c.bytes);
-            }
+            take_bytes(head, c.bytes);
             s.recv.ops.pop_front();
             complete_op(s, head, head.bytes != 0 ? 0 : WSA_OPERATION_ABORTED, false);
         }
@@ -340,12 +346,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         return recv_start(s);
     }
     if (c.wsa == 0 && c.bytes != 0) {
-        if (head.flags & MSG_PEEK) { // recv.peek: the bytes stay in the kernel
-            op_advance(head, 0);
-            head.bytes = c.bytes;
-        } else {
-            op_advance(head, c.bytes);
-        }
+        take_bytes(head, c.bytes);
         // The specification: "Regardless of whether the incoming data fills all the buffers, the
         // SAN service provider signals a completion event" -- recv.waitall (depart.waitall) is the
         // one exception.
@@ -361,13 +362,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
     if (c.wsa == WSA_OPERATION_ABORTED || is_request_local(c.wsa)) {
         // cancel.in-flight: bytes the request moved before the cancel stopped it (IOCP reports
         // them with the abort) are in the buffers and gone from the stream: they are kept.
-        const std::uint32_t moved = c.wsa == WSA_OPERATION_ABORTED ? c.bytes : 0;
-        if (head.flags & MSG_PEEK) {
-            op_advance(head, 0);
-            if (moved != 0) head.bytes = moved;
-        } else {
-            op_advance(head, moved);
-        }
+        take_bytes(head, c.wsa == WSA_OPERATION_ABORTED ? c.bytes : 0);
         s.recv.ops.pop_front();
         complete_op(s, head, head.bytes != 0 ? 0 : c.wsa, false);
         return recv_start(s);
@@ -382,8 +377,7 @@ void recv_abort_queued(socket_state& s) noexcept {
     // it.
     op_fifo keep;
     // A head served on its caller stays too: that thread still fills it (the close wakes it).
-    if (((s.recv.in_flight && s.recv_target_kind != recv_target::read_ahead) || s.recv.on_caller) &&
-        !s.recv.ops.empty())
+    if ((head_in_kernel(s, s.recv) || s.recv.on_caller) && !s.recv.ops.empty())
         keep.push_back(s.recv.ops.pop_front());
     while (!s.recv.ops.empty()) {
         op& o = s.recv.ops.pop_front();

@@ -139,6 +139,12 @@ struct socket_state {
     std::uint32_t ra_available() const noexcept { return ra ? ra->available() : 0; }
 };
 
+// Whether the kernel is filling the head op of d (for receives: not the read-ahead buffer).
+// Cancels reach only that op through the backend; every other queued op is the core's alone.
+inline bool head_in_kernel(const socket_state& s, const direction& d) noexcept {
+    return d.in_flight && (&d == &s.send || s.recv_target_kind != recv_target::read_ahead);
+}
+
 // Runs start_once() for direction d, again for as long as an inline completion inside it asked
 // for another start, instead of recursing (see direction::starting).
 template <class Fn> void start_flat(direction& d, Fn&& start_once) noexcept {

@@ -27,11 +27,6 @@ bool matches(const op& o, const WSAOVERLAPPED* ov) noexcept {
     return !o.no_packet && (ov == nullptr || o.overlapped == ov);
 }
 
-// Whether the head of d is what the kernel is filling (not the read-ahead buffer).
-bool head_in_kernel(const socket_state& s, const direction& d) noexcept {
-    return d.in_flight && (&d == &s.send || s.recv_target_kind != recv_target::read_ahead);
-}
-
 std::uint32_t cancel_in(socket_state& s, direction& d, const WSAOVERLAPPED* ov) noexcept {
     std::uint32_t found = 0;
     const op* kernel_head = head_in_kernel(s, d) ? d.ops.begin() : nullptr;

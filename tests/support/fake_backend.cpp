@@ -51,21 +51,17 @@ void fake_backend::cancel(SOCKET s, void*) noexcept {
     std::vector<io_request*> mine;
     for (io_request* r : in_flight_)
         if (r->socket == s) mine.push_back(r);
-    for (io_request* r : mine) {
-        if (r->kind == io_kind::recv && !race_data.empty()) {
-            const std::string data = race_data;
-            race_data.clear();
-            deliver(s, data);
-        } else {
-            finish(r, WSA_OPERATION_ABORTED, 0);
-        }
-    }
+    for (io_request* r : mine)
+        stop(*r);
 }
 
 void fake_backend::cancel_request(io_request& r) noexcept {
     ++request_cancels;
     if (on_cancel) on_cancel(r.socket); // may finish r (or the other direction) first
-    if (std::find(in_flight_.begin(), in_flight_.end(), &r) == in_flight_.end()) return;
+    if (std::find(in_flight_.begin(), in_flight_.end(), &r) != in_flight_.end()) stop(r);
+}
+
+void fake_backend::stop(io_request& r) {
     if (r.kind == io_kind::recv && !race_data.empty()) {
         const std::string data = race_data;
         race_data.clear();

@@ -70,6 +70,9 @@ public:
 private:
     void finish(detail::io_request* r, int wsa, std::uint32_t bytes);
     std::uint32_t place(detail::io_request& r, std::string_view data); // copy into r's buffers
+    // A cancelled request in flight finishes: with race_data (a receive that won), with
+    // abort_data (an abort that moved bytes), or aborted with nothing.
+    void stop(detail::io_request& r);
     std::vector<detail::io_request*> in_flight_;
 };
 
