@@ -115,6 +115,15 @@ void engine_impl::add_queue(const std::shared_ptr<completion_queue_impl>& q) {
 
 void engine_impl::retire() {
     stop();
+    // Commands the engine's thread stopped before running (the regions the closes above
+    // retired) run here, while the backend is still there: each frees what it owns.
+    std::vector<std::function<void()>> leftover;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        leftover.swap(commands_);
+    }
+    for (auto& fn : leftover)
+        fn();
     timers_.clear(); // timer.engine-gone: nothing fires any more
     std::vector<std::weak_ptr<completion_queue_impl>> queues;
     {
