@@ -12,7 +12,8 @@
 //  - memory: an io_request and every buffer it names stay valid until its completion is reaped.
 //  - exactly once: every request start() accepted is reported once, either inline (start
 //    returns true) or by reap(), also after cancel(). Nothing else is ever reported.
-//  - errors: only WSA codes (compat's wsa_from_transfer_errno); never errno or Win32 codes.
+//  - errors: only WSA codes (compat's wsa_from_transfer_errno; an accept's through
+//    wsa_from_errno, as a life-cycle call); never errno or Win32 codes.
 //    EAGAIN and EINTR are retried inside the backend and never reported.
 //  - no semantics: a receive that returns 0 bytes is reported as {wsa 0, bytes 0}; the core
 //    decides whether that is the end of the stream. A short send is reported as is.
@@ -32,6 +33,19 @@ enum class io_kind : std::uint8_t {
     send,       // send buffers in order; a short send is reported as is
     recv_probe, // wait until readable: 1-byte MSG_PEEK into buffers[0];
                 // reports 1 = data is there, 0 = end of stream
+    accept,     // take one connection from the listening `socket`; see accept_target
+};
+
+// What an accept request names instead of buffers. Windows' AcceptEx needs the socket that
+// becomes the connection and room for the two addresses up front; a backend that accepts into
+// a new descriptor (Linux) ignores both and reports that descriptor in io_completion::bytes
+// (IOCP reports 0). The core installs the connection into `socket` afterwards either way.
+struct accept_target {
+    SOCKET socket = INVALID_SOCKET;
+    char* addresses = nullptr;      // local_length + remote_length bytes
+    std::uint32_t local_length = 0; // each at least 16 bytes above the family's address
+    std::uint32_t remote_length = 0;
+    std::uint64_t identity = 0; // the core's: which socket `socket` named when posted
 };
 
 // The most buffers one request names (the kernel's IOV_MAX), and the most bytes (2^31 - 1).
@@ -42,9 +56,12 @@ inline constexpr std::uint32_t max_request_bytes = 0x7fffffffu;
 // Fields ordered without holes: 48 bytes, two per socket.
 struct io_request {
     SOCKET socket = INVALID_SOCKET;
-    void* backend_socket = nullptr;         // what attach() produced for this socket
-    const kernel_buffer* buffers = nullptr; // no zero-length entries, 1..max_request_buffers
-    void* owner = nullptr;                  // the core's; handed back untouched
+    void* backend_socket = nullptr; // what attach() produced for this socket
+    union {
+        const kernel_buffer* buffers = nullptr; // no zero-length entries, 1..max_request_buffers
+        const accept_target* accept;            // io_kind::accept (count 0)
+    };
+    void* owner = nullptr; // the core's; handed back untouched
     std::uint32_t count = 0;
     std::uint32_t flags = 0;      // MSG_PEEK for recv, else 0
     std::int32_t fixed_slot = -1; // registered region holding every buffer, or -1
@@ -55,7 +72,8 @@ struct io_request {
 struct io_completion {
     io_request* request = nullptr;
     int wsa = 0;             // 0, or a WSA code; WSA_OPERATION_ABORTED after cancel()
-    std::uint32_t bytes = 0; // bytes moved (may be > 0 even after cancel(): keep them)
+    std::uint32_t bytes = 0; // bytes moved (may be > 0 even after cancel(): keep them);
+                             // accept: the new OS socket where the backend made one
     bool more_data = false;  // recv: the kernel said more data is queued (a hint)
 };
 

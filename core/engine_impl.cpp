@@ -206,9 +206,12 @@ int engine_impl::run_once(int timeout_ms) {
 void engine_impl::dispatch(const io_completion& c) {
     auto* s = static_cast<socket_state*>(c.request->owner);
     std::lock_guard lock(s->mutex);
-    if (c.request == &s->recv.request)
-        recv_done(*s, c);
-    else
+    if (c.request == &s->recv.request) {
+        if (c.request->kind == io_kind::accept) [[unlikely]]
+            accept_done(*s, c);
+        else
+            recv_done(*s, c);
+    } else
         send_done(*s, c);
     // A closer that reads busy == 0 takes s->mutex before it recycles s (finish_close), so the
     // unlock below is still ours. run_once bumps the completion generation after the batch,

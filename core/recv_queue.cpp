@@ -180,6 +180,8 @@ void recv_start_once(socket_state& s) noexcept;
 } // namespace
 
 void recv_start_queued(socket_state& s) noexcept {
+    if (s.state == conn_state::listening) [[unlikely]]
+        return accept_start_queued(s); // its receive direction holds accepts
     // engine.other-thread.blocking: a receive that finished on its caller hands what follows
     // to the engine (unless this thread may start requests itself).
     if (!s.engine->starts_here()) {

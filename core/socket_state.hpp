@@ -125,6 +125,9 @@ struct socket_state {
     // Engine hand-off: queued on the engine's kick list at most once.
     bool kick_queued = false;
     bool cancel_wanted = false;
+    // accept.target-closed: the listener of the last WSPAcceptEx that named this socket as its
+    // accept socket; its close aborts that accept if it still waits.
+    SOCKET accepting_on = INVALID_SOCKET;
     // sys::identity of the OS socket when it was registered (set by every registration):
     // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
     std::uint64_t identity = 0;

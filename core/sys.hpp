@@ -27,6 +27,22 @@ int bind(SOCKET s, const sockaddr* name, int namelen) noexcept;
 int listen(SOCKET s, int backlog) noexcept;
 // Blocking accept (retries EINTR; waits for readiness if the socket is non-blocking).
 int accept(SOCKET s, sockaddr* addr, int* addrlen, SOCKET& out) noexcept;
+// Overlapped accept (accept.*): one attempt that never waits. 0 with `out` set, WSAEWOULDBLOCK
+// when no connection is waiting, or the code. Turns O_NONBLOCK on for the listener (accept()
+// above still waits).
+int accept_now(SOCKET listener, SOCKET& out) noexcept;
+// Whether an accept makes a new descriptor that takes the accept socket's number (Linux: the
+// backend detaches the old socket before take_accepted and attaches the new one after), or
+// the accept socket itself becomes the connection (Windows' AcceptEx).
+bool accept_renumbers() noexcept;
+// Makes `target` the connection an accept request produced. Linux: `accepted` takes target's
+// number (dup3) and is closed. Windows: updates target's accept context. On failure
+// `accepted` is closed.
+int take_accepted(SOCKET listener, SOCKET target, SOCKET accepted) noexcept;
+// The size of the family's socket address (sockaddr_in, sockaddr_in6), 0 for another family.
+int address_size(int family) noexcept;
+// Closes what an accept request produced that no socket takes (Linux); nothing on Windows.
+void discard_accepted(SOCKET accepted) noexcept;
 // Blocking connect (waits for completion if the socket is non-blocking).
 int connect(SOCKET s, const sockaddr* name, int namelen) noexcept;
 int getsockname(SOCKET s, sockaddr* name, int* namelen) noexcept;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <new>
 
 namespace sanport::detail {
 
@@ -63,6 +64,29 @@ void recv_abort_queued(socket_state& s) noexcept;
 // bytes itself (unlocking `lock` while it waits), with recv_done's semantics. 0: o completed
 // (the result is in its WSAOVERLAPPED); else the error (o recycled).
 int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) noexcept;
+
+// ---- wsp_cancel.cpp ----
+// cancel.*: every op of d that match(op, what) accepts is cancelled: one the kernel does not
+// hold completes aborted now (the others keep their order), the head the kernel holds when
+// its request comes back. Returns how many matched.
+std::uint32_t cancel_matching(socket_state& s, direction& d, bool (*match)(const op&, const void*),
+                              const void* what) noexcept;
+
+// ---- accept_queue.cpp ----
+// A listener's receive direction holds its posted accepts (accept.*): the op keeps its
+// accept_target where a transfer op keeps its WSABUFs (op_alloc with room accept_op_room).
+inline constexpr std::uint32_t accept_op_room = 2;
+static_assert(sizeof(accept_target) <= accept_op_room * sizeof(kernel_buffer));
+inline accept_target& accept_args(op& o) noexcept {
+    return *std::launder(reinterpret_cast<accept_target*>(o.buffers()));
+}
+// As recv_post, for an op whose accept_args are set.
+int accept_post(socket_state& s, op& o) noexcept;
+void accept_start_queued(socket_state& s) noexcept;
+void accept_done(socket_state& s, const io_completion& c) noexcept;
+// accept.target-closed: the accept socket `target` (state t, being closed, its lock not held)
+// was waiting for a connection on `listener`: that accept completes aborted.
+void cancel_accepts_into(SOCKET listener, SOCKET target, const socket_state& t) noexcept;
 
 // ---- send_queue.cpp ----
 int send_post(socket_state& s, op& o) noexcept;

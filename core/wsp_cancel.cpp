@@ -23,16 +23,25 @@ using namespace detail;
 namespace {
 
 // Blocking calls (no_packet) are not overlapped I/O: CancelIoEx does not reach them either.
-bool matches(const op& o, const WSAOVERLAPPED* ov) noexcept {
+bool matches(const op& o, const void* ov) noexcept {
     return !o.no_packet && (ov == nullptr || o.overlapped == ov);
 }
 
 std::uint32_t cancel_in(socket_state& s, direction& d, const WSAOVERLAPPED* ov) noexcept {
+    return cancel_matching(s, d, matches, ov);
+}
+
+} // namespace
+
+namespace detail {
+
+std::uint32_t cancel_matching(socket_state& s, direction& d, bool (*match)(const op&, const void*),
+                              const void* what) noexcept {
     std::uint32_t found = 0;
     const op* kernel_head = head_in_kernel(s, d) ? d.ops.begin() : nullptr;
     for (op* o = d.ops.begin(); o != nullptr;) {
         op* next = o->next;
-        if (matches(*o, ov)) {
+        if (match(*o, what)) {
             ++found;
             if (o == kernel_head) {
                 if (!o->cancelled) {
@@ -53,7 +62,7 @@ std::uint32_t cancel_in(socket_state& s, direction& d, const WSAOVERLAPPED* ov) 
     return found;
 }
 
-} // namespace
+} // namespace detail
 
 int WSPCancelIoEx(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <utility>
 
 namespace sanport {
 
@@ -58,6 +59,7 @@ int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
     bool listening = false;
     bool needs_engine = false;
     bool caller_waits = false;
+    SOCKET accepting_on = INVALID_SOCKET;
     {
         std::lock_guard lock(st.mutex);
         if (st.closing) return closing_elsewhere;
@@ -69,7 +71,10 @@ int close_entry(socket_ref sock, SOCKET s, bool os_is_ours) {
         if (st.recv.in_flight || st.send.in_flight) e.want_cancel(st);
         needs_engine = st.recv.in_flight || st.send.in_flight || st.kick_queued ||
                        st.busy.load(std::memory_order_acquire) != 0;
+        accepting_on = std::exchange(st.accepting_on, INVALID_SOCKET);
     }
+    // accept.target-closed: as on Windows, closing an accept socket aborts its accept.
+    if (accepting_on != INVALID_SOCKET) cancel_accepts_into(accepting_on, s, st);
     // engine.other-thread.blocking: the same shutdown ends a blocking call served on its own
     // thread; the finish below waits for it to let go of the socket (refs).
     if ((listening || caller_waits) && os_is_ours) sys::wake_accept(s);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The Boost.Asio reactor backend: attach, start, cancel, reap, wake.
 //
-// Invariant: start() tries the transfer inline first and reports it at once when the kernel
-// had something to say; only "nothing now" (WSAEWOULDBLOCK) arms an async_wait, whose handler
-// retries and re-arms until the kernel answers, or reports WSA_OPERATION_ABORTED once after
+// Invariant: start() tries the transfer (or accept) inline first and reports it at once when the
+// kernel had something to say; only "nothing now" (WSAEWOULDBLOCK) arms an async_wait, whose
+// handler retries and re-arms until the kernel answers, or reports WSA_OPERATION_ABORTED once after
 // cancel(). Handlers run on the engine thread inside reap() and only queue completions.
 
 #include "backends/asio/asio_backend.hpp"
@@ -113,6 +113,15 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
     DWORD bytes = 0;
     int wsa = 0;
     kernel_buffer trimmed{};
+    if (request.kind == io_kind::accept) {
+        // The fault seam stands in for transfers only: an injected count is no descriptor.
+        SOCKET accepted = INVALID_SOCKET;
+        wsa = sys::accept_now(request.socket, accepted);
+        if (wsa == WSAEWOULDBLOCK) return false;
+        done = io_completion{&request, wsa, wsa == 0 ? static_cast<std::uint32_t>(accepted) : 0u,
+                             false};
+        return true;
+    }
     if (faults_ != nullptr) [[unlikely]] {
         if (const int injected = inject(request, trimmed); injected == WSAEWOULDBLOCK) {
             return false;
@@ -139,6 +148,8 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
     case io_kind::send:
         wsa = sys::send_now(request.socket, buffers, count, bytes);
         break;
+    case io_kind::accept: // above
+        break;
     }
     if (wsa == WSAEWOULDBLOCK) return false;
     done = io_completion{&request, wsa, wsa == 0 ? static_cast<std::uint32_t>(bytes) : 0u, false};
@@ -146,8 +157,11 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
 }
 
 bool asio_backend::start(io_request& request, io_completion& done) noexcept {
-    if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers ||
-        request.backend_socket == nullptr) {
+    const bool malformed = request.kind == io_kind::accept
+                               ? request.accept == nullptr
+                               : request.buffers == nullptr || request.count == 0 ||
+                                     request.count > max_request_buffers;
+    if (malformed || request.backend_socket == nullptr) {
         done = io_completion{&request, WSAEINVAL, 0, false}; // the core never does this
         return true;
     }

@@ -12,6 +12,8 @@
 //   recv_probe  always                                          RECV of 1 byte, MSG_PEEK
 //   send        1 buffer                                        SEND, MSG_NOSIGNAL
 //   send        otherwise                                       SENDMSG, MSG_NOSIGNAL
+//   accept      always                                          ACCEPT, SOCK_CLOEXEC; the
+//                                                               result is the new descriptor
 //
 // Why: READ_FIXED/READV_FIXED/READV go through sock_read_iter and take no MSG_* flags, so a
 // peek never takes them. Every vectored row hands the kernel the op's own buffer array
@@ -57,6 +59,13 @@ bool uring_backend::make_msghdr(const io_request& request, uring_scratch& scratc
 
 void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
                                  int fd) const noexcept {
+    if (request.kind == io_kind::accept) {
+        // No address: the core asks getsockname/getpeername once the socket took its number.
+        // No ioprio flag: IORING_RECVSEND_POLL_FIRST's bit means multishot for an accept.
+        io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC);
+        io_uring_sqe_set_data(sqe, &request);
+        return;
+    }
     const kernel_buffer& first = request.buffers[0];
     const bool single = request.count == 1;
     bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
@@ -102,6 +111,8 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
         }
         break;
     }
+    case io_kind::accept: // prepared above
+        break;
     }
     if (scratch.poll_first && kernel_flags_ok) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data(sqe, &request);

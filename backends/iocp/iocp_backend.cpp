@@ -89,7 +89,11 @@ bool iocp_backend::start(io_request& request, io_completion& done) noexcept {
     iocp_last_error_guard guard;
     auto* socket = static_cast<iocp_socket*>(request.backend_socket);
     iocp_direction& direction = request.kind == io_kind::send ? socket->send : socket->recv;
-    if (request.buffers == nullptr || request.count == 0 || request.count > max_request_buffers) {
+    const bool malformed = request.kind == io_kind::accept
+                               ? request.accept == nullptr
+                               : request.buffers == nullptr || request.count == 0 ||
+                                     request.count > max_request_buffers;
+    if (malformed) {
         done = io_completion{&request, WSAEINVAL, 0, false}; // the core never does this
         return true;
     }

@@ -5,6 +5,8 @@
 //   recv        WSARecv(buffers, count, &ov)                       MSG_PEEK or 0
 //   recv_probe  WSARecv({1, buffers[0].buf}, 1, &ov)               MSG_PEEK
 //   send        WSASend(buffers, count, &ov)                       0
+//   accept      AcceptEx(listener, accept->socket, accept->addresses,   no receive data
+//               0, local_length, remote_length, &ov)
 //
 // Why so plain: Windows fills overlapped receives in posting order and scatters into every
 // WSABUF itself, so no msghdr or iovec copy is needed (WSARecv captures the WSABUF array
@@ -25,6 +27,26 @@ namespace {
 // NTSTATUS values a completion may carry that need no table (winternl.h is not needed here).
 constexpr LONG status_cancelled = static_cast<LONG>(0xC0000120);      // STATUS_CANCELLED
 constexpr LONG status_handles_closed = static_cast<LONG>(0x8000000A); // STATUS_HANDLES_CLOSED
+
+// An accept fails as a life-cycle call does (WSAEMFILE stays itself); transfers have their
+// own table.
+int code_of(const io_request& request, int error) noexcept {
+    return request.kind == io_kind::accept ? wsa_from_errno(error) : wsa_from_transfer_errno(error);
+}
+
+// AcceptEx is an extension of the provider: asked for once, through the first listener.
+LPFN_ACCEPTEX accept_ex(SOCKET listener) noexcept {
+    static LPFN_ACCEPTEX fn = [listener]() -> LPFN_ACCEPTEX {
+        GUID id = WSAID_ACCEPTEX;
+        LPFN_ACCEPTEX found = nullptr;
+        DWORD got = 0;
+        if (::WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &found,
+                       sizeof found, &got, nullptr, nullptr) != 0)
+            return nullptr;
+        return found;
+    }();
+    return fn;
+}
 
 } // namespace
 
@@ -49,6 +71,17 @@ int iocp_backend::issue(io_request& request, iocp_direction& direction, DWORD& b
         result =
             ::WSASend(request.socket, buffers, request.count, &bytes, 0, &direction.ov, nullptr);
         break;
+    case io_kind::accept: {
+        const accept_target& t = *request.accept;
+        const LPFN_ACCEPTEX fn = accept_ex(request.socket);
+        if (fn == nullptr) return WSAEOPNOTSUPP;
+        // The addresses AcceptEx writes are replaced by the core's blocks afterwards.
+        result = fn(request.socket, t.socket, t.addresses, 0, t.local_length, t.remote_length,
+                    &bytes, &direction.ov)
+                     ? 0
+                     : SOCKET_ERROR;
+        break;
+    }
     }
     if (result == 0) return 0;
     const int error = ::WSAGetLastError();
@@ -56,7 +89,7 @@ int iocp_backend::issue(io_request& request, iocp_direction& direction, DWORD& b
     // An overlapped call never answers WSAEWOULDBLOCK or WSAEINTR (those are for blocking and
     // non-blocking calls); the table turns them into WSAENETDOWN should Winsock ever do so.
     if (error == WSAENOTSOCK || error == WSA_INVALID_HANDLE) return WSAENOTSOCK;
-    return wsa_from_transfer_errno(error);
+    return code_of(request, error);
 }
 
 int iocp_backend::completion_error(const io_request& request, iocp_direction& direction) noexcept {
@@ -75,12 +108,12 @@ int iocp_backend::completion_error(const io_request& request, iocp_direction& di
         // WSA_IO_INCOMPLETE cannot be, the packet is here. Then ask kernel32 instead.
         if (error != 0 && error != WSAENOTSOCK && error != WSA_INVALID_HANDLE &&
             error != WSA_IO_INCOMPLETE)
-            return wsa_from_transfer_errno(error);
+            return code_of(request, error);
     }
     if (!::GetOverlappedResult(reinterpret_cast<HANDLE>(request.socket), &direction.ov, &bytes,
                                FALSE)) {
         const int error = static_cast<int>(::GetLastError());
-        if (error != 0) return wsa_from_transfer_errno(error);
+        if (error != 0) return code_of(request, error);
     }
     return WSAENETDOWN; // a failure status that neither API would name
 }

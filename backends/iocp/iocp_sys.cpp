@@ -177,6 +177,33 @@ int wake_accept(SOCKET s) noexcept {
     return shut == 0 || shut == WSAENOTCONN ? 0 : wsa_from_errno(shut);
 }
 
+int accept_now(SOCKET, SOCKET&) noexcept {
+    // Only a reactor backend accepts this way; the IOCP backend uses AcceptEx.
+    return WSAEOPNOTSUPP;
+}
+
+bool accept_renumbers() noexcept {
+    return false;
+}
+
+int take_accepted(SOCKET listener, SOCKET target, SOCKET) noexcept {
+    iocp_last_error_guard guard;
+    // Without it the accepted socket has no local/peer address for getsockname/getpeername
+    // and refuses shutdown().
+    if (::setsockopt(target, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
+                     reinterpret_cast<const char*>(&listener), sizeof listener) == 0)
+        return 0;
+    return last_error();
+}
+
+void discard_accepted(SOCKET) noexcept {}
+
+int address_size(int family) noexcept {
+    if (family == AF_INET) return sizeof(sockaddr_in);
+    if (family == AF_INET6) return sizeof(sockaddr_in6);
+    return 0;
+}
+
 int close(SOCKET s) noexcept {
     iocp_last_error_guard guard;
     // Also ends the socket's association with the engine's port.

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -193,6 +194,51 @@ int wake_accept(SOCKET s) noexcept {
     // (and a poll() on the listener) return at once and the accept fails with EINVAL.
     if (::shutdown(fd_of(s), SHUT_RDWR) == 0 || errno == ENOTCONN) return 0;
     return errno == EBADF ? WSAENOTSOCK : last_error();
+}
+
+int accept_now(SOCKET listener, SOCKET& out) noexcept {
+    errno_guard guard;
+    const int fd = fd_of(listener);
+    // accept4 has no per-call "don't wait": the listener itself becomes non-blocking, which
+    // accept() above already handles by waiting for readiness.
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0) return errno == EBADF ? WSAENOTSOCK : last_error();
+    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return last_error();
+    for (;;) {
+        const int accepted = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (accepted >= 0) {
+            out = static_cast<SOCKET>(accepted);
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return WSAEWOULDBLOCK;
+        return errno == EBADF ? WSAENOTSOCK : last_error();
+    }
+}
+
+bool accept_renumbers() noexcept {
+    return true;
+}
+
+int take_accepted(SOCKET, SOCKET target, SOCKET accepted) noexcept {
+    errno_guard guard;
+    int r = 0;
+    while ((r = ::dup3(fd_of(accepted), fd_of(target), O_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    const int wsa = r < 0 ? (errno == EBADF ? WSAENOTSOCK : last_error()) : 0;
+    ::close(fd_of(accepted)); // the connection lives on under target's number, or is refused
+    return wsa;
+}
+
+void discard_accepted(SOCKET accepted) noexcept {
+    errno_guard guard;
+    ::close(fd_of(accepted));
+}
+
+int address_size(int family) noexcept {
+    if (family == AF_INET) return sizeof(sockaddr_in);
+    if (family == AF_INET6) return sizeof(sockaddr_in6);
+    return 0;
 }
 
 int close(SOCKET s) noexcept {

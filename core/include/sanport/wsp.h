@@ -61,6 +61,32 @@ int WSPListen(SOCKET s, int backlog, LPINT lpErrno);
 // the engine of s. lpfnCondition, when given, is called and CF_REJECT refuses the connection.
 SOCKET WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC lpfnCondition,
                  DWORD_PTR dwCallbackData, LPINT lpErrno);
+// AcceptEx's model (accept.*): posts an overlapped accept on the listening socket
+// sListenSocket; the next connection becomes sAcceptSocket, a fresh socket from WSPSocket
+// on the listener's engine (on Linux the connection's descriptor takes that socket's number).
+// lpOutputBuffer receives dwReceiveDataLength bytes of first data (must be 0 for now), then
+// the local and the remote address in blocks of dwLocalAddressLength and
+// dwRemoteAddressLength bytes (each the family's address size + 16 at least): read them with
+// WSPGetAcceptExSockaddrs. Returns 0 when a
+// connection was taken at once, or SOCKET_ERROR with WSA_IO_PENDING (completes later, through
+// the event, the listener's completion queue and WSPGetOverlappedResult as a WSPRecv would)
+// or the failure code: WSA_INVALID_PARAMETER (lpOverlapped NULL), WSAENOTSOCK, WSAEINVAL (not
+// listening; the accept socket bound, connected, of another engine, or already waiting),
+// WSAEFAULT (output buffer or address room), WSAEOPNOTSUPP (dwReceiveDataLength > 0).
+// Several accepts may wait on one listener; they complete in posting order, each once.
+// Closing the listener, or WSPCancelIoEx, completes a waiting accept with
+// WSA_OPERATION_ABORTED; so does closing its accept socket. A connection the kernel already
+// handed over is never dropped: it completes its accept successfully. Running out of
+// descriptors fails one accept with WSAEMFILE; the connection stays queued for the next.
+int WSPAcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer,
+                DWORD dwReceiveDataLength, DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength,
+                LPDWORD lpdwBytesReceived, LPWSAOVERLAPPED lpOverlapped, LPINT lpErrno);
+// GetAcceptExSockaddrs for a buffer WSPAcceptEx filled (the same three lengths): points
+// *LocalSockaddr / *RemoteSockaddr into the buffer and sets their lengths.
+void WSPGetAcceptExSockaddrs(PVOID lpOutputBuffer, DWORD dwReceiveDataLength,
+                             DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength,
+                             struct sockaddr** LocalSockaddr, LPINT LocalSockaddrLength,
+                             struct sockaddr** RemoteSockaddr, LPINT RemoteSockaddrLength);
 // Blocking connect; caller/callee data and QOS are not supported and must be NULL.
 int WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSABUF lpCallerData,
                LPWSABUF lpCalleeData, LPQOS lpSQOS, LPQOS lpGQOS, LPINT lpErrno);
