@@ -11,6 +11,7 @@
 // it, never the other way round (an accept socket is never a listener).
 #include "core/diag.hpp"
 #include "core/engine_impl.hpp"
+#include "core/setup_queue.hpp"
 #include "core/socket_table.hpp"
 #include "core/sys.hpp"
 #include "core/transfer.hpp"
@@ -100,46 +101,23 @@ bool is_transient(int wsa) noexcept {
 } // namespace
 
 int accept_post(socket_state& s, op& o) noexcept {
-    s.recv.ops.push_back(o);
-    if (s.recv.in_flight) return WSA_IO_PENDING;
-    if (!s.engine->starts_here()) {
-        s.engine->want_recv_start(s);
-        return WSA_IO_PENDING;
-    }
-    s.posting = &o;
-    s.posting_done = false;
-    accept_start_queued(s);
-    s.posting = nullptr;
-    return s.posting_done ? 0 : WSA_IO_PENDING;
+    return post_setup_op(
+        s, s.recv, o, [&s] { s.engine->want_recv_start(s); }, [&s] { accept_start_queued(s); });
 }
 
 void accept_start_queued(socket_state& s) noexcept {
-    if (!s.engine->starts_here()) {
-        if (!s.recv.ops.empty()) s.engine->want_recv_start(s);
-        return;
-    }
-    start_flat(s.recv, [&s] { accept_start_once(s); });
+    start_setup_op(
+        s, s.recv, [&s] { s.engine->want_recv_start(s); }, [&s] { accept_start_once(s); });
 }
 
 namespace {
 
 void accept_start_once(socket_state& s) noexcept {
-    s.recv.start_wanted = false;
-    if (s.recv.in_flight || s.closing || s.recv.ops.empty()) return;
-    io_request& r = s.recv.request;
-    r.socket = s.handle;
-    r.backend_socket = s.backend_socket;
-    r.owner = &s;
-    r.kind = io_kind::accept;
-    r.accept = &accept_args(s.recv.ops.front());
-    r.count = 0;
-    r.flags = 0;
-    r.fixed_slot = -1;
+    io_request* r = setup_request(s, s.recv, io_kind::accept);
+    if (r == nullptr) return;
+    r->accept = &accept_args(s.recv.ops.front());
     s.recv_target_kind = recv_target::head;
-    s.recv.in_flight = true;
-    io_completion done;
-    if (s.engine->io().start(r, done)) return accept_done(s, done);
-    busy_add(s, 1);
+    start_setup_request(s, s.recv, *r, [&s](const io_completion& c) { accept_done(s, c); });
 }
 
 } // namespace

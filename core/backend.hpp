@@ -34,7 +34,14 @@ enum class io_kind : std::uint8_t {
     recv_probe, // wait until readable: 1-byte MSG_PEEK into buffers[0];
                 // reports 1 = data is there, 0 = end of stream
     accept,     // take one connection from the listening `socket`; see accept_target
+    connect,    // connect `socket` (bound) to connect_target's address; reports 0 bytes
 };
+
+// Which of a socket's two directions a request belongs to: a connect is the send direction's
+// (the socket has nothing to send before it is connected).
+inline bool on_send_side(io_kind kind) noexcept {
+    return kind == io_kind::send || kind == io_kind::connect;
+}
 
 // What an accept request names instead of buffers. Windows' AcceptEx needs the socket that
 // becomes the connection and room for the two addresses up front; a backend that accepts into
@@ -46,6 +53,12 @@ struct accept_target {
     std::uint32_t local_length = 0; // each at least 16 bytes above the family's address
     std::uint32_t remote_length = 0;
     std::uint64_t identity = 0; // the core's: which socket `socket` named when posted
+};
+
+// What a connect request names instead of buffers: the peer's address, copied at the call.
+struct connect_target {
+    alignas(8) char address[28] = {}; // sockaddr_in or sockaddr_in6
+    std::int32_t length = 0;
 };
 
 // The most buffers one request names (the kernel's IOV_MAX), and the most bytes (2^31 - 1).
@@ -60,6 +73,7 @@ struct io_request {
     union {
         const kernel_buffer* buffers = nullptr; // no zero-length entries, 1..max_request_buffers
         const accept_target* accept;            // io_kind::accept (count 0)
+        const connect_target* connect;          // io_kind::connect (count 0)
     };
     void* owner = nullptr; // the core's; handed back untouched
     std::uint32_t count = 0;
@@ -67,6 +81,25 @@ struct io_request {
     std::int32_t fixed_slot = -1; // registered region holding every buffer, or -1
     io_kind kind = io_kind::recv;
 };
+
+// Accepts and connects fail as life-cycle calls do (compat's wsa_from_errno: EMFILE is
+// WSAEMFILE, ECONNREFUSED WSAECONNREFUSED), transfers through wsa_from_transfer_errno.
+inline bool is_connection_setup(io_kind kind) noexcept {
+    return kind == io_kind::accept || kind == io_kind::connect;
+}
+
+// A request the core never makes: a backend refuses it (WSAEINVAL) rather than hand it to
+// the OS.
+inline bool is_malformed(const io_request& r) noexcept {
+    switch (r.kind) {
+    case io_kind::accept:
+        return r.accept == nullptr;
+    case io_kind::connect:
+        return r.connect == nullptr;
+    default:
+        return r.buffers == nullptr || r.count == 0 || r.count > max_request_buffers;
+    }
+}
 
 // What happened to one io_request; produced exactly once per accepted request.
 struct io_completion {

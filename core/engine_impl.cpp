@@ -211,8 +211,11 @@ void engine_impl::dispatch(const io_completion& c) {
             accept_done(*s, c);
         else
             recv_done(*s, c);
-    } else
+    } else if (c.request->kind == io_kind::connect) [[unlikely]] {
+        connect_done(*s, c);
+    } else {
         send_done(*s, c);
+    }
     // A closer that reads busy == 0 takes s->mutex before it recycles s (finish_close), so the
     // unlock below is still ours. run_once bumps the completion generation after the batch,
     // which wakes that closer.

@@ -49,6 +49,8 @@ void send_start_once(socket_state& s) noexcept;
 } // namespace
 
 void send_start_queued(socket_state& s) noexcept {
+    if (s.state == conn_state::connecting) [[unlikely]]
+        return connect_start_queued(s); // its send direction holds the connect
     // engine.other-thread.blocking: a send that finished on its caller hands what follows to
     // the engine (unless this thread may start requests itself); a shutdown that waited for it
     // needs no engine.

@@ -24,7 +24,8 @@ namespace sanport::detail {
 class engine_impl;
 class completion_queue_impl;
 
-enum class conn_state : std::uint8_t { fresh, bound, listening, connected };
+// connecting: a WSPConnectEx is the head of the send direction (connect_queue.cpp).
+enum class conn_state : std::uint8_t { fresh, bound, listening, connecting, connected };
 
 // Bounded read-ahead ("internally buffered data"): made by the first read-ahead request of a
 // socket that turned it on (set_socket_mode), `size` bytes right after this header, of which

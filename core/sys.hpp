@@ -39,6 +39,13 @@ bool accept_renumbers() noexcept;
 // number (dup3) and is closed. Windows: updates target's accept context. On failure
 // `accepted` is closed.
 int take_accepted(SOCKET listener, SOCKET target, SOCKET accepted) noexcept;
+// Overlapped connect (connect.*) on a reactor backend: starts or continues a connect without
+// waiting. 0 once connected, WSAEWOULDBLOCK while it is under way, or the code (the
+// refusal, once). Turns O_NONBLOCK on for s.
+int connect_now(SOCKET s, const sockaddr* name, int namelen) noexcept;
+// After an overlapped connect succeeded: Windows' SO_UPDATE_CONNECT_CONTEXT (without it the
+// socket refuses shutdown and getpeername); nothing on Linux.
+int finish_connect(SOCKET s) noexcept;
 // The size of the family's socket address (sockaddr_in, sockaddr_in6), 0 for another family.
 int address_size(int family) noexcept;
 // Closes what an accept request produced that no socket takes (Linux); nothing on Windows.

@@ -88,6 +88,19 @@ void accept_done(socket_state& s, const io_completion& c) noexcept;
 // was waiting for a connection on `listener`: that accept completes aborted.
 void cancel_accepts_into(SOCKET listener, SOCKET target, const socket_state& t) noexcept;
 
+// ---- connect_queue.cpp ----
+// A connecting socket's send direction holds its one connect op: connect_target in its first
+// two entries, the first data to send (ConnectEx's lpSendBuffer, maybe empty) in the third.
+inline constexpr std::uint32_t connect_op_room = 3;
+inline constexpr std::uint32_t connect_data_slot = 2;
+static_assert(sizeof(connect_target) <= connect_data_slot * sizeof(kernel_buffer));
+inline connect_target& connect_args(op& o) noexcept {
+    return *std::launder(reinterpret_cast<connect_target*>(o.buffers()));
+}
+int connect_post(socket_state& s, op& o) noexcept;
+void connect_start_queued(socket_state& s) noexcept;
+void connect_done(socket_state& s, const io_completion& c) noexcept;
+
 // ---- send_queue.cpp ----
 int send_post(socket_state& s, op& o) noexcept;
 // As recv_start; with nothing queued only a pending SD_SEND has work (shutdown once drained).

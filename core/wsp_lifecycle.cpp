@@ -207,6 +207,7 @@ int WSPListen(SOCKET s, int backlog, LPINT lpErrno) {
             if (st.state == conn_state::fresh) // Winsock: bind first
                 return failed_because(WSAEINVAL, "WSPListen: the socket is not bound");
             if (st.state == conn_state::connected) return WSAEISCONN;
+            if (st.state == conn_state::connecting) return WSAEALREADY;
         }
         if (const int wsa = sys::listen(s, backlog)) return wsa;
         std::lock_guard lock(st.mutex);
@@ -282,6 +283,7 @@ int WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSABUF /*lp
             if (st.state == conn_state::listening)
                 return failed_because(WSAEINVAL, "WSPConnect: the socket is listening");
             if (st.state == conn_state::connected) return WSAEISCONN;
+            if (st.state == conn_state::connecting) return WSAEALREADY; // WSPConnectEx pending
         }
         if (const int wsa = sys::connect(s, name, namelen)) return wsa;
         sys::prepare(s);

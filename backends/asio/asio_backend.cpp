@@ -122,6 +122,14 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
                              false};
         return true;
     }
+    if (request.kind == io_kind::connect) { // asked again after each readiness
+        const connect_target& t = *request.connect;
+        wsa = sys::connect_now(request.socket, reinterpret_cast<const sockaddr*>(t.address),
+                               t.length);
+        if (wsa == WSAEWOULDBLOCK) return false;
+        done = io_completion{&request, wsa, 0, false};
+        return true;
+    }
     if (faults_ != nullptr) [[unlikely]] {
         if (const int injected = inject(request, trimmed); injected == WSAEWOULDBLOCK) {
             return false;
@@ -149,6 +157,7 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
         wsa = sys::send_now(request.socket, buffers, count, bytes);
         break;
     case io_kind::accept: // above
+    case io_kind::connect:
         break;
     }
     if (wsa == WSAEWOULDBLOCK) return false;
@@ -157,16 +166,12 @@ bool asio_backend::attempt(io_request& request, io_completion& done) noexcept {
 }
 
 bool asio_backend::start(io_request& request, io_completion& done) noexcept {
-    const bool malformed = request.kind == io_kind::accept
-                               ? request.accept == nullptr
-                               : request.buffers == nullptr || request.count == 0 ||
-                                     request.count > max_request_buffers;
-    if (malformed || request.backend_socket == nullptr) {
+    if (is_malformed(request) || request.backend_socket == nullptr) {
         done = io_completion{&request, WSAEINVAL, 0, false}; // the core never does this
         return true;
     }
     auto* socket = static_cast<asio_socket*>(request.backend_socket);
-    asio_direction& direction = request.kind == io_kind::send ? socket->send : socket->recv;
+    asio_direction& direction = on_send_side(request.kind) ? socket->send : socket->recv;
     if (attempt(request, done)) return true;
     direction.active = &request;
     direction.cancelled = false;
@@ -245,7 +250,7 @@ void asio_backend::cancel(SOCKET, void* backend_socket) noexcept {
 
 void asio_backend::cancel_request(io_request& request) noexcept {
     auto* socket = static_cast<asio_socket*>(request.backend_socket);
-    const bool send = request.kind == io_kind::send;
+    const bool send = on_send_side(request.kind);
     asio_direction& d = send ? socket->send : socket->recv;
     if (d.active != &request) return;
     d.cancelled = true;

@@ -44,8 +44,9 @@ io_uring_sqe* uring_backend::next_sqe() noexcept {
 void uring_backend::prep_and_inject(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
                                     int fd) noexcept {
     prep_request(sqe, request, scratch, fd);
-    // The fault seam stands in for transfers: an injected count would read as a descriptor.
-    if (faults_ != nullptr && request.kind != io_kind::accept) [[unlikely]]
+    // The fault seam stands in for transfers: an injected count would read as a descriptor,
+    // or as a connect that succeeded.
+    if (faults_ != nullptr && !is_connection_setup(request.kind)) [[unlikely]]
         inject(sqe, scratch);
 }
 
@@ -65,9 +66,7 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
         }
     }
     int wsa = 0;
-    if (request.kind == io_kind::accept ? request.accept == nullptr
-                                        : request.buffers == nullptr || request.count == 0 ||
-                                              request.count > max_request_buffers)
+    if (is_malformed(request))
         wsa = WSAEINVAL; // the core never does this; refuse rather than hand it to the kernel
     else if (!make_msghdr(request, scratch))
         wsa = WSAENOBUFS;
@@ -193,9 +192,8 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
     } else if (res == -ECANCELED || retry) { // retry here: after cancel()
         out.wsa = WSA_OPERATION_ABORTED;
     } else {
-        // An accept fails as a life-cycle call does (EMFILE is WSAEMFILE, accept.fd-exhausted).
-        out.wsa =
-            request->kind == io_kind::accept ? wsa_from_errno(-res) : wsa_from_transfer_errno(-res);
+        out.wsa = is_connection_setup(request->kind) ? wsa_from_errno(-res)
+                                                     : wsa_from_transfer_errno(-res);
     }
     if (scratch.cancel_owed) [[unlikely]]
         forget_owed(scratch); // an owed cancel it no longer needs

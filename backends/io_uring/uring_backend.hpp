@@ -56,7 +56,7 @@ struct uring_socket {
 // The direction a request belongs to.
 inline uring_scratch& scratch_of(const io_request& request) noexcept {
     auto* socket = static_cast<uring_socket*>(request.backend_socket);
-    return request.kind == io_kind::send ? socket->send : socket->recv;
+    return on_send_side(request.kind) ? socket->send : socket->recv;
 }
 
 // The request has been reported: the direction is free for the next one.

@@ -14,6 +14,7 @@
 //   send        otherwise                                       SENDMSG, MSG_NOSIGNAL
 //   accept      always                                          ACCEPT, SOCK_CLOEXEC; the
 //                                                               result is the new descriptor
+//   connect     always                                          CONNECT to the copied address
 //
 // Why: READ_FIXED/READV_FIXED/READV go through sock_read_iter and take no MSG_* flags, so a
 // peek never takes them. Every vectored row hands the kernel the op's own buffer array
@@ -66,6 +67,13 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
         io_uring_sqe_set_data(sqe, &request);
         return;
     }
+    if (request.kind == io_kind::connect) {
+        const connect_target& t = *request.connect;
+        io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(t.address),
+                              static_cast<socklen_t>(t.length));
+        io_uring_sqe_set_data(sqe, &request);
+        return;
+    }
     const kernel_buffer& first = request.buffers[0];
     const bool single = request.count == 1;
     bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
@@ -112,6 +120,7 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
         break;
     }
     case io_kind::accept: // prepared above
+    case io_kind::connect:
         break;
     }
     if (scratch.poll_first && kernel_flags_ok) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;

@@ -88,12 +88,8 @@ void iocp_backend::detach(SOCKET, void* backend_socket) noexcept {
 bool iocp_backend::start(io_request& request, io_completion& done) noexcept {
     iocp_last_error_guard guard;
     auto* socket = static_cast<iocp_socket*>(request.backend_socket);
-    iocp_direction& direction = request.kind == io_kind::send ? socket->send : socket->recv;
-    const bool malformed = request.kind == io_kind::accept
-                               ? request.accept == nullptr
-                               : request.buffers == nullptr || request.count == 0 ||
-                                     request.count > max_request_buffers;
-    if (malformed) {
+    iocp_direction& direction = on_send_side(request.kind) ? socket->send : socket->recv;
+    if (is_malformed(request)) {
         done = io_completion{&request, WSAEINVAL, 0, false}; // the core never does this
         return true;
     }
@@ -118,7 +114,7 @@ void iocp_backend::cancel(SOCKET s, void* backend_socket) noexcept {
 
 void iocp_backend::cancel_request(io_request& request) noexcept {
     auto* socket = static_cast<iocp_socket*>(request.backend_socket);
-    iocp_direction& d = request.kind == io_kind::send ? socket->send : socket->recv;
+    iocp_direction& d = on_send_side(request.kind) ? socket->send : socket->recv;
     if (d.active == &request) cancel_direction(request.socket, d);
 }
 

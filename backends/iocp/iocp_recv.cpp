@@ -7,6 +7,8 @@
 //   send        WSASend(buffers, count, &ov)                       0
 //   accept      AcceptEx(listener, accept->socket, accept->addresses,   no receive data
 //               0, local_length, remote_length, &ov)
+//   connect     ConnectEx(socket, connect->address, length, &ov)       no send data (the
+//                                                                      core sends it after)
 //
 // Why so plain: Windows fills overlapped receives in posting order and scatters into every
 // WSABUF itself, so no msghdr or iovec copy is needed (WSARecv captures the WSABUF array
@@ -28,23 +30,27 @@ namespace {
 constexpr LONG status_cancelled = static_cast<LONG>(0xC0000120);      // STATUS_CANCELLED
 constexpr LONG status_handles_closed = static_cast<LONG>(0x8000000A); // STATUS_HANDLES_CLOSED
 
-// An accept fails as a life-cycle call does (WSAEMFILE stays itself); transfers have their
-// own table.
+// An accept or a connect fails as a life-cycle call does; transfers have their own table.
 int code_of(const io_request& request, int error) noexcept {
     return request.kind == io_kind::accept ? wsa_from_errno(error) : wsa_from_transfer_errno(error);
 }
 
-// AcceptEx is an extension of the provider: asked for once, through the first listener.
+// AcceptEx and ConnectEx are extensions of the provider: asked for once, through the first
+// socket that needs one.
+template <class Fn> Fn extension(SOCKET s, GUID id) noexcept {
+    Fn found = nullptr;
+    DWORD got = 0;
+    if (::WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &found, sizeof found,
+                   &got, nullptr, nullptr) != 0)
+        return nullptr;
+    return found;
+}
 LPFN_ACCEPTEX accept_ex(SOCKET listener) noexcept {
-    static LPFN_ACCEPTEX fn = [listener]() -> LPFN_ACCEPTEX {
-        GUID id = WSAID_ACCEPTEX;
-        LPFN_ACCEPTEX found = nullptr;
-        DWORD got = 0;
-        if (::WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &found,
-                       sizeof found, &got, nullptr, nullptr) != 0)
-            return nullptr;
-        return found;
-    }();
+    static const LPFN_ACCEPTEX fn = extension<LPFN_ACCEPTEX>(listener, WSAID_ACCEPTEX);
+    return fn;
+}
+LPFN_CONNECTEX connect_ex(SOCKET s) noexcept {
+    static const LPFN_CONNECTEX fn = extension<LPFN_CONNECTEX>(s, WSAID_CONNECTEX);
     return fn;
 }
 
@@ -71,6 +77,16 @@ int iocp_backend::issue(io_request& request, iocp_direction& direction, DWORD& b
         result =
             ::WSASend(request.socket, buffers, request.count, &bytes, 0, &direction.ov, nullptr);
         break;
+    case io_kind::connect: {
+        const connect_target& t = *request.connect;
+        const LPFN_CONNECTEX fn = connect_ex(request.socket);
+        if (fn == nullptr) return WSAEOPNOTSUPP;
+        result = fn(request.socket, reinterpret_cast<const sockaddr*>(t.address), t.length, nullptr,
+                    0, &bytes, &direction.ov)
+                     ? 0
+                     : SOCKET_ERROR;
+        break;
+    }
     case io_kind::accept: {
         const accept_target& t = *request.accept;
         const LPFN_ACCEPTEX fn = accept_ex(request.socket);

@@ -182,6 +182,17 @@ int accept_now(SOCKET, SOCKET&) noexcept {
     return WSAEOPNOTSUPP;
 }
 
+int connect_now(SOCKET, const sockaddr*, int) noexcept {
+    // Only a reactor backend connects this way; the IOCP backend uses ConnectEx.
+    return WSAEOPNOTSUPP;
+}
+
+int finish_connect(SOCKET s) noexcept {
+    iocp_last_error_guard guard;
+    return ::setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0) == 0 ? 0
+                                                                                   : last_error();
+}
+
 bool accept_renumbers() noexcept {
     return false;
 }

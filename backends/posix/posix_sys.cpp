@@ -216,6 +216,25 @@ int accept_now(SOCKET listener, SOCKET& out) noexcept {
     }
 }
 
+int connect_now(SOCKET s, const sockaddr* name, int namelen) noexcept {
+    errno_guard guard;
+    const int fd = fd_of(s);
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0) return errno == EBADF ? WSAENOTSOCK : last_error();
+    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return last_error();
+    // Asked again after readiness: EISCONN is the success, the failure comes back once.
+    for (;;) {
+        if (::connect(fd, name, static_cast<socklen_t>(namelen)) == 0 || errno == EISCONN) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EINPROGRESS || errno == EALREADY) return WSAEWOULDBLOCK;
+        return errno == EBADF ? WSAENOTSOCK : last_error();
+    }
+}
+
+int finish_connect(SOCKET) noexcept {
+    return 0;
+}
+
 bool accept_renumbers() noexcept {
     return true;
 }

@@ -85,16 +85,6 @@ struct accept_op {
     }
 };
 
-// The accepted socket carries data both ways.
-void check_echo(SOCKET accepted, peer_socket client, const std::string& text) {
-    send_all(client, text);
-    CHECK(recv_stream(accepted, text.size()) == text);
-    overlapped_op out({static_cast<ULONG>(text.size())});
-    out.send(accepted, text);
-    CHECK(out.finish(accepted).ok == TRUE);
-    CHECK(read_exactly(client, text.size()) == text);
-}
-
 // Posts a on the listener, connects a client and checks the connection works both ways.
 void accept_and_echo(accept_op& a, const sanport_listener& l, const std::string& text) {
     a.post(l.s);
@@ -103,7 +93,7 @@ void accept_and_echo(accept_op& a, const sanport_listener& l, const std::string&
     REQUIRE(client != no_peer);
     REQUIRE(a.o.wait());
     CHECK(a.o.result(l.s).ok == TRUE);
-    check_echo(a.target, client, text);
+    check_both_ways(a.target, client, text);
     peer_close(client);
 }
 
@@ -144,7 +134,7 @@ TEST_CASE("accept.post, accept.addresses: an overlapped accept completes once th
         const sockaddr_storage me = a.local(&len);
         CHECK(len == l.address_len);
         CHECK(port_of(me) == port_of(l.address));
-        check_echo(a.target, client, "accepted");
+        check_both_ways(a.target, client, "accepted");
         CHECK(count_more(cq, 50) == 0u);
         peer_close(client);
     }
@@ -176,7 +166,7 @@ TEST_CASE("accept.order: several accepts on one listener take connections in pos
     CHECK(dequeue_n(cq, 4).size() == 4u);
     CHECK(count_more(cq, 50) == 0u);
     for (int i = 0; i < 4; ++i) {
-        check_echo(ops[i]->target, clients[i], "client " + std::to_string(i));
+        check_both_ways(ops[i]->target, clients[i], "client " + std::to_string(i));
         peer_close(clients[i]);
     }
 }
@@ -305,7 +295,7 @@ TEST_CASE("accept.fd-exhausted: out of descriptors, the accept fails with WSAEMF
     int len = 0;
     int client_len = 0;
     CHECK(port_of(next.remote(&len)) == port_of(local_address(client, &client_len)));
-    check_echo(next.target, client, "after EMFILE");
+    check_both_ways(next.target, client, "after EMFILE");
     peer_close(client);
 }
 #endif

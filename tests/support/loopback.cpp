@@ -113,7 +113,7 @@ bool ipv6_loopback_available() {
     return ok;
 }
 
-posix_listener::posix_listener(int family, int rcvbuf) {
+posix_listener::posix_listener(int family, int rcvbuf, int backlog) {
     fd = new_socket(family);
     REQUIRE_MESSAGE(fd != no_peer, errno_text("socket"));
     set_rcvbuf(fd, rcvbuf);
@@ -121,7 +121,7 @@ posix_listener::posix_listener(int family, int rcvbuf) {
     sockaddr_storage ss = loopback_address(family, 0, &len);
     REQUIRE_MESSAGE(::bind(fd, reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) == 0,
                     errno_text("bind"));
-    REQUIRE_MESSAGE(::listen(fd, 64) == 0, errno_text("listen"));
+    REQUIRE_MESSAGE(::listen(fd, backlog) == 0, errno_text("listen"));
     address = local_address(fd, &address_len);
 }
 
@@ -541,6 +541,15 @@ recv_outcome recv_once(SOCKET s, ULONG capacity, DWORD flags, int timeout_ms) {
     out.r = op.finish(s, timeout_ms);
     if (out.r.ok) out.data = op.data(std::min<std::size_t>(out.r.bytes, capacity));
     return out;
+}
+
+void check_both_ways(SOCKET s, peer_socket peer, const std::string& text) {
+    send_all(peer, text);
+    CHECK(recv_stream(s, text.size()) == text);
+    overlapped_op out({static_cast<ULONG>(text.size())});
+    out.send(s, text);
+    CHECK(out.finish(s).ok == TRUE);
+    CHECK(read_exactly(peer, text.size()) == text);
 }
 
 std::string recv_stream(SOCKET s, std::size_t n, int timeout_ms) {

@@ -154,7 +154,9 @@ struct posix_listener {
     peer_socket fd = no_peer;
     sockaddr_storage address{};
     int address_len = 0;
-    explicit posix_listener(int family = AF_INET, int rcvbuf = 0);
+    // backlog 0: the kernel queues one connection and drops the SYNs of the next ones, so a
+    // second connect stays under way (a pending ConnectEx).
+    explicit posix_listener(int family = AF_INET, int rcvbuf = 0, int backlog = 64);
     ~posix_listener();
     posix_listener(const posix_listener&) = delete;
     posix_listener& operator=(const posix_listener&) = delete;
@@ -375,6 +377,9 @@ recv_outcome recv_once(SOCKET s, ULONG capacity = 4096, DWORD flags = 0,
                        int timeout_ms = max_wait_ms);
 // Receives until n bytes arrived, a receive reports 0 or fails, or the time limit passes.
 std::string recv_stream(SOCKET s, std::size_t n, int timeout_ms = max_wait_ms);
+// A connected sanport socket and its peer carry `text` both ways (peer → s by WSPRecv, s →
+// peer by an overlapped WSPSend); CHECKs each.
+void check_both_ways(SOCKET s, peer_socket peer, const std::string& text);
 
 // ---- completion queues -----------------------------------------------------------------------
 

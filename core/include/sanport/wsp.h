@@ -87,6 +87,19 @@ void WSPGetAcceptExSockaddrs(PVOID lpOutputBuffer, DWORD dwReceiveDataLength,
                              DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength,
                              struct sockaddr** LocalSockaddr, LPINT LocalSockaddrLength,
                              struct sockaddr** RemoteSockaddr, LPINT RemoteSockaddrLength);
+// ConnectEx's model (connect.*): connects the bound socket s to `name` without blocking. With
+// dwSendDataLength > 0 the bytes at lpSendBuffer are sent once connected (they must stay
+// valid until completion) and the operation completes when all of them are in the kernel.
+// Returns 0 when it finished at once (*lpdwBytesSent set), or SOCKET_ERROR with
+// WSA_IO_PENDING (completes later through the event, s's completion queue and
+// WSPGetOverlappedResult, with the count sent) or the failure code: WSA_INVALID_PARAMETER
+// (lpOverlapped NULL), WSAENOTSOCK, WSAEINVAL (s not bound, or listening), WSAEALREADY (a
+// connect is under way), WSAEISCONN, WSAEFAULT (name, namelen, lpSendBuffer). A refused
+// connect completes with WSAECONNREFUSED, one that timed out with WSAETIMEDOUT; the socket then
+// stays bound. WSPCancelIoEx or closing s completes it once with WSA_OPERATION_ABORTED.
+int WSPConnectEx(SOCKET s, const struct sockaddr* name, int namelen, PVOID lpSendBuffer,
+                 DWORD dwSendDataLength, LPDWORD lpdwBytesSent, LPWSAOVERLAPPED lpOverlapped,
+                 LPINT lpErrno);
 // Blocking connect; caller/callee data and QOS are not supported and must be NULL.
 int WSPConnect(SOCKET s, const struct sockaddr* name, int namelen, LPWSABUF lpCallerData,
                LPWSABUF lpCalleeData, LPQOS lpSQOS, LPQOS lpGQOS, LPINT lpErrno);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The bad-input table (docs/bad-input.md) for WSPAcceptEx: each refused at once with the code
-// Windows' AcceptEx gives, nothing posted (the listener still accepts afterwards).
+// The bad-input table (docs/bad-input.md) for WSPAcceptEx and WSPConnectEx: each refused at
+// once with the code Windows' AcceptEx or ConnectEx gives, nothing posted (the rig's destructor
+// shows the listener still accepts, the socket still connects).
 #include "bad_input.hpp"
 
 #ifndef _WIN32 // on Windows the socket API comes with sanport's compat header
@@ -156,4 +157,101 @@ BAD_INPUT("accept.errno.null", "lpErrno NULL returns SOCKET_ERROR and posts noth
     accept_rig r;
     CHECK(WSPAcceptEx(r.l.s, r.target, r.output.data(), 0, block, block, &r.bytes, &r.o.ov(),
                       nullptr) == SOCKET_ERROR);
+}
+
+namespace {
+
+SOCKET socket_for_connect(bool bind) {
+    SOCKET s = fresh();
+    if (bind) {
+        int len = 0;
+        int err = 0;
+        sockaddr_storage any = loopback_address(AF_INET, 0, &len);
+        REQUIRE(WSPBind(s, reinterpret_cast<sockaddr*>(&any), len, &err) == 0);
+    }
+    return s;
+}
+
+// A bound socket, a listener to connect to; the destructor checks that the socket still
+// connects, so a refused call left nothing behind.
+struct connect_rig {
+    posix_listener l;
+    SOCKET s = socket_for_connect(true);
+    overlapped_op o{{1}};
+    DWORD bytes = 0;
+    int err = 0;
+
+    std::string code(SOCKET on, const void* name, int namelen, void* data, DWORD length,
+                     WSAOVERLAPPED* ov) {
+        err = 0;
+        CHECK(WSPConnectEx(on, static_cast<const sockaddr*>(name), namelen, data, length, &bytes,
+                           ov, &err) == SOCKET_ERROR);
+        return wsa_name(err);
+    }
+    std::string code_on(SOCKET on) {
+        return code(on, &l.address, l.address_len, nullptr, 0, &o.ov());
+    }
+    ~connect_rig() {
+        CHECK_FALSE(o.event_signalled());
+        const int rc = WSPConnectEx(s, reinterpret_cast<const sockaddr*>(&l.address), l.address_len,
+                                    nullptr, 0, &bytes, &o.ov(), &err);
+        CHECK((rc == 0 || err == WSA_IO_PENDING));
+        CHECK(o.wait());
+        CHECK(o.result(s).ok == TRUE);
+        WSPCloseSocket(s, &err);
+    }
+};
+
+} // namespace
+
+BAD_INPUT("connectex.s.garbage", "a value no socket has is WSAENOTSOCK") {
+    connect_rig r;
+    CHECK(r.code_on(garbage_socket) == "WSAENOTSOCK");
+}
+
+BAD_INPUT("connectex.overlapped.null", "lpOverlapped NULL is WSA_INVALID_PARAMETER") {
+    connect_rig r;
+    CHECK(r.code(r.s, &r.l.address, r.l.address_len, nullptr, 0, nullptr) ==
+          "WSA_INVALID_PARAMETER");
+}
+
+BAD_INPUT("connectex.not-bound", "a socket never bound is WSAEINVAL") {
+    connect_rig r;
+    SOCKET fresh = socket_for_connect(false);
+    CHECK(r.code_on(fresh) == "WSAEINVAL");
+    int err = 0;
+    WSPCloseSocket(fresh, &err);
+}
+
+BAD_INPUT("connectex.listening", "a listening socket is WSAEINVAL") {
+    connect_rig r;
+    sanport_listener other;
+    CHECK(r.code_on(other.s) == "WSAEINVAL");
+}
+
+BAD_INPUT("connectex.connected", "a connected socket is WSAEISCONN") {
+    connect_rig r;
+    loopback_pair p = make_pair();
+    CHECK(r.code_on(p.s) == "WSAEISCONN");
+}
+
+BAD_INPUT("connectex.name.null", "name NULL is WSAEFAULT") {
+    connect_rig r;
+    CHECK(r.code(r.s, nullptr, r.l.address_len, nullptr, 0, &r.o.ov()) == "WSAEFAULT");
+}
+
+BAD_INPUT("connectex.namelen.short", "namelen below the family's address size is WSAEFAULT") {
+    connect_rig r;
+    CHECK(r.code(r.s, &r.l.address, sizeof(sockaddr_in) - 1, nullptr, 0, &r.o.ov()) == "WSAEFAULT");
+}
+
+BAD_INPUT("connectex.send-buffer.null", "lpSendBuffer NULL with a length is WSAEFAULT") {
+    connect_rig r;
+    CHECK(r.code(r.s, &r.l.address, r.l.address_len, nullptr, 5, &r.o.ov()) == "WSAEFAULT");
+}
+
+BAD_INPUT("connectex.errno.null", "lpErrno NULL returns SOCKET_ERROR and posts nothing") {
+    connect_rig r;
+    CHECK(WSPConnectEx(r.s, reinterpret_cast<const sockaddr*>(&r.l.address), r.l.address_len,
+                       nullptr, 0, &r.bytes, &r.o.ov(), nullptr) == SOCKET_ERROR);
 }

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+// What accept_queue.cpp and connect_queue.cpp share: posting a connection-setup op into a
+// socket's direction and starting it, with the same hand-off and immediate-completion rules as
+// recv_post (the op starts on this thread when the backend allows it; if the backend finishes it
+// inline, the call returns 0 instead of WSA_IO_PENDING). s.mutex held.
+#pragma once
+
+#include "core/engine_impl.hpp"
+#include "core/socket_state.hpp"
+
+namespace sanport::detail {
+
+// want(): ask the engine thread to start d's head. start(): start it here.
+template <class Want, class Start>
+int post_setup_op(socket_state& s, direction& d, op& o, Want want, Start start) noexcept {
+    d.ops.push_back(o);
+    if (d.in_flight) return WSA_IO_PENDING;
+    if (!s.engine->starts_here()) {
+        want();
+        return WSA_IO_PENDING;
+    }
+    s.posting = &o;
+    s.posting_done = false;
+    start();
+    s.posting = nullptr;
+    return s.posting_done ? 0 : WSA_IO_PENDING;
+}
+
+// start_once(): start d's head if nothing of d is in the kernel.
+template <class Want, class StartOnce>
+void start_setup_op(socket_state& s, direction& d, Want want, StartOnce start_once) noexcept {
+    if (!s.engine->starts_here()) {
+        if (!d.ops.empty()) want();
+        return;
+    }
+    start_flat(d, start_once);
+}
+
+// The request for d's head setup op, or nullptr when nothing is to start (something of d is
+// in the kernel, the socket closes, nothing is queued). The caller names the target.
+inline io_request* setup_request(socket_state& s, direction& d, io_kind kind) noexcept {
+    d.start_wanted = false;
+    if (d.in_flight || s.closing || d.ops.empty()) return nullptr;
+    io_request& r = d.request;
+    r.socket = s.handle;
+    r.backend_socket = s.backend_socket;
+    r.owner = &s;
+    r.kind = kind;
+    r.count = 0;
+    r.flags = 0;
+    r.fixed_slot = -1;
+    return &r;
+}
+
+// Starts r (d's request); an inline completion goes to done_fn, as reap() would hand it.
+template <class Done>
+void start_setup_request(socket_state& s, direction& d, io_request& r, Done done_fn) noexcept {
+    d.in_flight = true;
+    io_completion done;
+    if (s.engine->io().start(r, done)) return done_fn(done);
+    busy_add(s, 1);
+}
+
+} // namespace sanport::detail
