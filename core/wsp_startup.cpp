@@ -68,9 +68,45 @@ int get_sock_opt(SOCKET s, int level, int optname, char* optval, LPINT optlen, L
     });
 }
 
+// accept.extension: AcceptEx, ConnectEx and GetAcceptExSockaddrs with Windows' exact types,
+// for code that fetches them through the provider's WSPIoctl. They report as Windows' do:
+// TRUE, or FALSE with the code in the thread's WSAGetLastError (ERROR_IO_PENDING, 997, is
+// WSA_IO_PENDING) -- the one place sanport sets it (depart.extension.last-error).
+BOOL PASCAL accept_ex(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer,
+                      DWORD dwReceiveDataLength, DWORD dwLocalAddressLength,
+                      DWORD dwRemoteAddressLength, LPDWORD lpdwBytesReceived,
+                      LPOVERLAPPED lpOverlapped) {
+    int err = 0;
+    if (WSPAcceptEx(sListenSocket, sAcceptSocket, lpOutputBuffer, dwReceiveDataLength,
+                    dwLocalAddressLength, dwRemoteAddressLength, lpdwBytesReceived,
+                    reinterpret_cast<LPWSAOVERLAPPED>(lpOverlapped), &err) == 0)
+        return TRUE;
+    WSASetLastError(err);
+    return FALSE;
+}
+
+BOOL PASCAL connect_ex(SOCKET s, const struct sockaddr* name, int namelen, PVOID lpSendBuffer,
+                       DWORD dwSendDataLength, LPDWORD lpdwBytesSent, LPOVERLAPPED lpOverlapped) {
+    int err = 0;
+    if (WSPConnectEx(s, name, namelen, lpSendBuffer, dwSendDataLength, lpdwBytesSent,
+                     reinterpret_cast<LPWSAOVERLAPPED>(lpOverlapped), &err) == 0)
+        return TRUE;
+    WSASetLastError(err);
+    return FALSE;
+}
+
+void PASCAL get_accept_ex_sockaddrs(PVOID lpOutputBuffer, DWORD dwReceiveDataLength,
+                                    DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength,
+                                    struct sockaddr** LocalSockaddr, LPINT LocalSockaddrLength,
+                                    struct sockaddr** RemoteSockaddr, LPINT RemoteSockaddrLength) {
+    WSPGetAcceptExSockaddrs(lpOutputBuffer, dwReceiveDataLength, dwLocalAddressLength,
+                            dwRemoteAddressLength, LocalSockaddr, LocalSockaddrLength,
+                            RemoteSockaddr, RemoteSockaddrLength);
+}
+
 // The switch's way to the SAN extensions: SIO_GET_EXTENSION_FUNCTION_POINTER with ws2san.h's
-// GUID in, the function pointer out. Any other control code is WSAEINVAL, as for an unknown
-// ioctl on Windows.
+// GUID in (or mswsock.h's, accept.extension), the function pointer out. Any other control code
+// is WSAEINVAL, as for an unknown ioctl on Windows.
 int ioctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_size,
           LPDWORD returned, LPWSAOVERLAPPED, LPWSAOVERLAPPED_COMPLETION_ROUTINE, LPWSATHREADID,
           LPINT lpErrno) {
@@ -81,11 +117,22 @@ int ioctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_
         return fail(lpErrno, WSAEFAULT);
     static const GUID register_id = WSAID_REGISTERMEMORY;
     static const GUID deregister_id = WSAID_DEREGISTERMEMORY;
+    static const GUID accept_id = WSAID_ACCEPTEX;
+    static const GUID connect_id = WSAID_CONNECTEX;
+    static const GUID sockaddrs_id = WSAID_GETACCEPTEXSOCKADDRS;
+    auto is = [in](const GUID& id) { return std::memcmp(in, &id, sizeof(GUID)) == 0; };
     void* fn = nullptr;
-    if (std::memcmp(in, &register_id, sizeof(GUID)) == 0)
+    if (is(register_id))
         fn = reinterpret_cast<void*>(static_cast<LPFN_WSPREGISTERMEMORY>(&WSPRegisterMemory));
-    else if (std::memcmp(in, &deregister_id, sizeof(GUID)) == 0)
+    else if (is(deregister_id))
         fn = reinterpret_cast<void*>(static_cast<LPFN_WSPDEREGISTERMEMORY>(&WSPDeregisterMemory));
+    else if (is(accept_id))
+        fn = reinterpret_cast<void*>(static_cast<LPFN_ACCEPTEX>(&accept_ex));
+    else if (is(connect_id))
+        fn = reinterpret_cast<void*>(static_cast<LPFN_CONNECTEX>(&connect_ex));
+    else if (is(sockaddrs_id))
+        fn = reinterpret_cast<void*>(
+            static_cast<LPFN_GETACCEPTEXSOCKADDRS>(&get_accept_ex_sockaddrs));
     else
         return fail(lpErrno, WSAEINVAL);
     std::memcpy(out, &fn, sizeof fn);

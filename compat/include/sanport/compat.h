@@ -79,6 +79,7 @@ typedef int(WSPAPI* LPFN_WSPDEREGISTERMEMORY)(SOCKET s, HANDLE Handle, LPINT lpE
 #else // Linux
 
 #include <sanport/compat/posix_events.h>
+#include <sanport/compat/posix_mswsock.h>
 #include <sanport/compat/posix_spi.h>
 #include <sanport/compat/posix_types.h>
 
