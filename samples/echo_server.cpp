@@ -13,12 +13,17 @@
 //               connection, the overlapped which operation.
 //   4. re-post: the received buffer goes out as a WSPSend; when that completes, the same buffer
 //               and WSAOVERLAPPED are posted as the next WSPRecv.
+// Connections arrive the same way: WSPAcceptEx (AcceptEx's model) keeps a few overlapped
+// accepts posted on the listener, each into a socket made beforehand; an accept's packet is a
+// new connection, and its slot is posted again. One thread does everything.
 // Stop it with Ctrl-C (or kill -TERM on Linux), --seconds S, or --exit-after N (once N
 // connections have come and gone); it prints one summary line. Linux and Windows alike.
-// --wait-ms M bounds each dequeue wait (default 100): under a tool that runs one thread at a
-// time (valgrind), a wait inside io_uring keeps the accept thread from running until it ends.
+// --wait-ms M bounds each dequeue wait (default 100), which is how late --seconds is noticed.
+// Shutting down is the graceful recipe of docs/design.md: stop accepting, close, drain the
+// packets the closes queued under a deadline timer, then destroy.
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
+#include <sanport/timer.h>
 #include <sanport/wsp.h>
 
 #include <atomic>
@@ -29,7 +34,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -66,10 +70,21 @@ struct connection {
     bool closed = false;
 };
 
+// One overlapped accept: its WSAOVERLAPPED first (a packet's overlapped is the slot), the
+// socket the connection will be, and the room WSPAcceptEx writes both addresses into.
+constexpr DWORD address_room = sizeof(sockaddr_in6) + 16;
+struct accept_slot {
+    WSAOVERLAPPED ov{};
+    SOCKET s = INVALID_SOCKET;
+    char addresses[2 * address_room];
+};
+constexpr int accepts_posted = 4;
+// Completion keys: a connection's is its context's address; these two are never one.
+constexpr ULONG_PTR stop_key = 0, listener_key = 1, deadline_key = 2;
+
 // A driven engine: no completion thread of its own. The main loop's cq.dequeue runs it, so
 // posting, reaping and completing all happen on that one thread, with no hand-off and no
-// wake-up syscall. The acceptor thread only hands each new connection to the main loop (one
-// cq.post), so no connection is ever touched by two threads and none needs a lock.
+// wake-up syscall, and no connection is ever touched by two threads: none needs a lock.
 sanport::engine_options driven_engine() {
     sanport::engine_options o;
     o.own_thread = false;
@@ -79,11 +94,14 @@ sanport::engine_options driven_engine() {
 struct server {
     sanport::engine engine{driven_engine()};
     sanport::completion_queue cq{engine};
-    std::mutex live_mutex;
+    SOCKET listener = INVALID_SOCKET;
+    unsigned posted = 1; // receives per connection (--posted)
+    std::vector<accept_slot> accepts = std::vector<accept_slot>(accepts_posted);
+    int accepts_outstanding = 0; // posted accepts whose packet was not handled yet
+    bool accepting = true;
     std::unordered_set<connection*> live; // so shutdown can close what is still open
-    std::atomic<bool> stopping{false};
-    std::atomic<std::uint64_t> connections{0};
-    std::atomic<std::uint64_t> finished{0}; // connections closed and freed (--exit-after)
+    std::uint64_t connections = 0;
+    std::uint64_t finished = 0; // connections closed and freed (--exit-after)
     // Main loop only. A receive completion is not a message: TCP keeps no message boundaries,
     // so one completion may carry part of a message or several.
     std::uint64_t bytes = 0, receive_completions = 0;
@@ -153,8 +171,8 @@ void echo_in_order(server& srv, connection& c) {
     }
 }
 
-// Step 0: the acceptor's packet for a new connection (no WSAOVERLAPPED) posts its first
-// receives. Returns true when the context may be freed (closed, nothing pending).
+// Step 0: a new connection posts its first receives. Returns true when the context may be
+// freed (closed, nothing pending).
 bool start_connection(connection& c) {
     for (slot& sl : c.slots)
         if (!c.closed && !post(c, sl, slot::state::receiving)) close_connection(c);
@@ -184,10 +202,9 @@ bool on_packet(server& srv, connection& c, const sanport::completion_entry& e) {
 }
 
 void free_connection(server& srv, connection* c) {
-    std::lock_guard lock(srv.live_mutex);
     srv.live.erase(c);
     delete c;
-    srv.finished.fetch_add(1);
+    ++srv.finished;
 }
 
 // SOCKET is the OS descriptor: socket options work as usual (Winsock takes a const char*).
@@ -200,52 +217,99 @@ void set_option(SOCKET s, int level, int name) {
 #endif
 }
 
-// One batch from cq.dequeue. Key 0 is never a connection (keys are context addresses): it is
-// the stop packet. A packet with a key but no WSAOVERLAPPED is a new connection from the
-// acceptor. Returns true if the stop packet was in the batch.
+// An accept slot's socket is made beforehand, on the listener's engine, and posted; its
+// packet comes when a connection arrived (or the listener closed).
+bool post_accept(server& srv, accept_slot& a) {
+    int err = 0;
+    a.s = srv.engine.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP, WSA_FLAG_OVERLAPPED, &err);
+    if (a.s == INVALID_SOCKET) {
+        report("WSPSocket", err);
+        return false;
+    }
+    DWORD bytes = 0;
+    if (sanport::WSPAcceptEx(srv.listener, a.s, a.addresses, 0, address_room, address_room, &bytes,
+                             &a.ov, &err) == 0 ||
+        err == WSA_IO_PENDING) {
+        ++srv.accepts_outstanding;
+        return true;
+    }
+    report("WSPAcceptEx", err);
+    sanport::WSPCloseSocket(a.s, &err);
+    a.s = INVALID_SOCKET;
+    return false;
+}
+
+// An accept's packet: status 0 means a.s is a connected socket now. It gets its own context
+// and key, and the slot is posted again with a new socket.
+void on_accept(server& srv, accept_slot& a, int status) {
+    --srv.accepts_outstanding;
+    const SOCKET s = a.s;
+    a.s = INVALID_SOCKET;
+    int err = 0;
+    if (status != 0) { // WSA_OPERATION_ABORTED: the listener closed; WSAEMFILE: out of fds
+        if (status != WSA_OPERATION_ABORTED) report("accept", status, false);
+        sanport::WSPCloseSocket(s, &err);
+    } else {
+        set_option(s, IPPROTO_TCP, TCP_NODELAY);
+        auto* c = new connection(s, srv.posted);
+        srv.live.insert(c);
+        ++srv.connections;
+        if (const int wsa = srv.cq.associate(s, reinterpret_cast<ULONG_PTR>(c)); wsa != 0) {
+            report("associate", wsa);
+            close_connection(*c);
+            free_connection(srv, c);
+        } else if (start_connection(*c)) {
+            free_connection(srv, c);
+        }
+    }
+    if (srv.accepting) post_accept(srv, a);
+}
+
+// One batch from cq.dequeue, by key: the stop packet, an accept, a connection's operation.
+// Returns true if the stop packet was in the batch.
 bool handle_batch(server& srv, const sanport::completion_entry* entries, std::size_t n) {
     bool stop = false;
     for (std::size_t i = 0; i < n; ++i) {
-        auto* c = reinterpret_cast<connection*>(entries[i].key);
-        if (!c)
+        const sanport::completion_entry& e = entries[i];
+        if (e.key == stop_key || e.key == deadline_key) {
             stop = true;
-        else if (entries[i].overlapped ? on_packet(srv, *c, entries[i]) : start_connection(*c))
-            free_connection(srv, c);
+        } else if (e.key == listener_key) {
+            on_accept(srv, *reinterpret_cast<accept_slot*>(e.overlapped), e.status);
+        } else {
+            auto* c = reinterpret_cast<connection*>(e.key);
+            if (on_packet(srv, *c, e)) free_connection(srv, c);
+        }
     }
     return stop;
 }
 
-// The acceptor: a blocking WSPAccept loop. An accepted socket inherits WSA_FLAG_OVERLAPPED and
-// the engine of the listener (srv.engine). The simplest alternative is the default engine:
-// plain sanport::WSPSocket and a completion_queue on it, whose own thread reaps completions.
-void accept_loop(server& srv, SOCKET listener, unsigned posted) {
-    while (!srv.stopping.load()) {
-        int err = 0;
-        const SOCKET s = sanport::WSPAccept(listener, nullptr, nullptr, nullptr, 0, &err);
-        if (s == INVALID_SOCKET) {
-            if (srv.stopping.load()) return; // the listener was closed under us
-            report("WSPAccept", err);
-            if (err == WSAENOTSOCK || err == WSAEINVAL) return;
-            continue;
-        }
-        set_option(s, IPPROTO_TCP, TCP_NODELAY);
-        auto* c = new connection(s, posted);
-        {
-            std::lock_guard lock(srv.live_mutex);
-            srv.live.insert(c);
-        }
-        srv.connections.fetch_add(1);
-        // Every completion of s now reaches srv.cq with the key `c`; the main loop posts the
-        // first receives when it dequeues this hand-over packet (start_connection).
-        const auto key = reinterpret_cast<ULONG_PTR>(c);
-        int wsa = srv.cq.associate(s, key);
-        if (wsa == 0) wsa = srv.cq.post(0, key, nullptr);
-        if (wsa != 0) { // nothing was posted, so no packet will come for c
-            report("hand-over", wsa);
-            close_connection(*c);
-            free_connection(srv, c);
-        }
+// The graceful shutdown (docs/design.md, "Shutting a server down"): nothing pending is dropped
+// silently. 1. Stop accepting: closing the listener completes each posted accept once,
+// aborted. 2. Close every connection: WSPCloseSocket completes its operations before it
+// returns (aborted, or with their bytes), each with a packet. 3. Drain those packets so every
+// context is freed by the code that owns it, under a deadline timer in case something never
+// answers. 4. Destroy what is left, then the queue and the engine (server's members, in
+// reverse order).
+void shut_down(server& srv, sanport::completion_entry* entries, std::size_t max) {
+    int err = 0;
+    srv.accepting = false;
+    sanport::WSPCloseSocket(srv.listener, &err);
+    for (connection* c : srv.live)
+        close_connection(*c);
+    sanport::timer deadline(srv.cq);
+    deadline.start(2000, deadline_key, nullptr);
+    bool expired = false;
+    while (!expired && (srv.accepts_outstanding > 0 || !srv.live.empty())) {
+        const std::size_t n = srv.cq.dequeue(entries, max, WSA_INFINITE);
+        for (std::size_t i = 0; i < n; ++i)
+            expired = expired || entries[i].key == deadline_key;
+        handle_batch(srv, entries, n);
     }
+    deadline.cancel();
+    if (expired) std::fprintf(stderr, "echo_server: shutdown deadline passed\n");
+    for (connection* c : srv.live)
+        delete c; // only after the deadline: their operations completed in WSPCloseSocket
+    srv.live.clear();
 }
 
 struct options {
@@ -367,7 +431,15 @@ int main(int argc, char** argv) {
         srv->cq.post(0, 0, nullptr); // the stop packet, handled in order with the others
     });
 #endif
-    std::thread acceptor(accept_loop, std::ref(*srv), listener, opt.posted);
+    srv->listener = listener;
+    srv->posted = opt.posted;
+    // The accepts' packets come with the listener's key.
+    if (const int wsa = srv->cq.associate(listener, listener_key); wsa != 0) {
+        report("associate", wsa);
+        return 1;
+    }
+    for (accept_slot& a : srv->accepts)
+        post_accept(*srv, a);
 
     // The main loop: dequeue in batches, handle each packet, free contexts whose last packet
     // came. The time-out (--wait-ms) only serves the --seconds check.
@@ -378,22 +450,10 @@ int main(int argc, char** argv) {
     sanport::completion_entry entries[64];
     bool stop = false;
     while (!stop && (opt.seconds <= 0 || elapsed() < opt.seconds) &&
-           (opt.exit_after == 0 || srv->finished.load() < opt.exit_after))
+           (opt.exit_after == 0 || srv->finished < opt.exit_after))
         stop = handle_batch(*srv, entries, srv->cq.dequeue(entries, 64, opt.wait_ms));
 
-    // Shutdown: stop accepting (closing the listener wakes the blocked WSPAccept), then close
-    // every connection. When WSPCloseSocket returns, all operations of the socket are complete,
-    // so buffers and WSAOVERLAPPEDs may go at once; the packets that the close queued still
-    // point at the context, which is why the main loop waits for them, but nobody reads the
-    // queue any more.
-    int err = 0;
-    srv->stopping.store(true);
-    sanport::WSPCloseSocket(listener, &err);
-    acceptor.join();
-    for (connection* c : srv->live) {
-        close_connection(*c);
-        delete c;
-    }
+    shut_down(*srv, entries, 64);
 
 #ifdef _WIN32
     SetConsoleCtrlHandler(on_ctrl, FALSE);
@@ -403,6 +463,6 @@ int main(int argc, char** argv) {
 #endif
     std::printf("echo_server: connections=%" PRIu64 " bytes=%" PRIu64
                 " receive_completions=%" PRIu64 " elapsed=%.2fs\n",
-                srv->connections.load(), srv->bytes, srv->receive_completions, elapsed());
+                srv->connections, srv->bytes, srv->receive_completions, elapsed());
     return 0;
 }

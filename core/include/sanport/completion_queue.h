@@ -57,7 +57,8 @@ public:
     int post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped);
 
     // Wakes every waiter; later dequeues return 0 at once and posts fail. Packets of sockets
-    // still associated are dropped from then on.
+    // still associated are dropped from then on: to end a server without losing any, drain
+    // instead (docs/design.md, "Shutting a server down").
     void shutdown();
     bool is_shut_down() const noexcept;
 
