@@ -115,6 +115,7 @@ private:
     static bool make_msghdr(const io_request& request, uring_scratch& scratch) noexcept;
     void prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
                       int fd) const noexcept;
+    static void prep_setup(io_uring_sqe* sqe, io_request& request, int fd) noexcept;
 
     // uring_backlog.cpp: SQEs that waited for room, and the fault seam.
     io_uring_sqe* get_sqe() noexcept; // io_uring_get_sqe, unless a fault says the SQ is full

@@ -58,22 +58,24 @@ bool uring_backend::make_msghdr(const io_request& request, uring_scratch& scratc
     return scratch.msg != nullptr;
 }
 
-void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                                 int fd) const noexcept {
+// The accept and connect rows; their requests name a target, no buffers (count 0).
+void uring_backend::prep_setup(io_uring_sqe* sqe, io_request& request, int fd) noexcept {
     if (request.kind == io_kind::accept) {
         // No address: the core asks getsockname/getpeername once the socket took its number.
         // No ioprio flag: IORING_RECVSEND_POLL_FIRST's bit means multishot for an accept.
         io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC);
-        io_uring_sqe_set_data(sqe, &request);
-        return;
-    }
-    if (request.kind == io_kind::connect) {
+    } else {
         const connect_target& t = *request.connect;
         io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(t.address),
                               static_cast<socklen_t>(t.length));
-        io_uring_sqe_set_data(sqe, &request);
-        return;
     }
+    io_uring_sqe_set_data(sqe, &request);
+}
+
+void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
+                                 int fd) const noexcept {
+    if (request.count == 0) [[unlikely]] // accept, connect: one test on a line already loaded
+        return prep_setup(sqe, request, fd);
     const kernel_buffer& first = request.buffers[0];
     const bool single = request.count == 1;
     bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
