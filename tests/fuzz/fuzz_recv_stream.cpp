@@ -3,7 +3,9 @@
 // WSPRegisterMemory/WSPDeregisterMemory, WSPShutdown, WSPCloseSocket, the completion queue)
 // against the core on a driven engine over the deterministic fake backend. The input is a
 // small program that also scripts the peer: segmentation, FIN, RST and other kernel errors,
-// cancels that race with data, EOF or an error at close. After every step stream_model.hpp
+// cancels that race with data, EOF or an error at close, WSPCancelIoEx, and sanport::timer
+// starts and cancels on the socket's queue (each start ends once: a packet, or cancel() 0).
+// After every step stream_model.hpp
 // checks the invariants; at the end the socket is closed and every operation must have
 // completed exactly once, the received bytes (posting order) being exactly what was consumed.
 //
@@ -15,6 +17,7 @@
 
 #include <sanport/completion_queue.h>
 #include <sanport/engine.h>
+#include <sanport/timer.h>
 #include <sanport/wsp.h>
 
 #include <algorithm>
@@ -31,6 +34,7 @@ using sanport::detail::io_request;
 constexpr std::size_t max_steps = 96;
 constexpr std::size_t max_ops = 32;
 constexpr std::uint32_t region_size = 256;
+constexpr ULONG_PTR timer_key = 0x71; // the socket's packets carry 0x5a
 
 enum opcode : std::uint8_t {
     op_recv,
@@ -49,6 +53,7 @@ enum opcode : std::uint8_t {
     op_send_done,
     op_mode,
     op_cancel,
+    op_timer,
     op_count
 };
 
@@ -84,7 +89,50 @@ struct program {
     int race_kind = 0;
     std::uint32_t race_bytes = 0, race_send = 0;
 
+    // timer.cancel: each start ends exactly once, in a packet or in a cancel() that returned 0.
+    std::deque<sanport::timer> timers{};
+    WSAOVERLAPPED timer_ov{};
+    std::uint32_t timers_started = 0, timer_packets = 0, timers_stopped = 0;
+
     sanport::test::fake_backend& fake() { return *rig.fake; }
+
+    // A timer started, or an armed one cancelled, on the socket's queue.
+    void timer_step(reader& in) {
+        const std::uint8_t a = in.u8();
+        if (!cq) return;
+        if (a & 1) {
+            if (timers.size() < 8) timers.emplace_back(*cq);
+            for (sanport::timer& t : timers) {
+                if (t.armed()) continue;
+                // Due at the next drive, or never in this run (then stopped by settle_timers):
+                // no input waits for a clock.
+                if (t.start(a & 2 ? 0 : 60000, timer_key, &timer_ov) == 0) ++timers_started;
+                return;
+            }
+            return;
+        }
+        if (timers.empty()) return;
+        sanport::timer& t = timers[(a >> 1) % timers.size()];
+        const bool was_armed = t.armed();
+        const int rc = t.cancel();
+        if (rc == 0) ++timers_stopped;
+        FUZZ_CHECK(was_armed || rc == static_cast<int>(ERROR_NOT_FOUND),
+                   "timer::cancel of a timer never armed returned 0", rc, 0);
+    }
+
+    // After the last step: the due timers fire, the others are stopped; every start ended
+    // exactly once.
+    void settle_timers() {
+        rig.e.run_once(0);
+        drain();
+        for (sanport::timer& t : timers)
+            if (t.cancel() == 0) ++timers_stopped;
+        rig.e.run_once(0);
+        drain();
+        FUZZ_CHECK(timers_started == timer_packets + timers_stopped,
+                   "a timer neither fired nor was stopped, or fired twice", timers_started,
+                   timer_packets + timers_stopped);
+    }
 
     // The peer's next n bytes land in the started receive (fake kernel). Peeks and the
     // zero-byte probe consume nothing.
@@ -378,8 +426,12 @@ struct program {
 
     void drain() {
         if (!cq) return;
-        for (const sanport::completion_entry& e : sanport::test::drain(*cq))
-            m.packet(e);
+        for (const sanport::completion_entry& e : sanport::test::drain(*cq)) {
+            if (e.key == timer_key)
+                ++timer_packets;
+            else
+                m.packet(e);
+        }
     }
 
     void step(reader& in) {
@@ -442,6 +494,8 @@ struct program {
         }
         case op_cancel:
             return cancel(in);
+        case op_timer:
+            return timer_step(in);
         default:
             return;
         }
@@ -499,6 +553,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     prog.close();
     rig.e.run_once(0);
     prog.drain();
+    prog.settle_timers();
     prog.m.check_final();
     rig.fake->on_cancel = nullptr;
     return 0;
