@@ -54,8 +54,31 @@ int renumber(engine_impl& e, socket_state& target, SOCKET listener, SOCKET accep
     return wsa;
 }
 
+// install()'s answer when the op became the accept socket's first receive.
+constexpr int handed_over = -1;
+
+// accept.first-receive: the accept op (capacity = dwReceiveDataLength) becomes a receive into
+// the front of the caller's output buffer, at the head of the accepted socket's FIFO, and
+// reports to the listener's queue with the listener's key when it completes.
+void hand_over(socket_state& listener, socket_state& target, op& o) noexcept {
+    char* data = accept_args(o).addresses - o.capacity; // before the op's room is reused
+    o.buffers()[0] = make_kernel_buffer(data, o.capacity);
+    o.count = 1;
+    o.index = 0;
+    o.bytes = 0;
+    o.held_back = 0;
+    o.flags = 0;
+    o.fixed_slot = -1;
+    o.listener_packet = true;
+    target.accept_queue = listener.queue;
+    target.accept_key = listener.key;
+    target.recv.ops.push_back(o);
+    recv_start(target);
+}
+
 // accept.deliver: the connection `accepted` (Linux: a new descriptor) becomes the head's
-// accept socket. 0, or the code the accept completes with (the connection is closed then).
+// accept socket. 0, handed_over, or the code the accept completes with (the connection is
+// closed then). The head has left the listener's FIFO.
 int install(socket_state& s, op& head, SOCKET accepted) noexcept {
     const accept_target& t = accept_args(head);
     const socket_ref target = socket_table::instance().find(t.socket);
@@ -87,6 +110,10 @@ int install(socket_state& s, op& head, SOCKET accepted) noexcept {
     target->identity = sys::identity(target->handle);
     write_address_block(t.addresses, t.local_length, target->handle, true);
     write_address_block(t.addresses + t.local_length, t.remote_length, target->handle, false);
+    if (head.capacity != 0 && !s.closing && !head.cancelled) {
+        hand_over(s, *target, head);
+        return handed_over;
+    }
     // socket.mode read_ahead_bytes set before the connection came: it starts now.
     if (target->read_ahead_capacity != 0) target->engine->want_recv_start(*target);
     return 0;
@@ -132,11 +159,11 @@ void accept_done(socket_state& s, const io_completion& c) noexcept {
     if (c.wsa == 0) {
         // Also after a cancel or a close began: the kernel took the connection off the
         // listener, and only this accept can give it to the application.
-        const int wsa = install(s, head, static_cast<SOCKET>(c.bytes));
         s.recv.ops.pop_front();
-        const bool immediate = &head == s.posting;
-        s.posting_done = immediate && wsa == 0;
-        complete_op(s, head, wsa, immediate && wsa == 0);
+        const int wsa = install(s, head, static_cast<SOCKET>(c.bytes));
+        const bool immediate = &head == s.posting && wsa == 0;
+        s.posting_done = immediate;
+        if (wsa != handed_over) complete_op(s, head, wsa, immediate);
     } else if (s.closing || head.cancelled || c.wsa == WSA_OPERATION_ABORTED ||
                !is_transient(c.wsa)) {
         // accept.fd-exhausted: WSAEMFILE fails this accept only; the next one takes the

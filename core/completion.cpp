@@ -129,6 +129,7 @@ void op_free(socket_state& s, op& o) noexcept {
     o.fixed_slot = -1;
     o.no_packet = false;
     o.cancelled = false;
+    o.listener_packet = false;
     o.next = s.free_ops;
     s.free_ops = &o;
 }
@@ -167,11 +168,11 @@ HOT_INLINE void deliver(completion_queue_impl& q, const completion_entry& e) noe
     q.push(e);
 }
 
-void notify(socket_state* s, WSAOVERLAPPED* ov, HANDLE event, HANDLE held, int wsa, DWORD bytes,
-            bool no_packet) noexcept {
+void notify(completion_queue_impl* q, ULONG_PTR key, WSAOVERLAPPED* ov, HANDLE event, HANDLE held,
+            int wsa, DWORD bytes, bool no_packet) noexcept {
     const bool low_bit = (reinterpret_cast<std::uintptr_t>(event) & 1u) != 0;
     if (held) wsa_event_set_and_release(held);
-    if (s && s->queue && !low_bit && !no_packet) deliver(*s->queue, {ov, bytes, s->key, wsa});
+    if (q && !low_bit && !no_packet) deliver(*q, {ov, bytes, key, wsa});
     // No syscall unless a waiter is registered.
     if (!context.bumps_deferred) bump_completion_generation();
 }
@@ -189,17 +190,23 @@ void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     const bool no_packet = o.no_packet || (immediate && s.skip_on_success);
     const DWORD bytes = o.bytes;
     if (immediate) s.immediate_bytes = bytes;
+    completion_queue_impl* q = s.queue.get();
+    ULONG_PTR key = s.key;
+    if (o.listener_packet) [[unlikely]] { // accept.first-receive
+        q = s.accept_queue.get();
+        key = s.accept_key;
+    }
     op_free(s, o);
     HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);
-    notify(&s, ov, event, held, wsa, bytes, no_packet);
+    notify(q, key, ov, event, held, wsa, bytes, no_packet);
 }
 
 void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept {
     HANDLE event = ov->hEvent;
     HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);
-    notify(s, ov, event, held, wsa, bytes, false);
+    notify(s ? s->queue.get() : nullptr, s ? s->key : 0, ov, event, held, wsa, bytes, false);
 }
 
 int connection_error(socket_state& s, int wsa) noexcept {

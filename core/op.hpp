@@ -38,6 +38,9 @@ struct op {
     // cancel.in-flight: WSPCancelIoEx asked while the kernel held this op; its completion
     // finishes it (with the bytes moved, or aborted) instead of re-arming the rest.
     bool cancelled = false;
+    // accept.first-receive: an accept's first receive, now in the accepted socket's FIFO; its
+    // packet goes to the listener's queue with the listener's key (socket_state::accept_*).
+    bool listener_packet = false;
 
     // The captured entries, in the kernel's layout; the remaining ones start at `index`.
     kernel_buffer* buffers() noexcept { return reinterpret_cast<kernel_buffer*>(this + 1); }

@@ -79,7 +79,7 @@ int post_accept(socket_state& s, const accept_call& call, std::uint64_t identity
     o->count = 0;
     o->index = 0;
     o->bytes = 0;
-    o->capacity = 0;
+    o->capacity = call.receive_length; // accept.first-receive: 0 for none
     o->held_back = 0;
     accept_target& t = *new (o->buffers()) accept_target;
     t.socket = call.target;
@@ -107,10 +107,9 @@ int WSPAcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer
     if (!lpOverlapped)
         return fail(lpErrno,
                     failed_because(WSA_INVALID_PARAMETER, "WSPAcceptEx: lpOverlapped is NULL"));
-    if (dwReceiveDataLength != 0)
-        return fail(lpErrno, failed_because(WSAEOPNOTSUPP, "WSPAcceptEx: a first receive "
-                                                           "(dwReceiveDataLength > 0) is not "
-                                                           "offered yet; post a WSPRecv"));
+    if (dwReceiveDataLength > max_request_bytes)
+        return fail(lpErrno, failed_because(WSAEINVAL, "WSPAcceptEx: dwReceiveDataLength is "
+                                                       "above 2^31 - 1"));
     const auto p = reinterpret_cast<std::uintptr_t>(lpOutputBuffer);
     const std::uint64_t room =
         std::uint64_t{dwReceiveDataLength} + dwLocalAddressLength + dwRemoteAddressLength;

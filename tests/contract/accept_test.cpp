@@ -230,6 +230,60 @@ TEST_CASE("accept.target-closed: closing the accept socket aborts its waiting ac
     accept_and_echo(b, l, "b");
 }
 
+TEST_CASE("accept.first-receive: with dwReceiveDataLength the accept completes when the first "
+          "data arrived, with its count and bytes in front of the addresses - or with 0 bytes "
+          "when the client closes first") {
+    sanport_listener l;
+    completion_queue cq;
+    REQUIRE(cq.associate(l.s, 0xF1) == 0);
+    constexpr DWORD first = 16;
+    for (bool client_sends : {true, false}) {
+        CAPTURE(client_sends);
+        accept_op a;
+        a.output.assign(first + 2 * block, '\x5a');
+        DWORD bytes = 0;
+        int err = 0;
+        const int rc = WSPAcceptEx(l.s, a.target, a.output.data(), first, block, block, &bytes,
+                                   &a.o.ov(), &err);
+        REQUIRE(rc == SOCKET_ERROR);
+        REQUIRE(wsa_name(err) == "WSA_IO_PENDING");
+        peer_socket client = posix_connect(l.address, l.address_len);
+        REQUIRE(client != no_peer);
+        sleep_ms(100);
+        CHECK(a.o.pending()); // connected, but no data yet
+        if (client_sends)
+            send_all(client, "hello");
+        else
+            peer_shutdown_both(client);
+        REQUIRE(a.o.wait());
+        op_result r = a.o.result(l.s);
+        CHECK(r.ok == TRUE);
+        CHECK(r.bytes == (client_sends ? 5u : 0u));
+        if (client_sends) CHECK(std::string(a.output.data(), 5) == "hello");
+        auto packets = dequeue_n(cq, 1);
+        REQUIRE(packets.size() == 1u);
+        CHECK(packets[0].key == 0xF1u);
+        CHECK(packets[0].overlapped == &a.o.ov());
+        CHECK(packets[0].bytes == (client_sends ? 5u : 0u));
+        sockaddr* local = nullptr;
+        sockaddr* remote = nullptr;
+        int local_len = 0;
+        int remote_len = 0;
+        WSPGetAcceptExSockaddrs(a.output.data(), first, block, block, &local, &local_len, &remote,
+                                &remote_len);
+        int client_len = 0;
+        const sockaddr_storage client_address = local_address(client, &client_len);
+        CHECK(remote_len == client_len);
+        REQUIRE(remote != nullptr);
+        sockaddr_storage peer{};
+        std::memcpy(&peer, remote, static_cast<std::size_t>(remote_len));
+        CHECK(port_of(peer) == port_of(client_address));
+        if (client_sends) check_both_ways(a.target, client, "and then");
+        peer_close(client);
+    }
+    CHECK(count_more(cq, 50) == 0u);
+}
+
 #ifndef _WIN32
 namespace {
 

@@ -147,10 +147,10 @@ BAD_INPUT("accept.addresses.small", "a remote address length of 0, or a local on
           "WSAEFAULT");
 }
 
-BAD_INPUT("accept.receive-data", "dwReceiveDataLength above 0 is WSAEOPNOTSUPP (no first "
-                                 "receive yet)") {
+BAD_INPUT("accept.receive-data.large", "dwReceiveDataLength above 2^31 - 1 is WSAEINVAL") {
     accept_rig r;
-    CHECK(r.code(r.l.s, r.target, r.output.data(), 16, block, block, &r.o.ov()) == "WSAEOPNOTSUPP");
+    CHECK(r.code(r.l.s, r.target, r.output.data(), 0x80000000u, block, block, &r.o.ov()) ==
+          "WSAEINVAL");
 }
 
 BAD_INPUT("accept.errno.null", "lpErrno NULL returns SOCKET_ERROR and posts nothing") {

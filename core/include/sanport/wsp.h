@@ -64,7 +64,8 @@ SOCKET WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC
 // AcceptEx's model (accept.*): posts an overlapped accept on the listening socket
 // sListenSocket; the next connection becomes sAcceptSocket, a fresh socket from WSPSocket
 // on the listener's engine (on Linux the connection's descriptor takes that socket's number).
-// lpOutputBuffer receives dwReceiveDataLength bytes of first data (must be 0 for now), then
+// lpOutputBuffer receives up to dwReceiveDataLength bytes of first data (with it, the accept
+// completes when data arrived, with their count, or with 0 when the client closed first), then
 // the local and the remote address in blocks of dwLocalAddressLength and
 // dwRemoteAddressLength bytes (each the family's address size + 16 at least): read them with
 // WSPGetAcceptExSockaddrs. Returns 0 when a
@@ -72,7 +73,7 @@ SOCKET WSPAccept(SOCKET s, struct sockaddr* addr, LPINT addrlen, LPCONDITIONPROC
 // the event, the listener's completion queue and WSPGetOverlappedResult as a WSPRecv would)
 // or the failure code: WSA_INVALID_PARAMETER (lpOverlapped NULL), WSAENOTSOCK, WSAEINVAL (not
 // listening; the accept socket bound, connected, of another engine, or already waiting),
-// WSAEFAULT (output buffer or address room), WSAEOPNOTSUPP (dwReceiveDataLength > 0).
+// WSAEFAULT (output buffer or address room).
 // Several accepts may wait on one listener; they complete in posting order, each once.
 // Closing the listener, or WSPCancelIoEx, completes a waiting accept with
 // WSA_OPERATION_ABORTED; so does closing its accept socket. A connection the kernel already
