@@ -17,6 +17,7 @@
 #include "core/transfer.hpp"
 
 #include <cstring>
+#include <new>
 
 namespace sanport::detail {
 
@@ -70,8 +71,7 @@ void hand_over(socket_state& listener, socket_state& target, op& o) noexcept {
     o.flags = 0;
     o.fixed_slot = -1;
     o.listener_packet = true;
-    target.accept_queue = listener.queue;
-    target.accept_key = listener.key;
+    new (o.buffers() + 1) listener_report{listener.queue, listener.key};
     target.recv.ops.push_back(o);
     recv_start(target);
 }

@@ -192,14 +192,18 @@ void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     if (immediate) s.immediate_bytes = bytes;
     completion_queue_impl* q = s.queue.get();
     ULONG_PTR key = s.key;
-    if (o.listener_packet) [[unlikely]] { // accept.first-receive
-        q = s.accept_queue.get();
-        key = s.accept_key;
+    const bool first_receive = o.listener_packet;
+    if (first_receive) [[unlikely]] { // accept.first-receive: the listener's queue and key
+        q = listener_report_of(o).queue.get();
+        key = listener_report_of(o).key;
     }
     op_free(s, o);
     HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);
     notify(q, key, ov, event, held, wsa, bytes, no_packet);
+    // Still ours: o is only reused under s.mutex, which the caller holds.
+    if (first_receive) [[unlikely]]
+        listener_report_of(o).~listener_report();
 }
 
 void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept {

@@ -39,7 +39,8 @@ struct op {
     // finishes it (with the bytes moved, or aborted) instead of re-arming the rest.
     bool cancelled = false;
     // accept.first-receive: an accept's first receive, now in the accepted socket's FIFO; its
-    // packet goes to the listener's queue with the listener's key (socket_state::accept_*).
+    // packet goes to the listener's queue with the listener's key (transfer.hpp's
+    // listener_report).
     bool listener_packet = false;
 
     // The captured entries, in the kernel's layout; the remaining ones start at `index`.

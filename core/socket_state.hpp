@@ -129,10 +129,6 @@ struct socket_state {
     // accept.target-closed: the listener of the last WSPAcceptEx that named this socket as its
     // accept socket; its close aborts that accept if it still waits.
     SOCKET accepting_on = INVALID_SOCKET;
-    // accept.first-receive: where the first receive of an accepted socket reports (the
-    // listener's queue and key when the accept was posted), until that receive completes.
-    std::shared_ptr<completion_queue_impl> accept_queue;
-    ULONG_PTR accept_key = 0;
     // sys::identity of the OS socket when it was registered (set by every registration):
     // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
     std::uint64_t identity = 0;

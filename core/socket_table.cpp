@@ -118,8 +118,6 @@ void socket_table::recycle(socket_state* s) noexcept {
     s->next_kick = nullptr;
     s->kick_queued = s->cancel_wanted = false;
     s->accepting_on = INVALID_SOCKET;
-    s->accept_queue.reset();
-    s->accept_key = 0;
     s->close_waiting.store(false, std::memory_order_relaxed);
     s->engine_prev = nullptr;
     state_lock.unlock();

@@ -75,10 +75,21 @@ std::uint32_t cancel_matching(socket_state& s, direction& d, bool (*match)(const
 // ---- accept_queue.cpp ----
 // A listener's receive direction holds its posted accepts (accept.*): the op keeps its
 // accept_target where a transfer op keeps its WSABUFs (op_alloc with room accept_op_room).
-inline constexpr std::uint32_t accept_op_room = 2;
-static_assert(sizeof(accept_target) <= accept_op_room * sizeof(kernel_buffer));
+inline constexpr std::uint32_t accept_op_room = 3;
+static_assert(sizeof(accept_target) <= 2 * sizeof(kernel_buffer));
 inline accept_target& accept_args(op& o) noexcept {
     return *std::launder(reinterpret_cast<accept_target*>(o.buffers()));
+}
+// accept.first-receive: once the accept op became the accepted socket's first receive (entry 0
+// its buffer), entries 1 and 2 say where its packet goes: the listener's queue and key. Made
+// by accept_queue.cpp, consumed (and destroyed) by complete_op.
+struct listener_report {
+    std::shared_ptr<completion_queue_impl> queue;
+    ULONG_PTR key = 0;
+};
+static_assert(sizeof(listener_report) <= (accept_op_room - 1) * sizeof(kernel_buffer));
+inline listener_report& listener_report_of(op& o) noexcept {
+    return *std::launder(reinterpret_cast<listener_report*>(o.buffers() + 1));
 }
 // As recv_post, for an op whose accept_args are set.
 int accept_post(socket_state& s, op& o) noexcept;
