@@ -7,8 +7,30 @@
 
 #include "core/engine_impl.hpp"
 #include "core/socket_state.hpp"
+#include "core/transfer.hpp"
+
+#include <atomic>
+#include <cstdint>
 
 namespace sanport::detail {
+
+// A recycled or new op of s for a setup call (WSPAcceptEx, WSPConnectEx) with `room` entries for
+// its arguments and `capacity` bytes to move afterwards, its WSAOVERLAPPED marked in progress;
+// nullptr when memory ran out. The caller fills the arguments into o->buffers().
+inline op* setup_op(socket_state& s, std::uint32_t room, std::uint32_t capacity,
+                    WSAOVERLAPPED* overlapped) noexcept {
+    op* o = op_alloc(s, room);
+    if (!o) return nullptr;
+    o->count = 0;
+    o->index = 0;
+    o->bytes = 0;
+    o->capacity = capacity;
+    o->held_back = 0;
+    std::atomic_ref<ULONG_PTR>(overlapped->Internal)
+        .store(overlapped_in_progress, std::memory_order_relaxed);
+    o->overlapped = overlapped;
+    return o;
+}
 
 // want(): ask the engine thread to start d's head. start(): start it here.
 template <class Want, class Start>

@@ -9,13 +9,13 @@
 #include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
+#include "core/setup_queue.hpp"
 #include "core/socket_table.hpp"
 #include "core/sys.hpp"
 #include "core/transfer.hpp"
 
 #include <sanport/wsp.h>
 
-#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -74,22 +74,15 @@ int post_accept(socket_state& s, const accept_call& call, std::uint64_t identity
         if (accept_args(*o).socket == call.target)
             return failed_because(WSAEINVAL, "WSPAcceptEx: the accept socket already waits for "
                                              "a connection");
-    op* o = op_alloc(s, accept_op_room);
+    // accept.first-receive: the capacity is the first receive's length, 0 for none.
+    op* o = setup_op(s, accept_op_room, call.receive_length, call.overlapped);
     if (!o) return WSAENOBUFS;
-    o->count = 0;
-    o->index = 0;
-    o->bytes = 0;
-    o->capacity = call.receive_length; // accept.first-receive: 0 for none
-    o->held_back = 0;
     accept_target& t = *new (o->buffers()) accept_target;
     t.socket = call.target;
     t.addresses = call.output + call.receive_length;
     t.local_length = call.local_length;
     t.remote_length = call.remote_length;
     t.identity = identity;
-    std::atomic_ref<ULONG_PTR>(call.overlapped->Internal)
-        .store(overlapped_in_progress, std::memory_order_relaxed);
-    o->overlapped = call.overlapped;
     const int r = accept_post(s, *o);
     if (r == 0) bytes = s.immediate_bytes;
     return r;

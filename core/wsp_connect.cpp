@@ -7,13 +7,13 @@
 #include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/entry.hpp"
+#include "core/setup_queue.hpp"
 #include "core/socket_table.hpp"
 #include "core/sys.hpp"
 #include "core/transfer.hpp"
 
 #include <sanport/wsp.h>
 
-#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -70,21 +70,13 @@ int WSPConnectEx(SOCKET s, const struct sockaddr* name, int namelen, PVOID lpSen
     socket_state& st = *sock;
     std::lock_guard lock(st.mutex);
     if (const int wsa = check_connect_state(st)) return fail(lpErrno, wsa);
-    op* o = op_alloc(st, connect_op_room);
+    op* o = setup_op(st, connect_op_room, 0, lpOverlapped);
     if (!o) return fail(lpErrno, WSAENOBUFS);
-    o->count = 0;
-    o->index = 0;
-    o->bytes = 0;
-    o->capacity = 0;
-    o->held_back = 0;
     connect_target& t = *new (o->buffers()) connect_target;
     std::memcpy(t.address, name, static_cast<std::size_t>(size));
     t.length = size;
     o->buffers()[connect_data_slot] =
         make_kernel_buffer(static_cast<char*>(lpSendBuffer), dwSendDataLength);
-    std::atomic_ref<ULONG_PTR>(lpOverlapped->Internal)
-        .store(overlapped_in_progress, std::memory_order_relaxed);
-    o->overlapped = lpOverlapped;
     const int r = connect_post(st, *o);
     if (r != 0) return fail(lpErrno, r);
     if (lpdwBytesSent) *lpdwBytesSent = st.immediate_bytes;

@@ -196,14 +196,24 @@ int wake_accept(SOCKET s) noexcept {
     return errno == EBADF ? WSAENOTSOCK : last_error();
 }
 
+namespace {
+
+// O_NONBLOCK on, once (accept_now, connect_now): 0 or the WSA code. errno: the caller's guard.
+int make_nonblocking(int fd) noexcept {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0) return errno == EBADF ? WSAENOTSOCK : last_error();
+    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return last_error();
+    return 0;
+}
+
+} // namespace
+
 int accept_now(SOCKET listener, SOCKET& out) noexcept {
     errno_guard guard;
     const int fd = fd_of(listener);
     // accept4 has no per-call "don't wait": the listener itself becomes non-blocking, which
     // accept() above already handles by waiting for readiness.
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0) return errno == EBADF ? WSAENOTSOCK : last_error();
-    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return last_error();
+    if (const int wsa = make_nonblocking(fd)) return wsa;
     for (;;) {
         const int accepted = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (accepted >= 0) {
@@ -219,9 +229,7 @@ int accept_now(SOCKET listener, SOCKET& out) noexcept {
 int connect_now(SOCKET s, const sockaddr* name, int namelen) noexcept {
     errno_guard guard;
     const int fd = fd_of(s);
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0) return errno == EBADF ? WSAENOTSOCK : last_error();
-    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return last_error();
+    if (const int wsa = make_nonblocking(fd)) return wsa;
     // Asked again after readiness: EISCONN is the success, the failure comes back once.
     for (;;) {
         if (::connect(fd, name, static_cast<socklen_t>(namelen)) == 0 || errno == EISCONN) return 0;
