@@ -153,6 +153,12 @@ public:
     // only when the engine thread is asleep.
     virtual void wake() noexcept = 0;
 
+    // cq.readiness: from now on every kernel completion, also one the kernel has not posted yet
+    // (deferred task work), raises the signal descriptor `fd` (core/sys.hpp), so a loop that
+    // waits on it knows when to drive. Called on the engine thread, or before its first drive.
+    // 0, or WSAEOPNOTSUPP when the backend's waits cannot be seen from outside.
+    virtual int signal_completions(int /*fd*/) noexcept { return WSAEOPNOTSUPP; }
+
     // Whether start() may run on the thread that posts the operation, which saves the hand-off
     // to the engine thread: a completion port is bound to no thread. A ring set up for one
     // issuer is, and a reactor's state belongs to the thread that runs it.

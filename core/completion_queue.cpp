@@ -26,13 +26,20 @@ bool completion_queue_impl::push(const completion_entry& entry) noexcept {
         // cq.direct: the driver's own packet waits for its next dequeue without the port's lock,
         // unless an older one waits in the port (then it queues behind that one).
         if (port_.is_closed()) return false;
-        if (port_.empty_hint() && push_local(entry)) return true;
-        return port_.push(entry); // behind an older packet, or out of memory for the ring
+        const bool queued =
+            (port_.empty_hint() && push_local(entry)) || port_.push(entry); // behind an older one
+        // cq.readiness: outside a drive, a loop of the owner's waits on a descriptor.
+        if (queued) engine_->nudge();
+        return queued;
     }
     if (!port_.push(entry)) return false;
     // cq.post.wakes: the owner of a driven engine waits in the kernel, not on the port. An
-    // engine with its own thread has no dequeuer there: the port wakes its waiters itself.
-    if (driven_) engine_->note_packet();
+    // engine with its own thread has no dequeuer there: the port wakes its waiters itself, and
+    // the readiness signal wakes a loop.
+    if (driven_)
+        engine_->note_packet();
+    else if (ready_fd_.load(std::memory_order_relaxed) >= 0)
+        raise_ready();
     return true;
 }
 
@@ -146,6 +153,7 @@ void completion_queue_impl::shutdown() noexcept {
     if (from_parent()) return; // nothing of the parent's is touched (fork.parent-engine)
     port_.close();
     engine_->wake_if_sleeping();
+    if (!driven_ && ready_fd_.load(std::memory_order_acquire) >= 0) raise_ready();
 }
 
 } // namespace detail

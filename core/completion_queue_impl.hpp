@@ -8,8 +8,10 @@
 
 #include <sanport/completion_queue.h>
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace sanport::detail {
@@ -44,6 +46,10 @@ public:
     // of a dequeue in progress first.
     bool push(const completion_entry& entry) noexcept;
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
+    // cq.readiness (readiness.cpp).
+    int readiness(int& fd) noexcept;
+    std::size_t dequeue_ready(completion_entry* out, std::size_t max) noexcept;
+    ~completion_queue_impl();
     int post(const completion_entry& entry) noexcept;
     void shutdown() noexcept;
     bool is_shut_down() const noexcept;
@@ -70,6 +76,13 @@ private:
     std::size_t local_head_ = 0;
     std::size_t local_size_ = 0;
     bool push_local(const completion_entry& entry) noexcept;
+    // cq.readiness: the descriptor readiness() handed out (-1: none yet). Driven engine: a set
+    // of the engine's signal and deadline. Engine with its own thread: a signal of this
+    // queue's, raised by a push while `raised_` is false (one write per wait, not per packet).
+    std::mutex ready_mutex_;
+    std::atomic<int> ready_fd_{-1};
+    std::atomic<bool> raised_{false};
+    void raise_ready() noexcept;
     std::size_t take_local(completion_entry* out, std::size_t max) noexcept;
 };
 

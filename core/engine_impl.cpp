@@ -4,6 +4,7 @@
 
 #include "core/completion_queue_impl.hpp"
 #include "core/socket_table.hpp"
+#include "core/sys.hpp"
 #include "core/transfer.hpp"
 
 #include <algorithm>
@@ -74,6 +75,9 @@ engine_impl::engine_impl(std::unique_ptr<backend> b, std::string why_not, bool o
 
 engine_impl::~engine_impl() {
     stop();
+    // The ring may still name the signal (signal_completions): it keeps its own reference.
+    sys::close_descriptor(ready_signal_);
+    sys::close_descriptor(ready_deadline_);
 }
 
 void engine_impl::stop() {
@@ -169,6 +173,7 @@ int engine_impl::run_once(int timeout_ms) {
         return -1;
     }
     bind_thread_once();
+    if (outside_) begin_outside_drive();
     drain_commands();
     drain_kicks();
     // timer.fire: the wait ends at the nearest deadline. The generation is read first, so a
@@ -200,6 +205,7 @@ int engine_impl::run_once(int timeout_ms) {
     timers_.fire_due();
     drain_kicks();
     finish_ready_closes();
+    if (outside_) end_outside_drive(n == std::size(batch));
     return static_cast<int>(n);
 }
 
@@ -223,7 +229,10 @@ void engine_impl::dispatch(const io_completion& c) {
 }
 
 void engine_impl::wake_if_sleeping() noexcept {
-    if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
+    if (sleeping_.load(std::memory_order_seq_cst))
+        backend_->wake();
+    else
+        nudge(); // cq.readiness: the owner may wait in a loop of its own
 }
 
 void engine_impl::note_packet() noexcept {
@@ -287,7 +296,10 @@ void engine_impl::want_send_start(socket_state& s) {
 
 void engine_impl::want_cancel(socket_state& s) {
     if (on_engine_thread()) {
-        if (s.recv.in_flight || s.send.in_flight) backend_->cancel(s.handle, s.backend_socket);
+        if (s.recv.in_flight || s.send.in_flight) {
+            backend_->cancel(s.handle, s.backend_socket);
+            nudge(); // cq.readiness: submitted by the next drive
+        }
         return;
     }
     s.cancel_wanted = true;
@@ -310,8 +322,10 @@ void engine_impl::want_cancel_request(socket_state& s, direction& d) {
 void engine_impl::cancel_head_request(socket_state& s, direction& d) noexcept {
     // The head may have completed (and another started) since the cancel was asked for: only
     // a head still marked cancelled, still in the kernel, is stopped.
-    if (head_in_kernel(s, d) && !d.ops.empty() && d.ops.front().cancelled)
+    if (head_in_kernel(s, d) && !d.ops.empty() && d.ops.front().cancelled) {
         backend_->cancel_request(d.request);
+        nudge(); // cq.readiness: submitted by the next drive
+    }
 }
 
 void engine_impl::post_command(std::function<void()> fn) {

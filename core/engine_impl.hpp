@@ -74,6 +74,20 @@ public:
 
     int run_once(int timeout_ms);
     void wake_if_sleeping() noexcept;
+
+    // cq.readiness (readiness.cpp), driven engines, owner only: the signal that kernel
+    // completions and every hand-off raise between drives, and the deadline of the nearest
+    // timer. Made on the first call. 0, or a WSA code (WSAEOPNOTSUPP: the backend's waits
+    // cannot be seen from outside).
+    int open_readiness(int& signal, int& deadline) noexcept;
+    // Raises the signal (a descriptor a loop waits on) when the owner is between drives; the
+    // owner's own packets queued outside a drive call it. Any thread.
+    void nudge() noexcept {
+        if (idle_outside_.load(std::memory_order_seq_cst) &&
+            idle_outside_.exchange(false, std::memory_order_seq_cst))
+            raise_readiness();
+    }
+    void raise_readiness() noexcept;
     // cq.post.wakes: a completion-queue packet was queued by a thread that is not the driver of
     // this driven engine (a post, or an operation completed on its caller). A drive that began
     // after the driver last looked at its queues (saw_packets) then does not sleep: the packet
@@ -140,6 +154,8 @@ public:
 
 private:
     void thread_main();
+    void begin_outside_drive() noexcept; // readiness.cpp
+    void end_outside_drive(bool more) noexcept;
     void bind_thread_once();
     void drain_commands();
     void drain_kicks();
@@ -168,6 +184,16 @@ private:
     std::uint32_t packets_seen_ = 0;
     // One writer (the driving thread): a relaxed load and store, no locked instruction.
     std::atomic<std::uint64_t> handoffs_{0};
+
+    // cq.readiness: descriptors (-1 until open_readiness), and whether the owner drives from a
+    // loop of its own (owner only). idle_outside_: the owner is between drives; a hand-off then
+    // raises the signal (wake_if_sleeping), once, rather than waking a reap nobody runs.
+    int ready_signal_ = -1;
+    int ready_deadline_ = -1;
+    bool outside_ = false;
+    std::int64_t deadline_armed_ns_ = INT64_MAX;
+    std::uint32_t packets_at_drive_ = 0;
+    std::atomic<bool> idle_outside_{false};
 
     timer_heap timers_;
     std::mutex mutex_; // commands, slots, socket list

@@ -111,6 +111,7 @@ void send_start_once(socket_state& s) noexcept {
     // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
     if (s.engine->io().start(r, done)) return send_done(s, done);
     busy_add(s, 1);
+    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
 }
 
 } // namespace

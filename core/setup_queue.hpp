@@ -81,6 +81,7 @@ void start_setup_request(socket_state& s, direction& d, io_request& r, Done done
     io_completion done;
     if (s.engine->io().start(r, done)) return done_fn(done);
     busy_add(s, 1);
+    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
 }
 
 } // namespace sanport::detail

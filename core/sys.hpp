@@ -85,4 +85,19 @@ int wait_ready(SOCKET s, bool write) noexcept;
 // fork() returns there (pthread_atfork). Called once per process. Windows has no fork: no-op.
 void at_fork_child(void (*handler)()) noexcept;
 
+// cq.readiness: what an event loop waits on (Linux: eventfd, timerfd, epoll, each
+// non-blocking and close-on-exec). Windows has no such descriptor for a completion port: each
+// call there fails with WSAEOPNOTSUPP.
+// A signal: readable from raise() until clear().
+int signal_open(int& fd) noexcept;
+void signal_raise(int fd) noexcept;
+void signal_clear(int fd) noexcept;
+// A deadline: readable from the steady-clock time deadline_ns (disarmed: never) until clear().
+int deadline_open(int& fd) noexcept;
+void deadline_arm(int fd, std::int64_t deadline_ns) noexcept; // <= 0 or INT64_MAX: disarm
+void deadline_clear(int fd) noexcept;
+// A set: readable while any descriptor added to it is (level-triggered inside).
+int set_open(int& fd) noexcept;
+int set_add(int set, int fd) noexcept;
+void close_descriptor(int fd) noexcept;
 } // namespace sanport::detail::sys

@@ -62,6 +62,11 @@ public:
         return generation_.load(std::memory_order_seq_cst);
     }
 
+    // The nearest deadline (steady clock, ns), INT64_MAX when nothing is armed. Relaxed.
+    std::int64_t earliest_ns() const noexcept {
+        return earliest_ns_.load(std::memory_order_relaxed);
+    }
+
     static std::int64_t now_ns() noexcept;
 
 private:

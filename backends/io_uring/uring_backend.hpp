@@ -99,6 +99,7 @@ public:
     void remove_region(std::int32_t slot) noexcept override;
     std::size_t reap(io_completion* out, std::size_t max, int timeout_ms) noexcept override;
     void wake() noexcept override;
+    int signal_completions(int fd) noexcept override;
     // engine.orphan: the ring is closed first (the kernel cancels and waits for every request),
     // then the sockets' state is freed by this.
     socket_freer freer() const noexcept override {

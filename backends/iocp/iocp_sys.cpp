@@ -352,3 +352,25 @@ int wait_ready(SOCKET s, bool write) noexcept {
 }
 
 } // namespace sanport::detail::sys
+
+// cq.readiness: a completion port is not a documented waitable object (WaitForSingleObject on
+// one is unspecified), so Windows offers no readiness handle; dequeue() is the way in there.
+namespace sanport::detail::sys {
+int signal_open(int&) noexcept {
+    return WSAEOPNOTSUPP;
+}
+void signal_raise(int) noexcept {}
+void signal_clear(int) noexcept {}
+int deadline_open(int&) noexcept {
+    return WSAEOPNOTSUPP;
+}
+void deadline_arm(int, std::int64_t) noexcept {}
+void deadline_clear(int) noexcept {}
+int set_open(int&) noexcept {
+    return WSAEOPNOTSUPP;
+}
+int set_add(int, int) noexcept {
+    return WSAEOPNOTSUPP;
+}
+void close_descriptor(int) noexcept {}
+} // namespace sanport::detail::sys

@@ -5,6 +5,7 @@
 
 #include "tests/support/loopback.hpp"
 
+#include <sanport/completion_queue.h>
 #include <sanport/engine.h>
 #include <sanport/wsp.h>
 
@@ -50,5 +51,14 @@ inline void adopt_pair(sanport::engine& e, posix_listener& listener, adopted_pai
     p.s = e.adopt(static_cast<SOCKET>(os), WSA_FLAG_OVERLAPPED, &err);
     REQUIRE_MESSAGE(p.s != INVALID_SOCKET, wsa_name(err));
 }
+
+// A driven engine, a completion queue on it, and one adopted pair (not associated yet).
+struct driven_queue_pair {
+    std::unique_ptr<sanport::engine> e = driven_engine();
+    sanport::completion_queue cq{*e};
+    posix_listener listener;
+    adopted_pair p;
+    driven_queue_pair() { adopt_pair(*e, listener, p); }
+};
 
 } // namespace sanport::test

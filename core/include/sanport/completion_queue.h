@@ -52,6 +52,30 @@ public:
     // called (then is_shut_down() is true and every later call returns 0 at once).
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
 
+    // cq.readiness (Linux): a descriptor an event loop of your own can wait on (epoll, poll,
+    // libuv, Asio's posix::stream_descriptor::async_wait), so this queue needs no thread of
+    // its own. The protocol:
+    //  - wait for the descriptor to be readable (POLLIN / EPOLLIN), level- or edge-triggered;
+    //  - then call dequeue_ready until it returns fewer than `max`; then wait again.
+    // The descriptor is readable while packets of this queue may wait and, on a driven engine,
+    // while the engine has kernel completions to reap, a hand-off from another thread, or a
+    // timer due; it may also be readable with nothing to take (then dequeue_ready returns 0).
+    // Each dequeue_ready that leaves something behind makes it readable again, so edge-
+    // triggered waits miss nothing. Do not read it, close it or add it to a loop twice: it
+    // belongs to the queue and is closed with it.
+    // Driven engine: call it on the owner thread (the loop's thread must be the owner, see
+    // engine.h), where dequeue_ready drives the engine once without waiting. A loop run by
+    // several threads uses an engine with its own thread, whose queues any thread may drain.
+    // Returns 0 with fd set (the same descriptor on every call), or WSAEOPNOTSUPP (Windows: a
+    // completion port is not a waitable object; a driven engine on the asio backend, whose
+    // reactor waits cannot be seen from outside), WSAEINVAL (not the owner), WSAESHUTDOWN, or
+    // WSAENOBUFS (no descriptor left); last_error_detail() says which.
+    int readiness_handle(int& fd);
+    // Never waits: on a driven engine (owner only) takes waiting packets and, when fewer than
+    // `max` were waiting, drives the engine once; elsewhere takes what waits. Up to `max`
+    // packets, oldest first; 0 when none, after shutdown() or on the wrong thread.
+    std::size_t dequeue_ready(completion_entry* out, std::size_t max);
+
     // Queues a user packet (PostQueuedCompletionStatus). Returns 0, WSAESHUTDOWN after
     // shutdown(), or WSAENOBUFS when memory runs out.
     int post(DWORD bytes, ULONG_PTR key, WSAOVERLAPPED* overlapped);
