@@ -20,8 +20,9 @@
 #    a file that measures internals (sizeof of core state, a core lookup) may include "core/"
 #    or "backends/" headers and name detail:: only if it says why on a line of its own:
 #      // layering: internals because <reason>
-set(std_headers algorithm array atomic cassert chrono climits condition_variable cstddef cstdint
-    cstdio cstdlib cstring functional limits memory mutex new optional span string string_view
+set(std_headers algorithm array atomic cassert chrono climits condition_variable coroutine cstddef cstdint
+    cstdio cstdlib cstring exception functional limits memory mutex new optional span string
+    string_view
     thread tuple type_traits utility vector)
 set(errors "")
 set(include_regex "^[ \t]*#[ \t]*include[ \t]*[<\"]")
