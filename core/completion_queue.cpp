@@ -36,10 +36,12 @@ bool completion_queue_impl::push(const completion_entry& entry) noexcept {
     // cq.post.wakes: the owner of a driven engine waits in the kernel, not on the port. An
     // engine with its own thread has no dequeuer there: the port wakes its waiters itself, and
     // the readiness signal wakes a loop.
-    if (driven_)
+    if (driven_) {
         engine_->note_packet();
-    else if (ready_fd_.load(std::memory_order_relaxed) >= 0)
-        raise_ready();
+        return true;
+    }
+    if (ready_fd_.load(std::memory_order_relaxed) >= 0) raise_ready();
+    if (concurrency_.load(std::memory_order_relaxed) != 0) pool_packet(); // cq.pool
     return true;
 }
 
@@ -140,6 +142,8 @@ std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t ma
                          "owner); call engine::take_ownership() before it is first driven");
         return 0;
     }
+    if (concurrency_.load(std::memory_order_relaxed) != 0)
+        return pool_dequeue(out, max, timeout_ms); // cq.pool
     return port_.pop(out, max, forever ? -1 : static_cast<int>(timeout_ms));
 }
 
@@ -154,6 +158,7 @@ void completion_queue_impl::shutdown() noexcept {
     port_.close();
     engine_->wake_if_sleeping();
     if (!driven_ && ready_fd_.load(std::memory_order_acquire) >= 0) raise_ready();
+    if (!driven_) pool_shutdown();
 }
 
 } // namespace detail
@@ -201,6 +206,11 @@ int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
 // cq.dequeue
 std::size_t completion_queue::dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms) {
     return impl_->dequeue(out, max, timeout_ms);
+}
+
+// cq.pool
+int completion_queue::set_concurrency(unsigned n) {
+    return impl_->set_concurrency(n);
 }
 
 // cq.post

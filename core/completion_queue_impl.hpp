@@ -35,7 +35,7 @@ direct_sink* set_direct_sink(direct_sink* sink) noexcept;
 // q waits, else q.push (completion.cpp); dropped when q was shut down.
 void deliver_packet(completion_queue_impl& q, const completion_entry& e) noexcept;
 
-class completion_queue_impl {
+class completion_queue_impl : public std::enable_shared_from_this<completion_queue_impl> {
 public:
     explicit completion_queue_impl(std::shared_ptr<engine_impl> e);
     engine_impl& engine() noexcept { return *engine_; }
@@ -46,6 +46,12 @@ public:
     // of a dequeue in progress first.
     bool push(const completion_entry& entry) noexcept;
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
+    // cq.pool (cq_pool.cpp): IOCP's concurrency value; 0 is no limit.
+    int set_concurrency(unsigned n) noexcept;
+    // A thread that ran on this queue's behalf called dequeue again (here or on another
+    // queue) or exited: its slot is free.
+    void pool_leave() noexcept;
+
     // cq.readiness (readiness.cpp).
     int readiness(int& fd) noexcept;
     std::size_t dequeue_ready(completion_entry* out, std::size_t max) noexcept;
@@ -79,6 +85,20 @@ private:
     // cq.readiness: the descriptor readiness() handed out (-1: none yet). Driven engine: a set
     // of the engine's signal and deadline. Engine with its own thread: a signal of this
     // queue's, raised by a push while `raised_` is false (one write per wait, not per packet).
+    // cq.pool: threads waiting for a slot, the most recent first, each on its own condition
+    // variable so that exactly that one is released; `running_` threads hold a slot and
+    // `releasing_` were released and have not taken a packet or gone back to wait yet.
+    struct pool_waiter;
+    std::atomic<unsigned> concurrency_{0};
+    std::mutex pool_mutex_;
+    pool_waiter* pool_waiters_ = nullptr;
+    unsigned running_ = 0;
+    unsigned releasing_ = 0;
+    std::size_t pool_dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
+    void pool_release_locked() noexcept;
+    void pool_packet() noexcept;
+    void pool_shutdown() noexcept;
+
     std::mutex ready_mutex_;
     std::atomic<int> ready_fd_{-1};
     std::atomic<bool> raised_{false};

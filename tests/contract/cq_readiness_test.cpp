@@ -27,11 +27,11 @@ using namespace sanport::test;
 
 namespace {
 
+#ifndef _WIN32
 bool driven_readiness_supported(engine& e) {
     return std::strcmp(e.backend_name(), "io_uring") == 0;
 }
 
-#ifndef _WIN32
 // A plain epoll loop around one readiness handle: waits (level- or edge-triggered), then calls
 // dequeue_ready until it returns fewer than `max`, as the header's protocol says.
 class epoll_loop {

@@ -52,6 +52,17 @@ public:
     // called (then is_shut_down() is true and every later call returns 0 at once).
     std::size_t dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
 
+    // cq.pool: a thread pool on this queue, with an I/O completion port's concurrency rule
+    // (NumberOfConcurrentThreads). At most n threads run at a time on the queue's behalf: a
+    // thread runs from the moment dequeue returns packets to it until it calls dequeue again,
+    // on this queue or another, or exits. While n run, packets wait even if threads wait for
+    // them; a slot that frees goes to the thread that began waiting last, so the fewest
+    // threads stay warm. Unlike a port, a running thread that blocks elsewhere keeps its slot.
+    // n = 0 (the default) is no limit; set it before threads dequeue. dequeue_ready does not
+    // count. Engines with their own thread only: 0, or WSAEINVAL on a driven engine, whose one
+    // dequeuing thread is its owner.
+    int set_concurrency(unsigned n);
+
     // cq.readiness (Linux): a descriptor an event loop of your own can wait on (epoll, poll,
     // libuv, Asio's posix::stream_descriptor::async_wait), so this queue needs no thread of
     // its own. The protocol:
