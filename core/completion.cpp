@@ -87,6 +87,10 @@ direct_sink* set_direct_sink(direct_sink* sink) noexcept {
     return previous;
 }
 
+bool direct_sink_filled() noexcept {
+    return context.sink != nullptr && context.sink->n != 0;
+}
+
 void forget_parent_waiters() noexcept {
     waiter_count.store(0, std::memory_order_relaxed);
     current_waiters.store(nullptr, std::memory_order_relaxed);

@@ -31,6 +31,9 @@ struct direct_sink {
 
 // The calling thread's sink (nullptr: none); returns the previous one.
 direct_sink* set_direct_sink(direct_sink* sink) noexcept;
+// The calling thread's dequeue already has packets: its drive must not sleep (a kicked start
+// or a command completed an operation before the wait).
+bool direct_sink_filled() noexcept;
 // Queues a packet: into the sink of a dequeue driving on this thread while no older packet of
 // q waits, else q.push (completion.cpp); dropped when q was shut down.
 void deliver_packet(completion_queue_impl& q, const completion_entry& e) noexcept;

@@ -180,6 +180,7 @@ int engine_impl::run_once(int timeout_ms) {
     // timer armed earlier by another thread after the clamp is seen below.
     const std::uint32_t timers_seen = timers_.generation();
     timeout_ms = timers_.clamp(timeout_ms);
+    if (timeout_ms != 0 && direct_sink_filled()) timeout_ms = 0; // the dequeue has its packets
     if (timeout_ms != 0) {
         // Dekker pair with kick()/post_command()/arm_timer(): either they see us asleep and
         // wake us, or we see their work here and do not sleep.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "../support/loopback.hpp"
@@ -281,4 +282,34 @@ TEST_CASE("cq.lifetime: a queue can be destroyed while an associated socket stil
     REQUIRE(op.wait());
     CHECK(op.event_signalled_soon());
     CHECK(op.result(p.s).bytes == 6u);
+}
+
+TEST_CASE("cq.direct: a dequeue whose drive completes a handed-over start at once returns "
+          "then, not at its time limit") {
+    // A receive posted before the engine was first driven is started by that drive; with the
+    // data already there, a backend that tries the socket first (asio) completes it before the
+    // drive waits. That drive must not then sleep out the dequeue's time limit.
+    auto e = driven_engine();
+    completion_queue cq(*e);
+    posix_listener listener;
+    adopted_pair p;
+    adopt_pair(*e, listener, p);
+    REQUIRE(cq.associate(p.s, 1) == 0);
+    send_all(p.peer, "here");
+    REQUIRE(wait_kernel_unread(p.s, 4));
+    WSAOVERLAPPED ov{};
+    char data[8];
+    WSABUF buf{sizeof data, data};
+    DWORD bytes = 0;
+    DWORD flags = 0;
+    int err = 0;
+    const int rc = WSPRecv(p.s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
+    REQUIRE((rc == 0 || err == WSA_IO_PENDING));
+    const auto began = std::chrono::steady_clock::now();
+    completion_entry out[1];
+    REQUIRE(cq.dequeue(out, 1, 5000) == 1u);
+    const auto waited = std::chrono::steady_clock::now() - began;
+    CHECK(out[0].overlapped == &ov);
+    CHECK(out[0].bytes == 4u);
+    CHECK(waited < std::chrono::milliseconds(2500)); // before: the full 5 s on asio
 }

@@ -99,6 +99,15 @@ public:
     SOCKET socket(int af, int type, int protocol, DWORD flags, LPINT lpErrno);
     SOCKET adopt(SOCKET os_socket, DWORD flags, LPINT lpErrno);
 
+    // engine.take: moves s, a socket of another engine, into this one (the engine-per-core
+    // pattern: accept on one engine, serve on another); s keeps its value. Any thread. Only an
+    // idle socket moves: nothing queued or in the kernel, no data read ahead, no registered
+    // memory, not associated with a completion queue (associate it with one of this engine's
+    // afterwards). 0, WSAENOTSOCK, or WSAEINVAL with last_error_detail() saying what holds it;
+    // on Windows every move is refused (a socket stays with its first completion port for
+    // life), so make the socket on the engine that will serve it.
+    int take(SOCKET s);
+
     detail::engine_impl& impl() noexcept { return *impl_; }
     // For sanport's own tests: an engine on a backend built by the caller (driven mode).
     explicit engine(std::unique_ptr<detail::backend> backend);
