@@ -158,6 +158,10 @@ public:
     // waits on it knows when to drive. Called on the engine thread, or before its first drive.
     // 0, or WSAEOPNOTSUPP when the backend's waits cannot be seen from outside.
     virtual int signal_completions(int /*fd*/) noexcept { return WSAEOPNOTSUPP; }
+    // cq.readiness: hand the OS what start()/cancel() prepared since the last reap, without
+    // waiting or reaping (the owner is about to wait in a loop of its own, not in reap).
+    // true: something is still owed that only the next reap can hand over.
+    virtual bool submit() noexcept { return false; }
 
     // Whether start() may run on the thread that posts the operation, which saves the hand-off
     // to the engine thread: a completion port is bound to no thread. A ring set up for one

@@ -70,6 +70,9 @@ void engine_impl::begin_outside_drive() noexcept {
 }
 
 void engine_impl::end_outside_drive(bool more) noexcept {
+    // What the drive's completions started (the next receive of a FIFO) goes to the kernel
+    // now: the owner's next wait is epoll's, not the ring's.
+    if (backend_->submit()) more = true;
     const std::uint32_t timers_seen = timers_.generation();
     const std::int64_t next = timers_.earliest_ns();
     if (next != deadline_armed_ns_) {
@@ -119,6 +122,10 @@ int completion_queue_impl::readiness(int& fd) noexcept {
             return failed_because(wsa, "completion_queue::readiness_handle: this backend's "
                                        "waits cannot be seen from outside (a driven engine on "
                                        "the asio backend); use an engine with its own thread");
+        if (wsa == WSAEINVAL)
+            return failed_because(wsa, "completion_queue::readiness_handle: ask for it before "
+                                       "the engine is first driven (io_uring makes its ring "
+                                       "again for a loop of yours, which it cannot once used)");
         if (wsa == 0) wsa = sys::set_open(handle);
         if (wsa == 0) wsa = sys::set_add(handle, signal);
         if (wsa == 0) wsa = sys::set_add(handle, deadline);

@@ -146,15 +146,6 @@ void uring_backend::arm_wake() noexcept {
     wake_armed_ = true;
 }
 
-int uring_backend::signal_completions(int fd) noexcept {
-    // The kernel raises a registered eventfd for each posted CQE and, with DEFER_TASKRUN, when
-    // it queues the task work that will post one: a loop waiting on it sees a receive whose
-    // data arrived before anyone entered the ring. A ring bound to one issuer accepts this
-    // only from that thread, or before it is enabled (the engine's owner calls it).
-    const int result = io_uring_register_eventfd(&ring_, fd);
-    return result == 0 ? 0 : wsa_from_errno(-result);
-}
-
 void uring_backend::wake() noexcept {
     const std::uint64_t one = 1;
     // Adds to the eventfd counter; the armed READ completes and ends a waiting reap().

@@ -100,6 +100,7 @@ public:
     std::size_t reap(io_completion* out, std::size_t max, int timeout_ms) noexcept override;
     void wake() noexcept override;
     int signal_completions(int fd) noexcept override;
+    bool submit() noexcept override;
     // engine.orphan: the ring is closed first (the kernel cancels and waits for every request),
     // then the sockets' state is freed by this.
     socket_freer freer() const noexcept override {
@@ -108,7 +109,7 @@ public:
 
 private:
     // uring_setup.cpp
-    int create_ring(unsigned entries) noexcept;
+    int create_ring(unsigned entries, std::size_t first_rung) noexcept;
     void probe_opcodes() noexcept;
 
     // uring_recv.cpp: the SQE decision table.
@@ -148,6 +149,8 @@ private:
     bool has_read_fixed_ = false;
     bool has_readv_fixed_ = false;
     bool table_registered_ = false; // the sparse buffer table exists
+    bool bound_ = false;            // bind_thread ran: the ring is enabled and in use
+    unsigned entries_ = 0;          // what the ring was made with (signal_completions)
     bool table_refused_ = false;    // the kernel refused it: no fixed buffers at all
     int wake_fd_ = -1;              // eventfd; blocking, so io_uring polls it
     bool wake_armed_ = false;

@@ -34,7 +34,8 @@ constexpr unsigned min_entries = 8;
 uring_backend::uring_backend(unsigned queue_depth) noexcept {
     unsigned entries = queue_depth < min_entries ? min_entries : queue_depth;
     if (entries > max_entries) entries = max_entries;
-    setup_error_ = create_ring(entries);
+    entries_ = entries;
+    setup_error_ = create_ring(entries, 0);
     if (setup_error_ != 0) return;
     probe_opcodes();
     if (setup_error_ != 0) return;
@@ -52,9 +53,10 @@ uring_backend::~uring_backend() {
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-int uring_backend::create_ring(unsigned entries) noexcept {
+int uring_backend::create_ring(unsigned entries, std::size_t first_rung) noexcept {
     int result = -EINVAL;
-    for (unsigned flags : setup_ladder) {
+    for (std::size_t rung = first_rung; rung < std::size(setup_ladder); ++rung) {
+        const unsigned flags = setup_ladder[rung];
         io_uring_params params{};
         params.flags = flags;
         result = io_uring_queue_init_params(entries, &ring_, &params);
@@ -111,7 +113,34 @@ int uring_backend::bind_thread() noexcept {
         if (result < 0) return wsa_from_errno(-result);
     }
     arm_wake();
+    bound_ = true;
     return 0;
+}
+
+bool uring_backend::submit() noexcept {
+    if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
+    return owed_head_ != nullptr || held_.user_data != 0; // waits for the next reap
+}
+
+int uring_backend::signal_completions(int fd) noexcept {
+    // With DEFER_TASKRUN the kernel raises a registered eventfd for the task work it queues
+    // through an RCU callback, milliseconds late: a poll on the eventfd of a ring with a RECV
+    // pending woke 16 ms after the data came, against 0.2 ms for a COOP_TASKRUN ring. A loop
+    // waiting on the descriptor needs the notice at once, so a ring nothing used yet (not
+    // enabled, no SQE, no buffer table) is made again from the next rung, without
+    // DEFER_TASKRUN. A ring already in use keeps its flags and refuses.
+    if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) {
+        if (bound_ || table_registered_ || io_uring_sq_ready(&ring_) > 0) return WSAEINVAL;
+        io_uring_queue_exit(&ring_);
+        ring_live_ = false;
+        setup_error_ = create_ring(entries_, 1);
+        if (setup_error_ != 0) return wsa_from_errno(setup_error_);
+    }
+    // The kernel raises it for each posted CQE (and, with COOP_TASKRUN, CQEs are posted as the
+    // task work runs, which a wake-up of this thread's wait does). A ring bound to one issuer
+    // accepts this only from that thread, or before it is enabled.
+    const int result = io_uring_register_eventfd(&ring_, fd);
+    return result == 0 ? 0 : wsa_from_errno(-result);
 }
 
 std::string uring_backend::describe() const {

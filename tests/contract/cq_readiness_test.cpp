@@ -239,6 +239,18 @@ TEST_CASE("cq.readiness.handoff: the owner's cancel between drives, and another 
     CHECK(got[0].status == WSA_OPERATION_ABORTED);
 }
 
+TEST_CASE("cq.readiness: on io_uring the handle is asked for before the engine is first "
+          "driven, else WSAEINVAL says so") {
+    auto e = driven_engine();
+    completion_queue cq(*e);
+    if (!driven_readiness_supported(*e)) return;
+    completion_entry out[1];
+    CHECK(cq.dequeue(out, 1, 0) == 0u); // the first drive: the ring is in use from here
+    int fd = -1;
+    CHECK(cq.readiness_handle(fd) == WSAEINVAL);
+    CHECK(std::string(last_error_detail()).find("first driven") != std::string::npos);
+}
+
 TEST_CASE("cq.readiness: an engine with its own thread - any thread drains, packets wake the "
           "loop") {
     engine e; // its own thread
