@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,6 +125,16 @@ public:
     }
     bool stopped() const { return aborted_.load() == static_cast<int>(slots_.size()); }
     int open() const { return open_.load(); }
+    // Where an accepted connection goes: give_away(s) true means another engine took it.
+    std::function<bool(SOCKET)> give_away;
+
+    // Serves s (a connected socket of this service's engine) from now on.
+    void serve(SOCKET s) {
+        auto* c = new connection;
+        c->s = s;
+        open_.fetch_add(1);
+        if (cq_.associate(c->s, reinterpret_cast<ULONG_PTR>(c)) != 0 || !post(c)) close(c);
+    }
 
     void handle(const sanport::completion_entry& p) {
         if (p.key == 0) return accepted(*reinterpret_cast<accept_slot*>(p.overlapped), p.status);
@@ -168,10 +179,7 @@ private:
             aborted_.fetch_add(1);
             return;
         }
-        auto* c = new connection;
-        c->s = a.s;
-        open_.fetch_add(1);
-        if (cq_.associate(c->s, reinterpret_cast<ULONG_PTR>(c)) != 0 || !post(c)) close(c);
+        if (!give_away || !give_away(a.s)) serve(a.s);
         if (!post_accept(a)) aborted_.fetch_add(1);
     }
     // The next operation of c: the echo of its last receive, or the next receive.
