@@ -156,7 +156,8 @@ public:
     // cq.readiness: from now on every kernel completion, also one the kernel has not posted yet
     // (deferred task work), raises the signal descriptor `fd` (core/sys.hpp), so a loop that
     // waits on it knows when to drive. Called on the engine thread, or before its first drive.
-    // 0, or WSAEOPNOTSUPP when the backend's waits cannot be seen from outside.
+    // 0, WSAEOPNOTSUPP when the backend's waits cannot be seen from outside, or WSAEINVAL when
+    // it can no longer change how it waits (io_uring: its ring is in use).
     virtual int signal_completions(int /*fd*/) noexcept { return WSAEOPNOTSUPP; }
     // cq.readiness: hand the OS what start()/cancel() prepared since the last reap, without
     // waiting or reaping (the owner is about to wait in a loop of its own, not in reap).

@@ -28,19 +28,19 @@ bool completion_queue_impl::push(const completion_entry& entry) noexcept {
         if (port_.is_closed()) return false;
         const bool queued =
             (port_.empty_hint() && push_local(entry)) || port_.push(entry); // behind an older one
-        // cq.readiness: outside a drive, a loop of the owner's waits on a descriptor.
-        if (queued) engine_->nudge();
+        // cq.readiness: a loop of the owner's waits on this queue's descriptor.
+        if (queued && signal_fd_.load(std::memory_order_relaxed) >= 0) raise_ready();
         return queued;
     }
     if (!port_.push(entry)) return false;
     // cq.post.wakes: the owner of a driven engine waits in the kernel, not on the port. An
     // engine with its own thread has no dequeuer there: the port wakes its waiters itself, and
     // the readiness signal wakes a loop.
+    if (signal_fd_.load(std::memory_order_relaxed) >= 0) raise_ready(); // cq.readiness
     if (driven_) {
         engine_->note_packet();
         return true;
     }
-    if (ready_fd_.load(std::memory_order_relaxed) >= 0) raise_ready();
     if (concurrency_.load(std::memory_order_relaxed) != 0) pool_packet(); // cq.pool
     return true;
 }
@@ -83,6 +83,7 @@ bool completion_queue_impl::is_shut_down() const noexcept {
 std::size_t completion_queue_impl::dequeue(completion_entry* out, std::size_t max,
                                            DWORD timeout_ms) {
     if (!out || max == 0) return 0;
+    give_back_pool_slot(); // cq.pool: this call ends the thread's last run, whatever the queue
     // fork.parent-engine: the packets, and the thread or ring that would add more, are the
     // parent's; the port's locks may be held by a thread that does not exist here.
     if (from_parent()) return set_error_detail(parent_engine_detail), 0;
@@ -156,9 +157,15 @@ int completion_queue_impl::post(const completion_entry& entry) noexcept {
 void completion_queue_impl::shutdown() noexcept {
     if (from_parent()) return; // nothing of the parent's is touched (fork.parent-engine)
     port_.close();
-    engine_->wake_if_sleeping();
-    if (!driven_ && ready_fd_.load(std::memory_order_acquire) >= 0) raise_ready();
-    if (!driven_) pool_shutdown();
+    if (driven_)
+        engine_->note_packet(); // also seen by a drive in progress (cq.readiness)
+    else
+        engine_->wake_if_sleeping();
+    if (signal_fd_.load(std::memory_order_acquire) >= 0) raise_ready();
+    if (!driven_) {
+        std::lock_guard lock(pool_mutex_);
+        pool_release_all_locked();
+    }
 }
 
 } // namespace detail

@@ -34,6 +34,15 @@ direct_sink* set_direct_sink(direct_sink* sink) noexcept;
 // The calling thread's dequeue already has packets: its drive must not sleep (a kicked start
 // or a command completed an operation before the wait).
 bool direct_sink_filled() noexcept;
+// cq.pool: the calling thread's slot of a pool queue, if it holds one, is free: it calls dequeue
+// again, on any queue (cq_pool.cpp). A plain thread-local flag first, so a thread that never ran
+// for a pool pays one load per dequeue.
+inline constinit thread_local bool pool_slot_held = false;
+void give_back_held_pool_slot() noexcept;
+inline void give_back_pool_slot() noexcept {
+    if (pool_slot_held) [[unlikely]]
+        give_back_held_pool_slot();
+}
 // Queues a packet: into the sink of a dequeue driving on this thread while no older packet of
 // q waits, else q.push (completion.cpp); dropped when q was shut down.
 void deliver_packet(completion_queue_impl& q, const completion_entry& e) noexcept;
@@ -85,9 +94,6 @@ private:
     std::size_t local_head_ = 0;
     std::size_t local_size_ = 0;
     bool push_local(const completion_entry& entry) noexcept;
-    // cq.readiness: the descriptor readiness() handed out (-1: none yet). Driven engine: a set
-    // of the engine's signal and deadline. Engine with its own thread: a signal of this
-    // queue's, raised by a push while `raised_` is false (one write per wait, not per packet).
     // cq.pool: threads waiting for a slot, the most recent first, each on its own condition
     // variable so that exactly that one is released; `running_` threads hold a slot and
     // `releasing_` were released and have not taken a packet or gone back to wait yet.
@@ -100,12 +106,18 @@ private:
     std::size_t pool_dequeue(completion_entry* out, std::size_t max, DWORD timeout_ms);
     void pool_release_locked() noexcept;
     void pool_packet() noexcept;
-    void pool_shutdown() noexcept;
+    void pool_release_all_locked() noexcept;
 
     std::mutex ready_mutex_;
+    // cq.readiness: the descriptor readiness() handed out (-1: none yet), and this queue's
+    // signal, raised by a push while `raised_` is false (one write per wait, not per packet)
+    // and cleared by dequeue_ready. Engine with its own thread: the handle is the signal.
+    // Driven engine: a set of the signal and the engine's two (it must drive, a timer is due).
     std::atomic<int> ready_fd_{-1};
+    std::atomic<int> signal_fd_{-1};
     std::atomic<bool> raised_{false};
     void raise_ready() noexcept;
+    void clear_ready() noexcept;
     std::size_t take_local(completion_entry* out, std::size_t max) noexcept;
 };
 

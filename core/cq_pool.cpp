@@ -14,8 +14,10 @@
 #include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 
 namespace sanport::detail {
 
@@ -32,6 +34,8 @@ namespace {
 struct pool_slot {
     std::weak_ptr<completion_queue_impl> queue;
     void give_back() noexcept {
+        if (!pool_slot_held) return;
+        pool_slot_held = false;
         if (auto q = queue.lock()) q->pool_leave();
         queue.reset();
     }
@@ -41,11 +45,21 @@ thread_local pool_slot held_slot;
 
 } // namespace
 
+void give_back_held_pool_slot() noexcept {
+    held_slot.give_back();
+}
+
 int completion_queue_impl::set_concurrency(unsigned n) noexcept {
     if (driven_)
         return failed_because(WSAEINVAL, "completion_queue::set_concurrency: a driven engine "
                                          "has one dequeuing thread, its owner");
+    std::lock_guard lock(pool_mutex_);
     concurrency_.store(n, std::memory_order_relaxed);
+    // A higher limit frees slots now; no limit at all sends every waiter back to the port.
+    if (n == 0)
+        pool_release_all_locked();
+    else
+        pool_release_locked();
     return 0;
 }
 
@@ -72,8 +86,7 @@ void completion_queue_impl::pool_packet() noexcept {
     pool_release_locked();
 }
 
-void completion_queue_impl::pool_shutdown() noexcept {
-    std::lock_guard lock(pool_mutex_);
+void completion_queue_impl::pool_release_all_locked() noexcept {
     for (pool_waiter* w = pool_waiters_; w != nullptr; w = w->next) {
         w->released = true;
         ++releasing_;
@@ -84,7 +97,6 @@ void completion_queue_impl::pool_shutdown() noexcept {
 
 std::size_t completion_queue_impl::pool_dequeue(completion_entry* out, std::size_t max,
                                                 DWORD timeout_ms) {
-    held_slot.give_back(); // this call ends the thread's last run, whichever queue it was on
     using clock = std::chrono::steady_clock;
     const bool forever = timeout_ms == WSA_INFINITE;
     const auto deadline = clock::now() + std::chrono::milliseconds(forever ? 0 : timeout_ms);
@@ -96,9 +108,21 @@ std::size_t completion_queue_impl::pool_dequeue(completion_entry* out, std::size
             --releasing_;
         }
         if (port_.is_closed()) return 0;
-        if (running_ < concurrency_.load(std::memory_order_relaxed)) {
+        const unsigned limit = concurrency_.load(std::memory_order_relaxed);
+        if (limit == 0) { // the limit was lifted while this thread waited
+            lock.unlock();
+            const auto left = forever
+                                  ? -1
+                                  : static_cast<int>(std::max<std::int64_t>(
+                                        0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               deadline - clock::now())
+                                               .count()));
+            return port_.pop(out, max, left);
+        }
+        if (running_ < limit) {
             if (const std::size_t n = port_.pop(out, max, 0)) {
                 ++running_;
+                pool_slot_held = true;
                 held_slot.queue = weak_from_this();
                 pool_release_locked(); // packets left, slots left: the next waiter
                 return n;

@@ -192,7 +192,7 @@ private:
     int ready_deadline_ = -1;
     bool outside_ = false;
     std::int64_t deadline_armed_ns_ = INT64_MAX;
-    std::uint32_t packets_at_drive_ = 0;
+    std::uint32_t packets_at_idle_ = 0; // packets_ when the owner last went idle outside
     std::atomic<bool> idle_outside_{false};
 
     timer_heap timers_;

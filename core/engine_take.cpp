@@ -50,22 +50,23 @@ int engine::take(SOCKET s) {
     if (!sock)
         return failed_because(WSAENOTSOCK, "engine::take: not a sanport socket (never opened, or "
                                            "already closed)");
-    engine_impl& from = *sock->engine;
     engine_impl& to = *impl_;
+    // Everything under the socket's lock, the engine lists included (each list's own mutex is
+    // taken inside it, never the other way round), so two takes of one socket, or a take and a
+    // close, follow one another.
+    std::lock_guard lock(sock->mutex);
+    engine_impl& from = *sock->engine;
     if (&from == &to) return 0;
-    {
-        std::lock_guard lock(sock->mutex);
-        if (const char* why = busy_reason(*sock)) return failed_because(WSAEINVAL, why);
-        void* moved = nullptr;
-        // Windows: a handle is bound to one completion port for life, so this fails there.
-        if (const int wsa = to.io().attach(s, moved))
-            return failed_because(wsa, "engine::take: the new engine's backend refused the socket "
-                                       "(on Windows a socket stays with its first completion "
-                                       "port: make it on the engine that will serve it)");
-        from.io().detach(s, sock->backend_socket);
-        sock->backend_socket = moved;
-        sock->engine = &to;
-    }
+    if (const char* why = busy_reason(*sock)) return failed_because(WSAEINVAL, why);
+    void* moved = nullptr;
+    // Windows: a handle is bound to one completion port for life, so this fails there.
+    if (const int wsa = to.io().attach(s, moved))
+        return failed_because(wsa, "engine::take: the new engine's backend refused the socket "
+                                   "(on Windows a socket stays with its first completion port: "
+                                   "make it on the engine that will serve it)");
+    from.io().detach(s, sock->backend_socket);
+    sock->backend_socket = moved;
+    sock->engine = &to;
     from.unlink(*sock);
     to.link(*sock);
     return 0;

@@ -119,7 +119,8 @@ int uring_backend::bind_thread() noexcept {
 
 bool uring_backend::submit() noexcept {
     if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
-    return owed_head_ != nullptr || held_.user_data != 0; // waits for the next reap
+    // What is still in the SQ (a refused submit) or waits for room: the next reap's.
+    return io_uring_sq_ready(&ring_) > 0 || owed_head_ != nullptr;
 }
 
 int uring_backend::signal_completions(int fd) noexcept {
@@ -131,10 +132,17 @@ int uring_backend::signal_completions(int fd) noexcept {
     // DEFER_TASKRUN. A ring already in use keeps its flags and refuses.
     if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) {
         if (bound_ || table_registered_ || io_uring_sq_ready(&ring_) > 0) return WSAEINVAL;
-        io_uring_queue_exit(&ring_);
-        ring_live_ = false;
-        setup_error_ = create_ring(entries_, 1);
-        if (setup_error_ != 0) return wsa_from_errno(setup_error_);
+        // The new ring first: if the kernel refuses it, the old one stays, working.
+        const io_uring old = ring_;
+        const unsigned old_flags = setup_flags_;
+        if (const int err = create_ring(entries_, 1); err != 0) {
+            ring_ = old;
+            setup_flags_ = old_flags;
+            setup_step_ = "";
+            return wsa_from_errno(err);
+        }
+        io_uring copy = old;
+        io_uring_queue_exit(&copy);
     }
     // The kernel raises it for each posted CQE (and, with COOP_TASKRUN, CQEs are posted as the
     // task work runs, which a wake-up of this thread's wait does). A ring bound to one issuer

@@ -85,7 +85,6 @@ TEST_CASE("bridge: callbacks - three async_recv outstanding on one socket comple
                               sizes.push_back(n);
                           });
     }
-    CHECK(order.empty()); // never inside the initiating call
     send_all(t.p.peer, std::string(8, 'a'));
     run_until(t.io, [&] { return order.size() == 1; });
     send_all(t.p.peer, std::string(8, 'b') + std::string(8, 'c'));
@@ -116,6 +115,21 @@ TEST_CASE("bridge: a handler runs on its own executor (a strand), and a failure 
     run_until(t.io, [&] { return done; });
     CHECK(on_strand);
     CHECK(read_exactly(t.p.peer, 4) == "ping");
+
+    // Data already there: the receive may finish inside its call; its handler still runs
+    // only from the io_context, never inside async_recv.
+    send_all(t.p.peer, "now");
+    REQUIRE(wait_kernel_unread(t.p.s, 3));
+    bool received = false;
+    t.link.async_recv(t.p.s, net::buffer(data, 3),
+                      [&](const boost::system::error_code& ec, std::size_t n) {
+                          CHECK_FALSE(ec);
+                          CHECK(n == 3u);
+                          received = true;
+                      });
+    CHECK_FALSE(received);
+    run_until(t.io, [&] { return received; });
+    CHECK(received);
 
     bool failed = false;
     boost::system::error_code got;
@@ -156,6 +170,7 @@ TEST_CASE("bridge: use_future - the io_context runs on another thread, the calle
           "future") {
     engine e; // its own thread: any thread may run the io_context
     REQUIRE(e.status() == 0);
+    watchdog dog(60000, [] { hung("bridge: use_future"); });
     completion_queue cq(e);
     net::io_context io;
     sanport::asio::bridge link(io, cq);
@@ -163,8 +178,15 @@ TEST_CASE("bridge: use_future - the io_context runs on another thread, the calle
     adopted_pair p;
     adopt_pair(e, listener, p);
     REQUIRE(link.associate(p.s) == 0);
-    auto guard = net::make_work_guard(io);
-    std::thread runner([&] { io.run(); });
+    std::thread runner([&] { io.run(); }); // the bridge's wait keeps run() going
+    struct stop_runner {
+        net::io_context& io;
+        std::thread& t;
+        ~stop_runner() {
+            io.stop();
+            t.join();
+        }
+    } stopper{io, runner};
     char data[5];
     // Initiated on this thread, which does not run the io_context: allowed with an engine
     // that has its own thread.
@@ -173,9 +195,6 @@ TEST_CASE("bridge: use_future - the io_context runs on another thread, the calle
     REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     CHECK(f.get() == 5u);
     CHECK(std::string(data, 5) == "hello");
-    guard.reset();
-    io.stop();
-    runner.join();
 }
 
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)

@@ -116,6 +116,50 @@ TEST_CASE("cq.pool: the thread that began waiting last is released first, and a 
     CHECK(order[2] == "B");
 }
 
+TEST_CASE("cq.pool: a thread that calls dequeue on another queue gives its slot back, and "
+          "lifting the limit releases the waiters") {
+    engine e;
+    REQUIRE(e.status() == 0);
+    completion_queue pool(e);
+    completion_queue other(e);
+    REQUIRE(pool.set_concurrency(1) == 0);
+    watchdog dog(60000, [] { hung("cq.pool: other queue"); });
+    WSAOVERLAPPED ovs[3]{};
+    REQUIRE(pool.post(0, 1, &ovs[0]) == 0);
+    completion_entry one[1];
+    REQUIRE(pool.dequeue(one, 1, 1000) == 1u); // this thread now holds the one slot
+    std::atomic<int> waiter_got{0};
+    std::thread waiter([&] {
+        completion_entry w[1];
+        waiter_got = static_cast<int>(pool.dequeue(w, 1, 5000));
+    });
+    sleep_ms(100);
+    REQUIRE(pool.post(0, 1, &ovs[1]) == 0);
+    sleep_ms(100);
+    CHECK(waiter_got.load() == 0);           // the slot is still this thread's
+    CHECK(other.dequeue(one, 1, 200) == 0u); // ... until it dequeues elsewhere
+    for (int i = 0; i < 100 && waiter_got.load() == 0; ++i)
+        sleep_ms(10);
+    CHECK(waiter_got.load() == 1);
+    waiter.join();
+
+    // A waiter blocked by the limit is let go when the limit is lifted.
+    WSAOVERLAPPED more[2]{};
+    REQUIRE(pool.post(0, 1, &more[0]) == 0);
+    REQUIRE(pool.dequeue(one, 1, 1000) == 1u); // this thread holds the slot again
+    REQUIRE(pool.post(0, 1, &more[1]) == 0);
+    std::atomic<int> second{-1};
+    std::thread blocked([&] {
+        completion_entry w[1];
+        second = static_cast<int>(pool.dequeue(w, 1, 5000));
+    });
+    sleep_ms(100);
+    CHECK(second.load() == -1); // held back by the limit
+    REQUIRE(pool.set_concurrency(0) == 0);
+    blocked.join();
+    CHECK(second.load() == 1);
+}
+
 TEST_CASE("cq.pool: a driven engine refuses a concurrency value") {
     auto e = driven_engine();
     completion_queue cq(*e);

@@ -239,6 +239,47 @@ TEST_CASE("cq.readiness.handoff: the owner's cancel between drives, and another 
     CHECK(got[0].status == WSA_OPERATION_ABORTED);
 }
 
+TEST_CASE("cq.readiness.handoff: packets the owner queues in a drive that is not its loop's "
+          "drain - another queue's, a close that drives - still make the descriptor readable") {
+    auto e = driven_engine();
+    completion_queue qa(*e);
+    completion_queue qb(*e);
+    if (!driven_readiness_supported(*e)) return;
+    watchdog dog(60000, [] { hung("cq.readiness.handoff: other drives"); });
+    epoll_loop la(qa, true);
+    epoll_loop lb(qb, true);
+    posix_listener listener;
+    adopted_pair pa;
+    adopt_pair(*e, listener, pa);
+    adopted_pair pb;
+    adopt_pair(*e, listener, pb);
+    REQUIRE(qa.associate(pa.s, 1) == 0);
+    REQUIRE(qb.associate(pb.s, 2) == 0);
+    posted_recv rb;
+    REQUIRE(rb.post(pb.s) == WSA_IO_PENDING);
+    CHECK(la.turn(50).empty()); // drives: rb goes to the kernel
+    send_all(pb.peer, "bee");
+    // A's loop drives and reaps B's completion; B's descriptor must say so.
+    for (int i = 0; i < 20 && la.turn(10).empty(); ++i) {
+    }
+    auto got = lb.collect(1, 5000);
+    REQUIRE(got.size() == 1u);
+    CHECK(got[0].overlapped == &rb.ov);
+    CHECK(got[0].bytes == 3u);
+
+    // The owner closes a socket with a receive in the kernel: the close drives the engine until
+    // the receive is back, and its aborted packet waits in A for A's loop.
+    posted_recv ra;
+    REQUIRE(ra.post(pa.s) == WSA_IO_PENDING);
+    CHECK(la.turn(50).empty());
+    int err = 0;
+    REQUIRE(WSPCloseSocket(pa.s, &err) == 0);
+    got = la.collect(1, 5000);
+    REQUIRE(got.size() == 1u);
+    CHECK(got[0].overlapped == &ra.ov);
+    CHECK(got[0].status == WSA_OPERATION_ABORTED);
+}
+
 TEST_CASE("cq.readiness: on io_uring the handle is asked for before the engine is first "
           "driven, else WSAEINVAL says so") {
     auto e = driven_engine();

@@ -25,17 +25,18 @@
 // engine that has its own thread, any threads may run the io_context and any thread may start
 // operations. On a driven engine, start them on the owner (a WSPRecv there submits nothing
 // until the next drive, which the readiness handle triggers).
-// Lifetime: the bridge must outlive every operation started through it and the io_context's
-// last run; close the sockets (their operations complete with operation_aborted) and let the
-// handlers run before destroying it. The queue must outlive the bridge; the bridge does not
-// own it, and the queue's other packets (post(), timers) go to set_other_handler's function.
-// Cancellation: close the socket, or sanport::WSPCancelIoEx. With Boost 1.77 or newer a
-// token's cancellation slot is connected to WSPCancelIoEx; Debian's Boost is 1.74, so that
-// branch is compiled out here and untested.
-// Errors: an aborted operation (a close, a cancel) reports boost::asio::error::operation_aborted,
-// as Asio's own sockets do; any other failure a boost::system::error_code in
-// sanport::asio::category() with the WSA code as value, which compares equal to its std::errc
-// condition for the usual socket errors (WSAECONNRESET == std::errc::connection_reset).
+// The bridge keeps one wait pending on the io_context, so io.run() returns only once the bridge
+// is destroyed (or io.stop()), as with a listening socket. Lifetime: the bridge must outlive
+// every operation started through it and the io_context's last run; close the sockets (their
+// operations complete with operation_aborted) and let the handlers run before destroying it. The
+// queue must outlive the bridge; the bridge does not own it, and the queue's other packets (post(),
+// timers) go to set_other_handler's function. Cancellation: close the socket, or
+// sanport::WSPCancelIoEx. With Boost 1.77 or newer a token's cancellation slot is connected to
+// WSPCancelIoEx; Debian's Boost is 1.74, so that branch is compiled out here and untested. Errors:
+// an aborted operation (a close, a cancel) reports boost::asio::error::operation_aborted, as Asio's
+// own sockets do; any other failure a boost::system::error_code in sanport::asio::category() with
+// the WSA code as value, which compares equal to its std::errc condition for the usual socket
+// errors (WSAECONNRESET == std::errc::connection_reset).
 #pragma once
 
 #include <sanport/completion_queue.h>
@@ -57,6 +58,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -203,7 +205,8 @@ public:
     // void(error_code, std::size_t): the next connection of `listener` (associated with this
     // bridge) becomes `accepted`, a fresh WSPSocket of the listener's engine (WSPAcceptEx).
     template <class Token> auto async_accept(SOCKET listener, SOCKET accepted, Token&& token) {
-        return start(std::forward<Token>(token), accepted,
+        // A cancellation slot cancels through the listener: the waiting accept is its operation.
+        return start(std::forward<Token>(token), listener,
                      [listener, accepted](detail::op_base& o) {
                          DWORD bytes = 0;
                          int err = 0;
@@ -258,24 +261,32 @@ private:
         st->descriptor.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                                   [st](const boost::system::error_code& ec) {
                                       if (ec || st->cq == nullptr) return;
+                                      arm(st); // first: a throwing handler must not stop it
                                       drain(*st);
-                                      if (st->cq != nullptr) arm(st);
                                   });
     }
+    // A handler that throws does not lose the rest of its batch: every packet taken is
+    // finished, then the first exception leaves run() (the wait is re-armed by then).
     static void drain(shared& st) {
         completion_entry batch[64];
         std::size_t n = 0;
+        std::exception_ptr first;
         do {
             n = st.cq->dequeue_ready(batch, 64);
             for (std::size_t i = 0; i < n; ++i) {
-                if (batch[i].key == key && batch[i].overlapped != nullptr) {
-                    detail::op_base* op = detail::op_base::from(batch[i].overlapped);
-                    op->finish(op, batch[i].status, batch[i].bytes, false);
-                } else if (st.other) {
-                    st.other(batch[i]);
+                try {
+                    if (batch[i].key == key && batch[i].overlapped != nullptr) {
+                        detail::op_base* op = detail::op_base::from(batch[i].overlapped);
+                        op->finish(op, batch[i].status, batch[i].bytes, false);
+                    } else if (st.other) {
+                        st.other(batch[i]);
+                    }
+                } catch (...) {
+                    if (!first) first = std::current_exception();
                 }
             }
-        } while (n == 64 && st.cq != nullptr);
+        } while (n == 64 && st.cq != nullptr && !first);
+        if (first) std::rethrow_exception(first);
     }
 
     template <class Handler> struct pending_op final : detail::op_base {

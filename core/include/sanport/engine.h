@@ -103,9 +103,12 @@ public:
     // pattern: accept on one engine, serve on another); s keeps its value. Any thread. Only an
     // idle socket moves: nothing queued or in the kernel, no data read ahead, no registered
     // memory, not associated with a completion queue (associate it with one of this engine's
-    // afterwards). 0, WSAENOTSOCK, or WSAEINVAL with last_error_detail() saying what holds it;
-    // on Windows every move is refused (a socket stays with its first completion port for
-    // life), so make the socket on the engine that will serve it.
+    // afterwards). 0, WSAENOTSOCK, WSAENETDOWN (this engine did not start), WSAEINVAL with
+    // last_error_detail() saying what holds it, or the new backend's refusal (WSAENOBUFS); on
+    // Windows every move is refused (a socket stays with its first completion port for life),
+    // so make the socket on the engine that will serve it. Call it from the thread that owns
+    // the socket's calls: a call on the socket racing the move (a post, a registration) may
+    // land on either engine.
     int take(SOCKET s);
 
     detail::engine_impl& impl() noexcept { return *impl_; }
