@@ -10,6 +10,8 @@
 // other, both sanport sockets of the engine: two completions. Run it under callgrind with two
 // message counts; (Ir2 - Ir1) / (N2 - N1) is the user-space cost per message, and the
 // difference from `dequeue` is the cost of the path (bench/README.md).
+#include "tests/support/os_pair.hpp"
+
 #include <sanport/asio.h>
 #include <sanport/completion_queue.h>
 #include <sanport/coro.h>
@@ -23,8 +25,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-
-#include "tests/support/os_pair.hpp"
 
 namespace {
 
@@ -136,9 +136,8 @@ int main(int argc, char** argv) {
     const long done = mode == "bridge" ? run_bridge(io, *link, p, messages)
                       : mode == "coro" ? run_coro(cq, p, messages)
                                        : run_dequeue(cq, p, messages);
-    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() -
-                                                                began)
-                          .count();
+    const double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - began).count();
     std::printf("completion_paths %s: %ld messages, %.0f ns per message\n", mode.c_str(), done,
                 ns / static_cast<double>(done));
     return done == messages ? 0 : 1;

@@ -124,7 +124,10 @@ inline bool dispatch(const completion_entry& e) noexcept {
 // their coroutines; a packet that is not a coroutine's goes to other(entry). Returns how many
 // packets were dequeued (0: the time ran out or the queue was shut down).
 template <class Other> std::size_t run_once(completion_queue& cq, DWORD timeout_ms, Other&& other) {
-    completion_entry batch[64];
+    // Raw storage: completion_entry[64]'s default member initialisers would cost 256 stores
+    // per call; dequeue writes every entry it returns (an aggregate's lifetime begins here).
+    alignas(completion_entry) unsigned char storage[64 * sizeof(completion_entry)];
+    auto* batch = reinterpret_cast<completion_entry*>(storage);
     const std::size_t n = cq.dequeue(batch, 64, timeout_ms);
     for (std::size_t i = 0; i < n; ++i)
         if (!dispatch(batch[i])) other(batch[i]);
