@@ -27,6 +27,11 @@ install(TARGETS ${sanport_installed_targets} EXPORT sanportTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# sanport::asio: a header and an interface target, no file of its own to check above.
+if(TARGET sanport_asio)
+  install(TARGETS sanport_asio EXPORT sanportTargets)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/asio/include/sanport DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/compat/include/sanport ${PROJECT_SOURCE_DIR}/core/include/sanport
                   ${PROJECT_SOURCE_DIR}/porting/include/sanport
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

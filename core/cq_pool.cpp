@@ -31,11 +31,15 @@ namespace {
 
 // The queue the calling thread holds a slot of; the slot is given back when the thread calls
 // dequeue again or exits.
+// Its own `held`, not the pool_slot_held flag, decides at thread exit: another thread-local
+// may already be gone then (mingw's emulated TLS frees them in no particular order; a slot
+// leaked that way under Wine until this was so).
 struct pool_slot {
+    bool held = false;
     std::weak_ptr<completion_queue_impl> queue;
     void give_back() noexcept {
-        if (!pool_slot_held) return;
-        pool_slot_held = false;
+        if (!held) return;
+        held = false;
         if (auto q = queue.lock()) q->pool_leave();
         queue.reset();
     }
@@ -46,6 +50,7 @@ thread_local pool_slot held_slot;
 } // namespace
 
 void give_back_held_pool_slot() noexcept {
+    pool_slot_held = false;
     held_slot.give_back();
 }
 
@@ -123,6 +128,7 @@ std::size_t completion_queue_impl::pool_dequeue(completion_entry* out, std::size
             if (const std::size_t n = port_.pop(out, max, 0)) {
                 ++running_;
                 pool_slot_held = true;
+                held_slot.held = true;
                 held_slot.queue = weak_from_this();
                 pool_release_locked(); // packets left, slots left: the next waiter
                 return n;
