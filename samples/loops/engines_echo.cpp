@@ -87,7 +87,16 @@ int main(int argc, char** argv) {
             // The clients start once every engine's service exists (hand-overs need them).
             if (ready.fetch_add(1) + 1 == engines) listening.set_value(listener_address);
             sanport::completion_entry batch[16];
-            while (!done.load()) {
+            // Once the clients are done, engine 0 closes its listener and drains the accepts
+            // that completes (aborted): their WSAOVERLAPPEDs live in the service, which must
+            // not go while sanport still holds them.
+            bool stopping = false;
+            for (;;) {
+                if (done.load()) {
+                    if (k != 0 || c.service->stopped()) break;
+                    if (!stopping) c.service->stop();
+                    stopping = true;
+                }
                 const std::size_t n = c.cq->dequeue(batch, 16, 50);
                 for (std::size_t i = 0; i < n; ++i) {
                     if (batch[i].key == hand_over_key) {
