@@ -84,18 +84,6 @@ private:
     int ep_ = -1;
 };
 
-struct posted_recv {
-    WSAOVERLAPPED ov{};
-    char data[64] = {};
-    int post(SOCKET s) {
-        WSABUF buf{sizeof data, data};
-        DWORD bytes = 0;
-        DWORD flags = 0;
-        int err = 0;
-        const int rc = WSPRecv(s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
-        return rc == 0 ? 0 : err;
-    }
-};
 #endif
 
 } // namespace
@@ -118,21 +106,21 @@ TEST_CASE("cq.readiness: a driven engine's queue drained from a plain epoll loop
         epoll_loop loop(cq, edge);
 
         // Receives pending in the kernel; data arrives while the owner sleeps in epoll_wait.
-        posted_recv r[3];
+        overlapped_op r[3];
         for (auto& one : r)
-            REQUIRE(one.post(p.s) == WSA_IO_PENDING);
+            REQUIRE((one.recv(p.s), one.call_pending()));
         CHECK(loop.turn(100).empty()); // the first drive submits them; nothing arrived yet
         send_all(p.peer, "one");
         auto got = loop.collect(1);
         REQUIRE(got.size() == 1u);
-        CHECK(got[0].overlapped == &r[0].ov);
+        CHECK(got[0].overlapped == &r[0].ov());
         CHECK(got[0].bytes == 3u);
         CHECK(got[0].key == 7u);
         for (int i = 1; i <= 2; ++i) {
             send_all(p.peer, "two");
             got = loop.collect(1);
             REQUIRE(got.size() == 1u);
-            CHECK(got[0].overlapped == &r[i].ov); // posting order
+            CHECK(got[0].overlapped == &r[i].ov()); // posting order
             CHECK(got[0].bytes == 3u);
         }
 
@@ -147,12 +135,11 @@ TEST_CASE("cq.readiness: a driven engine's queue drained from a plain epoll loop
         CHECK(got[0].bytes == 11u);
         send_all(p.peer, "four");
         REQUIRE(wait_kernel_unread(p.s, 4));
-        posted_recv now;
-        const int rc = now.post(p.s);
-        CHECK((rc == 0 || rc == WSA_IO_PENDING));
+        overlapped_op now;
+        CHECK((now.recv(p.s) == 0 || now.call_pending()));
         got = loop.collect(1, 2000);
         REQUIRE(got.size() == 1u);
-        CHECK(got[0].overlapped == &now.ov);
+        CHECK(got[0].overlapped == &now.ov());
         CHECK(got[0].bytes == 4u);
 
         // A timer armed by the owner between drives fires through the descriptor.
@@ -211,19 +198,19 @@ TEST_CASE("cq.readiness.handoff: the owner's cancel between drives, and another 
     watchdog dog(60000, [] { hung("cq.readiness.handoff"); });
     REQUIRE(cq.associate(p.s, 5) == 0);
     epoll_loop loop(cq, true);
-    posted_recv r;
-    REQUIRE(r.post(p.s) == WSA_IO_PENDING);
+    overlapped_op r;
+    REQUIRE((r.recv(p.s), r.call_pending()));
     CHECK(loop.turn(50).empty());
     // The owner's own cancel between drives: the loop must drive to hand it to the kernel.
-    posted_recv c;
-    REQUIRE(c.post(p.s) == WSA_IO_PENDING);
+    overlapped_op c;
+    REQUIRE((c.recv(p.s), c.call_pending()));
     CHECK(loop.turn(50).empty());
     int err = 0;
     // Cancels r first, in the kernel (the head), then c, queued behind it.
-    REQUIRE(WSPCancelIoEx(p.s, &r.ov, &err) == 0);
+    REQUIRE(WSPCancelIoEx(p.s, &r.ov(), &err) == 0);
     auto got = loop.collect(1, 5000);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &r.ov);
+    CHECK(got[0].overlapped == &r.ov());
     CHECK(got[0].status == WSA_OPERATION_ABORTED);
     REQUIRE(loop.turn(50).empty()); // c went into the kernel at that drive
     // The close is handed to the owner (close.other-thread); only its next drive completes the
@@ -235,7 +222,7 @@ TEST_CASE("cq.readiness.handoff: the owner's cancel between drives, and another 
     closer.join();
     got = loop.collect(1, 5000);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &c.ov);
+    CHECK(got[0].overlapped == &c.ov());
     CHECK(got[0].status == WSA_OPERATION_ABORTED);
 }
 
@@ -255,8 +242,8 @@ TEST_CASE("cq.readiness.handoff: packets the owner queues in a drive that is not
     adopt_pair(*e, listener, pb);
     REQUIRE(qa.associate(pa.s, 1) == 0);
     REQUIRE(qb.associate(pb.s, 2) == 0);
-    posted_recv rb;
-    REQUIRE(rb.post(pb.s) == WSA_IO_PENDING);
+    overlapped_op rb;
+    REQUIRE((rb.recv(pb.s), rb.call_pending()));
     CHECK(la.turn(50).empty()); // drives: rb goes to the kernel
     send_all(pb.peer, "bee");
     // A's loop drives and reaps B's completion; B's descriptor must say so.
@@ -264,19 +251,19 @@ TEST_CASE("cq.readiness.handoff: packets the owner queues in a drive that is not
     }
     auto got = lb.collect(1, 5000);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &rb.ov);
+    CHECK(got[0].overlapped == &rb.ov());
     CHECK(got[0].bytes == 3u);
 
     // The owner closes a socket with a receive in the kernel: the close drives the engine until
     // the receive is back, and its aborted packet waits in A for A's loop.
-    posted_recv ra;
-    REQUIRE(ra.post(pa.s) == WSA_IO_PENDING);
+    overlapped_op ra;
+    REQUIRE((ra.recv(pa.s), ra.call_pending()));
     CHECK(la.turn(50).empty());
     int err = 0;
     REQUIRE(WSPCloseSocket(pa.s, &err) == 0);
     got = la.collect(1, 5000);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &ra.ov);
+    CHECK(got[0].overlapped == &ra.ov());
     CHECK(got[0].status == WSA_OPERATION_ABORTED);
 }
 
@@ -303,13 +290,13 @@ TEST_CASE("cq.readiness: an engine with its own thread - any thread drains, pack
     adopt_pair(e, listener, p);
     REQUIRE(cq.associate(p.s, 9) == 0);
     epoll_loop loop(cq, true);
-    posted_recv r;
-    REQUIRE(r.post(p.s) == WSA_IO_PENDING);
+    overlapped_op r;
+    REQUIRE((r.recv(p.s), r.call_pending()));
     CHECK(loop.turn(50).empty());
     send_all(p.peer, "hello");
     auto got = loop.collect(1);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &r.ov);
+    CHECK(got[0].overlapped == &r.ov());
     CHECK(got[0].bytes == 5u);
     std::vector<WSAOVERLAPPED> ovs(10);
     for (auto& ov : ovs)

@@ -297,19 +297,13 @@ TEST_CASE("cq.direct: a dequeue whose drive completes a handed-over start at onc
     REQUIRE(cq.associate(p.s, 1) == 0);
     send_all(p.peer, "here");
     REQUIRE(wait_kernel_unread(p.s, 4));
-    WSAOVERLAPPED ov{};
-    char data[8];
-    WSABUF buf{sizeof data, data};
-    DWORD bytes = 0;
-    DWORD flags = 0;
-    int err = 0;
-    const int rc = WSPRecv(p.s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
-    REQUIRE((rc == 0 || err == WSA_IO_PENDING));
+    overlapped_op r({8});
+    REQUIRE((r.recv(p.s) == 0 || r.call_pending()));
     const auto began = std::chrono::steady_clock::now();
     completion_entry out[1];
     REQUIRE(cq.dequeue(out, 1, 5000) == 1u);
     const auto waited = std::chrono::steady_clock::now() - began;
-    CHECK(out[0].overlapped == &ov);
+    CHECK(out[0].overlapped == &r.ov());
     CHECK(out[0].bytes == 4u);
     CHECK(waited < std::chrono::milliseconds(2500)); // before: the full 5 s on asio
 }

@@ -42,29 +42,21 @@ TEST_CASE("engine.take: a connected socket moves to another engine and is served
 
     completion_queue cq(*to);
     REQUIRE(cq.associate(p.s, 3) == 0);
-    WSAOVERLAPPED ov{};
-    char data[16];
-    WSABUF buf{sizeof data, data};
-    DWORD bytes = 0;
-    DWORD flags = 0;
-    int err = 0;
-    const int rc = WSPRecv(p.s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err);
-    REQUIRE((rc == 0 || err == WSA_IO_PENDING));
+    overlapped_op r({16});
+    REQUIRE((r.recv(p.s) == 0 || r.call_pending()));
     send_all(p.peer, "moved");
     auto got = dequeue_n(cq, 1);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &ov);
+    CHECK(got[0].overlapped == &r.ov());
     CHECK(got[0].bytes == 5u);
-    CHECK(std::string(data, 5) == "moved");
-    WSAOVERLAPPED sov{};
-    char reply[] = "and back";
-    WSABUF out{8, reply};
-    const int src = WSPSend(p.s, &out, 1, &bytes, 0, &sov, nullptr, nullptr, &err);
-    REQUIRE((src == 0 || err == WSA_IO_PENDING));
+    CHECK(r.data(5) == "moved");
+    overlapped_op w({8});
+    REQUIRE((w.send(p.s, "and back") == 0 || w.call_pending()));
     got = dequeue_n(cq, 1);
     REQUIRE(got.size() == 1u);
-    CHECK(got[0].overlapped == &sov);
+    CHECK(got[0].overlapped == &w.ov());
     CHECK(read_exactly(p.peer, 8) == "and back");
+    int err = 0;
     CHECK(WSPCloseSocket(p.s, &err) == 0);
     CHECK(to->counters().sockets_open == 0u);
 }
@@ -84,18 +76,14 @@ TEST_CASE("engine.take: a socket with an operation under way or a queue associat
 
     adopted_pair q;
     adopt_pair(*from, listener, q);
-    WSAOVERLAPPED ov{};
-    char data[4];
-    WSABUF buf{sizeof data, data};
-    DWORD bytes = 0;
-    DWORD flags = 0;
-    int err = 0;
-    REQUIRE(WSPRecv(q.s, &buf, 1, &bytes, &flags, &ov, nullptr, nullptr, &err) == SOCKET_ERROR);
-    REQUIRE(err == WSA_IO_PENDING);
+    overlapped_op r({4});
+    REQUIRE(r.recv(q.s) == SOCKET_ERROR);
+    REQUIRE(r.err == WSA_IO_PENDING);
     CHECK(to->take(q.s) == WSAEINVAL);
     CHECK(std::string(last_error_detail()).find("under way") != std::string::npos);
     CHECK(from->counters().sockets_open == 2u); // both stayed
     CHECK(to->take(static_cast<SOCKET>(999999)) == WSAENOTSOCK);
+    int err = 0;
     CHECK(WSPCloseSocket(q.s, &err) == 0);
-    CHECK(ov.Internal == static_cast<ULONG_PTR>(WSA_OPERATION_ABORTED));
+    CHECK(r.ov().Internal == static_cast<ULONG_PTR>(WSA_OPERATION_ABORTED));
 }
