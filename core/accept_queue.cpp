@@ -47,6 +47,7 @@ int renumber(engine_impl& e, socket_state& target, SOCKET listener, SOCKET accep
     }
     const int wsa = sys::take_accepted(listener, target.handle, accepted);
     if (renumbers) {
+        forget_backend_bits(target);
         if (const int attached = e.io().attach(target.handle, target.backend_socket)) {
             target.backend_socket = nullptr;
             return wsa != 0 ? wsa : attached;

@@ -66,7 +66,8 @@ inline constexpr std::uint32_t max_request_buffers = 1024;
 inline constexpr std::uint32_t max_request_bytes = 0x7fffffffu;
 
 // One kernel operation. The core keeps one per socket per direction (never allocated per call).
-// Fields ordered without holes: 48 bytes, two per socket.
+// Fields ordered without holes: 40 bytes, so a direction (its FIFO, this and its state bytes) is
+// one 64-byte line of socket_state.
 struct io_request {
     SOCKET socket = INVALID_SOCKET;
     void* backend_socket = nullptr; // what attach() produced for this socket
@@ -75,12 +76,18 @@ struct io_request {
         const accept_target* accept;            // io_kind::accept (count 0)
         const connect_target* connect;          // io_kind::connect (count 0)
     };
-    void* owner = nullptr; // the core's; handed back untouched
-    std::uint32_t count = 0;
-    std::uint32_t flags = 0;      // MSG_PEEK for recv, else 0
-    std::int32_t fixed_slot = -1; // registered region holding every buffer, or -1
+    void* owner = nullptr;        // the core's; handed back untouched
+    std::uint16_t count = 0;      // at most max_request_buffers
+    std::int16_t fixed_slot = -1; // registered region holding every buffer, or -1
+    std::uint8_t flags = 0;       // MSG_PEEK for recv, else 0
     io_kind kind = io_kind::recv;
+    // The backend's own bits for this direction of this socket (io_uring keeps its per-request
+    // state here, on the line the core touches anyway). The core never reads them; it makes
+    // them 0 when the socket is made and before every attach().
+    std::uint8_t backend_bits = 0;
 };
+static_assert(sizeof(io_request) == 40, "a direction fills one 64-byte line");
+static_assert(max_request_buffers <= 0xffff && MSG_PEEK <= 0xff, "io_request's narrow fields");
 
 // Accepts and connects fail as life-cycle calls do (compat's wsa_from_errno: EMFILE is
 // WSAEMFILE, ECONNREFUSED WSAECONNREFUSED), transfers through wsa_from_transfer_errno.
@@ -133,7 +140,10 @@ public:
 
     // Ask the OS to stop every started request of this socket. Each still comes back once
     // from reap(), with WSA_OPERATION_ABORTED or with the bytes it had already moved.
-    virtual void cancel(SOCKET s, void* backend_socket) noexcept = 0;
+    // recv and send are the socket's two requests (either may be idle): a backend that keeps
+    // no list of its own started requests finds them there.
+    virtual void cancel(SOCKET s, void* backend_socket, io_request& recv,
+                        io_request& send) noexcept = 0;
     // The same for one started request (WSPCancelIoEx); the socket's other direction goes on
     // untouched. The request may already have finished in the OS: it is then reported as it
     // finished. Never matches a request started after this call.

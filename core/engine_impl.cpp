@@ -30,7 +30,7 @@ public:
         done = io_completion{&request, WSAENETDOWN, 0, false};
         return true;
     }
-    void cancel(SOCKET, void*) noexcept override {}
+    void cancel(SOCKET, void*, io_request&, io_request&) noexcept override {}
     void cancel_request(io_request&) noexcept override {}
     std::size_t max_regions() const noexcept override { return regions_; }
     bool add_region(std::int32_t, void*, std::size_t) noexcept override { return false; }
@@ -271,7 +271,8 @@ void engine_impl::drain_kicks() {
             if (s->cancel_wanted) {
                 s->cancel_wanted = false;
                 if (s->recv.in_flight || s->send.in_flight)
-                    backend_->cancel(s->handle, s->backend_socket);
+                    backend_->cancel(s->handle, s->backend_socket, s->recv.request,
+                                     s->send.request);
             }
             if (std::exchange(s->recv.cancel_wanted, false)) cancel_head_request(*s, s->recv);
             if (std::exchange(s->send.cancel_wanted, false)) cancel_head_request(*s, s->send);
@@ -298,7 +299,7 @@ void engine_impl::want_send_start(socket_state& s) {
 void engine_impl::want_cancel(socket_state& s) {
     if (on_engine_thread()) {
         if (s.recv.in_flight || s.send.in_flight) {
-            backend_->cancel(s.handle, s.backend_socket);
+            backend_->cancel(s.handle, s.backend_socket, s.recv.request, s.send.request);
             nudge(); // cq.readiness: submitted by the next drive
         }
         return;

@@ -65,11 +65,11 @@ struct direction {
     bool cancel_wanted = false;
 };
 
-// Field order is cache order: the first bytes hold what every post and completion touches
-// (lock, state bytes, counters, the queue association, then the two directions); everything
-// a steady stream of receives and sends never reads comes after them. Not aligned to a line:
-// an aligned allocation costs 30 B per socket more than the lines it saves are worth.
-struct socket_state {
+// Field order is cache order, one 64-byte line each (the table hands out line-aligned states
+// from blocks, so no allocator header shifts them): line 0 the lock, state bytes and counters;
+// line 1 the engine, the free ops, the queue association and the registrations; lines 2 and 3
+// the two directions; line 4 what a steady stream of receives and sends never reads.
+struct alignas(64) socket_state {
     // ---- Hot: line 0 ----
     spin_mutex mutex; // see spin_mutex.hpp: held briefly, rarely contended
     bool closing = false;
@@ -112,8 +112,9 @@ struct socket_state {
     op* posting = nullptr;
     std::shared_ptr<completion_queue_impl> queue; // completion queue association
     ULONG_PTR key = 0;
+    registry regions; // one pointer, read by every WSPRecv/WSPSend
 
-    // ---- Hot: the directions ----
+    // ---- Hot: lines 2 and 3 ----
     direction recv;
     direction send;
 
@@ -133,8 +134,6 @@ struct socket_state {
     // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
     std::uint64_t identity = 0;
 
-    registry regions;
-
     socket_state* next_kick = nullptr;
     // Engine's list of its sockets.
     socket_state* engine_prev = nullptr;
@@ -142,6 +141,15 @@ struct socket_state {
 
     std::uint32_t ra_available() const noexcept { return ra ? ra->available() : 0; }
 };
+static_assert(sizeof(direction) == 64, "a direction is one line");
+static_assert(sizeof(socket_state) == 5 * 64, "four hot lines and a cold one");
+
+// Before the socket's requests go to a backend that did not attach them (io_request's
+// backend_bits belong to the backend that attached the socket).
+inline void forget_backend_bits(socket_state& s) noexcept {
+    s.recv.request.backend_bits = 0;
+    s.send.request.backend_bits = 0;
+}
 
 // Whether the kernel is filling the head op of d (for receives: not the read-ahead buffer).
 // Cancels reach only that op through the backend; every other queued op is the core's alone.

@@ -78,16 +78,26 @@ void socket_table::remove(SOCKET s, socket_state* state) noexcept {
 }
 
 socket_state* socket_table::make_state() {
-    {
-        std::lock_guard lock(mutex_);
-        if (free_) {
-            socket_state* s = free_;
-            free_ = s->engine_next;
-            s->engine_next = nullptr;
-            return s;
+    std::lock_guard lock(mutex_);
+    if (!free_) {
+        // A block of line-aligned states at a time: no allocator header per socket, and each
+        // state's lines are the ones socket_state's field order names. Never freed, like the
+        // states themselves (type-stable memory).
+        blocks_.reserve(blocks_.size() + 1); // so the push_back below cannot throw
+        void* raw = ::operator new (sizeof(socket_state) * states_per_block,
+                                    std::align_val_t{alignof(socket_state)});
+        blocks_.push_back(raw);
+        auto* block = static_cast<socket_state*>(raw);
+        for (std::size_t i = states_per_block; i-- > 0;) {
+            socket_state* s = new (&block[i]) socket_state;
+            s->engine_next = free_;
+            free_ = s;
         }
     }
-    return new socket_state;
+    socket_state* s = free_;
+    free_ = s->engine_next;
+    s->engine_next = nullptr;
+    return s;
 }
 
 void socket_table::recycle(socket_state* s) noexcept {

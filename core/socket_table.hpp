@@ -124,6 +124,8 @@ private:
     std::atomic<slot*> chunks_[max_chunks] = {};
     std::mutex mutex_; // growth and the recycle list only
     socket_state* free_ = nullptr;
+    static constexpr std::size_t states_per_block = 32; // 10 KiB
+    std::vector<void*> blocks_; // what make_state() allocated; kept so nothing looks leaked
 };
 
 } // namespace sanport::detail

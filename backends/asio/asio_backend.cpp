@@ -234,7 +234,7 @@ void asio_backend::on_ready(asio_socket& socket, asio_direction& direction,
     arm(socket, direction); // spurious readiness, or someone else took the data: wait again
 }
 
-void asio_backend::cancel(SOCKET, void* backend_socket) noexcept {
+void asio_backend::cancel(SOCKET, void* backend_socket, io_request&, io_request&) noexcept {
     auto* socket = static_cast<asio_socket*>(backend_socket);
     bool any = false;
     for (asio_direction* d : {&socket->recv, &socket->send}) {

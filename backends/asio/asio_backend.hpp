@@ -107,7 +107,8 @@ public:
     int attach(SOCKET s, void*& backend_socket) noexcept override;
     void detach(SOCKET s, void* backend_socket) noexcept override;
     bool start(io_request& request, io_completion& done) noexcept override;
-    void cancel(SOCKET s, void* backend_socket) noexcept override;
+    void cancel(SOCKET s, void* backend_socket, io_request& recv,
+                io_request& send) noexcept override;
     void cancel_request(io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override { return 0; }
     bool add_region(std::int32_t, void*, std::size_t) noexcept override { return false; }

@@ -20,10 +20,9 @@
 
 namespace sanport::detail {
 
-int uring_backend::attach(SOCKET s, void*& backend_socket) noexcept {
+int uring_backend::attach(SOCKET, void*& backend_socket) noexcept {
     auto* socket = new (std::nothrow) uring_socket;
     if (socket == nullptr) return WSAENOBUFS;
-    socket->fd = static_cast<int>(s);
     backend_socket = socket;
     return 0;
 }
@@ -41,49 +40,42 @@ io_uring_sqe* uring_backend::next_sqe() noexcept {
     return get_sqe();
 }
 
-void uring_backend::prep_and_inject(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                                    int fd) noexcept {
-    prep_request(sqe, request, scratch, fd);
+void uring_backend::prep_and_inject(io_uring_sqe* sqe, io_request& request) noexcept {
+    prep_request(sqe, request);
     // The fault seam stands in for transfers: an injected count would read as a descriptor,
     // or as a connect that succeeded.
     if (faults_ != nullptr && !is_connection_setup(request.kind)) [[unlikely]]
-        inject(sqe, scratch);
+        inject(sqe, request);
 }
 
 bool uring_backend::start(io_request& request, io_completion& done) noexcept {
-    auto* socket = static_cast<uring_socket*>(request.backend_socket);
-    uring_scratch& scratch = scratch_of(request);
+    const std::uint8_t ready = request.backend_bits & uring_bit::recv_ready;
     // The common request: one buffer, no direct receive to try, no fault seam, room in the SQ.
     // Nothing to load or check: an SQE is filled and the kernel sees it at the next reap().
-    if (request.count == 1 && faults_ == nullptr &&
-        !(socket->recv_ready && request.kind == io_kind::recv)) [[likely]] {
+    if (request.count == 1 && faults_ == nullptr && !(ready != 0 && request.kind == io_kind::recv))
+        [[likely]] {
         if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_); sqe != nullptr) [[likely]] {
-            scratch.active = &request;
-            scratch.abort_on_retry = false;
-            scratch.poll_first = false;
-            prep_request(sqe, request, scratch, socket->fd);
+            request.backend_bits = ready | uring_bit::started;
+            prep_request(sqe, request);
             return false;
         }
     }
     int wsa = 0;
     if (is_malformed(request))
         wsa = WSAEINVAL; // the core never does this; refuse rather than hand it to the kernel
-    else if (!make_msghdr(request, scratch))
+    else if (!make_msghdr(request))
         wsa = WSAENOBUFS;
-    else if (socket->recv_ready && request.kind == io_kind::recv &&
-             try_recv_now(request, *socket, done))
+    else if (ready != 0 && request.kind == io_kind::recv && try_recv_now(request, done))
         return true;
     if (wsa != 0) {
         done = io_completion{&request, wsa, 0, false};
         return true;
     }
-    scratch.active = &request;
-    scratch.abort_on_retry = false;
-    scratch.poll_first = false;
+    request.backend_bits = (request.backend_bits & uring_bit::recv_ready) | uring_bit::started;
     if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
-        prep_and_inject(sqe, request, scratch, socket->fd);
+        prep_and_inject(sqe, request);
     else
-        owe(scratch, false); // even a submit made no room: the next reap() prepares it
+        owe(request, false); // even a submit made no room: the next reap() prepares it
     return false;
 }
 
@@ -98,9 +90,8 @@ bool uring_backend::filled(const io_request& request, std::uint32_t bytes) noexc
 // an enter and a CQE (257-367 ns against 402-517 ns: docs/design.md, "Facts the design rests on").
 // Only on the kernel's hint: a speculative receive that finds nothing costs 170 ns. The core
 // keeps one receive per socket in flight, so this cannot overtake a ring receive.
-bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
-                                 io_completion& done) noexcept {
-    socket.recv_ready = false;
+bool uring_backend::try_recv_now(io_request& request, io_completion& done) noexcept {
+    request.backend_bits &= static_cast<std::uint8_t>(~uring_bit::recv_ready);
     const int flags = MSG_DONTWAIT | static_cast<int>(request.flags & MSG_PEEK);
     msghdr msg{};
     if (request.count > 1) { // the op's own array: kernel_buffer is laid out as iovec
@@ -124,8 +115,8 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
     }
     ssize_t n = -1;
     do { // recv(2) for one buffer: ~100 ns cheaper than recvmsg (docs/design.md)
-        n = single ? ::recv(socket.fd, request.buffers[0].buf, first_len, flags)
-                   : ::recvmsg(socket.fd, &msg, flags);
+        n = single ? ::recv(fd_of(request), request.buffers[0].buf, first_len, flags)
+                   : ::recvmsg(fd_of(request), &msg, flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false; // the ring waits
     if (n < 0) {
@@ -133,8 +124,9 @@ bool uring_backend::try_recv_now(io_request& request, uring_socket& socket,
         return true;
     }
     // A full buffer suggests more is queued; a short one that the socket is drained.
-    socket.recv_ready = filled(request, static_cast<std::uint32_t>(n));
-    done = io_completion{&request, 0, static_cast<std::uint32_t>(n), socket.recv_ready};
+    const bool more = filled(request, static_cast<std::uint32_t>(n));
+    if (more) request.backend_bits |= uring_bit::recv_ready;
+    done = io_completion{&request, 0, static_cast<std::uint32_t>(n), more};
     return true;
 }
 
@@ -156,23 +148,24 @@ void uring_backend::wake() noexcept {
 // One request CQE. false: it was re-armed (nothing to report yet).
 bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept {
     auto* request = reinterpret_cast<io_request*>(static_cast<std::uintptr_t>(cqe.user_data));
-    auto* socket = static_cast<uring_socket*>(request->backend_socket);
-    uring_scratch& scratch = scratch_of(*request);
     int res = cqe.res;
-    if (scratch.injected_res != 0) [[unlikely]] { // the fault seam's NOP stood in for it
-        res = scratch.injected_res;
-        scratch.injected_res = 0;
+    if (faults_ != nullptr) [[unlikely]] {
+        uring_scratch& scratch = scratch_of(*request);
+        if (scratch.injected_res != 0) { // the fault seam's NOP stood in for it
+            res = scratch.injected_res;
+            scratch.injected_res = 0;
+        }
     }
     bool retry = res == -EAGAIN || res == -EINTR;
 
-    if (retry && !scratch.abort_on_retry) {
-        if (res == -EAGAIN) scratch.poll_first = true;
+    if (retry && !has_bit(*request, uring_bit::abort_on_retry)) {
+        if (res == -EAGAIN) request->backend_bits |= uring_bit::poll_first;
         // A READV's retry polls first, which takes the RECVMSG row and its msghdr.
-        if (make_msghdr(*request, scratch)) [[likely]] {
+        if (make_msghdr(*request)) [[likely]] {
             if (io_uring_sqe* sqe = next_sqe(); sqe != nullptr)
-                prep_and_inject(sqe, *request, scratch, socket->fd);
+                prep_and_inject(sqe, *request);
             else
-                owe(scratch, false);
+                owe(*request, false);
             return false;
         }
         res = -ENOBUFS; // nothing moved; the request ends with WSAENOBUFS
@@ -184,20 +177,23 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
     if (res >= 0) {
         out.wsa = 0;
         out.bytes = static_cast<std::uint32_t>(res);
-        out.more_data =
-            request->kind == io_kind::recv && (cqe.flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
-        // READ_FIXED/READV(_FIXED) carry no SOCK_NONEMPTY flag: a full buffer is the hint there.
-        if (request->kind == io_kind::recv)
-            socket->recv_ready = out.more_data || filled(*request, out.bytes);
+        if (request->kind == io_kind::recv) {
+            out.more_data = (cqe.flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
+            // READ_FIXED/READV(_FIXED) carry no SOCK_NONEMPTY flag: a full buffer is the hint.
+            const bool ready = out.more_data || filled(*request, out.bytes);
+            request->backend_bits =
+                static_cast<std::uint8_t>((request->backend_bits & ~uring_bit::recv_ready) |
+                                          (ready ? uring_bit::recv_ready : 0));
+        }
     } else if (res == -ECANCELED || retry) { // retry here: after cancel()
         out.wsa = WSA_OPERATION_ABORTED;
     } else {
         out.wsa = is_connection_setup(request->kind) ? wsa_from_errno(-res)
                                                      : wsa_from_transfer_errno(-res);
     }
-    if (scratch.cancel_owed) [[unlikely]]
-        forget_owed(scratch); // an owed cancel it no longer needs
-    settle(scratch);
+    if (has_bit(*request, uring_bit::cancel_owed)) [[unlikely]]
+        forget_owed(*request); // an owed cancel it no longer needs
+    settle(*request);
     return true;
 }
 

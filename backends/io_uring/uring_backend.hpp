@@ -2,8 +2,9 @@
 // The io_uring backend: one ring per engine, driven from the engine thread only.
 //
 // Invariants: user_data of a request SQE is its io_request pointer (8-aligned, low bits 0);
-// internal SQEs (cancel, wake) carry a low-bit tag and are never reported. Per-socket scratch
-// lives in uring_socket, one part per direction, so nothing is allocated per request.
+// internal SQEs (cancel, wake) carry a low-bit tag and are never reported. A request's state
+// lives in its backend_bits; what only slow paths need lives in uring_socket, one part per
+// direction, so nothing is allocated per request.
 #pragma once
 
 #include "backends/io_uring/uring_faults.hpp"
@@ -24,31 +25,40 @@ namespace sanport::detail {
 // against include/uapi/linux/io_uring.h, where it follows IORING_OP_EPOLL_WAIT (59).
 inline constexpr std::uint8_t uring_op_readv_fixed = 60;
 
-// One direction's request bookkeeping. Stable from start() until the request is reported.
+// The backend's state for one request, in io_request::backend_bits: the core keeps one request
+// per socket per direction and touches its line for every start and completion anyway, so the
+// hot path reads nothing of uring_socket.
+namespace uring_bit {
+inline constexpr std::uint8_t started = 1;        // in the kernel or owed, not reported yet
+inline constexpr std::uint8_t abort_on_retry = 2; // cancel() came: -EAGAIN/-EINTR is final
+inline constexpr std::uint8_t poll_first = 4;     // -EAGAIN came: the retry polls first
+// No SQE was free (uring_backlog.cpp): the next reap() prepares the request, or its cancel.
+// Never both (cancel() of an owed request needs no SQE); either one means "linked".
+inline constexpr std::uint8_t prep_owed = 8;
+inline constexpr std::uint8_t cancel_owed = 16;
+// Receive side: the last receive said more bytes were queued (IORING_CQE_F_SOCK_NONEMPTY, or
+// a direct receive that filled every buffer): the next one is tried at once (try_recv_now).
+inline constexpr std::uint8_t recv_ready = 32;
+} // namespace uring_bit
+
+inline bool has_bit(const io_request& request, std::uint8_t bit) noexcept {
+    return (request.backend_bits & bit) != 0;
+}
+
+// One direction's rarely used bookkeeping; only the slow paths and the fault seam read it.
 struct uring_scratch {
-    io_request* active = nullptr; // started, not yet reported
     // The msghdr of the RECVMSG/SENDMSG rows (uring_recv.cpp), made by the first request that
     // takes one and kept: single-buffer sockets (the common server) and plain multi-buffer
     // receives (READV over the op's own array) never pay its 64 bytes.
     std::unique_ptr<msghdr> msg;
+    io_request* owed = nullptr; // the request a linked scratch owes an SQE for
     uring_scratch* next_owed = nullptr;
     int injected_res = 0; // fault seam: the NOP standing in for the request completes with this
-    bool abort_on_retry = false; // cancel() came: a -EAGAIN/-EINTR result is final
-    bool poll_first = false;     // -EAGAIN came: the retry waits for readiness first
-    // No SQE was free (uring_backlog.cpp): the next reap() prepares the request, or its cancel.
-    // Never both (cancel() of an owed request needs no SQE); either one means "linked".
-    bool prep_owed = false;
-    bool cancel_owed = false;
 };
-// Field order packs it: two of these and the fd make uring_socket 72 bytes (an 80-byte chunk).
-static_assert(sizeof(uring_scratch) == 32);
 
-// What attach() makes; handed back as io_request::backend_socket.
+// What attach() makes; handed back as io_request::backend_socket. The descriptor is the
+// request's own `socket`.
 struct uring_socket {
-    int fd = -1;
-    // The last receive said more bytes were queued (IORING_CQE_F_SOCK_NONEMPTY, or a direct
-    // receive that filled every buffer): the next one is tried at once (try_recv_now).
-    bool recv_ready = false;
     uring_scratch recv;
     uring_scratch send;
 };
@@ -59,13 +69,14 @@ inline uring_scratch& scratch_of(const io_request& request) noexcept {
     return on_send_side(request.kind) ? socket->send : socket->recv;
 }
 
-// The request has been reported: the direction is free for the next one.
-inline void settle(uring_scratch& scratch) noexcept {
-    scratch.active = nullptr;
-    scratch.abort_on_retry = false;
-    scratch.poll_first = false;
-    scratch.prep_owed = false; // finish() has unlinked an owed cancel it no longer needs
-    scratch.cancel_owed = false;
+inline int fd_of(const io_request& request) noexcept {
+    return static_cast<int>(request.socket);
+}
+
+// The request has been reported: the direction is free for the next one. Only the receive
+// side's hint outlives it.
+inline void settle(io_request& request) noexcept {
+    request.backend_bits &= uring_bit::recv_ready;
 }
 
 class uring_backend final : public backend {
@@ -92,7 +103,8 @@ public:
     int attach(SOCKET s, void*& backend_socket) noexcept override;
     void detach(SOCKET s, void* backend_socket) noexcept override;
     bool start(io_request& request, io_completion& done) noexcept override;
-    void cancel(SOCKET s, void* backend_socket) noexcept override;
+    void cancel(SOCKET s, void* backend_socket, io_request& recv,
+                io_request& send) noexcept override;
     void cancel_request(io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override;
     bool add_region(std::int32_t slot, void* base, std::size_t length) noexcept override;
@@ -114,18 +126,17 @@ private:
 
     // uring_recv.cpp: the SQE decision table.
     // false: the msghdr the request's row needs could not be allocated.
-    static bool make_msghdr(const io_request& request, uring_scratch& scratch) noexcept;
-    void prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                      int fd) const noexcept;
+    static bool make_msghdr(const io_request& request) noexcept;
+    void prep_request(io_uring_sqe* sqe, io_request& request) const noexcept;
     static void prep_setup(io_uring_sqe* sqe, io_request& request, int fd) noexcept;
 
     // uring_backlog.cpp: SQEs that waited for room, and the fault seam.
     io_uring_sqe* get_sqe() noexcept; // io_uring_get_sqe, unless a fault says the SQ is full
-    void owe(uring_scratch& scratch, bool cancel) noexcept;
-    void forget_owed(uring_scratch& scratch) noexcept;    // finish(): unlink an unneeded cancel
-    void cancel_scratch(uring_scratch& scratch) noexcept; // uring_cancel.cpp
+    void owe(io_request& request, bool cancel) noexcept;
+    void forget_owed(io_request& request) noexcept;    // finish(): unlink an unneeded cancel
+    void cancel_started(io_request& request) noexcept; // uring_cancel.cpp
     std::size_t pay_backlog(io_completion* out, std::size_t max) noexcept;
-    void inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept;
+    void inject(io_uring_sqe* sqe, const io_request& request) noexcept;
     // try_recv_now's share: true with an errno to answer (never EINTR); or `most` bytes for a
     // short one.
     bool inject_direct(int& error, std::uint32_t& most) noexcept;
@@ -133,10 +144,9 @@ private:
 
     // uring_backend.cpp
     io_uring_sqe* next_sqe() noexcept; // submits to make room when the SQ is full
-    void prep_and_inject(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                         int fd) noexcept;
+    void prep_and_inject(io_uring_sqe* sqe, io_request& request) noexcept;
     static bool filled(const io_request& request, std::uint32_t bytes) noexcept;
-    bool try_recv_now(io_request& request, uring_socket& socket, io_completion& done) noexcept;
+    bool try_recv_now(io_request& request, io_completion& done) noexcept;
     void arm_wake() noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
     bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;

@@ -8,9 +8,10 @@
 // prepares it, first thing, before it enters the kernel. Nothing can overtake an owed request:
 // at most one per direction is started, so its successor waits in the core's FIFO.
 //
-// Invariant: a scratch is linked exactly while it owes something (prep_owed or cancel_owed,
-// never both). The list is the engine thread's alone: finish() unlinks an entry whose request
-// it reports (an owed cancel no longer needed), so detach(), on any thread, never meets one.
+// Invariant: a scratch is linked exactly while its request owes something (the prep_owed or
+// cancel_owed bit, never both). The list is the engine thread's alone: finish() unlinks an entry
+// whose request it reports (an owed cancel no longer needed), so detach(), on any thread, never
+// meets one.
 
 #include "backends/io_uring/uring_backend.hpp"
 #include "backends/io_uring/uring_tags.hpp"
@@ -29,11 +30,13 @@ io_uring_sqe* uring_backend::get_sqe() noexcept {
     return io_uring_get_sqe(&ring_);
 }
 
-void uring_backend::owe(uring_scratch& scratch, bool cancel) noexcept {
+void uring_backend::owe(io_request& request, bool cancel) noexcept {
     if (faults_ != nullptr) ++faults_->observed.deferred;
-    const bool linked = scratch.prep_owed || scratch.cancel_owed;
-    (cancel ? scratch.cancel_owed : scratch.prep_owed) = true;
+    const bool linked = has_bit(request, uring_bit::prep_owed | uring_bit::cancel_owed);
+    request.backend_bits |= cancel ? uring_bit::cancel_owed : uring_bit::prep_owed;
     if (linked) return;
+    uring_scratch& scratch = scratch_of(request);
+    scratch.owed = &request;
     scratch.next_owed = nullptr;
     if (owed_tail_ != nullptr)
         owed_tail_->next_owed = &scratch;
@@ -42,7 +45,8 @@ void uring_backend::owe(uring_scratch& scratch, bool cancel) noexcept {
     owed_tail_ = &scratch;
 }
 
-void uring_backend::forget_owed(uring_scratch& scratch) noexcept {
+void uring_backend::forget_owed(io_request& request) noexcept {
+    uring_scratch& scratch = scratch_of(request);
     uring_scratch* before = nullptr;
     for (uring_scratch* at = owed_head_; at != nullptr; before = at, at = at->next_owed) {
         if (at != &scratch) continue;
@@ -51,6 +55,7 @@ void uring_backend::forget_owed(uring_scratch& scratch) noexcept {
         break;
     }
     scratch.next_owed = nullptr;
+    scratch.owed = nullptr;
 }
 
 std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noexcept {
@@ -58,7 +63,7 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
     // The fault seam's held receive: reported once cancel() was asked for its socket.
     if (held_.user_data != 0 && produced < max) {
         auto* request = reinterpret_cast<io_request*>(static_cast<std::uintptr_t>(held_.user_data));
-        if (scratch_of(*request).abort_on_retry) {
+        if (has_bit(*request, uring_bit::abort_on_retry)) {
             const io_uring_cqe cqe = held_;
             held_ = io_uring_cqe{};
             if (finish(cqe, out[produced])) ++produced;
@@ -69,7 +74,9 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
     uring_scratch* before = nullptr;
     for (uring_scratch* owed = owed_head_; owed != nullptr;) {
         uring_scratch* const after = owed->next_owed;
-        const bool aborted = owed->prep_owed && owed->abort_on_retry;
+        io_request* request = owed->owed;
+        const bool aborted =
+            has_bit(*request, uring_bit::prep_owed) && has_bit(*request, uring_bit::abort_on_retry);
         io_uring_sqe* sqe = nullptr;
         if (!aborted && room) {
             sqe = next_sqe();
@@ -83,17 +90,16 @@ std::size_t uring_backend::pay_backlog(io_completion* out, std::size_t max) noex
         (before != nullptr ? before->next_owed : owed_head_) = after;
         if (owed_tail_ == owed) owed_tail_ = before;
         owed->next_owed = nullptr;
-        io_request* request = owed->active;
+        owed->owed = nullptr;
         if (aborted) {
             // cancel() came before the kernel ever saw the request: nothing moved.
             out[produced++] = io_completion{request, WSA_OPERATION_ABORTED, 0, false};
-            settle(*owed);
-        } else if (owed->prep_owed) {
-            owed->prep_owed = false;
-            prep_and_inject(sqe, *request, *owed,
-                            static_cast<uring_socket*>(request->backend_socket)->fd);
+            settle(*request);
+        } else if (has_bit(*request, uring_bit::prep_owed)) {
+            request->backend_bits &= static_cast<std::uint8_t>(~uring_bit::prep_owed);
+            prep_and_inject(sqe, *request);
         } else {
-            owed->cancel_owed = false;
+            request->backend_bits &= static_cast<std::uint8_t>(~uring_bit::cancel_owed);
             io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(request), 0);
             sqe->user_data = uring_tag_cancel;
         }
@@ -136,7 +142,7 @@ void trim(io_uring_sqe* sqe, std::uint32_t most) noexcept {
 
 } // namespace
 
-void uring_backend::inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept {
+void uring_backend::inject(io_uring_sqe* sqe, const io_request& request) noexcept {
     uring_fault_plan& plan = *faults_;
     if (plan.failed_transfers > 0 && plan.fail_errno > 0) {
         --plan.failed_transfers;
@@ -144,7 +150,7 @@ void uring_backend::inject(io_uring_sqe* sqe, uring_scratch& scratch) noexcept {
         const auto data = sqe->user_data;
         io_uring_prep_nop(sqe); // a real trip through the ring that never touches the socket
         sqe->user_data = data;
-        scratch.injected_res = -plan.fail_errno;
+        scratch_of(request).injected_res = -plan.fail_errno;
     } else if (plan.short_transfers > 0 && plan.short_bytes > 0) {
         --plan.short_transfers;
         ++plan.injected.short_transfers;

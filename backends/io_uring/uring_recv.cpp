@@ -44,16 +44,18 @@ iovec* iovecs_of(const io_request& request) noexcept {
 }
 
 // The RECVMSG and SENDMSG rows: the only ones that read a msghdr.
-bool takes_msghdr(const io_request& request, const uring_scratch& scratch) noexcept {
+bool takes_msghdr(const io_request& request) noexcept {
     if (request.count <= 1) return false;
     if (request.kind == io_kind::send) return true;
-    return (request.flags & MSG_PEEK) != 0 || scratch.poll_first;
+    return (request.flags & MSG_PEEK) != 0 || has_bit(request, uring_bit::poll_first);
 }
 
 } // namespace
 
-bool uring_backend::make_msghdr(const io_request& request, uring_scratch& scratch) noexcept {
-    if (!takes_msghdr(request, scratch) || scratch.msg) return true;
+bool uring_backend::make_msghdr(const io_request& request) noexcept {
+    if (!takes_msghdr(request)) return true;
+    uring_scratch& scratch = scratch_of(request);
+    if (scratch.msg) return true;
     scratch.msg.reset(new (std::nothrow) msghdr{});
     return scratch.msg != nullptr;
 }
@@ -72,17 +74,18 @@ void uring_backend::prep_setup(io_uring_sqe* sqe, io_request& request, int fd) n
     io_uring_sqe_set_data(sqe, &request);
 }
 
-void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_scratch& scratch,
-                                 int fd) const noexcept {
+void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request) const noexcept {
+    const int fd = fd_of(request);
     if (request.count == 0) [[unlikely]] // accept, connect: one test on a line already loaded
         return prep_setup(sqe, request, fd);
     const kernel_buffer& first = request.buffers[0];
     const bool single = request.count == 1;
+    const bool poll_first = has_bit(request, uring_bit::poll_first);
     bool kernel_flags_ok = true; // RECV/RECVMSG/SEND/SENDMSG take IORING_RECVSEND_POLL_FIRST
 
-    // RECVMSG/SENDMSG rows only: make_msghdr made scratch.msg for them.
-    auto fill_msghdr = [&scratch, &request]() -> msghdr* {
-        msghdr& msg = *scratch.msg;
+    // RECVMSG/SENDMSG rows only: make_msghdr made the direction's msghdr for them.
+    auto fill_msghdr = [&request]() -> msghdr* {
+        msghdr& msg = *scratch_of(request).msg;
         msg = msghdr{};
         msg.msg_iov = iovecs_of(request);
         msg.msg_iovlen = request.count;
@@ -102,7 +105,7 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
         break;
     case io_kind::recv: {
         const int flags = static_cast<int>(request.flags & MSG_PEEK);
-        const bool fixed = flags == 0 && request.fixed_slot >= 0 && !scratch.poll_first;
+        const bool fixed = flags == 0 && request.fixed_slot >= 0 && !poll_first;
         const auto slot = static_cast<int>(request.fixed_slot);
         if (fixed && single && has_read_fixed_) {
             io_uring_prep_read_fixed(sqe, fd, first.buf, first.len, 0, slot);
@@ -113,7 +116,7 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
             kernel_flags_ok = false;
         } else if (single) {
             io_uring_prep_recv(sqe, fd, first.buf, first.len, flags);
-        } else if (!takes_msghdr(request, scratch)) {
+        } else if (!takes_msghdr(request)) {
             io_uring_prep_readv(sqe, fd, iovecs_of(request), request.count, 0);
             kernel_flags_ok = false;
         } else {
@@ -125,7 +128,7 @@ void uring_backend::prep_request(io_uring_sqe* sqe, io_request& request, uring_s
     case io_kind::connect:
         break;
     }
-    if (scratch.poll_first && kernel_flags_ok) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    if (poll_first && kernel_flags_ok) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data(sqe, &request);
 }
 

@@ -106,7 +106,7 @@ bool iocp_backend::start(io_request& request, io_completion& done) noexcept {
     return true;
 }
 
-void iocp_backend::cancel(SOCKET s, void* backend_socket) noexcept {
+void iocp_backend::cancel(SOCKET s, void* backend_socket, io_request&, io_request&) noexcept {
     auto* socket = static_cast<iocp_socket*>(backend_socket);
     for (iocp_direction* d : {&socket->recv, &socket->send})
         if (d->active != nullptr) cancel_direction(s, *d);

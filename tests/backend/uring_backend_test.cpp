@@ -138,8 +138,14 @@ struct attached {
         r.kind = kind;
         r.buffers = buffers;
         r.count = count;
-        r.fixed_slot = slot;
+        r.fixed_slot = static_cast<std::int16_t>(slot);
         return r;
+    }
+    // As the core does: a direction keeps one request and points it at the next buffers, so
+    // what the backend keeps in it (the "more is queued" hint) carries over.
+    static void aim(io_request& r, const kernel_buffer* buffers, std::uint32_t count) {
+        r.buffers = buffers;
+        r.count = static_cast<std::uint16_t>(count);
     }
     // Starts a request that must pend: without the "data is queued" hint of a previous
     // receive, io_uring never completes one inline.
@@ -172,17 +178,17 @@ TEST_CASE("io_uring backend: recv completes with data and scatters into 2 buffer
     // data being queued, completes inline; it fills its buffer too, so the hint stays.
     pair.write_client("0123456789");
     kernel_buffer small{a, sizeof a};
-    io_request direct = s.request(io_kind::recv, &small, 1);
+    attached::aim(request, &small, 1);
     io_completion inline_done;
-    REQUIRE(r.backend->start(direct, inline_done));
-    CHECK(inline_done.request == &direct);
+    REQUIRE(r.backend->start(request, inline_done));
+    CHECK(inline_done.request == &request);
     expect(inline_done, 0, 4);
     CHECK(inline_done.more_data);
     CHECK(std::string(a, 4) == "0123");
     // A direct receive that leaves room says the socket is drained: the next one takes the ring.
     kernel_buffer big{b, sizeof b};
-    io_request rest = s.request(io_kind::recv, &big, 1);
-    REQUIRE(r.backend->start(rest, inline_done));
+    attached::aim(request, &big, 1);
+    REQUIRE(r.backend->start(request, inline_done));
     expect(inline_done, 0, 6);
     CHECK_FALSE(inline_done.more_data);
 
@@ -275,8 +281,9 @@ TEST_CASE("io_uring backend: cancel of a pending recv yields exactly one aborted
     CHECK(r.poll() == 0); // `first` is armed in the kernel
     io_request second = fresh.request(io_kind::recv, &by, 1);
     fresh.start(second); // `second` is cancelled in the same submission that starts it
-    r.backend->cancel(armed.socket, armed.state);
-    r.backend->cancel(fresh.socket, fresh.state);
+    io_request idle;     // each socket's other direction: nothing started
+    r.backend->cancel(armed.socket, armed.state, first, idle);
+    r.backend->cancel(fresh.socket, fresh.state, second, idle);
     const std::vector<io_completion> got = r.reap(2);
     REQUIRE(got.size() == 2);
     for (const io_completion& c : got)
@@ -292,7 +299,7 @@ TEST_CASE("io_uring backend: cancel of a pending recv yields exactly one aborted
     CHECK(r.poll() == 0);
     ::close(closed_pair.server);
     closed_pair.server = -1;
-    r.backend->cancel(closed.socket, closed.state);
+    r.backend->cancel(closed.socket, closed.state, third, idle);
     expect(r.one(), WSA_OPERATION_ABORTED, 0);
 }
 

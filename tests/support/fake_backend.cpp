@@ -45,7 +45,7 @@ void fake_backend::finish(io_request* r, int wsa, std::uint32_t bytes) {
     ready.push_back(io_completion{r, wsa, bytes, false});
 }
 
-void fake_backend::cancel(SOCKET s, void*) noexcept {
+void fake_backend::cancel(SOCKET s, void*, io_request&, io_request&) noexcept {
     ++cancels;
     if (on_cancel) on_cancel(s);
     std::vector<io_request*> mine;

@@ -30,7 +30,7 @@ public:
     }
     void detach(SOCKET, void*) noexcept override { ++detached; }
     bool start(detail::io_request& request, detail::io_completion& done) noexcept override;
-    void cancel(SOCKET s, void*) noexcept override;
+    void cancel(SOCKET s, void*, detail::io_request&, detail::io_request&) noexcept override;
     void cancel_request(detail::io_request& request) noexcept override;
     std::size_t max_regions() const noexcept override { return 8; }
     bool add_region(std::int32_t slot, void*, std::size_t) noexcept override;
