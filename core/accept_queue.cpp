@@ -47,11 +47,10 @@ int renumber(engine_impl& e, socket_state& target, SOCKET listener, SOCKET accep
     }
     const int wsa = sys::take_accepted(listener, target.handle, accepted);
     if (renumbers) {
-        forget_backend_bits(target);
-        if (const int attached = e.io().attach(target.handle, target.backend_socket)) {
-            target.backend_socket = nullptr;
-            return wsa != 0 ? wsa : attached;
-        }
+        const int attached = e.io().attach(target.handle, target.backend_socket);
+        if (attached != 0) target.backend_socket = nullptr;
+        bind_requests(target);
+        if (attached != 0) return wsa != 0 ? wsa : attached;
     }
     return wsa;
 }
@@ -72,7 +71,7 @@ void hand_over(socket_state& listener, socket_state& target, op& o) noexcept {
     o.flags = 0;
     o.fixed_slot = -1;
     o.listener_packet = true;
-    new (o.buffers() + 1) listener_report{listener.queue, listener.key};
+    new (o.buffers() + 1) listener_report{listener.queue_owner, listener.key};
     target.recv.ops.push_back(o);
     recv_start(target);
 }
@@ -162,7 +161,7 @@ void accept_done(socket_state& s, const io_completion& c) noexcept {
         // listener, and only this accept can give it to the application.
         s.recv.ops.pop_front();
         const int wsa = install(s, head, static_cast<SOCKET>(c.bytes));
-        const bool immediate = &head == s.posting && wsa == 0;
+        const bool immediate = &head == s.setup_posting && wsa == 0;
         s.posting_done = immediate;
         if (wsa != handed_over) complete_op(s, head, wsa, immediate);
     } else if (s.closing || head.cancelled || c.wsa == WSA_OPERATION_ABORTED ||

@@ -134,6 +134,7 @@ void op_free(socket_state& s, op& o) noexcept {
     o.no_packet = false;
     o.cancelled = false;
     o.listener_packet = false;
+    o.posting = false;
     o.next = s.free_ops;
     s.free_ops = &o;
 }
@@ -194,7 +195,7 @@ void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     const bool no_packet = o.no_packet || (immediate && s.skip_on_success);
     const DWORD bytes = o.bytes;
     if (immediate) s.immediate_bytes = bytes;
-    completion_queue_impl* q = s.queue.get();
+    completion_queue_impl* q = s.queue;
     ULONG_PTR key = s.key;
     const bool first_receive = o.listener_packet;
     if (first_receive) [[unlikely]] { // accept.first-receive: the listener's queue and key
@@ -214,7 +215,7 @@ void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD byte
     HANDLE event = ov->hEvent;
     HANDLE held = hold_event(event);
     publish(ov, wsa, bytes, 0);
-    notify(s ? s->queue.get() : nullptr, s ? s->key : 0, ov, event, held, wsa, bytes, false);
+    notify(s ? s->queue : nullptr, s ? s->key : 0, ov, event, held, wsa, bytes, false);
 }
 
 int connection_error(socket_state& s, int wsa) noexcept {

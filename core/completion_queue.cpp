@@ -204,7 +204,8 @@ int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
     if (sock->queue)
         return failed_because(WSAEINVAL, "completion_queue::associate: the socket is already "
                                          "associated with a completion queue");
-    sock->queue = impl_;
+    sock->queue_owner = impl_;
+    sock->queue = impl_.get();
     sock->key = key;
     sock->skip_on_success = skip_on_success;
     return 0;

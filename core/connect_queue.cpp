@@ -51,7 +51,7 @@ void connect_done(socket_state& s, const io_completion& c) noexcept {
     s.send.in_flight = false;
     if (s.send.ops.empty()) return; // cannot happen: the head is only popped here or at close
     op& head = s.send.ops.front();
-    const bool immediate = &head == s.posting;
+    const bool immediate = &head == s.setup_posting;
     if (c.wsa == 0) {
         // connect.deliver: connected, also when a cancel or a close came meanwhile.
         sys::finish_connect(s.handle);

@@ -506,6 +506,7 @@ void engine_impl::orphan() {
         // What the released backend attached: the inert one's detach cannot free it.
         if (free_socket != nullptr && s->backend_socket != nullptr) free_socket(s->backend_socket);
         s->backend_socket = nullptr;
+        bind_requests(*s);
         if (s->recv.in_flight)
             dead->aborted.push_back({&s->recv.request, WSA_OPERATION_ABORTED, 0, false});
         if (s->send.in_flight)

@@ -66,7 +66,7 @@ int engine::take(SOCKET s) {
                                    "make it on the engine that will serve it)");
     from.io().detach(s, sock->backend_socket);
     sock->backend_socket = moved;
-    forget_backend_bits(*sock);
+    bind_requests(*sock);
     sock->engine = &to;
     from.unlink(*sock);
     to.link(*sock);

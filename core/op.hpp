@@ -42,6 +42,10 @@ struct op {
     // packet goes to the listener's queue with the listener's key (transfer.hpp's
     // listener_report).
     bool listener_packet = false;
+    // recv.immediate: set while its own WSPRecv (or accept/connect call) starts it on the
+    // engine thread; a completion inside that start makes the call return 0, not
+    // WSA_IO_PENDING, as the specification asks (socket_state::posting_done).
+    bool posting = false;
 
     // The captured entries, in the kernel's layout; the remaining ones start at `index`.
     kernel_buffer* buffers() noexcept { return reinterpret_cast<kernel_buffer*>(this + 1); }

@@ -166,10 +166,10 @@ int recv_post(socket_state& s, op& o) noexcept {
     // recv.immediate: the specification's "If no error occurs and the receive operation has
     // completed immediately, WSPRecv returns a value of zero." The backend may finish the op
     // inside recv_start.
-    s.posting = &o;
+    o.posting = true;
     s.posting_done = false;
     recv_start(s);
-    s.posting = nullptr;
+    o.posting = false; // o may be recycled already: still this socket's, under its lock
     return s.posting_done ? 0 : WSA_IO_PENDING;
 }
 
@@ -238,10 +238,7 @@ namespace {
 void recv_start_once(socket_state& s) noexcept {
     s.recv.start_wanted = false;
     if (s.recv.in_flight || s.recv.on_caller || s.closing) return;
-    io_request& r = s.recv.request;
-    r.socket = s.handle;
-    r.backend_socket = s.backend_socket;
-    r.owner = &s;
+    io_request& r = s.recv.request; // bind_requests named the socket
     if (!s.recv.ops.empty()) {
         op& head = s.recv.ops.front();
         if (s.ra_available() != 0) { // read-ahead landed after this op was queued
@@ -263,11 +260,12 @@ void recv_start_once(socket_state& s) noexcept {
             r.flags = head.flags & MSG_PEEK;
             s.recv_target_kind = recv_target::head;
         }
-    } else if (s.read_ahead_capacity != 0 && !s.eof && s.recv_error == 0 && !s.rd_shutdown &&
+    } else if (s.read_ahead_on && !s.eof && s.recv_error == 0 && !s.rd_shutdown &&
                s.ra_available() < s.read_ahead_capacity) {
         if (!s.ra) {
             s.ra = make_read_ahead(s.read_ahead_capacity);
             if (!s.ra) return;
+            s.has_read_ahead = true;
         }
         read_ahead& ra = *s.ra;
         if (ra.begin != 0) {
@@ -356,7 +354,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         // cancel.in-flight: a cancelled MSG_WAITALL receive ends with what it got.
         if (head.wants_all() && !head.full() && !head.cancelled) return recv_start(s);
         s.recv.ops.pop_front();
-        const bool immediate = &head == s.posting; // still inside its own WSPRecv
+        const bool immediate = head.posting; // still inside its own WSPRecv
         s.posting_done = immediate;
         complete_op(s, head, 0, immediate);
         return recv_start(s);

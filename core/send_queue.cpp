@@ -97,10 +97,7 @@ void send_start_once(socket_state& s) noexcept {
     s.send.start_wanted = false;
     if (s.send.in_flight || s.send.on_caller || s.closing) return;
     if (s.send.ops.empty()) return shutdown_if_drained(s);
-    io_request& r = s.send.request;
-    r.socket = s.handle;
-    r.backend_socket = s.backend_socket;
-    r.owner = &s;
+    io_request& r = s.send.request; // bind_requests named the socket
     r.kind = io_kind::send;
     r.flags = 0;
     op_fill_request(s.send.ops.front(), r);

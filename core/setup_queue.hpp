@@ -41,10 +41,10 @@ int post_setup_op(socket_state& s, direction& d, op& o, Want want, Start start) 
         want();
         return WSA_IO_PENDING;
     }
-    s.posting = &o;
+    s.setup_posting = &o;
     s.posting_done = false;
     start();
-    s.posting = nullptr;
+    s.setup_posting = nullptr;
     return s.posting_done ? 0 : WSA_IO_PENDING;
 }
 
@@ -63,10 +63,7 @@ void start_setup_op(socket_state& s, direction& d, Want want, StartOnce start_on
 inline io_request* setup_request(socket_state& s, direction& d, io_kind kind) noexcept {
     d.start_wanted = false;
     if (d.in_flight || s.closing || d.ops.empty()) return nullptr;
-    io_request& r = d.request;
-    r.socket = s.handle;
-    r.backend_socket = s.backend_socket;
-    r.owner = &s;
+    io_request& r = d.request; // bind_requests named the socket
     r.kind = kind;
     r.count = 0;
     r.flags = 0;

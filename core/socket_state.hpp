@@ -66,9 +66,11 @@ struct direction {
 };
 
 // Field order is cache order, one 64-byte line each (the table hands out line-aligned states
-// from blocks, so no allocator header shifts them): line 0 the lock, state bytes and counters;
-// line 1 the engine, the free ops, the queue association and the registrations; lines 2 and 3
-// the two directions; line 4 what a steady stream of receives and sends never reads.
+// from blocks, so no allocator header shifts them). At 10,000 connections every line a message
+// touches is a last-level miss, so everything a steady stream of receives and sends reads sits
+// in three lines: line 0 (the lock, state bytes, counters, engine, free ops, queue and key) and
+// one line per direction. What it never reads, or reads only behind a flag of line 0 (the
+// read-ahead block, the registrations), is in the cold lines after them.
 struct alignas(64) socket_state {
     // ---- Hot: line 0 ----
     spin_mutex mutex; // see spin_mutex.hpp: held briefly, rarely contended
@@ -79,9 +81,11 @@ struct alignas(64) socket_state {
     bool wr_shutdown = false;     // SD_SEND asked; new sends fail
     bool eof = false;             // the peer ended the stream
     bool skip_on_success = false; // completion-queue association: no packet when immediate
-    bool strict_registration = false;
-    bool posting_done = false; // see `posting`
+    // strict_registration, or a region registered: buffers are checked against `regions`.
+    bool check_registration = false;
+    bool posting_done = false; // see op::posting and setup_posting
     recv_target recv_target_kind = recv_target::head;
+    bool read_ahead_on = false; // read_ahead_capacity != 0
     // Lookup references (socket_table); never reset, only counted, because the object is
     // recycled rather than freed (a stale reader may still count on it briefly).
     std::atomic<std::uint32_t> refs{0};
@@ -90,35 +94,37 @@ struct alignas(64) socket_state {
     std::atomic<std::uint32_t> busy{0};
     // Set while WSPCloseSocket waits for lookups to end (they then bump the wait generation).
     std::atomic<bool> close_waiting{false};
-    int recv_error = 0; // sticky receive failure (WSAECONNRESET, ...)
-    int send_error = 0; // sticky send failure
+    bool has_read_ahead = false; // ra holds a block
+    // Sticky failures, as WSA codes (all below 2^15).
+    std::int16_t recv_error = 0; // receive (WSAECONNRESET, ...)
+    std::int16_t send_error = 0; // send
     // The kernel reports a connection failure once, to whichever request asks first; when the
     // send side got it, the receive side then sees 0 bytes, which is not a graceful end.
-    int failed_under_send = 0;
+    std::int16_t failed_under_send = 0;
     // Bytes of the last operation completed immediately (complete_op with immediate = true),
     // read by the poster under the lock: its WSAOVERLAPPED may already be another thread's.
     DWORD immediate_bytes = 0;
-    std::uint32_t read_ahead_capacity = 0; // set_socket_mode's read_ahead_bytes; 0: off
-    int family = 0;                        // cold, but it fills a hole here
-    SOCKET handle = INVALID_SOCKET;
-    read_ahead_ptr ra; // see read_ahead
-
-    // ---- Hot: line 1 ----
     engine_impl* engine = nullptr;
-    void* backend_socket = nullptr;
     op* free_ops = nullptr; // recycled ops of this socket; steady state allocates nothing
-    // recv_post on the engine thread starts its op at once; when the backend finishes it inline
-    // (data was queued), WSPRecv returns 0 instead of WSA_IO_PENDING, as the specification asks.
-    op* posting = nullptr;
-    std::shared_ptr<completion_queue_impl> queue; // completion queue association
+    completion_queue_impl* queue = nullptr; // completion queue association (queue_owner's)
     ULONG_PTR key = 0;
-    registry regions; // one pointer, read by every WSPRecv/WSPSend
 
     // ---- Hot: lines 2 and 3 ----
     direction recv;
     direction send;
 
     // ---- Cold ----
+    std::shared_ptr<completion_queue_impl> queue_owner; // keeps `queue` alive
+    SOCKET handle = INVALID_SOCKET;
+    void* backend_socket = nullptr;        // also in both requests (bind_requests)
+    read_ahead_ptr ra;                     // see read_ahead; has_read_ahead says whether it is set
+    std::uint32_t read_ahead_capacity = 0; // set_socket_mode's read_ahead_bytes; 0: off
+    int family = 0;
+    registry regions;
+    bool strict_registration = false;
+    // As op::posting, for the accept or connect op its own call is starting on the engine
+    // thread (setup_queue.hpp); an op, since an accept's may move to another socket.
+    op* setup_posting = nullptr;
     bool report_disconnect = false;
     bool wr_shutdown_done = false; // SHUT_WR reached the kernel (after the last queued send)
     // Made through a proc table WSPStartup filled (startup.cleanup): the last WSPCleanup
@@ -139,16 +145,29 @@ struct alignas(64) socket_state {
     socket_state* engine_prev = nullptr;
     socket_state* engine_next = nullptr;
 
-    std::uint32_t ra_available() const noexcept { return ra ? ra->available() : 0; }
+    std::uint32_t ra_available() const noexcept { return has_read_ahead ? ra->available() : 0; }
 };
 static_assert(sizeof(direction) == 64, "a direction is one line");
-static_assert(sizeof(socket_state) == 5 * 64, "four hot lines and a cold one");
+static_assert(sizeof(socket_state) == 5 * 64, "three hot lines and two cold ones");
+static_assert(WSAEDISCON < 0x8000 && WSA_OPERATION_ABORTED < 0x8000 && WSAENETRESET < 0x8000,
+              "sticky failures fit socket_state's 16-bit fields");
 
-// Before the socket's requests go to a backend that did not attach them (io_request's
-// backend_bits belong to the backend that attached the socket).
-inline void forget_backend_bits(socket_state& s) noexcept {
-    s.recv.request.backend_bits = 0;
-    s.send.request.backend_bits = 0;
+// After every attach() (and when the backend state is dropped): both requests name the socket,
+// its backend state and its owner from then on, so a start writes none of them, and the
+// backend's bits start at 0 (they belong to the backend that attached the socket).
+inline void bind_requests(socket_state& s) noexcept {
+    for (io_request* r : {&s.recv.request, &s.send.request}) {
+        r->socket = s.handle;
+        r->backend_socket = s.backend_socket;
+        r->owner = &s;
+        r->backend_bits = 0;
+    }
+}
+
+// The registrations are checked only while this says so (one flag on line 0 instead of the
+// registry's pointer on a cold line); call after either input changed.
+inline void update_check_registration(socket_state& s) noexcept {
+    s.check_registration = s.strict_registration || !s.regions.empty();
 }
 
 // Whether the kernel is filling the head op of d (for receives: not the read-ahead buffer).

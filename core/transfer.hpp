@@ -54,7 +54,7 @@ int recv_post(socket_state& s, op& o) noexcept;
 // after most completions nothing is queued, and the call ends at this test.
 void recv_start_queued(socket_state& s) noexcept;
 inline void recv_start(socket_state& s) noexcept {
-    if (s.recv.ops.empty() && s.read_ahead_capacity == 0) return;
+    if (s.recv.ops.empty() && !s.read_ahead_on) return;
     recv_start_queued(s);
 }
 void recv_done(socket_state& s, const io_completion& c) noexcept;

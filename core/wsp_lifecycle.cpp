@@ -161,6 +161,7 @@ SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state st
         table.recycle(s);
         return INVALID_SOCKET;
     }
+    bind_requests(*s);
     if ((wsa = table.insert(os, s)) != 0) {
         e.io().detach(os, s->backend_socket);
         table.recycle(s);
@@ -353,6 +354,7 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
         switch (mode) {
         case socket_mode::strict_registration:
             st.strict_registration = value != 0;
+            update_check_registration(st);
             return 0;
         case socket_mode::report_disconnect:
             st.report_disconnect = value != 0;
@@ -366,6 +368,7 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
                 return failed_because(WSAEINVAL, "set_socket_mode: read-ahead bytes are "
                                                  "buffered; their size cannot change now");
             st.read_ahead_capacity = value;
+            st.read_ahead_on = value != 0;
             if (value != 0 && st.state == conn_state::connected && !st.recv.in_flight)
                 st.engine->want_recv_start(st);
             return 0;

@@ -75,6 +75,7 @@ HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD d
         }
         try {
             sock->regions.add(r);
+            update_check_registration(*sock);
         } catch (...) {
             delete r;
             return fail(lpErrno, WSAENOBUFS), nullptr;
@@ -110,6 +111,7 @@ int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
             return fail(lpErrno, failed_because(WSAEINVAL, "the registered memory is used by a "
                                                            "pending receive or send"));
         sock->regions.remove(r);
+        update_check_registration(*sock);
     }
     retire(*sock->engine, r);
     return 0;

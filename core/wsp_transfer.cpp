@@ -134,8 +134,11 @@ int transfer(socket_state& s, std::unique_lock<spin_mutex>& lock, bool elsewhere
              const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped,
              const transfer_call& call, DWORD& bytes) {
     if (int wsa = check_transfer_state(s, overlapped != nullptr, call.dir)) return wsa;
-    const buffer_check bc = s.regions.check(buffers, count, call.access, s.strict_registration);
-    if (bc.wsa) return bc.wsa;
+    buffer_check bc;
+    if (s.check_registration) [[unlikely]] { // registered memory, or strict registration
+        bc = s.regions.check(buffers, count, call.access, s.strict_registration);
+        if (bc.wsa) return bc.wsa;
+    }
     op* o = op_alloc(s, count);
     if (!o) return WSAENOBUFS; // depart.codes: the one code outside the specification's list
     op_capture(*o, buffers, count);
