@@ -23,8 +23,10 @@ namespace sanport::detail {
 // out of line it cost 18 instructions per echoed message (callgrind, bench/srv_sanport).
 #if defined(__GNUC__)
 #define HOT_INLINE [[gnu::always_inline]] inline
+#define COLD_PATH [[gnu::noinline, gnu::cold]]
 #else
 #define HOT_INLINE inline
+#define COLD_PATH
 #endif
 
 std::atomic<std::uint32_t>& completion_generation() noexcept {
@@ -188,7 +190,12 @@ void deliver_packet(completion_queue_impl& q, const completion_entry& e) noexcep
     deliver(q, e);
 }
 
-void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
+namespace {
+
+// Every case complete_op's fast path leaves out: an event, an immediate completion, no packet
+// (blocking call, low bit of hEvent, skip_on_success), an accept's first receive, or no direct
+// sink for the socket's queue.
+COLD_PATH void complete_op_in_full(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     WSAOVERLAPPED* ov = o.overlapped;
     // Read hEvent before Internal is published: the caller may reuse the structure after that.
     HANDLE event = ov->hEvent;
@@ -209,6 +216,28 @@ void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
     // Still ours: o is only reused under s.mutex, which the caller holds.
     if (first_receive) [[unlikely]]
         listener_report_of(o).~listener_report();
+}
+
+} // namespace
+
+void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept {
+    WSAOVERLAPPED* ov = o.overlapped;
+    // The completion a driven server makes by the million: no event, a packet for the socket's
+    // queue, straight into the array of the dequeue that drives on this thread (cq.direct).
+    // The same steps as complete_op_in_full, without its register pressure (about 30
+    // instructions per completion fewer, callgrind).
+    direct_sink* sink = context.sink;
+    if (ov->hEvent == nullptr && !immediate && !o.no_packet && !o.listener_packet &&
+        sink != nullptr && sink->queue == s.queue && sink->n < sink->max &&
+        s.queue->nothing_waiting()) [[likely]] {
+        const DWORD bytes = o.bytes;
+        op_free(s, o);
+        publish(ov, wsa, bytes, 0);
+        sink->out[sink->n++] = completion_entry{ov, bytes, s.key, wsa};
+        if (!context.bumps_deferred) bump_completion_generation();
+        return;
+    }
+    complete_op_in_full(s, o, wsa, immediate);
 }
 
 void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept {

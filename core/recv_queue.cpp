@@ -157,6 +157,7 @@ int recv_post(socket_state& s, op& o) noexcept {
             return 0;
         }
     }
+    const bool head = s.recv.ops.empty();
     s.recv.ops.push_back(o);
     if (s.recv.in_flight || s.recv.on_caller) return WSA_IO_PENDING;
     if (!s.engine->starts_here()) {
@@ -168,7 +169,13 @@ int recv_post(socket_state& s, op& o) noexcept {
     // inside recv_start.
     o.posting = true;
     s.posting_done = false;
-    recv_start(s);
+    // The common receive: o is the head of a connected socket with nothing read ahead; its
+    // request goes to the backend here, without recv_start's layers.
+    if (head && s.state == conn_state::connected && !s.closing && !s.recv.starting &&
+        o.capacity != 0 && s.ra_available() == 0) [[likely]]
+        recv_issue(s);
+    else
+        recv_start(s);
     o.posting = false; // o may be recycled already: still this socket's, under its lock
     return s.posting_done ? 0 : WSA_IO_PENDING;
 }
@@ -240,12 +247,12 @@ void recv_start_once(socket_state& s) noexcept {
     if (s.recv.in_flight || s.recv.on_caller || s.closing) return;
     io_request& r = s.recv.request; // bind_requests named the socket
     if (!s.recv.ops.empty()) {
-        op& head = s.recv.ops.front();
         if (s.ra_available() != 0) { // read-ahead landed after this op was queued
             drain_read_ahead(s);
             if (s.recv.ops.empty()) return recv_start(s);
         }
-        if (head.capacity == 0) {
+        // Read after the drain, which may have completed the op that was the head.
+        if (s.recv.ops.front().capacity == 0) {
             // recv.zero-byte: the kernel answers a zero-length read with 0 both on data and
             // at EOF, so wait with a 1-byte peek instead (1 = readable, 0 = end of stream).
             r.kind = io_kind::recv_probe;
@@ -255,10 +262,7 @@ void recv_start_once(socket_state& s) noexcept {
             r.fixed_slot = -1;
             s.recv_target_kind = recv_target::probe;
         } else {
-            op_fill_request(head, r);
-            r.kind = io_kind::recv;
-            r.flags = head.flags & MSG_PEEK;
-            s.recv_target_kind = recv_target::head;
+            return recv_issue(s);
         }
     } else if (s.read_ahead_on && !s.eof && s.recv_error == 0 && !s.rd_shutdown &&
                s.ra_available() < s.read_ahead_capacity) {
@@ -294,6 +298,21 @@ void recv_start_once(socket_state& s) noexcept {
 }
 
 } // namespace
+
+void recv_issue(socket_state& s) noexcept {
+    op& head = s.recv.ops.front();
+    io_request& r = s.recv.request; // bind_requests named the socket
+    op_fill_request(head, r);
+    r.kind = io_kind::recv;
+    r.flags = head.flags & MSG_PEEK;
+    s.recv_target_kind = recv_target::head;
+    s.recv.in_flight = true;
+    io_completion done;
+    // busy: as in recv_start_once.
+    if (s.engine->io().start(r, done)) return recv_done(s, done);
+    busy_add(s, 1);
+    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+}
 
 void recv_done(socket_state& s, const io_completion& c) noexcept {
     s.recv.in_flight = false;

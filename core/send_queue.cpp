@@ -38,7 +38,15 @@ int send_post(socket_state& s, op& o) noexcept {
         return 0;
     }
     s.send.ops.push_back(o);
-    if (!s.send.in_flight && !s.send.on_caller) s.engine->want_send_start(s);
+    if (s.send.in_flight || s.send.on_caller) return WSA_IO_PENDING;
+    // The common send: o is the head, on the thread that starts requests: its request goes to
+    // the backend here, without send_start's layers (whose checks this one folds into one).
+    if (s.state == conn_state::connected && !s.closing && !s.send.starting &&
+        s.engine->starts_here()) [[likely]] {
+        send_issue(s);
+        return WSA_IO_PENDING;
+    }
+    s.engine->want_send_start(s);
     return WSA_IO_PENDING;
 }
 
@@ -47,6 +55,21 @@ namespace {
 void send_start_once(socket_state& s) noexcept;
 
 } // namespace
+
+void send_issue(socket_state& s) noexcept {
+    io_request& r = s.send.request; // bind_requests named the socket
+    r.kind = io_kind::send;
+    r.flags = 0;
+    op_fill_request(s.send.ops.front(), r);
+    s.send.in_flight = true;
+    io_completion done;
+    // busy counts requests reap() will report; one that finished inline never reaches
+    // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
+    // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
+    if (s.engine->io().start(r, done)) return send_done(s, done);
+    busy_add(s, 1);
+    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+}
 
 void send_start_queued(socket_state& s) noexcept {
     if (s.state == conn_state::connecting) [[unlikely]]
@@ -97,18 +120,7 @@ void send_start_once(socket_state& s) noexcept {
     s.send.start_wanted = false;
     if (s.send.in_flight || s.send.on_caller || s.closing) return;
     if (s.send.ops.empty()) return shutdown_if_drained(s);
-    io_request& r = s.send.request; // bind_requests named the socket
-    r.kind = io_kind::send;
-    r.flags = 0;
-    op_fill_request(s.send.ops.front(), r);
-    s.send.in_flight = true;
-    io_completion done;
-    // busy counts requests reap() will report; one that finished inline never reaches
-    // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
-    // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
-    if (s.engine->io().start(r, done)) return send_done(s, done);
-    busy_add(s, 1);
-    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+    send_issue(s);
 }
 
 } // namespace

@@ -53,6 +53,9 @@ int recv_post(socket_state& s, op& o) noexcept;
 // Starts the kernel request the head op (or read-ahead) needs, if none is in flight. Inline:
 // after most completions nothing is queued, and the call ends at this test.
 void recv_start_queued(socket_state& s) noexcept;
+// Starts the kernel receive into the head op (capacity > 0, nothing read ahead): nothing of
+// the direction in the kernel, on a thread that starts requests, the socket not closing.
+void recv_issue(socket_state& s) noexcept;
 inline void recv_start(socket_state& s) noexcept {
     if (s.recv.ops.empty() && !s.read_ahead_on) return;
     recv_start_queued(s);
@@ -114,6 +117,9 @@ void connect_done(socket_state& s, const io_completion& c) noexcept;
 
 // ---- send_queue.cpp ----
 int send_post(socket_state& s, op& o) noexcept;
+// Starts the head op's send: nothing of the direction in the kernel, on a thread that starts
+// requests, the socket connected and not closing.
+void send_issue(socket_state& s) noexcept;
 // As recv_start; with nothing queued only a pending SD_SEND has work (shutdown once drained).
 void send_start_queued(socket_state& s) noexcept;
 inline void send_start(socket_state& s) noexcept {
