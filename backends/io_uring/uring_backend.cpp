@@ -56,7 +56,18 @@ bool uring_backend::start(io_request& request, io_completion& done) noexcept {
         [[likely]] {
         if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_); sqe != nullptr) [[likely]] {
             request.backend_bits = ready | uring_bit::started;
-            prep_request(sqe, request);
+            // The decision table's two commonest rows (uring_recv.cpp), without its switch:
+            // a plain SEND, and a RECV outside registered memory (no poll-first at a start).
+            const kernel_buffer& b = request.buffers[0];
+            if (request.kind == io_kind::send) {
+                io_uring_prep_send(sqe, fd_of(request), b.buf, b.len, MSG_NOSIGNAL);
+                io_uring_sqe_set_data(sqe, &request);
+            } else if (request.kind == io_kind::recv && request.fixed_slot < 0) {
+                io_uring_prep_recv(sqe, fd_of(request), b.buf, b.len, request.flags & MSG_PEEK);
+                io_uring_sqe_set_data(sqe, &request);
+            } else {
+                prep_request(sqe, request);
+            }
             return false;
         }
     }
@@ -146,7 +157,11 @@ void uring_backend::wake() noexcept {
 }
 
 // One request CQE. false: it was re-armed (nothing to report yet).
-bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept {
+#if defined(__GNUC__)
+[[gnu::always_inline]]
+#endif
+inline bool
+uring_backend::finish_inline(const io_uring_cqe& cqe, io_completion& out) noexcept {
     auto* request = reinterpret_cast<io_request*>(static_cast<std::uintptr_t>(cqe.user_data));
     int res = cqe.res;
     if (faults_ != nullptr) [[unlikely]] {
@@ -197,6 +212,10 @@ bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept
     return true;
 }
 
+bool uring_backend::finish(const io_uring_cqe& cqe, io_completion& out) noexcept {
+    return finish_inline(cqe, out);
+}
+
 std::size_t uring_backend::harvest(io_completion* out, std::size_t max, bool& woke) noexcept {
     std::size_t produced = 0;
     unsigned seen = 0;
@@ -216,7 +235,7 @@ std::size_t uring_backend::harvest(io_completion* out, std::size_t max, bool& wo
         }
         if (faults_ != nullptr && hold(*cqe)) [[unlikely]]
             continue;
-        if (finish(*cqe, out[produced])) ++produced;
+        if (finish_inline(*cqe, out[produced])) ++produced;
     }
     io_uring_cq_advance(&ring_, seen);
     if (!wake_armed_) arm_wake(); // submitted by the next reap(), before it waits

@@ -150,6 +150,8 @@ private:
     void arm_wake() noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
     bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;
+    // finish()'s body, inlined into harvest(), its per-CQE caller (uring_backend.cpp only).
+    bool finish_inline(const io_uring_cqe& cqe, io_completion& out) noexcept;
 
     io_uring ring_{};
     bool ring_live_ = false; // io_uring_queue_init_params succeeded
