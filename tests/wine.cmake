@@ -13,6 +13,7 @@ set(sanport_cross_unit_sources
   unit/completion_test.cpp
   unit/close_cancel_test.cpp
   unit/engine_driver_test.cpp
+  unit/socket_layout_test.cpp
   support/fake_backend.cpp
   support/os_pair.cpp)
 sanport_test_binary(sanport_unit_tests SOURCES ${sanport_cross_unit_sources})
