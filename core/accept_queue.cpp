@@ -144,7 +144,7 @@ void accept_start_once(socket_state& s) noexcept {
     if (r == nullptr) return;
     r->accept = &accept_args(s.recv.ops.front());
     s.recv_target_kind = recv_target::head;
-    start_setup_request(s, s.recv, *r, [&s](const io_completion& c) { accept_done(s, c); });
+    start_request(s, s.recv, *r, [&s](const io_completion& c) { accept_done(s, c); });
 }
 
 } // namespace

@@ -20,7 +20,7 @@ void connect_start_once(socket_state& s) noexcept {
     io_request* r = setup_request(s, s.send, io_kind::connect);
     if (r == nullptr) return;
     r->connect = &connect_args(s.send.ops.front());
-    start_setup_request(s, s.send, *r, [&s](const io_completion& c) { connect_done(s, c); });
+    start_request(s, s.send, *r, [&s](const io_completion& c) { connect_done(s, c); });
 }
 
 // The connect op becomes the send of its first data (capture kept in buffers()[2]).

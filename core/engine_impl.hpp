@@ -210,4 +210,17 @@ private:
     void finish_ready_closes();
 };
 
+// Starts r (d's request) on its socket's backend; an inline completion goes to done_fn, as
+// reap() would hand it. busy counts requests reap() will report; one that finished inline never
+// reaches dispatch(), which is what gives busy back. Counted after start(): nothing of this
+// socket is dispatched meanwhile (s.mutex held: dispatch() takes it first).
+template <class Done>
+void start_request(socket_state& s, direction& d, io_request& r, Done done_fn) noexcept {
+    d.in_flight = true;
+    io_completion done;
+    if (s.engine->io().start(r, done)) return done_fn(done);
+    busy_add(s, 1);
+    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+}
+
 } // namespace sanport::detail

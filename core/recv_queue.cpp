@@ -287,14 +287,7 @@ void recv_start_once(socket_state& s) noexcept {
     } else {
         return;
     }
-    s.recv.in_flight = true;
-    io_completion done;
-    // busy counts requests reap() will report; one that finished inline never reaches
-    // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
-    // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
-    if (s.engine->io().start(r, done)) return recv_done(s, done);
-    busy_add(s, 1);
-    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+    start_request(s, s.recv, r, [&s](const io_completion& c) { recv_done(s, c); });
 }
 
 } // namespace
@@ -306,12 +299,7 @@ void recv_issue(socket_state& s) noexcept {
     r.kind = io_kind::recv;
     r.flags = head.flags & MSG_PEEK;
     s.recv_target_kind = recv_target::head;
-    s.recv.in_flight = true;
-    io_completion done;
-    // busy: as in recv_start_once.
-    if (s.engine->io().start(r, done)) return recv_done(s, done);
-    busy_add(s, 1);
-    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+    start_request(s, s.recv, r, [&s](const io_completion& c) { recv_done(s, c); });
 }
 
 void recv_done(socket_state& s, const io_completion& c) noexcept {

@@ -61,14 +61,7 @@ void send_issue(socket_state& s) noexcept {
     r.kind = io_kind::send;
     r.flags = 0;
     op_fill_request(s.send.ops.front(), r);
-    s.send.in_flight = true;
-    io_completion done;
-    // busy counts requests reap() will report; one that finished inline never reaches
-    // dispatch(), which is what gives busy back. Counted after start(): nothing of this socket
-    // is dispatched meanwhile (s.mutex held: dispatch() takes it first).
-    if (s.engine->io().start(r, done)) return send_done(s, done);
-    busy_add(s, 1);
-    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
+    start_request(s, s.send, r, [&s](const io_completion& c) { send_done(s, c); });
 }
 
 void send_start_queued(socket_state& s) noexcept {

@@ -71,14 +71,4 @@ inline io_request* setup_request(socket_state& s, direction& d, io_kind kind) no
     return &r;
 }
 
-// Starts r (d's request); an inline completion goes to done_fn, as reap() would hand it.
-template <class Done>
-void start_setup_request(socket_state& s, direction& d, io_request& r, Done done_fn) noexcept {
-    d.in_flight = true;
-    io_completion done;
-    if (s.engine->io().start(r, done)) return done_fn(done);
-    busy_add(s, 1);
-    s.engine->nudge(); // cq.readiness: a loop of the owner's must drive to submit it
-}
-
 } // namespace sanport::detail
