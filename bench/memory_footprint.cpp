@@ -91,8 +91,7 @@ std::string structures() {
         sizeof(socket_state), sizeof(spin_mutex), 2 * sizeof(direction), sizeof(io_request),
         sizeof(op_fifo), sizeof(registry), sizeof(std::shared_ptr<int>),
         sizeof(std::atomic<socket_state*>), sizeof(uring_socket), 2 * sizeof(uring_scratch),
-        sizeof(msghdr), sizeof(asio_socket), sizeof(boost::asio::posix::stream_descriptor),
-        sizeof(asio_handler_slot),
+        sizeof(msghdr), sizeof(asio_socket), sizeof(asio_descriptor), sizeof(asio_handler_slot),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(uring_socket),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket),
         sizeof(op) + sizeof(kernel_buffer), sizeof(op), sizeof(kernel_buffer), sizeof(region));

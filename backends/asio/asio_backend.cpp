@@ -48,7 +48,9 @@ struct asio_ready_handler {
     asio_backend* backend;
     asio_socket* socket;
     asio_direction* direction;
-    allocator_type get_allocator() const noexcept { return allocator_type(direction->slot); }
+    allocator_type get_allocator() const noexcept {
+        return allocator_type(socket->slot_of(*direction), &direction->slot_taken);
+    }
     void operator()(const boost::system::error_code& ec) const noexcept {
         backend->on_ready(*socket, *direction, ec);
     }
@@ -185,10 +187,8 @@ void asio_backend::arm(asio_socket& socket, asio_direction& direction) noexcept 
     // The operation goes into direction.slot (see asio_slot_allocator): no allocation, also
     // when armed from start(), outside run(), where Asio's own recycling does not apply. The
     // send slot is made here the first time (without memory, each wait allocates instead).
-    if (direction.slot == nullptr) {
+    if (&direction == &socket.send && !socket.send_slot)
         socket.send_slot.reset(new (std::nothrow) asio_handler_slot);
-        direction.slot = socket.send_slot.get();
-    }
     socket.descriptor.async_wait(what, asio_ready_handler{this, &socket, &direction});
 }
 
