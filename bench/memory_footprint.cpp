@@ -76,7 +76,8 @@ std::string structures() {
     std::snprintf(
         out, sizeof out,
         "{\"socket_state\": %zu, \"socket_state_parts\": {\"mutex\": %zu, \"direction_x2\": %zu, "
-        "\"io_request\": %zu, \"op_fifo\": %zu, \"registry\": %zu, \"queue_shared_ptr\": %zu, "
+        "\"io_request\": %zu, \"op_fifo\": %zu, "
+        "\"extras_when_read_ahead_or_registration\": %zu, "
         "\"read_ahead_buffer\": \"0 unless read_ahead_bytes is set, then that many bytes\"}, "
         "\"socket_table_slot\": %zu, \"backend_socket\": {\"io_uring\": %zu, "
         "\"io_uring_parts\": {\"uring_scratch_x2\": %zu, \"msghdr_when_sendmsg_or_recvmsg\": %zu}, "
@@ -89,9 +90,9 @@ std::string structures() {
         "from a header); the measured asio figures include it. Ops are recycled per socket: a "
         "socket keeps its peak number of posted receives allocated until it is closed.\"}",
         sizeof(socket_state), sizeof(spin_mutex), 2 * sizeof(direction), sizeof(io_request),
-        sizeof(op_fifo), sizeof(registry), sizeof(std::shared_ptr<int>),
-        sizeof(std::atomic<socket_state*>), sizeof(uring_socket), 2 * sizeof(uring_scratch),
-        sizeof(msghdr), sizeof(asio_socket), sizeof(asio_descriptor), sizeof(asio_handler_slot),
+        sizeof(op_fifo), sizeof(socket_extras), sizeof(std::atomic<socket_state*>),
+        sizeof(uring_socket), 2 * sizeof(uring_scratch), sizeof(msghdr), sizeof(asio_socket),
+        sizeof(asio_descriptor), sizeof(asio_handler_slot),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(uring_socket),
         sizeof(socket_state) + sizeof(std::atomic<socket_state*>) + sizeof(asio_socket),
         sizeof(op) + sizeof(kernel_buffer), sizeof(op), sizeof(kernel_buffer), sizeof(region));

@@ -9,6 +9,7 @@
 // closed only when its accept socket is gone.
 // Locking: s.mutex (the listener's) held throughout; an accept socket's mutex is taken inside
 // it, never the other way round (an accept socket is never a listener).
+#include "core/completion_queue_impl.hpp"
 #include "core/diag.hpp"
 #include "core/engine_impl.hpp"
 #include "core/setup_queue.hpp"
@@ -42,13 +43,16 @@ void write_address_block(char* block, std::uint32_t room, SOCKET s, bool local) 
 int renumber(engine_impl& e, socket_state& target, SOCKET listener, SOCKET accepted) noexcept {
     const bool renumbers = sys::accept_renumbers();
     if (renumbers) {
-        e.io().detach(target.handle, target.backend_socket); // before the number changes
-        target.backend_socket = nullptr;
+        e.io().detach(target.handle(), target.backend_socket()); // before the number changes
+        target.set_backend_socket(nullptr);
     }
-    const int wsa = sys::take_accepted(listener, target.handle, accepted);
+    SOCKET handle = target.handle();
+    const int wsa = sys::take_accepted(listener, handle, accepted);
+    target.set_handle(handle);
     if (renumbers) {
-        const int attached = e.io().attach(target.handle, target.backend_socket);
-        if (attached != 0) target.backend_socket = nullptr;
+        void* made = nullptr;
+        const int attached = e.io().attach(handle, made);
+        target.set_backend_socket(attached == 0 ? made : nullptr);
         bind_requests(target);
         if (attached != 0) return wsa != 0 ? wsa : attached;
     }
@@ -71,7 +75,8 @@ void hand_over(socket_state& listener, socket_state& target, op& o) noexcept {
     o.flags = 0;
     o.fixed_slot = -1;
     o.listener_packet = true;
-    new (o.buffers() + 1) listener_report{listener.queue_owner, listener.key};
+    new (o.buffers() + 1) listener_report{
+        listener.queue ? listener.queue->shared_from_this() : nullptr, listener.key};
     target.recv.ops.push_back(o);
     recv_start(target);
 }
@@ -96,26 +101,26 @@ int install(socket_state& s, op& head, SOCKET accepted) noexcept {
                               "connection arrived; the connection was closed");
     }
     target->accepting_on = INVALID_SOCKET; // its close has no accept to abort any more
-    const int wsa = renumber(*s.engine, *target, s.handle, accepted);
-    if (wsa != 0 && target->backend_socket == nullptr) {
+    const int wsa = renumber(*s.engine, *target, s.handle(), accepted);
+    if (wsa != 0 && target->backend_socket() == nullptr) {
         // The number names the connection but no backend runs it: fail its transfers.
         target->state = conn_state::connected;
         target->recv_error = target->send_error = wsa;
         return wsa;
     }
     if (wsa != 0) return wsa;
-    sys::prepare(target->handle);
+    sys::prepare(target->handle());
     target->state = conn_state::connected;
     target->family = s.family;
-    target->identity = sys::identity(target->handle);
-    write_address_block(t.addresses, t.local_length, target->handle, true);
-    write_address_block(t.addresses + t.local_length, t.remote_length, target->handle, false);
+    target->identity = sys::identity(target->handle());
+    write_address_block(t.addresses, t.local_length, target->handle(), true);
+    write_address_block(t.addresses + t.local_length, t.remote_length, target->handle(), false);
     if (head.capacity != 0 && !s.closing && !head.cancelled) {
         hand_over(s, *target, head);
         return handed_over;
     }
     // socket.mode read_ahead_bytes set before the connection came: it starts now.
-    if (target->read_ahead_capacity != 0) target->engine->want_recv_start(*target);
+    if (target->read_ahead_on) target->engine->want_recv_start(*target);
     return 0;
 }
 

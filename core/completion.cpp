@@ -252,7 +252,7 @@ int connection_error(socket_state& s, int wsa) noexcept {
     // SO_KEEPALIVE is on (WSAENETRESET, the specification's "keep-alive activity detecting a
     // failure"), else WSAECONNABORTED.
     if (wsa == WSAETIMEDOUT)
-        return sys::keepalive_enabled(s.handle) ? WSAENETRESET : WSAECONNABORTED;
+        return sys::keepalive_enabled(s.handle()) ? WSAENETRESET : WSAECONNABORTED;
     return wsa;
 }
 

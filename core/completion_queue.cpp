@@ -21,6 +21,20 @@ completion_queue_impl::completion_queue_impl(std::shared_ptr<engine_impl> e)
     if (driven_) local_.resize(256);
 }
 
+void completion_queue_impl::hold_for_socket() noexcept {
+    std::lock_guard lock(held_mutex_);
+    // The caller holds a reference (the completion_queue it came through): this cannot fail.
+    if (held_++ == 0) self_ = shared_from_this();
+}
+
+void completion_queue_impl::release_for_socket() noexcept {
+    std::shared_ptr<completion_queue_impl> last; // destroyed after the mutex is let go
+    {
+        std::lock_guard lock(held_mutex_);
+        if (--held_ == 0) last = std::move(self_);
+    }
+}
+
 bool completion_queue_impl::push(const completion_entry& entry) noexcept {
     if (driven_ && engine_->on_engine_thread()) {
         // cq.direct: the driver's own packet waits for its next dequeue without the port's lock,
@@ -204,7 +218,7 @@ int completion_queue::associate(SOCKET s, ULONG_PTR key, bool skip_on_success) {
     if (sock->queue)
         return failed_because(WSAEINVAL, "completion_queue::associate: the socket is already "
                                          "associated with a completion queue");
-    sock->queue_owner = impl_;
+    impl_->hold_for_socket();
     sock->queue = impl_.get();
     sock->key = key;
     sock->skip_on_success = skip_on_success;

@@ -77,7 +77,17 @@ public:
     // thread can know) in the port.
     bool nothing_waiting() const noexcept { return local_size_ == 0 && port_.empty_hint(); }
 
+    // A socket associated with the queue names it by a raw pointer (socket_state::queue, on
+    // its hot line, where a shared_ptr beside it cost 16 bytes per socket): the queue keeps
+    // itself alive while any socket holds it. Any thread, under the socket's lock.
+    void hold_for_socket() noexcept;
+    void release_for_socket() noexcept; // may destroy the queue (its last reference)
+
 private:
+    std::mutex held_mutex_;
+    std::size_t held_ = 0;                        // sockets associated
+    std::shared_ptr<completion_queue_impl> self_; // set while held_ != 0
+
     // Kept alive by the queue: after the engine is destroyed it is retired (inert), and the
     // queue is shut down (cq.engine-gone).
     std::shared_ptr<engine_impl> engine_;

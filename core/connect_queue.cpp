@@ -54,8 +54,8 @@ void connect_done(socket_state& s, const io_completion& c) noexcept {
     const bool immediate = &head == s.setup_posting;
     if (c.wsa == 0) {
         // connect.deliver: connected, also when a cancel or a close came meanwhile.
-        sys::finish_connect(s.handle);
-        sys::prepare(s.handle);
+        sys::finish_connect(s.handle());
+        sys::prepare(s.handle());
         s.state = conn_state::connected;
         if (head.buffers()[connect_data_slot].len != 0 && !s.closing && !head.cancelled) {
             become_send(head); // connect.send-data: the rest is an ordinary send

@@ -271,7 +271,7 @@ void engine_impl::drain_kicks() {
             if (s->cancel_wanted) {
                 s->cancel_wanted = false;
                 if (s->recv.in_flight || s->send.in_flight)
-                    backend_->cancel(s->handle, s->backend_socket, s->recv.request,
+                    backend_->cancel(s->handle(), s->backend_socket(), s->recv.request,
                                      s->send.request);
             }
             if (std::exchange(s->recv.cancel_wanted, false)) cancel_head_request(*s, s->recv);
@@ -299,7 +299,7 @@ void engine_impl::want_send_start(socket_state& s) {
 void engine_impl::want_cancel(socket_state& s) {
     if (on_engine_thread()) {
         if (s.recv.in_flight || s.send.in_flight) {
-            backend_->cancel(s.handle, s.backend_socket, s.recv.request, s.send.request);
+            backend_->cancel(s.handle(), s.backend_socket(), s.recv.request, s.send.request);
             nudge(); // cq.readiness: submitted by the next drive
         }
         return;
@@ -397,7 +397,7 @@ std::vector<SOCKET> engine_impl::sockets() {
         // may name another socket by now (stale.retire.driven), which a close here would end.
         const bool closing_later = std::any_of(
             closes_.begin(), closes_.end(), [s](const pending_close& c) { return c.socket == s; });
-        if (!closing_later) all.push_back(s->handle);
+        if (!closing_later) all.push_back(s->handle());
     }
     return all;
 }
@@ -504,8 +504,9 @@ void engine_impl::orphan() {
     for (socket_state* s : all) {
         std::lock_guard lock(s->mutex);
         // What the released backend attached: the inert one's detach cannot free it.
-        if (free_socket != nullptr && s->backend_socket != nullptr) free_socket(s->backend_socket);
-        s->backend_socket = nullptr;
+        if (free_socket != nullptr && s->backend_socket() != nullptr)
+            free_socket(s->backend_socket());
+        s->set_backend_socket(nullptr);
         bind_requests(*s);
         if (s->recv.in_flight)
             dead->aborted.push_back({&s->recv.request, WSA_OPERATION_ABORTED, 0, false});

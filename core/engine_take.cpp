@@ -33,7 +33,7 @@ const char* busy_reason(const socket_state& s) noexcept {
         return "engine::take: the socket has operations under way; move it before posting any";
     if (s.ra_available() != 0)
         return "engine::take: the socket holds data read ahead for its engine";
-    if (!s.regions.empty())
+    if (s.extras && !s.extras->regions.empty())
         return "engine::take: the socket has registered memory (kernel slots of its engine)";
     if (s.accepting_on != INVALID_SOCKET)
         return "engine::take: the socket is the target of a waiting accept";
@@ -64,8 +64,8 @@ int engine::take(SOCKET s) {
         return failed_because(wsa, "engine::take: the new engine's backend refused the socket "
                                    "(on Windows a socket stays with its first completion port: "
                                    "make it on the engine that will serve it)");
-    from.io().detach(s, sock->backend_socket);
-    sock->backend_socket = moved;
+    from.io().detach(s, sock->backend_socket());
+    sock->set_backend_socket(moved);
     bind_requests(*sock);
     sock->engine = &to;
     from.unlink(*sock);

@@ -42,7 +42,7 @@ constinit const kernel_buffer probe_buffer = make_kernel_buffer(&probe_sink, 1);
 // service provider exhausts internally buffered data."
 void serve_from_read_ahead(socket_state& s, op& o) noexcept {
     const bool peek = (o.flags & MSG_PEEK) != 0;
-    read_ahead& ra = *s.ra;
+    read_ahead& ra = s.ra();
     const std::uint32_t n = op_copy_in(o, ra.data() + ra.begin, ra.available(), peek);
     if (!peek) {
         ra.begin += n;
@@ -139,7 +139,7 @@ int recv_post(socket_state& s, op& o) noexcept {
                 // recv.peer.reset-after-end: data sent after the peer's end of stream drew a
                 // reset; Windows then fails every later receive with WSAECONNABORTED. A rare
                 // path: one getsockopt per receive after the end, none before.
-                if (s.failed_under_send != 0 || sys::pending_error(s.handle) != 0) {
+                if (s.failed_under_send != 0 || sys::pending_error(s.handle()) != 0) {
                     s.recv_error = WSAECONNABORTED;
                     if (s.send_error == 0) s.send_error = WSAECONNABORTED;
                     op_free(s, o);
@@ -192,7 +192,7 @@ void recv_start_queued(socket_state& s) noexcept {
     // engine.other-thread.blocking: a receive that finished on its caller hands what follows
     // to the engine (unless this thread may start requests itself).
     if (!s.engine->starts_here()) {
-        if (!s.recv.ops.empty() || s.read_ahead_capacity != 0) s.engine->want_recv_start(s);
+        if (!s.recv.ops.empty() || s.read_ahead_on) s.engine->want_recv_start(s);
         return;
     }
     start_flat(s.recv, [&s] { recv_start_once(s); });
@@ -218,7 +218,7 @@ int recv_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) n
             op_fill_request(o, r);
         }
         const DWORD flags = probe ? DWORD{MSG_PEEK} : o.flags & MSG_PEEK;
-        const SOCKET h = s.handle;
+        const SOCKET h = s.handle();
         DWORD got = 0;
         int wsa = 0;
         if (!s.closing) {
@@ -265,13 +265,14 @@ void recv_start_once(socket_state& s) noexcept {
             return recv_issue(s);
         }
     } else if (s.read_ahead_on && !s.eof && s.recv_error == 0 && !s.rd_shutdown &&
-               s.ra_available() < s.read_ahead_capacity) {
-        if (!s.ra) {
-            s.ra = make_read_ahead(s.read_ahead_capacity);
-            if (!s.ra) return;
+               s.ra_available() < s.read_ahead_capacity()) {
+        socket_extras& x = *s.extras; // read_ahead_on: set_socket_mode made it
+        if (!x.ra) {
+            x.ra = make_read_ahead(x.read_ahead_capacity);
+            if (!x.ra) return;
             s.has_read_ahead = true;
         }
-        read_ahead& ra = *s.ra;
+        read_ahead& ra = *x.ra;
         if (ra.begin != 0) {
             std::memmove(ra.data(), ra.data() + ra.begin, ra.available());
             ra.end -= ra.begin;
@@ -319,7 +320,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
     }
     if (target == recv_target::read_ahead) {
         if (c.wsa == 0 && c.bytes != 0) {
-            s.ra->end += c.bytes;
+            s.ra().end += c.bytes;
             drain_read_ahead(s);
         } else if (c.wsa == 0 && s.failed_under_send != 0) {
             if (s.ra_available() == 0)

@@ -21,7 +21,7 @@ void fail_all(socket_state& s, int wsa) noexcept {
 void shutdown_if_drained(socket_state& s) noexcept {
     if (s.wr_shutdown && !s.wr_shutdown_done && s.send.ops.empty() && !s.send.in_flight) {
         s.wr_shutdown_done = true;
-        sys::shutdown_send(s.handle);
+        sys::shutdown_send(s.handle());
     }
 }
 
@@ -86,7 +86,7 @@ int send_on_caller(socket_state& s, op& o, std::unique_lock<spin_mutex>& lock) n
     for (;;) {
         io_request r;
         op_fill_request(o, r);
-        const SOCKET h = s.handle;
+        const SOCKET h = s.handle();
         DWORD got = 0;
         int wsa = 0;
         if (!s.closing) {

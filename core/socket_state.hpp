@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 
 namespace sanport::detail {
 
@@ -43,6 +44,16 @@ struct read_ahead_deleter {
 };
 using read_ahead_ptr = std::unique_ptr<read_ahead, read_ahead_deleter>;
 read_ahead_ptr make_read_ahead(std::uint32_t size) noexcept; // empty when memory ran out
+
+// What only a socket that asked for it pays for: the settings and blocks of the read-ahead and
+// of registered memory, made by the first set_socket_mode or WSPRegisterMemory that needs them
+// (make_extras) and kept until the socket is recycled.
+struct socket_extras {
+    registry regions;
+    read_ahead_ptr ra;                     // see read_ahead; has_read_ahead says whether it is set
+    std::uint32_t read_ahead_capacity = 0; // set_socket_mode's read_ahead_bytes; 0: off
+    bool strict_registration = false;
+};
 
 // What the receive direction's one kernel request is filling.
 enum class recv_target : std::uint8_t { head, probe, read_ahead };
@@ -106,25 +117,29 @@ struct alignas(64) socket_state {
     DWORD immediate_bytes = 0;
     engine_impl* engine = nullptr;
     op* free_ops = nullptr; // recycled ops of this socket; steady state allocates nothing
-    completion_queue_impl* queue = nullptr; // completion queue association (queue_owner's)
+    completion_queue_impl* queue = nullptr; // association; holds it (hold_for_socket)
     ULONG_PTR key = 0;
 
     // ---- Hot: lines 2 and 3 ----
     direction recv;
     direction send;
 
-    // ---- Cold ----
-    std::shared_ptr<completion_queue_impl> queue_owner; // keeps `queue` alive
-    SOCKET handle = INVALID_SOCKET;
-    void* backend_socket = nullptr;        // also in both requests (bind_requests)
-    read_ahead_ptr ra;                     // see read_ahead; has_read_ahead says whether it is set
-    std::uint32_t read_ahead_capacity = 0; // set_socket_mode's read_ahead_bytes; 0: off
-    int family = 0;
-    registry regions;
-    bool strict_registration = false;
+    // ---- Cold: line 3 ----
+    std::unique_ptr<socket_extras> extras; // read-ahead and registrations; most sockets: none
     // As op::posting, for the accept or connect op its own call is starting on the engine
     // thread (setup_queue.hpp); an op, since an accept's may move to another socket.
     op* setup_posting = nullptr;
+    // accept.target-closed: the listener of the last WSPAcceptEx that named this socket as its
+    // accept socket; its close aborts that accept if it still waits.
+    SOCKET accepting_on = INVALID_SOCKET;
+    // sys::identity of the OS socket when it was registered (set by every registration):
+    // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
+    std::uint64_t identity = 0;
+    socket_state* next_kick = nullptr;
+    // Engine's list of its sockets.
+    socket_state* engine_prev = nullptr;
+    socket_state* engine_next = nullptr;
+    std::uint16_t family = 0; // AF_INET or AF_INET6
     bool report_disconnect = false;
     bool wr_shutdown_done = false; // SHUT_WR reached the kernel (after the last queued send)
     // Made through a proc table WSPStartup filled (startup.cleanup): the last WSPCleanup
@@ -133,32 +148,40 @@ struct alignas(64) socket_state {
     // Engine hand-off: queued on the engine's kick list at most once.
     bool kick_queued = false;
     bool cancel_wanted = false;
-    // accept.target-closed: the listener of the last WSPAcceptEx that named this socket as its
-    // accept socket; its close aborts that accept if it still waits.
-    SOCKET accepting_on = INVALID_SOCKET;
-    // sys::identity of the OS socket when it was registered (set by every registration):
-    // WSPCloseSocket closes the handle only while it still names that socket (stale.window).
-    std::uint64_t identity = 0;
 
-    socket_state* next_kick = nullptr;
-    // Engine's list of its sockets.
-    socket_state* engine_prev = nullptr;
-    socket_state* engine_next = nullptr;
+    std::uint32_t ra_available() const noexcept {
+        return has_read_ahead ? extras->ra->available() : 0;
+    }
+    read_ahead& ra() noexcept { return *extras->ra; } // has_read_ahead
+    std::uint32_t read_ahead_capacity() const noexcept {
+        return extras ? extras->read_ahead_capacity : 0;
+    }
+    // The socket's extras, made now if need be; nullptr when memory ran out.
+    socket_extras* make_extras() noexcept {
+        if (!extras) extras.reset(new (std::nothrow) socket_extras);
+        return extras.get();
+    }
 
-    std::uint32_t ra_available() const noexcept { return has_read_ahead ? ra->available() : 0; }
+    // The OS handle and what the backend's attach() made for it live in both requests, which
+    // hand them to the backend, and nowhere else: a copy here cost a cold line's bytes.
+    SOCKET handle() const noexcept { return recv.request.socket; }
+    void* backend_socket() const noexcept { return recv.request.backend_socket; }
+    void set_handle(SOCKET h) noexcept { recv.request.socket = send.request.socket = h; }
+    void set_backend_socket(void* b) noexcept {
+        recv.request.backend_socket = send.request.backend_socket = b;
+    }
 };
 static_assert(sizeof(direction) == 64, "a direction is one line");
-static_assert(sizeof(socket_state) == 5 * 64, "three hot lines and two cold ones");
+static_assert(sizeof(socket_state) == 4 * 64, "three hot lines and one cold one");
 static_assert(WSAEDISCON < 0x8000 && WSA_OPERATION_ABORTED < 0x8000 && WSAENETRESET < 0x8000,
               "sticky failures fit socket_state's 16-bit fields");
 
-// After every attach() (and when the backend state is dropped): both requests name the socket,
-// its backend state and its owner from then on, so a start writes none of them, and the
-// backend's bits start at 0 (they belong to the backend that attached the socket).
+// After every attach() (and when the backend state is dropped): both requests name their
+// owner from then on, so a start writes none of it (the handle and the backend state are the
+// requests' own fields already), and the backend's bits start at 0 (they belong to the backend
+// that attached the socket).
 inline void bind_requests(socket_state& s) noexcept {
     for (io_request* r : {&s.recv.request, &s.send.request}) {
-        r->socket = s.handle;
-        r->backend_socket = s.backend_socket;
         r->owner = &s;
         r->backend_bits = 0;
     }
@@ -167,7 +190,8 @@ inline void bind_requests(socket_state& s) noexcept {
 // The registrations are checked only while this says so (one flag on line 0 instead of the
 // registry's pointer on a cold line); call after either input changed.
 inline void update_check_registration(socket_state& s) noexcept {
-    s.check_registration = s.strict_registration || !s.regions.empty();
+    s.check_registration =
+        s.extras && (s.extras->strict_registration || !s.extras->regions.empty());
 }
 
 // Whether the kernel is filling the head op of d (for receives: not the read-ahead buffer).

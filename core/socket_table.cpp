@@ -2,9 +2,11 @@
 // The process-wide socket table (see socket_table.hpp).
 #include "core/socket_table.hpp"
 
+#include "core/completion_queue_impl.hpp"
 #include "core/transfer.hpp"
 
 #include <new>
+#include <utility>
 
 namespace sanport::detail {
 
@@ -108,26 +110,22 @@ void socket_table::recycle(socket_state* s) noexcept {
         s->free_ops = o->next;
         op_delete(o);
     }
-    s->handle = INVALID_SOCKET;
     s->engine = nullptr;
-    s->backend_socket = nullptr;
-    s->overlapped = s->strict_registration = s->report_disconnect = false;
+    s->overlapped = s->report_disconnect = false;
     s->check_registration = false; // the close took the regions (retire_regions)
-    s->read_ahead_capacity = 0;
     s->read_ahead_on = false;
     s->family = 0;
     s->startup_owned = false;
     s->state = conn_state::fresh;
     s->rd_shutdown = s->wr_shutdown = s->wr_shutdown_done = s->eof = s->closing = false;
     s->recv_error = s->send_error = s->failed_under_send = 0;
-    s->queue = nullptr;
-    s->queue_owner.reset();
+    if (completion_queue_impl* q = std::exchange(s->queue, nullptr)) q->release_for_socket();
     s->key = 0;
     s->skip_on_success = false;
     s->recv = direction{};
     s->send = direction{};
     s->recv_target_kind = recv_target::head;
-    s->ra.reset();
+    s->extras.reset();
     s->has_read_ahead = false;
     s->next_kick = nullptr;
     s->kick_queued = s->cancel_wanted = false;

@@ -53,7 +53,7 @@ int check_target(const socket_state& listener, SOCKET target, std::uint64_t& ide
         return failed_because(WSAEINVAL, "WSPAcceptEx: the accept socket is bound, listening or "
                                          "connected (it must be fresh from WSPSocket)");
     identity = t->identity;
-    t->accepting_on = listener.handle;
+    t->accepting_on = listener.handle();
     return 0;
 }
 

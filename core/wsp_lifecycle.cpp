@@ -107,7 +107,7 @@ int finish_close(socket_ref sock, SOCKET s, bool os_is_ours) {
     e.unlink(st);
     st.close_waiting.store(true, std::memory_order_release);
     e.wait_until([&] { return st.refs.load(std::memory_order_acquire) <= 1; });
-    retire_regions(e, st.regions);
+    if (st.extras) retire_regions(e, st.extras->regions);
     // Asio: deregisters the number from this engine's epoll set. A stale entry is retired
     // before the socket that reused its number is attached, so that socket is never in the set
     // yet, except when the retirement waited for a driven engine's owner (close.other-thread):
@@ -118,7 +118,7 @@ int finish_close(socket_ref sock, SOCKET s, bool os_is_ours) {
         const socket_ref now = table.find(s);
         if (now && now.get() != &st && now->engine == &e) number = INVALID_SOCKET;
     }
-    e.io().detach(number, st.backend_socket);
+    e.io().detach(number, st.backend_socket());
     const int wsa = os_is_ours ? sys::close(s) : 0;
     socket_state* raw = sock.get();
     sock.reset();
@@ -151,19 +151,21 @@ SOCKET register_socket(engine_impl& e, SOCKET os, bool overlapped, conn_state st
             owner.stale_retired.fetch_add(1, std::memory_order_relaxed); // diag.counters
     }
     socket_state* s = table.make_state();
-    s->handle = os;
+    s->set_handle(os);
     s->engine = &e;
     s->overlapped = overlapped;
     s->state = state;
-    s->family = family;
+    s->family = static_cast<std::uint16_t>(family);
     s->identity = identity;
-    if ((wsa = e.io().attach(os, s->backend_socket)) != 0) {
+    void* attached = nullptr;
+    if ((wsa = e.io().attach(os, attached)) != 0) {
         table.recycle(s);
         return INVALID_SOCKET;
     }
+    s->set_backend_socket(attached);
     bind_requests(*s);
     if ((wsa = table.insert(os, s)) != 0) {
-        e.io().detach(os, s->backend_socket);
+        e.io().detach(os, s->backend_socket());
         table.recycle(s);
         return INVALID_SOCKET;
     }
@@ -353,7 +355,12 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
         std::lock_guard lock(st.mutex);
         switch (mode) {
         case socket_mode::strict_registration:
-            st.strict_registration = value != 0;
+            if (value != 0 || st.extras) {
+                socket_extras* x = st.make_extras();
+                if (!x)
+                    return failed_because(WSAENOBUFS, "set_socket_mode: no memory for the setting");
+                x->strict_registration = value != 0;
+            }
             update_check_registration(st);
             return 0;
         case socket_mode::report_disconnect:
@@ -364,10 +371,15 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
             if (value > (1u << 20))
                 return failed_because(WSAEINVAL, "set_socket_mode: read_ahead_bytes is above "
                                                  "1 MiB");
-            if (st.ra && value != st.ra->size)
+            if (st.extras && st.extras->ra && value != st.extras->ra->size)
                 return failed_because(WSAEINVAL, "set_socket_mode: read-ahead bytes are "
                                                  "buffered; their size cannot change now");
-            st.read_ahead_capacity = value;
+            if (value != 0 || st.extras) {
+                socket_extras* x = st.make_extras();
+                if (!x)
+                    return failed_because(WSAENOBUFS, "set_socket_mode: no memory for the setting");
+                x->read_ahead_capacity = value;
+            }
             st.read_ahead_on = value != 0;
             if (value != 0 && st.state == conn_state::connected && !st.recv.in_flight)
                 st.engine->want_recv_start(st);

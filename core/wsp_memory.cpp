@@ -73,8 +73,13 @@ HANDLE WSPRegisterMemory(SOCKET s, PVOID lpBuffer, DWORD dwBufferLength, DWORD d
             delete r;
             return fail(lpErrno, WSAENOTSOCK), nullptr;
         }
+        socket_extras* x = sock->make_extras();
+        if (!x) {
+            delete r;
+            return fail(lpErrno, WSAENOBUFS), nullptr;
+        }
         try {
-            sock->regions.add(r);
+            x->regions.add(r);
             update_check_registration(*sock);
         } catch (...) {
             delete r;
@@ -101,7 +106,7 @@ int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
     {
         std::lock_guard lock(sock->mutex);
         // The pointer is only compared until the registry confirms it is one of ours.
-        if (!r || !sock->regions.contains(r))
+        if (!r || !sock->extras || !sock->extras->regions.contains(r))
             return fail(lpErrno, failed_because(WSAEINVAL, "the handle is not a registration "
                                                            "of this socket"));
         // deregister.pending: WSPDeregisterMemory's reference page gives WSAEINVAL when the
@@ -110,7 +115,7 @@ int WSPDeregisterMemory(SOCKET s, HANDLE lpHandle, LPINT lpErrno) {
         if (overlaps(sock->recv.ops, *r) || overlaps(sock->send.ops, *r))
             return fail(lpErrno, failed_because(WSAEINVAL, "the registered memory is used by a "
                                                            "pending receive or send"));
-        sock->regions.remove(r);
+        sock->extras->regions.remove(r);
         update_check_registration(*sock);
     }
     retire(*sock->engine, r);

@@ -136,7 +136,7 @@ int transfer(socket_state& s, std::unique_lock<spin_mutex>& lock, bool elsewhere
     if (int wsa = check_transfer_state(s, overlapped != nullptr, call.dir)) return wsa;
     buffer_check bc;
     if (s.check_registration) [[unlikely]] { // registered memory, or strict registration
-        bc = s.regions.check(buffers, count, call.access, s.strict_registration);
+        bc = s.extras->regions.check(buffers, count, call.access, s.extras->strict_registration);
         if (bc.wsa) return bc.wsa;
     }
     op* o = op_alloc(s, count);

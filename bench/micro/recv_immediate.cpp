@@ -177,7 +177,8 @@ void bm_wsprecv(benchmark::State& state, config c) {
         sanport::detail::socket_ref ref = sanport::detail::socket_table::instance().find(s);
         std::lock_guard lock(ref->mutex);
         state.counters["fixed"] =
-            ref->regions.check(buf->wsa, buf->count, MEM_WRITE, false).fixed_slot >= 0;
+            ref->extras &&
+            ref->extras->regions.check(buf->wsa, buf->count, MEM_WRITE, false).fixed_slot >= 0;
     }
     if (!ok) {
         state.SkipWithError("set-up (associate, mode, registration) failed");
