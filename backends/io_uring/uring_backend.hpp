@@ -150,6 +150,9 @@ private:
     void arm_wake() noexcept;
     std::size_t harvest(io_completion* out, std::size_t max, bool& woke) noexcept;
     bool finish(const io_uring_cqe& cqe, io_completion& out) noexcept;
+    // start()'s every other case: a direct receive, a multi-buffer or registered-memory row,
+    // the fault seam, a full SQ (the backlog), a malformed request.
+    [[gnu::noinline]] bool start_in_full(io_request& request, io_completion& done) noexcept;
     // finish()'s body, inlined into harvest(), its per-CQE caller (uring_backend.cpp only).
     bool finish_inline(const io_uring_cqe& cqe, io_completion& out) noexcept;
 
