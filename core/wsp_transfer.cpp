@@ -73,7 +73,6 @@ int run_blocking(socket_state& s, std::unique_lock<spin_mutex>& lock, op& o,
 struct transfer_call {
     transfer_dir dir;
     DWORD access; // MEM_WRITE for a receive target, MEM_READ for a send source
-    DWORD flags;  // MSG_PEEK / MSG_WAITALL (receive), 0 (send)
     int (*post)(socket_state&, op&) noexcept;
     int (*on_caller)(socket_state&, op&, std::unique_lock<spin_mutex>&) noexcept;
 };
@@ -130,10 +129,17 @@ template <class F> int on_transfer_socket(SOCKET s, bool overlapped_call, F&& f)
 
 // The shared path: state checks, registration check, capture, then post (overlapped) or post
 // and wait (lpOverlapped NULL). Returns 0 with *bytes set, WSA_IO_PENDING, or the error.
+// One instance per direction, so the post is a direct call and the call's description is
+// constants (a struct built and read through per call cost 15 instructions).
+template <transfer_dir Dir>
 int transfer(socket_state& s, std::unique_lock<spin_mutex>& lock, bool elsewhere,
-             const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped,
-             const transfer_call& call, DWORD& bytes) {
-    if (int wsa = check_transfer_state(s, overlapped != nullptr, call.dir)) return wsa;
+             const WSABUF* buffers, DWORD count, LPWSAOVERLAPPED overlapped, DWORD flags,
+             DWORD& bytes) {
+    constexpr bool recv = Dir == transfer_dir::recv;
+    static constexpr transfer_call call{Dir, recv ? DWORD{MEM_WRITE} : DWORD{MEM_READ},
+                                        recv ? recv_post : send_post,
+                                        recv ? recv_on_caller : send_on_caller};
+    if (int wsa = check_transfer_state(s, overlapped != nullptr, Dir)) return wsa;
     buffer_check bc;
     if (s.check_registration) [[unlikely]] { // registered memory, or strict registration
         bc = s.extras->regions.check(buffers, count, call.access, s.extras->strict_registration);
@@ -142,17 +148,17 @@ int transfer(socket_state& s, std::unique_lock<spin_mutex>& lock, bool elsewhere
     op* o = op_alloc(s, count);
     if (!o) return WSAENOBUFS; // depart.codes: the one code outside the specification's list
     op_capture(*o, buffers, count);
-    o->flags = static_cast<std::uint16_t>(call.flags);
+    o->flags = static_cast<std::uint16_t>(flags);
     // Fixed-buffer reads take no MSG_* flags (docs/design.md, "Facts the design rests on");
     // sends copy anyway.
-    o->fixed_slot = call.dir == transfer_dir::recv && call.flags == 0 ? bc.fixed_slot : -1;
+    o->fixed_slot = recv && flags == 0 ? bc.fixed_slot : -1;
     if (elsewhere) return run_on_caller(s, lock, *o, call, bytes);
     if (!overlapped) return run_blocking(s, lock, *o, call.post, bytes);
 
     std::atomic_ref<ULONG_PTR>(overlapped->Internal)
         .store(overlapped_in_progress, std::memory_order_relaxed);
     o->overlapped = overlapped;
-    const int r = call.post(s, *o);
+    const int r = recv ? recv_post(s, *o) : send_post(s, *o);
     if (r == 0)
         bytes = s.immediate_bytes; // the overlapped may already be reused by a dequeuer
     else if (r != WSA_IO_PENDING)
@@ -175,11 +181,9 @@ int WSPRecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
             if (!lpFlags) return WSAEFAULT;
             if (int wsa = check_recv_flags(*lpFlags)) return wsa;
             DWORD bytes = 0;
-            const transfer_call call{transfer_dir::recv, MEM_WRITE,
-                                     *lpFlags & (MSG_PEEK | MSG_WAITALL), recv_post,
-                                     recv_on_caller};
-            if (int wsa = transfer(st, lock, elsewhere, lpBuffers, dwBufferCount, lpOverlapped,
-                                   call, bytes))
+            if (int wsa = transfer<transfer_dir::recv>(st, lock, elsewhere, lpBuffers,
+                                                       dwBufferCount, lpOverlapped,
+                                                       *lpFlags & (MSG_PEEK | MSG_WAITALL), bytes))
                 return wsa;
             if (lpNumberOfBytesRecvd) *lpNumberOfBytesRecvd = bytes;
             *lpFlags = 0; // stream sockets: MSG_PARTIAL never applies
@@ -199,9 +203,8 @@ int WSPSend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberO
             if (dwFlags != 0) // WSD: dwFlags "must be zero"
                 return failed_because(WSAEINVAL, "WSPSend's dwFlags must be 0");
             DWORD bytes = 0;
-            const transfer_call call{transfer_dir::send, MEM_READ, 0, send_post, send_on_caller};
-            if (int wsa = transfer(st, lock, elsewhere, lpBuffers, dwBufferCount, lpOverlapped,
-                                   call, bytes))
+            if (int wsa = transfer<transfer_dir::send>(st, lock, elsewhere, lpBuffers,
+                                                       dwBufferCount, lpOverlapped, 0, bytes))
                 return wsa;
             if (lpNumberOfBytesSent) *lpNumberOfBytesSent = bytes;
             return 0;
