@@ -119,7 +119,11 @@ def _callgrind_total(path):
 def callgrind_one(bindir, server, messages, workdir, workload="multi64", cache_sim=False):
     wl = BY_NAME[workload]
     out = os.path.join(workdir, f"callgrind.{server}.{workload}.{messages}.out")
-    wrap = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    # --fair-sched=yes: valgrind runs one thread at a time, and with its default lock a server
+    # thread that returns to io_uring_enter at once can starve the others (srv_sanport's
+    # acceptor then never ran and the client saw no echo); the ticket lock takes turns.
+    wrap = ["valgrind", "-q", "--tool=callgrind", "--fair-sched=yes",
+            f"--callgrind-out-file={out}"]
     if cache_sim:
         wrap += CACHE_SIM
     argv = server_argv(bindir, server, wl, wrapper=wrap)

@@ -211,6 +211,9 @@ int main(int argc, char** argv) {
         const DWORD wait = opt.poll_ms > 0 ? static_cast<DWORD>(opt.poll_ms) : WSA_INFINITE;
         const std::size_t n = srv->cq.dequeue(batch.data(), batch.size(), wait);
         if (n == 0 && srv->cq.is_shut_down()) break;
+        // Under valgrind (--poll-ms) one thread runs at a time and a drive that returns to the
+        // kernel at once can keep the acceptor from ever running: an idle turn gives way.
+        if (n == 0 && opt.poll_ms > 0) std::this_thread::yield();
         for (std::size_t i = 0; i < n; ++i) {
             const sanport::completion_entry& e = batch[i];
             if (e.key == stop_key)
