@@ -29,6 +29,17 @@ struct direct_sink {
     std::size_t n = 0;
 };
 
+// What the calling thread is in the middle of; one thread-local block, so a completion looks
+// it up once. Here, not in completion.cpp, so that the completion handlers' inline fast path
+// (complete_in_sink) reads it.
+struct completion_context {
+    // Set while the engine thread dispatches a reaped batch: the completions it makes bump the
+    // generation once, after the batch (set_generation_bumps_deferred, engine_impl::run_once).
+    bool bumps_deferred = false;
+    direct_sink* sink = nullptr; // cq.direct: a dequeue on this thread drives its engine
+};
+inline constinit thread_local completion_context thread_completion{};
+
 // The calling thread's sink (nullptr: none); returns the previous one.
 direct_sink* set_direct_sink(direct_sink* sink) noexcept;
 // The calling thread's dequeue already has packets: its drive must not sleep (a kicked start

@@ -364,7 +364,7 @@ void recv_done(socket_state& s, const io_completion& c) noexcept {
         s.recv.ops.pop_front();
         const bool immediate = head.posting; // still inside its own WSPRecv
         s.posting_done = immediate;
-        complete_op(s, head, 0, immediate);
+        if (immediate || !complete_in_sink(s, head, 0)) complete_op(s, head, 0, immediate);
         return recv_start(s);
     }
     if (c.wsa == 0) return end_of_stream(s);

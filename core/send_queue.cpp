@@ -147,7 +147,7 @@ void send_done(socket_state& s, const io_completion& c) noexcept {
     }
     if (c.wsa == 0) {
         s.send.ops.pop_front();
-        complete_op(s, head, 0, false);
+        if (!complete_in_sink(s, head, 0)) complete_op(s, head, 0, false);
         return send_start(s);
     }
     if (c.wsa == WSAEFAULT || c.wsa == WSAEINVAL || c.wsa == WSAENOBUFS) {

@@ -6,11 +6,13 @@
 #pragma once
 
 #include "core/backend.hpp"
+#include "core/completion_queue_impl.hpp"
 #include "core/op.hpp"
 #include "core/socket_state.hpp"
 
 #include <sanport/compat.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <new>
@@ -22,11 +24,49 @@ inline constexpr ULONG_PTR overlapped_in_progress = WSS_OPERATION_IN_PROGRESS;
 // ---- completion.cpp ----
 // A recycled op of s with room for `room` WSABUFs, or a new one; nullptr when memory ran out.
 op* op_alloc(socket_state& s, std::uint32_t room) noexcept;
-void op_free(socket_state& s, op& o) noexcept;
+inline void op_free(socket_state& s, op& o) noexcept {
+    o.overlapped = nullptr;
+    o.flags = 0;
+    o.fixed_slot = -1;
+    o.no_packet = false;
+    o.cancelled = false;
+    o.listener_packet = false;
+    o.posting = false;
+    o.next = s.free_ops;
+    s.free_ops = &o;
+}
+// recv.overlapped.fields: InternalHigh = bytes, Offset = flags, OffsetHigh = the WSA code, and
+// Internal last, with release order: a poller that sees it != WSS_OPERATION_IN_PROGRESS sees
+// the rest too. The WSA code itself is never 0x103, so any failure is distinct from "pending".
+inline void publish(WSAOVERLAPPED* ov, int wsa, DWORD bytes, DWORD flags) noexcept {
+    ov->InternalHigh = bytes;
+    ov->Offset = flags;
+    ov->OffsetHigh = static_cast<DWORD>(wsa);
+    std::atomic_ref<ULONG_PTR>(ov->Internal)
+        .store(static_cast<ULONG_PTR>(wsa), std::memory_order_release);
+}
 // Writes the result into o's WSAOVERLAPPED (Internal last, release order), signals the event,
 // queues a completion-queue packet unless the low bit of hEvent is set (or the socket skips
 // packets for immediate successes), wakes WSPGetOverlappedResult waiters, recycles o.
 void complete_op(socket_state& s, op& o, int wsa, bool immediate) noexcept;
+// complete_op's common case, inline in the two handlers that make it by the million (and in
+// complete_op): no event, not immediate, a packet for the socket's queue that goes straight
+// into the array of the dequeue driving on this thread while no older packet waits (cq.direct).
+// false: nothing was done; complete_op does the rest.
+void bump_completion_generation() noexcept; // no syscall unless someone waits
+inline bool complete_in_sink(socket_state& s, op& o, int wsa) noexcept {
+    WSAOVERLAPPED* ov = o.overlapped;
+    direct_sink* sink = thread_completion.sink;
+    if (ov->hEvent != nullptr || o.no_packet || o.listener_packet || sink == nullptr ||
+        sink->queue != s.queue || sink->n >= sink->max || !s.queue->nothing_waiting())
+        return false;
+    const DWORD bytes = o.bytes;
+    op_free(s, o);
+    publish(ov, wsa, bytes, 0);
+    sink->out[sink->n++] = completion_entry{ov, bytes, s.key, wsa};
+    if (!thread_completion.bumps_deferred) bump_completion_generation();
+    return true;
+}
 // The same bookkeeping for an overlapped that is not one of our ops (WPUCompleteOverlappedRequest).
 void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD bytes) noexcept;
 // Bumped after every completion (and every reference a closer waits for); waiters without an
@@ -34,7 +74,6 @@ void complete_overlapped(socket_state* s, WSAOVERLAPPED* ov, int wsa, DWORD byte
 // without futexes (mingw-w64) checks the value and then waits on a condvar without holding
 // the notifier out, so a notify in between is lost and the waiter sleeps for ever.
 std::atomic<std::uint32_t>& completion_generation() noexcept;
-void bump_completion_generation() noexcept;                   // no syscall unless someone waits
 void wait_completion_generation(std::uint32_t seen) noexcept; // until it differs from seen
 // fork.child, in the child's fork handler: the parent's waiters are gone, and the mutex one of
 // them held may stay held; the child's waiters use a fresh one, made on first use.
