@@ -193,39 +193,25 @@ int engine_impl::run_once(int timeout_ms) {
             timeout_ms = 0;
         packets_seen_ = packets;
     }
-    std::size_t room = std::size(batch_);
-    std::size_t n = 0;
-    if (!batch_in_use_) [[likely]] {
-        batch_in_use_ = true;
-        n = reap_and_dispatch(batch_, room, timeout_ms);
-        batch_in_use_ = false;
-    } else {
-        room = nested_reap_and_dispatch(timeout_ms, n);
-    }
+    const std::size_t n = reap_and_dispatch(timeout_ms);
     if (n != 0) bump_completion_generation();
     timers_.fire_due();
     drain_kicks();
     finish_ready_closes();
-    if (outside_) end_outside_drive(n == room);
+    if (outside_) end_outside_drive(n == std::size(batch_));
     return static_cast<int>(n);
 }
 
-std::size_t engine_impl::reap_and_dispatch(io_completion* batch, std::size_t room, int timeout_ms) {
-    const std::size_t n = backend_->reap(batch, room, timeout_ms);
+std::size_t engine_impl::reap_and_dispatch(int timeout_ms) {
+    const std::size_t n = backend_->reap(batch_, std::size(batch_), timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
     // Waiters (WSPGetOverlappedResult, a closer waiting for busy == 0) re-check after one bump
     // per batch: a seq_cst increment per completion was a locked instruction per completion.
     set_generation_bumps_deferred(true);
     for (std::size_t i = 0; i < n; ++i)
-        dispatch(batch[i]);
+        dispatch(batch_[i]);
     set_generation_bumps_deferred(false);
     return n;
-}
-
-std::size_t engine_impl::nested_reap_and_dispatch(int timeout_ms, std::size_t& n) {
-    io_completion nested[8];
-    n = reap_and_dispatch(nested, std::size(nested), timeout_ms);
-    return std::size(nested);
 }
 
 void engine_impl::dispatch(const io_completion& c) {

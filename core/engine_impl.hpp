@@ -183,14 +183,11 @@ private:
     std::atomic<std::uint32_t> packets_{0};
     std::uint32_t packets_seen_ = 0;
     // run_once's batch (driver only): a member, made once, since a stack array of 128 was
-    // zeroed on every drive (about 15 instructions per echoed message at 64 connections).
-    // A drive never runs inside another's dispatch; if one ever did, it takes a small array
-    // of its own (batch_in_use_).
+    // zeroed on every drive (about 15 instructions per echoed message at 64 connections). A
+    // drive never runs inside another: dispatch() runs the core's handlers only, which start
+    // requests and complete ops but never wait or drive.
     io_completion batch_[128];
-    bool batch_in_use_ = false;
-    std::size_t reap_and_dispatch(io_completion* batch, std::size_t room, int timeout_ms);
-    [[gnu::noinline, gnu::cold]] std::size_t nested_reap_and_dispatch(int timeout_ms,
-                                                                      std::size_t& n);
+    std::size_t reap_and_dispatch(int timeout_ms); // reaps into batch_, dispatches each
     // One writer (the driving thread): a relaxed load and store, no locked instruction.
     std::atomic<std::uint64_t> handoffs_{0};
 

@@ -349,18 +349,30 @@ int WSPCloseSocket(SOCKET s, LPINT lpErrno) {
     return 0;
 }
 
+namespace {
+
+// The block a setting is stored in: made when the setting turns something on, and nullptr
+// when it turns it off on a socket that never had one (nothing to store) or memory ran out.
+socket_extras* settings_for(socket_state& st, DWORD value) noexcept {
+    return value != 0 ? st.make_extras() : st.extras.get();
+}
+
+int no_memory_for_setting() noexcept {
+    return failed_because(WSAENOBUFS, "set_socket_mode: no memory for the setting");
+}
+
+} // namespace
+
 // socket.mode
 int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
     return with_socket(s, lpErrno, [&](socket_state& st) {
         std::lock_guard lock(st.mutex);
         switch (mode) {
         case socket_mode::strict_registration:
-            if (value != 0 || st.extras) {
-                socket_extras* x = st.make_extras();
-                if (!x)
-                    return failed_because(WSAENOBUFS, "set_socket_mode: no memory for the setting");
+            if (socket_extras* x = settings_for(st, value))
                 x->strict_registration = value != 0;
-            }
+            else if (value != 0)
+                return no_memory_for_setting();
             update_check_registration(st);
             return 0;
         case socket_mode::report_disconnect:
@@ -374,12 +386,10 @@ int set_socket_mode(SOCKET s, socket_mode mode, DWORD value, LPINT lpErrno) {
             if (st.extras && st.extras->ra && value != st.extras->ra->size)
                 return failed_because(WSAEINVAL, "set_socket_mode: read-ahead bytes are "
                                                  "buffered; their size cannot change now");
-            if (value != 0 || st.extras) {
-                socket_extras* x = st.make_extras();
-                if (!x)
-                    return failed_because(WSAENOBUFS, "set_socket_mode: no memory for the setting");
+            if (socket_extras* x = settings_for(st, value))
                 x->read_ahead_capacity = value;
-            }
+            else if (value != 0)
+                return no_memory_for_setting();
             st.read_ahead_on = value != 0;
             if (value != 0 && st.state == conn_state::connected && !st.recv.in_flight)
                 st.engine->want_recv_start(st);
